@@ -1,0 +1,408 @@
+//! Every built-in name of the language, declared once with its signature,
+//! defaults and documentation. The checker diagnoses arity, keyword
+//! arguments and argument types from this table alone; shapes and
+//! parameter counts live beside it in [`shapes`].
+
+pub mod shapes;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A layer or function usable in `encoder` and `decoder` blocks.
+    Layer,
+    /// A latent forward mapping: the `argmax(s)` of `latent z : … = argmax(s)`.
+    Forward,
+    /// Noise usable in a latent's forward expression and in surrogates.
+    Noise,
+    /// A discrete structure: `categorical(K)`, `dependency_tree(…)`.
+    Structure,
+    /// A data source: `data synthetic_mixture(…)`.
+    DataSource,
+    /// Where a data source's embedding table comes from: `glove(…)`, `random(…)`.
+    Embeddings,
+    Optimizer,
+    Metric,
+    Loss,
+}
+
+impl Kind {
+    pub fn noun(self) -> &'static str {
+        match self {
+            Kind::Layer => "layer",
+            Kind::Forward => "latent mapping",
+            Kind::Noise => "noise source",
+            Kind::Structure => "structure",
+            Kind::DataSource => "data source",
+            Kind::Embeddings => "embedding source",
+            Kind::Optimizer => "optimizer",
+            Kind::Metric => "metric",
+            Kind::Loss => "loss",
+        }
+    }
+}
+
+/// The type an argument must have.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ArgTy {
+    /// A tensor-valued expression (a named value, a layer call, …).
+    Value,
+    Int,
+    Float,
+    Bool,
+    Str,
+    /// A string naming a file that must exist.
+    File,
+    /// A string naming a directory that must exist.
+    Dir,
+    /// One of a fixed set of bare words, e.g. `projective`.
+    Symbol(&'static [&'static str]),
+    /// An integer or one of a fixed set of words (`batch 32` / `batch full`).
+    IntOr(&'static [&'static str]),
+    /// A list of this many numbers, e.g. `betas = [0.9, 0.999]`.
+    Floats(usize),
+    /// A call to a built-in of this kind, e.g. `embeddings = glove(…)`.
+    Call(Kind),
+}
+
+impl ArgTy {
+    pub fn describe(self) -> String {
+        match self {
+            ArgTy::Value => "a tensor value".into(),
+            ArgTy::Int => "an integer".into(),
+            ArgTy::Float => "a number".into(),
+            ArgTy::Bool => "`true` or `false`".into(),
+            ArgTy::Str => "a string".into(),
+            ArgTy::File => "a file path (a string)".into(),
+            ArgTy::Dir => "a directory path (a string)".into(),
+            ArgTy::Symbol(words) => one_of(words),
+            ArgTy::IntOr(words) => format!("an integer or {}", one_of(words)),
+            ArgTy::Floats(n) => format!("a list of {n} numbers"),
+            ArgTy::Call(kind) => format!("a call to a built-in {}", kind.noun()),
+        }
+    }
+}
+
+pub fn one_of(words: &[&str]) -> String {
+    let quoted: Vec<String> = words.iter().map(|w| format!("`{w}`")).collect();
+    match quoted.len() {
+        1 => quoted[0].clone(),
+        _ => format!("one of {}", crate::syntax::join_or(&quoted)),
+    }
+}
+
+/// Constraints on a numeric argument beyond its type.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Range {
+    Any,
+    /// > 0
+    Positive,
+    /// ≥ 0
+    NonNegative,
+    /// In [0, 1).
+    Fraction,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Default {
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Symbol(&'static str),
+    Floats(&'static [f64]),
+}
+
+impl std::fmt::Display for Default {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Default::Int(v) => write!(f, "{v}"),
+            Default::Float(v) => write!(f, "{}", crate::check::fmt_number(*v)),
+            Default::Bool(v) => write!(f, "{v}"),
+            Default::Symbol(s) => write!(f, "{s}"),
+            Default::Floats(v) => {
+                let parts: Vec<String> = v.iter().map(|x| crate::check::fmt_number(*x)).collect();
+                write!(f, "[{}]", parts.join(", "))
+            }
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Param {
+    pub name: &'static str,
+    pub ty: ArgTy,
+    pub default: Option<Default>,
+    pub range: Range,
+    pub doc: &'static str,
+}
+
+const fn req(name: &'static str, ty: ArgTy, doc: &'static str) -> Param {
+    Param {
+        name,
+        ty,
+        default: None,
+        range: Range::Any,
+        doc,
+    }
+}
+
+const fn opt(name: &'static str, ty: ArgTy, default: Default, doc: &'static str) -> Param {
+    Param {
+        name,
+        ty,
+        default: Some(default),
+        range: Range::Any,
+        doc,
+    }
+}
+
+impl Param {
+    const fn positive(mut self) -> Param {
+        self.range = Range::Positive;
+        self
+    }
+    const fn non_negative(mut self) -> Param {
+        self.range = Range::NonNegative;
+        self
+    }
+    const fn fraction(mut self) -> Param {
+        self.range = Range::Fraction;
+        self
+    }
+}
+
+#[derive(Debug)]
+pub struct Builtin {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub params: &'static [Param],
+    /// Extra positional arguments repeat the last parameter (`concat(a, b, c)`).
+    pub variadic: bool,
+    pub doc: &'static str,
+}
+
+const fn b(name: &'static str, kind: Kind, params: &'static [Param], doc: &'static str) -> Builtin {
+    Builtin {
+        name,
+        kind,
+        params,
+        variadic: false,
+        doc,
+    }
+}
+
+use ArgTy::*;
+
+const X: Param = req("x", Value, "the input");
+const OUT: Param = req("out", Int, "output features").positive();
+const ACTIVATIONS: &[&str] = &["relu", "tanh", "sigmoid"];
+const SCORES: Param = req("scores", Value, "scores over the parts of the structure");
+
+pub static BUILTINS: &[Builtin] = &[
+    // ---- layers -----------------------------------------------------------
+    b("linear", Kind::Layer, &[X, OUT, opt("bias", Bool, Default::Bool(true), "add a learned bias")],
+      "Affine map of the last axis: `x W + b`."),
+    b("bilinear", Kind::Layer, &[req("a", Value, "left input, f32[B, K]"), req("b", Value, "right input, f32[B, D]"), OUT],
+      "Bilinear map `ŷ_o = aᵀ W_o b + c_o` (the synthetic decoder `zᵀ W x + b`)."),
+    b("matmul", Kind::Layer, &[req("a", Value, "f32[…, M, K]"), req("b", Value, "f32[…, K, P]")],
+      "Batched matrix product."),
+    b("embed", Kind::Layer, &[req("ids", Value, "token ids, index[B, N]"), req("table", Value, "embedding table f32[V, E] provided by the data source"),
+        opt("frozen", Bool, Default::Bool(true), "keep the table fixed during training")],
+      "Embedding lookup."),
+    b("bilstm", Kind::Layer, &[X, req("hidden", Int, "output size: both directions together, so each has hidden/2").positive()],
+      "Masked bidirectional LSTM over variable-length sequences (PyTorch gate layout)."),
+    b("arc_scores", Kind::Layer, &[req("h", Value, "word representations f32[B, N, D]"), req("hidden", Int, "size of the scoring MLP").positive()],
+      "Arc scores `s[h→m] = vᵀ tanh(W₁ᵀh_h + W₂ᵀh_m + b)` (Eq. 23) in the tree layout f32[B, N+1, N+1], with a learned root vector."),
+    b("heads", Kind::Layer, &[req("z", Value, "a tree latent f32[B, N+1, N+1]"), req("h", Value, "word representations f32[B, N, D]")],
+      "Each word's expected head representation `Σ_j µ[j→i] h_j` (the root contributes zeros)."),
+    Builtin { name: "concat", kind: Kind::Layer, params: &[req("a", Value, "first input"), req("b", Value, "further inputs")], variadic: true,
+      doc: "Concatenate along the last axis." },
+    b("attention_pool", Kind::Layer, &[X],
+      "Masked attention pooling over the sequence: `Σ_i softmax_i(vᵀ x_i) x_i`."),
+    b("sum_pool", Kind::Layer, &[X], "Masked sum over the sequence axis."),
+    b("mean_pool", Kind::Layer, &[X], "Masked mean over the sequence axis."),
+    b("mlp", Kind::Layer, &[X, req("hidden", Int, "hidden size").positive(), req("activation", Symbol(ACTIVATIONS), "hidden activation"), OUT],
+      "Two-layer perceptron: `linear(act(linear(x, hidden)), out)`."),
+    b("dropout", Kind::Layer, &[X, req("p", Float, "drop probability").fraction()],
+      "Dropout (inverted scaling; seeded; off at evaluation)."),
+    b("one_hot", Kind::Layer, &[req("labels", Value, "class labels class(K)[B]")],
+      "One-hot encoding f32[B, K] of class labels (the gold-cluster baseline)."),
+    b("tanh", Kind::Layer, &[X], "Elementwise tanh."),
+    b("relu", Kind::Layer, &[X], "Elementwise max(0, x)."),
+    b("sigmoid", Kind::Layer, &[X], "Elementwise logistic function."),
+    b("exp", Kind::Layer, &[X], "Elementwise exponential."),
+    b("log", Kind::Layer, &[X], "Elementwise natural logarithm."),
+    b("softmax", Kind::Layer, &[X], "Softmax over the last axis."),
+    b("log_softmax", Kind::Layer, &[X], "Log-softmax over the last axis."),
+    // ---- latent mappings --------------------------------------------------
+    b("argmax", Kind::Forward, &[SCORES],
+      "MAP structure (one-hot / tree). Zero gradient almost everywhere: needs `via SURROGATE`."),
+    b("marg", Kind::Forward, &[SCORES],
+      "Marginals of the Gibbs distribution (softmax / inside-outside / matrix-tree). Differentiable."),
+    b("sparsemap", Kind::Forward, &[SCORES],
+      "SparseMAP: Euclidean projection onto the marginal polytope (sparsemax for categorical). Differentiable."),
+    b("sample", Kind::Forward, &[SCORES],
+      "An exact sample from the Gibbs distribution. Needs `via SURROGATE` (e.g. `score_function`)."),
+    b("gumbel", Kind::Noise, &[], "Standard Gumbel noise shaped like the scores (seeded)."),
+    // ---- structures -------------------------------------------------------
+    b("categorical", Kind::Structure, &[req("K", Int, "number of categories").positive()],
+      "One of K categories; scores f32[B, K]."),
+    b("dependency_tree", Kind::Structure, &[
+        req("kind", Symbol(&["projective", "nonprojective"]), "projective (Eisner) or non-projective (Chu-Liu-Edmonds) trees"),
+        opt("root", Symbol(&["single", "multi"]), Default::Symbol("single"), "how many words may attach to the root")],
+      "Dependency trees over a sentence; scores f32[B, N+1, N+1] as scores[b][head][modifier], head 0 = root."),
+    // ---- data ---------------------------------------------------------------
+    b("synthetic_mixture", Kind::DataSource, &[
+        opt("clusters", Int, Default::Int(10), "number of mixture components K").positive(),
+        opt("features", Int, Default::Int(100), "input dimension").positive(),
+        opt("train", Int, Default::Int(5000), "training examples").positive(),
+        opt("valid", Int, Default::Int(1000), "validation examples").positive(),
+        opt("test", Int, Default::Int(1000), "test examples").positive(),
+        opt("noise", Float, Default::Float(0.1), "standard deviation of x around its cluster centre").positive(),
+        opt("seed", Int, Default::Int(42), "seed of the generative process").non_negative()],
+      "The paper's §7.1 mixture: z ~ Cat(1/K), x ~ N(m_z, σ²I), y = sign(w_zᵀx − b_z). Provides x, y, z_gold."),
+    b("sst", Kind::DataSource, &[
+        req("path", Dir, "directory holding the PTB-format train.txt, dev.txt and test.txt"),
+        opt("labels", Symbol(&["binary", "fine"]), Default::Symbol("binary"), "binary drops neutral sentences; fine keeps 5 classes"),
+        req("embeddings", Call(Kind::Embeddings), "where the word vectors come from")],
+      "Stanford Sentiment Treebank sentences. Provides tokens, y and embeddings."),
+    b("glove", Kind::Embeddings, &[req("path", File, "GloVe text file, plain or gzip"), opt("dim", Int, Default::Int(300), "vector size").positive()],
+      "Pretrained GloVe vectors; out-of-vocabulary words get seeded random vectors."),
+    b("random", Kind::Embeddings, &[opt("dim", Int, Default::Int(300), "vector size").positive()],
+      "Seeded random word vectors."),
+    // ---- training -----------------------------------------------------------
+    b("adam", Kind::Optimizer, &[
+        opt("lr", Float, Default::Float(1e-3), "learning rate").positive(),
+        opt("betas", Floats(2), Default::Floats(&[0.9, 0.999]), "moment decay rates"),
+        opt("eps", Float, Default::Float(1e-8), "denominator term").positive(),
+        opt("weight_decay", Float, Default::Float(0.0), "L2 penalty added to the gradient").non_negative()],
+      "Adam (PyTorch semantics)."),
+    b("adamw", Kind::Optimizer, &[
+        opt("lr", Float, Default::Float(1e-3), "learning rate").positive(),
+        opt("betas", Floats(2), Default::Floats(&[0.9, 0.999]), "moment decay rates"),
+        opt("eps", Float, Default::Float(1e-8), "denominator term").positive(),
+        opt("weight_decay", Float, Default::Float(1e-2), "decoupled weight decay").non_negative()],
+      "AdamW (PyTorch semantics, decoupled weight decay)."),
+    b("sgd", Kind::Optimizer, &[
+        req("lr", Float, "learning rate").positive(),
+        opt("momentum", Float, Default::Float(0.0), "momentum").fraction(),
+        opt("weight_decay", Float, Default::Float(0.0), "L2 penalty").non_negative()],
+      "Stochastic gradient descent."),
+    b("accuracy", Kind::Metric, &[req("pred", Value, "logits f32[B, C]"), req("gold", Value, "labels class(C)[B]")],
+      "Fraction of examples whose highest logit is the gold class."),
+    b("v_measure", Kind::Metric, &[req("pred", Value, "a categorical latent (its argmax is the cluster)"), req("gold", Value, "gold clusters class(K)[B]")],
+      "V-measure (Rosenberg & Hirschberg, 2007) of the latent's clusters against gold ones, in [0, 1]."),
+    b("cross_entropy", Kind::Loss, &[req("logits", Value, "f32[B, C]"), req("labels", Value, "class(C)[B]")],
+      "Mean cross-entropy over the batch."),
+];
+
+pub fn lookup(name: &str) -> Option<&'static Builtin> {
+    BUILTINS.iter().find(|b| b.name == name)
+}
+
+pub fn names_of(kind: Kind) -> impl Iterator<Item = &'static str> {
+    BUILTINS
+        .iter()
+        .filter(move |b| b.kind == kind)
+        .map(|b| b.name)
+}
+
+/// Words that only mean something inside a `surrogate` block.
+pub static SURROGATE_OPS: &[SurrogateOp] = &[
+    SurrogateOp { name: "map", arity: 1, doc: "MAP structure of the argument (argmax)." },
+    SurrogateOp { name: "marg", arity: 1, doc: "Marginals of the argument (softmax / inside-outside)." },
+    SurrogateOp { name: "project", arity: 1, doc: "Euclidean projection onto the marginal polytope (SparseMAP)." },
+    SurrogateOp { name: "grad", arity: 1, doc: "∇_µ L(ŷ(µ), y): one decoder forward and backward at µ (free at µ = z)." },
+    SurrogateOp { name: "loss", arity: 1, doc: "Per-example downstream loss L(ŷ(µ), y), f32[B]." },
+    SurrogateOp { name: "vjp", arity: 3, doc: "vjp(marg | project, at, g): vector-Jacobian product of the mapping at `at` with `g`." },
+    SurrogateOp { name: "zeros", arity: 0, doc: "Zeros shaped like the scores." },
+    SurrogateOp { name: "gumbel", arity: 0, doc: "Standard Gumbel noise shaped like the scores." },
+    SurrogateOp { name: "sample", arity: 1, doc: "An exact sample from the Gibbs distribution with these scores." },
+    SurrogateOp { name: "running_mean", arity: 2, doc: "running_mean(v, decay): moving average of v's batch mean over earlier steps (0 at the first)." },
+    SurrogateOp { name: "exp", arity: 1, doc: "Elementwise exponential." },
+    SurrogateOp { name: "log", arity: 1, doc: "Elementwise natural logarithm." },
+];
+
+#[derive(Debug)]
+pub struct SurrogateOp {
+    pub name: &'static str,
+    pub arity: usize,
+    pub doc: &'static str,
+}
+
+pub fn surrogate_op(name: &str) -> Option<&'static SurrogateOp> {
+    SURROGATE_OPS.iter().find(|o| o.name == name)
+}
+
+/// Operations a structure's inference engine provides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StructOp {
+    Map,
+    Marginals,
+    SparseMap,
+    Sample,
+}
+
+impl StructOp {
+    pub fn describe(self) -> &'static str {
+        match self {
+            StructOp::Map => "MAP inference",
+            StructOp::Marginals => "marginal inference",
+            StructOp::SparseMap => "SparseMAP (the projection `project`)",
+            StructOp::Sample => "exact sampling",
+        }
+    }
+}
+
+/// What each structure supports. The one place to change when the engine
+/// gains an algorithm: SparseMAP for non-projective trees needs an active-set
+/// solver with a Chu-Liu-Edmonds oracle; exact sampling of non-projective
+/// trees needs Wilson's algorithm. Neither exists yet.
+pub fn supports(kind: crate::types::StructureKind, op: StructOp) -> bool {
+    use crate::types::StructureKind::*;
+    match kind {
+        Categorical | Projective => true,
+        Nonprojective => matches!(op, StructOp::Map | StructOp::Marginals),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_builtin_is_declared_once() {
+        for (i, a) in BUILTINS.iter().enumerate() {
+            for b in &BUILTINS[i + 1..] {
+                assert_ne!(a.name, b.name, "`{}` is declared twice", a.name);
+            }
+            let mut seen = std::collections::HashSet::new();
+            for p in a.params {
+                assert!(
+                    seen.insert(p.name),
+                    "`{}` has two parameters named `{}`",
+                    a.name,
+                    p.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn required_parameters_come_before_defaulted_ones_except_where_words_name_them() {
+        // Positional binding fills parameters in order, so a required
+        // parameter after a defaulted one could only be given by keyword.
+        for b in BUILTINS {
+            let mut seen_default = false;
+            for p in b.params {
+                if p.default.is_some() {
+                    seen_default = true;
+                } else if seen_default {
+                    assert_eq!(
+                        b.name, "sst",
+                        "`{}`: required `{}` after a default",
+                        b.name, p.name
+                    );
+                }
+            }
+        }
+    }
+}

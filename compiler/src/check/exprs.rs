@@ -1,0 +1,828 @@
+//! Expressions: constants (`param` values, numeric arguments), tensor
+//! expressions with shape inference, and argument binding against the
+//! built-in table.
+
+use super::{CheckError, Checker, Unknown};
+use crate::builtins::shapes::{self, Args, ShapeErrorKind, Val};
+use crate::builtins::{self, ArgTy, Builtin, Kind, Param, Range};
+use crate::span::Span;
+use crate::suggest::closest;
+use crate::syntax::ast::*;
+use crate::types::Tensor;
+use std::fmt;
+
+/// A value known before anything runs.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Const {
+    Num { value: f64, integral: bool },
+    Bool(bool),
+    Str(String),
+    List(Vec<Const>),
+}
+
+impl fmt::Display for Const {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Const::Num { value, .. } => write!(f, "{}", super::fmt_number(*value)),
+            Const::Bool(b) => write!(f, "{b}"),
+            Const::Str(s) => write!(f, "{s:?}"),
+            Const::List(items) => {
+                let parts: Vec<String> = items.iter().map(|c| c.to_string()).collect();
+                write!(f, "[{}]", parts.join(", "))
+            }
+        }
+    }
+}
+
+impl Const {
+    fn describe(&self) -> String {
+        match self {
+            Const::Num { value, .. } => format!("the number {}", super::fmt_number(*value)),
+            Const::Bool(b) => format!("`{b}`"),
+            Const::Str(s) => format!("the string {s:?}"),
+            Const::List(_) => "a list".into(),
+        }
+    }
+}
+
+/// Where an expression appears: decides which names and calls are allowed.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Ctx {
+    /// Arguments that must be constants (data sources, optimizers, structures).
+    Constant,
+    Encoder,
+    Decoder,
+    /// The scores expression of a latent line, with the structure's score shape.
+    Scores(Tensor),
+    Loss,
+    Metric,
+}
+
+/// The result of a tensor-context expression.
+#[derive(Clone, Debug)]
+enum Ev {
+    Tensor(Tensor),
+    Num(f64),
+}
+
+impl Checker {
+    // ---- constants ---------------------------------------------------------
+
+    pub(crate) fn const_expr(&mut self, e: &Expr) -> Option<Const> {
+        match &e.kind {
+            ExprKind::Number { value, integral } => Some(Const::Num {
+                value: *value,
+                integral: *integral,
+            }),
+            ExprKind::Str(s) => Some(Const::Str(s.clone())),
+            ExprKind::Bool(b) => Some(Const::Bool(*b)),
+            ExprKind::List(items) => {
+                let vals: Vec<Option<Const>> = items.iter().map(|i| self.const_expr(i)).collect();
+                vals.into_iter()
+                    .collect::<Option<Vec<_>>>()
+                    .map(Const::List)
+            }
+            ExprKind::Name(id) => self.const_name(id),
+            ExprKind::Neg(inner) => match self.const_expr(inner)? {
+                Const::Num { value, integral } => Some(Const::Num {
+                    value: -value,
+                    integral,
+                }),
+                other => {
+                    self.emit(
+                        e.span,
+                        CheckError::BadConstant {
+                            message: format!("cannot negate {}", other.describe()),
+                        },
+                    );
+                    None
+                }
+            },
+            ExprKind::Binary { op, lhs, rhs } => {
+                let (l, r) = (self.const_expr(lhs), self.const_expr(rhs));
+                match (l?, r?) {
+                    (
+                        Const::Num {
+                            value: a,
+                            integral: ia,
+                        },
+                        Const::Num {
+                            value: b,
+                            integral: ib,
+                        },
+                    ) => {
+                        let value = match op {
+                            BinOp::Add => a + b,
+                            BinOp::Sub => a - b,
+                            BinOp::Mul => a * b,
+                            BinOp::Div => a / b,
+                        };
+                        Some(Const::Num {
+                            value,
+                            integral: ia && ib && *op != BinOp::Div,
+                        })
+                    }
+                    (a, b) => {
+                        self.emit(
+                            e.span,
+                            CheckError::BadConstant {
+                                message: format!(
+                                    "cannot compute {} {} {}",
+                                    a.describe(),
+                                    op.symbol(),
+                                    b.describe()
+                                ),
+                            },
+                        );
+                        None
+                    }
+                }
+            }
+            ExprKind::Call(c) => {
+                self.emit(
+                    c.callee.span,
+                    CheckError::NotConstant {
+                        name: format!("{}(…)", c.callee.name),
+                    },
+                );
+                None
+            }
+        }
+    }
+
+    fn const_name(&mut self, id: &Ident) -> Option<Const> {
+        if let Some(p) = self.params.get_mut(&id.name) {
+            p.used = true;
+            return p.value.clone();
+        }
+        if self.values.contains_key(&id.name) {
+            self.emit(
+                id.span,
+                CheckError::NotConstant {
+                    name: id.name.clone(),
+                },
+            );
+            return None;
+        }
+        let suggestion = closest(&id.name, self.params.keys().map(String::as_str));
+        self.emit(
+            id.span,
+            CheckError::UndefinedName {
+                name: id.name.clone(),
+                suggestion,
+                note: None,
+            },
+        );
+        None
+    }
+
+    // ---- tensor expressions --------------------------------------------------
+
+    /// Checks an expression that must produce a tensor.
+    pub(crate) fn tensor_value(&mut self, e: &Expr, ctx: Ctx) -> Option<Tensor> {
+        match self.ev(e, &ctx)? {
+            Ev::Tensor(t) => Some(t),
+            Ev::Num(v) => {
+                self.emit(
+                    e.span,
+                    CheckError::ShapeMismatch {
+                        message: "expected a tensor, found a number".into(),
+                        label: format!("this is the number {}", super::fmt_number(v)),
+                        help: None,
+                    },
+                );
+                None
+            }
+        }
+    }
+
+    fn ev(&mut self, e: &Expr, ctx: &Ctx) -> Option<Ev> {
+        match &e.kind {
+            ExprKind::Number { value, .. } => Some(Ev::Num(*value)),
+            ExprKind::Name(id) => self.ev_name(id, ctx),
+            ExprKind::Call(c) => self.ev_call(c, ctx).map(Ev::Tensor),
+            ExprKind::Neg(inner) => match self.ev(inner, ctx)? {
+                Ev::Num(v) => Some(Ev::Num(-v)),
+                Ev::Tensor(t) => Some(Ev::Tensor(Tensor::f32(t.dims))),
+            },
+            ExprKind::Binary { op, lhs, rhs } => {
+                let (l, r) = (self.ev(lhs, ctx), self.ev(rhs, ctx));
+                match (l?, r?) {
+                    (Ev::Num(a), Ev::Num(b)) => Some(Ev::Num(match op {
+                        BinOp::Add => a + b,
+                        BinOp::Sub => a - b,
+                        BinOp::Mul => a * b,
+                        BinOp::Div => a / b,
+                    })),
+                    (Ev::Tensor(t), Ev::Num(_)) | (Ev::Num(_), Ev::Tensor(t)) => {
+                        Some(Ev::Tensor(Tensor::f32(t.dims)))
+                    }
+                    (Ev::Tensor(a), Ev::Tensor(b)) => {
+                        if a.same_shape(&b) && a.elem == crate::types::Elem::F32 {
+                            Some(Ev::Tensor(Tensor::f32(a.dims)))
+                        } else {
+                            self.emit(
+                                e.span,
+                                CheckError::ShapeMismatch {
+                                    message: format!("cannot apply `{}` to {a} and {b}", op.symbol()),
+                                    label: format!("{a} {} {b}", op.symbol()),
+                                    help: Some("elementwise arithmetic needs two f32 tensors of the same shape".into()),
+                                },
+                            )
+                            .with_secondary_mut(lhs.span, &format!("this is {a}"))
+                            .with_secondary_mut(rhs.span, &format!("this is {b}"));
+                            None
+                        }
+                    }
+                }
+            }
+            ExprKind::Str(_) | ExprKind::Bool(_) | ExprKind::List(_) => {
+                let found = self.const_expr(e).map(|c| c.describe()).unwrap_or_default();
+                self.emit(
+                    e.span,
+                    CheckError::ShapeMismatch {
+                        message: format!("expected a tensor, found {found}"),
+                        label: "not a tensor".into(),
+                        help: None,
+                    },
+                );
+                None
+            }
+        }
+    }
+
+    fn ev_name(&mut self, id: &Ident, ctx: &Ctx) -> Option<Ev> {
+        if let Some(v) = self.values.get_mut(&id.name) {
+            v.used = true;
+            return Some(Ev::Tensor(v.ty.clone()));
+        }
+        if let Some(p) = self.params.get_mut(&id.name) {
+            p.used = true;
+            return match p.value.clone()? {
+                Const::Num { value, .. } => Some(Ev::Num(value)),
+                other => {
+                    let d = other.describe();
+                    self.emit(
+                        id.span,
+                        CheckError::ShapeMismatch {
+                            message: format!("expected a tensor or a number, `{}` is {d}", id.name),
+                            label: "not a tensor".into(),
+                            help: None,
+                        },
+                    );
+                    None
+                }
+            };
+        }
+        let note = if builtins::surrogate_op(&id.name).is_some() || id.name == "s" || id.name == "z"
+        {
+            None
+        } else if builtins::lookup(&id.name).is_some() {
+            Some(format!(
+                "`{}` is a built-in: call it as `{}(…)`",
+                id.name, id.name
+            ))
+        } else {
+            None
+        };
+        let candidates: Vec<String> = self
+            .values
+            .keys()
+            .chain(self.params.keys())
+            .cloned()
+            .collect();
+        let suggestion = closest(&id.name, candidates.iter().map(String::as_str));
+        let note = note.or_else(|| match ctx {
+            Ctx::Scores(_) => None,
+            _ if self.surrogates.contains_key(&id.name) => Some(format!(
+                "`{}` is a surrogate: attach it with `via`",
+                id.name
+            )),
+            _ => None,
+        });
+        self.emit(
+            id.span,
+            CheckError::UndefinedName {
+                name: id.name.clone(),
+                suggestion,
+                note,
+            },
+        );
+        None
+    }
+
+    fn ev_call(&mut self, c: &Call, ctx: &Ctx) -> Option<Tensor> {
+        let name = c.callee.name.as_str();
+        let span = c.callee.span;
+        let Some(b) = builtins::lookup(name) else {
+            if builtins::surrogate_op(name).is_some() {
+                self.emit(span, CheckError::SurrogateOnly { name: name.into() });
+            } else if self.surrogates.contains_key(name) {
+                self.emit(
+                    span,
+                    CheckError::WrongKind {
+                        name: name.into(),
+                        is: "a surrogate (attach it to a latent with `via`)".into(),
+                        expected: "a layer".into(),
+                    },
+                );
+            } else {
+                let suggestion = closest(name, builtins::names_of(Kind::Layer));
+                let (what, suggestion) = match ctx {
+                    Ctx::Loss => (
+                        Unknown::Loss,
+                        closest(name, builtins::names_of(Kind::Loss)).or(suggestion),
+                    ),
+                    _ => (Unknown::Layer, suggestion),
+                };
+                self.emit(
+                    span,
+                    CheckError::Unknown {
+                        what,
+                        name: name.into(),
+                        suggestion,
+                        note: None,
+                    },
+                );
+            }
+            return None;
+        };
+        match (b.kind, ctx) {
+            (Kind::Layer, Ctx::Scores(_)) => {
+                self.emit(span, CheckError::LayerInLatent { name: name.into() });
+                None
+            }
+            (Kind::Layer, _) => {
+                let args = self.bind(b, c, ctx)?;
+                match shapes::layer(name, &args) {
+                    Ok((t, params)) => {
+                        self.layer_params = self.layer_params + params;
+                        Some(t)
+                    }
+                    Err(e) => {
+                        self.shape_error(c, b, e);
+                        None
+                    }
+                }
+            }
+            (Kind::Noise, Ctx::Scores(scores)) => {
+                let scores = scores.clone();
+                self.bind(b, c, ctx)?;
+                Some(scores)
+            }
+            (Kind::Forward | Kind::Noise, _) => {
+                self.emit(span, CheckError::LatentOnly { name: name.into() });
+                None
+            }
+            (Kind::Loss, _) => {
+                let args = self.bind(b, c, ctx)?;
+                match shapes::loss(name, &args) {
+                    Ok(t) => Some(t),
+                    Err(e) => {
+                        self.shape_error(c, b, e);
+                        None
+                    }
+                }
+            }
+            (kind, _) => {
+                self.emit(
+                    span,
+                    CheckError::WrongKind {
+                        name: name.into(),
+                        is: article(kind.noun()),
+                        expected: "a layer".into(),
+                    },
+                );
+                None
+            }
+        }
+    }
+
+    /// Reports a shape rule's error on the argument it blames.
+    pub(crate) fn shape_error(&mut self, c: &Call, b: &Builtin, e: shapes::ShapeError) {
+        let span = arg_span(c, b, e.arg).unwrap_or(c.span);
+        let err = match e.kind {
+            ShapeErrorKind::Mismatch => CheckError::ShapeMismatch {
+                message: e.message,
+                label: e.label,
+                help: e.help,
+            },
+            ShapeErrorKind::NeedsTree => CheckError::NeedsTreeLatent {
+                message: e.message,
+                label: e.label,
+                help: e.help,
+            },
+            ShapeErrorKind::BadSize => CheckError::BadSize {
+                message: e.message,
+                label: e.label,
+                help: e.help,
+            },
+        };
+        self.emit(span, err);
+    }
+
+    /// Resolves `call` as a built-in of `kind` and binds its arguments.
+    pub(crate) fn builtin_call(&mut self, call: &Call, kind: Kind, ctx: Ctx) -> Option<Args> {
+        match builtins::lookup(&call.callee.name) {
+            Some(b) if b.kind == kind => self.bind(b, call, &ctx),
+            Some(b) => {
+                self.emit(
+                    call.callee.span,
+                    CheckError::WrongKind {
+                        name: call.callee.name.clone(),
+                        is: article(b.kind.noun()),
+                        expected: article(kind.noun()),
+                    },
+                );
+                None
+            }
+            None => {
+                let what = match kind {
+                    Kind::Structure => Unknown::Structure,
+                    Kind::DataSource => Unknown::DataSource,
+                    Kind::Embeddings => Unknown::Embeddings,
+                    Kind::Optimizer => Unknown::Optimizer,
+                    Kind::Metric => Unknown::Metric,
+                    Kind::Loss => Unknown::Loss,
+                    _ => Unknown::Layer,
+                };
+                let suggestion = closest(&call.callee.name, builtins::names_of(kind));
+                self.emit(
+                    call.callee.span,
+                    CheckError::Unknown {
+                        what,
+                        name: call.callee.name.clone(),
+                        suggestion,
+                        note: None,
+                    },
+                );
+                None
+            }
+        }
+    }
+
+    // ---- argument binding ------------------------------------------------------
+
+    /// Binds `call`'s arguments to `b`'s parameters and checks each one.
+    /// Returns `None` after reporting if anything is wrong.
+    pub(crate) fn bind(&mut self, b: &Builtin, call: &Call, ctx: &Ctx) -> Option<Args> {
+        let slots = self.bind_slots(
+            &call.callee.name,
+            &b.params.iter().map(|p| p.name).collect::<Vec<_>>(),
+            b.variadic,
+            call,
+            &signature(b),
+            |i| b.params[i].default.is_some(),
+        )?;
+        let mut args = Args::default();
+        let mut ok = true;
+        for (i, p) in b.params.iter().enumerate() {
+            let given: Vec<&Expr> = slots
+                .iter()
+                .filter(|(j, _)| *j == i)
+                .map(|(_, e)| *e)
+                .collect();
+            if given.is_empty() {
+                if let Some(d) = p.default {
+                    args.0.push((p.name, default_val(d)));
+                }
+                continue;
+            }
+            for e in given {
+                match self.arg_value(b.name, p, e, ctx) {
+                    Some(v) => args.0.push((p.name, v)),
+                    None => ok = false,
+                }
+            }
+        }
+        ok.then_some(args)
+    }
+
+    /// Matches arguments to parameter slots: positional first, then keywords.
+    /// Reports arity, unknown, duplicate and missing arguments.
+    pub(crate) fn bind_slots<'c>(
+        &mut self,
+        callee: &str,
+        params: &[&str],
+        variadic: bool,
+        call: &'c Call,
+        signature: &str,
+        has_default: impl Fn(usize) -> bool,
+    ) -> Option<Vec<(usize, &'c Expr)>> {
+        let mut slots: Vec<(usize, &Expr, Span)> = Vec::new();
+        let mut ok = true;
+        let mut seen_keyword = false;
+        let mut positional = 0;
+        for a in &call.args {
+            match &a.name {
+                None => {
+                    if seen_keyword {
+                        self.emit(a.span, CheckError::PositionalAfterKeyword);
+                        ok = false;
+                        continue;
+                    }
+                    let slot = if positional < params.len() {
+                        positional
+                    } else if variadic && !params.is_empty() {
+                        params.len() - 1
+                    } else {
+                        let given = call.args.iter().filter(|a| a.name.is_none()).count();
+                        self.emit(
+                            a.span,
+                            CheckError::TooManyArguments {
+                                callee: callee.into(),
+                                max: params.len(),
+                                given,
+                                signature: signature.into(),
+                            },
+                        );
+                        return None;
+                    };
+                    positional += 1;
+                    slots.push((slot, &a.value, a.span));
+                }
+                Some(name) => {
+                    seen_keyword = true;
+                    let Some(slot) = params.iter().position(|p| *p == name.name) else {
+                        self.emit(
+                            name.span,
+                            CheckError::UnknownArgument {
+                                callee: callee.into(),
+                                name: name.name.clone(),
+                                suggestion: closest(&name.name, params.iter().copied()),
+                                signature: signature.into(),
+                            },
+                        );
+                        ok = false;
+                        continue;
+                    };
+                    if let Some((_, _, first)) = slots.iter().find(|(s, _, _)| *s == slot) {
+                        let first = *first;
+                        self.emit(
+                            a.span,
+                            CheckError::DuplicateArgument {
+                                name: name.name.clone(),
+                            },
+                        )
+                        .with_secondary_mut(first, "first given here");
+                        ok = false;
+                        continue;
+                    }
+                    slots.push((slot, &a.value, a.span));
+                }
+            }
+        }
+        for (i, p) in params.iter().enumerate() {
+            if !has_default(i) && !slots.iter().any(|(s, _, _)| *s == i) {
+                self.emit(
+                    call.close,
+                    CheckError::MissingArgument {
+                        callee: callee.into(),
+                        param: p.to_string(),
+                        signature: signature.into(),
+                    },
+                );
+                ok = false;
+            }
+        }
+        ok.then(|| slots.into_iter().map(|(s, e, _)| (s, e)).collect())
+    }
+
+    fn arg_value(&mut self, callee: &str, p: &Param, e: &Expr, ctx: &Ctx) -> Option<Val> {
+        let type_error = |this: &mut Checker, found: String, help: Option<String>| {
+            this.emit(
+                e.span,
+                CheckError::ArgumentType {
+                    callee: callee.into(),
+                    param: p.name.into(),
+                    expected: p.ty.describe(),
+                    found,
+                    help,
+                },
+            );
+            None
+        };
+        match p.ty {
+            ArgTy::Value => {
+                let inner = match ctx {
+                    Ctx::Constant => Ctx::Encoder,
+                    other => other.clone(),
+                };
+                match self.ev(e, &inner)? {
+                    Ev::Tensor(t) => Some(Val::Tensor(t)),
+                    Ev::Num(v) => {
+                        type_error(self, format!("the number {}", super::fmt_number(v)), None)
+                    }
+                }
+            }
+            ArgTy::Symbol(words) | ArgTy::IntOr(words) => {
+                if let ExprKind::Name(id) = &e.kind {
+                    if words.contains(&id.name.as_str()) {
+                        return Some(Val::Symbol(id.name.clone()));
+                    }
+                    if matches!(p.ty, ArgTy::Symbol(_)) || !self.params.contains_key(&id.name) {
+                        let help = closest(&id.name, words.iter().copied())
+                            .map(|s| format!("did you mean `{s}`?"));
+                        return type_error(self, format!("`{}`", id.name), help);
+                    }
+                }
+                if let (ExprKind::Str(s), ArgTy::Symbol(_)) = (&e.kind, p.ty) {
+                    if words.contains(&s.as_str()) {
+                        return type_error(
+                            self,
+                            format!("the string {s:?}"),
+                            Some(format!("write it without quotes: `{s}`")),
+                        );
+                    }
+                }
+                if matches!(p.ty, ArgTy::Symbol(_)) {
+                    let found = self.const_expr(e)?.describe();
+                    return type_error(self, found, None);
+                }
+                self.number_arg(callee, p, e, true)
+            }
+            ArgTy::Int => self.number_arg(callee, p, e, true),
+            ArgTy::Float => self.number_arg(callee, p, e, false),
+            ArgTy::Bool => match self.const_expr(e)? {
+                Const::Bool(b) => Some(Val::Bool(b)),
+                other => type_error(self, other.describe(), None),
+            },
+            ArgTy::Str | ArgTy::File | ArgTy::Dir => match self.const_expr(e)? {
+                Const::Str(s) => {
+                    if p.ty != ArgTy::Str {
+                        self.check_path(&s, e.span, p.ty == ArgTy::Dir)?;
+                    }
+                    Some(Val::Str(s))
+                }
+                other => type_error(self, other.describe(), None),
+            },
+            ArgTy::Floats(n) => match self.const_expr(e)? {
+                Const::List(items) if items.len() == n => {
+                    let mut out = Vec::new();
+                    for it in items {
+                        match it {
+                            Const::Num { value, .. } => out.push(value),
+                            other => {
+                                return type_error(
+                                    self,
+                                    format!("a list holding {}", other.describe()),
+                                    None,
+                                )
+                            }
+                        }
+                    }
+                    Some(Val::Floats(out))
+                }
+                Const::List(items) => {
+                    type_error(self, format!("a list of {} items", items.len()), None)
+                }
+                other => type_error(self, other.describe(), None),
+            },
+            ArgTy::Call(kind) => match &e.kind {
+                ExprKind::Call(c) => {
+                    let args = self.builtin_call(c, kind, Ctx::Constant)?;
+                    Some(Val::Call(c.callee.name.clone(), args))
+                }
+                _ => {
+                    let example = builtins::names_of(kind).next().unwrap_or("f");
+                    type_error(
+                        self,
+                        "not a call".into(),
+                        Some(format!("e.g. `{example}(…)`")),
+                    )
+                }
+            },
+        }
+    }
+
+    fn number_arg(&mut self, callee: &str, p: &Param, e: &Expr, want_int: bool) -> Option<Val> {
+        let c = self.const_expr(e)?;
+        let Const::Num { value, integral } = c else {
+            self.emit(
+                e.span,
+                CheckError::ArgumentType {
+                    callee: callee.into(),
+                    param: p.name.into(),
+                    expected: p.ty.describe(),
+                    found: c.describe(),
+                    help: None,
+                },
+            );
+            return None;
+        };
+        if want_int && !(integral && value.abs() < 9.0e15) {
+            self.emit(
+                e.span,
+                CheckError::ArgumentType {
+                    callee: callee.into(),
+                    param: p.name.into(),
+                    expected: p.ty.describe(),
+                    found: format!("the number {}", super::fmt_number(value)),
+                    help: None,
+                },
+            );
+            return None;
+        }
+        let requirement = match p.range {
+            Range::Any => None,
+            Range::Positive if !(value > 0.0) => Some("positive"),
+            Range::NonNegative if !(value >= 0.0) => Some("zero or more"),
+            Range::Fraction if !(0.0..1.0).contains(&value) => Some("in [0, 1)"),
+            _ => None,
+        };
+        let requirement = requirement.or((!value.is_finite()).then_some("finite"));
+        if let Some(requirement) = requirement {
+            self.emit(
+                e.span,
+                CheckError::OutOfRange {
+                    what: format!("`{}` of `{callee}`", p.name),
+                    value: super::fmt_number(value),
+                    requirement,
+                },
+            );
+            return None;
+        }
+        Some(if want_int {
+            Val::Int(value as i64)
+        } else {
+            Val::Float(value)
+        })
+    }
+
+    /// Checks that a data path exists, relative to the file it is written in.
+    fn check_path(&mut self, path: &str, span: Span, dir: bool) -> Option<()> {
+        let src = self.sources.get(span.file);
+        let base = src.base_dir();
+        let full = base.join(path);
+        let ok = if dir { full.is_dir() } else { full.is_file() };
+        if ok {
+            return Some(());
+        }
+        let kind = if dir { "directory" } else { "file" };
+        // Show the path relative to where the user ran the command, not an
+        // absolute path, so the message reads the same on every machine.
+        let resolved = match &src.origin {
+            crate::span::Origin::File(_) => std::path::Path::new(&src.name)
+                .parent()
+                .map(|d| d.join(path))
+                .unwrap_or_else(|| path.into()),
+            _ => path.into(),
+        };
+        self.emit(
+            span,
+            CheckError::MissingFile {
+                path: path.into(),
+                resolved: resolved.display().to_string(),
+                kind,
+            },
+        );
+        None
+    }
+}
+
+fn default_val(d: builtins::Default) -> Val {
+    match d {
+        builtins::Default::Int(v) => Val::Int(v),
+        builtins::Default::Float(v) => Val::Float(v),
+        builtins::Default::Bool(v) => Val::Bool(v),
+        builtins::Default::Symbol(s) => Val::Symbol(s.into()),
+        builtins::Default::Floats(v) => Val::Floats(v.to_vec()),
+    }
+}
+
+/// `name(a, b, c = 1)` as users write calls.
+pub(crate) fn signature(b: &Builtin) -> String {
+    let parts: Vec<String> = b
+        .params
+        .iter()
+        .map(|p| match p.default {
+            Some(d) => format!("{} = {d}", p.name),
+            None => p.name.to_string(),
+        })
+        .collect();
+    let dots = if b.variadic { ", …" } else { "" };
+    format!("{}({}{dots})", b.name, parts.join(", "))
+}
+
+/// The span of the argument bound to parameter `param`, if given.
+fn arg_span(c: &Call, b: &Builtin, param: &str) -> Option<Span> {
+    let idx = b.params.iter().position(|p| p.name == param)?;
+    c.args
+        .iter()
+        .find(|a| a.name.as_ref().is_some_and(|n| n.name == param))
+        .or_else(|| c.args.iter().filter(|a| a.name.is_none()).nth(idx))
+        .or_else(|| {
+            // Variadic extras blame the last parameter.
+            if b.variadic && idx + 1 == b.params.len() {
+                c.args.iter().filter(|a| a.name.is_none()).last()
+            } else {
+                None
+            }
+        })
+        .map(|a| a.value.span)
+}
+
+pub(crate) fn article(noun: &str) -> String {
+    let vowel = noun.starts_with(['a', 'e', 'i', 'o', 'u']);
+    format!("{} {noun}", if vowel { "an" } else { "a" })
+}

@@ -1,0 +1,660 @@
+//! The latent line (structure, forward mapping, `via`) and surrogate blocks.
+//!
+//! A surrogate body is typed with three kinds of value: shaped like the
+//! scores (`s`, `z`, `map(…)`, `grad(…)`, …), per-example (`loss(…)`,
+//! f32[B]) and scalar (parameters, numbers). Arithmetic broadcasts scalars
+//! and per-example values over score-shaped ones.
+
+use super::exprs::{article, Const, Ctx};
+use super::{Block, CheckError, Checker, Unknown};
+use crate::builtins::shapes;
+use crate::builtins::{self, Kind, StructOp};
+use crate::span::Span;
+use crate::suggest::closest;
+use crate::summary::LatentSummary;
+use crate::syntax::ast::*;
+use crate::types::StructureKind;
+use std::collections::HashMap;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SType {
+    Scores,
+    PerExample,
+    Scalar,
+}
+
+impl SType {
+    fn describe(self) -> &'static str {
+        match self {
+            SType::Scores => "shaped like the scores",
+            SType::PerExample => "a per-example value f32[B]",
+            SType::Scalar => "a scalar",
+        }
+    }
+}
+
+/// What a surrogate definition needs from a structure, found once when the
+/// definition is checked and consulted for every latent that uses it.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct SurrogateInfo {
+    /// Structure operations the body calls, with where.
+    pub uses: Vec<(StructOp, Span)>,
+    /// `repeat` counts, evaluated against the bound arguments.
+    pub repeats: Vec<Expr>,
+}
+
+struct Scope {
+    vars: HashMap<String, SType>,
+    params: Vec<String>,
+}
+
+impl Checker {
+    // ---- the latent line ---------------------------------------------------------
+
+    pub(crate) fn latent(&mut self, l: &Latent) -> Option<LatentSummary> {
+        let structure_call = l.structure.as_call();
+        let sargs = self.builtin_call(&structure_call, Kind::Structure, Ctx::Constant);
+        let structure = sargs.as_ref().map(|a| {
+            let kind = match (l.structure.callee.name.as_str(), a.symbol("kind")) {
+                ("categorical", _) => StructureKind::Categorical,
+                (_, "nonprojective") => StructureKind::Nonprojective,
+                _ => StructureKind::Projective,
+            };
+            (kind, a.int("K").max(0) as u64)
+        });
+        let structure_text = sargs
+            .as_ref()
+            .map(|a| super::format_structure(&l.structure.callee.name, a))
+            .unwrap_or_default();
+
+        // The forward mapping: `argmax(scores)` and friends, at the top.
+        let ExprKind::Call(fwd) = &l.forward.kind else {
+            self.emit(l.forward.span, CheckError::BadForward);
+            return None;
+        };
+        let fb = match builtins::lookup(&fwd.callee.name) {
+            Some(b) if b.kind == Kind::Forward => b,
+            _ => {
+                let d = self.emit(l.forward.span, CheckError::BadForward);
+                if let Some(s) = closest(&fwd.callee.name, builtins::names_of(Kind::Forward)) {
+                    d.help = Some(format!("did you mean `{s}`?"));
+                } else if fwd.callee.name == "map" {
+                    d.help = Some(
+                        "on a latent line MAP is written `argmax(s)`; `map` is for surrogates"
+                            .into(),
+                    );
+                }
+                return None;
+            }
+        };
+        let (kind, k) = structure?;
+        let op = match fb.name {
+            "argmax" => StructOp::Map,
+            "marg" => StructOp::Marginals,
+            "sparsemap" => StructOp::SparseMap,
+            _ => StructOp::Sample,
+        };
+        if !builtins::supports(kind, op) {
+            self.emit(
+                fwd.callee.span,
+                CheckError::StructureLacks {
+                    structure: structure_text.clone(),
+                    op: op.describe(),
+                    what: format!("`{}`", fb.name),
+                },
+            )
+            .with_secondary_mut(l.structure.span, "the structure is declared here");
+        }
+        let expected = shapes::scores_shape(kind, k);
+        let fargs = self.bind(fb, fwd, &Ctx::Scores(expected.clone()))?;
+        let scores = fargs.tensor("scores");
+        if !scores.same_shape(&expected) {
+            let span = fwd.args.first().map(|a| a.span).unwrap_or(fwd.span);
+            self.emit(
+                span,
+                CheckError::ShapeMismatch {
+                    message: format!(
+                        "the scores of `{}` are {scores}, but {structure_text} needs {expected}",
+                        l.name.name
+                    ),
+                    label: format!("this is {scores}"),
+                    help: Some(match kind {
+                        StructureKind::Categorical => {
+                            format!("produce {k} scores per example, e.g. `s = linear(x, {k})`")
+                        }
+                        _ => "produce arc scores with `arc_scores(h, hidden)`".into(),
+                    }),
+                },
+            )
+            .with_secondary_mut(l.structure.span, "the structure is declared here");
+        }
+
+        let needs_surrogate = matches!(op, StructOp::Map | StructOp::Sample);
+        let surrogate = match &l.via {
+            None if needs_surrogate => {
+                self.emit(
+                    fwd.callee.span,
+                    CheckError::MissingSurrogate {
+                        forward: fb.name.into(),
+                    },
+                );
+                None
+            }
+            None => None,
+            Some(via) => self.surrogate_use(via, kind, &structure_text),
+        };
+        let mut ty = expected;
+        ty.latent = Some(kind);
+        self.define(&l.name, ty.clone(), Block::Latent);
+        Some(LatentSummary {
+            name: l.name.name.clone(),
+            structure: structure_text,
+            forward: self.sources.slice(l.forward.span).to_string(),
+            surrogate,
+            shape: ty.to_string(),
+        })
+    }
+
+    /// Resolves `via NAME(args)`, binds the arguments and checks the
+    /// surrogate's needs against the structure. Returns the resolved call.
+    fn surrogate_use(
+        &mut self,
+        via: &CallOrName,
+        kind: StructureKind,
+        structure_text: &str,
+    ) -> Option<String> {
+        let name = &via.callee.name;
+        let Some(entry) = self.surrogates.get(name).cloned() else {
+            let suggestion = closest(name, self.surrogates.keys().map(String::as_str));
+            let note =
+                builtins::lookup(name).map(|b| format!("`{name}` is {}", article(b.kind.noun())));
+            self.emit(
+                via.callee.span,
+                CheckError::Unknown {
+                    what: Unknown::Surrogate,
+                    name: name.clone(),
+                    suggestion,
+                    note,
+                },
+            );
+            return None;
+        };
+        let def = &entry.def;
+        let params: Vec<&str> = def.params.iter().map(|p| p.name.name.as_str()).collect();
+        let sig = surrogate_signature(def);
+        let call = via.as_call();
+        let slots = self.bind_slots(name, &params, false, &call, &sig, |i| {
+            def.params[i].default.is_some()
+        })?;
+        // Bound values: given arguments, else defaults.
+        let mut bound: Vec<(String, f64)> = Vec::new();
+        let mut ok = true;
+        for (i, p) in def.params.iter().enumerate() {
+            let expr = slots
+                .iter()
+                .find(|(j, _)| *j == i)
+                .map(|(_, e)| *e)
+                .or(p.default.as_ref());
+            let Some(expr) = expr else { continue };
+            match self.const_expr(expr) {
+                Some(Const::Num { value, .. }) if value.is_finite() => {
+                    bound.push((p.name.name.clone(), value))
+                }
+                Some(other) => {
+                    self.emit(
+                        expr.span,
+                        CheckError::ArgumentType {
+                            callee: name.clone(),
+                            param: p.name.name.clone(),
+                            expected: "a finite number".into(),
+                            found: other.to_string(),
+                            help: None,
+                        },
+                    );
+                    ok = false;
+                }
+                None => ok = false,
+            }
+        }
+        let info = entry.info?;
+        for (op, span) in &info.uses {
+            if !builtins::supports(kind, *op) {
+                let d = self.emit(
+                    via.span,
+                    CheckError::StructureLacks {
+                        structure: structure_text.to_string(),
+                        op: op.describe(),
+                        what: format!("surrogate `{name}`"),
+                    },
+                );
+                d.with_secondary_mut(*span, "needed here");
+                ok = false;
+            }
+        }
+        for count in &info.repeats {
+            if let Some(v) = eval_scalar(count, &bound) {
+                if !(v >= 0.0 && v.fract() == 0.0 && v < 1e6) {
+                    let blame = slots
+                        .iter()
+                        .find(|(_, e)| e.span.file == via.span.file)
+                        .map(|(_, e)| e.span)
+                        .unwrap_or(via.span);
+                    self.emit(
+                        blame,
+                        CheckError::OutOfRange {
+                            what: format!("the `repeat` count of `{name}`"),
+                            value: super::fmt_number(v),
+                            requirement: "a whole number of steps, zero or more",
+                        },
+                    )
+                    .with_secondary_mut(count.span, "used as a repeat count here");
+                    ok = false;
+                }
+            }
+        }
+        let args: Vec<String> = bound
+            .iter()
+            .map(|(n, v)| format!("{n} = {}", super::fmt_number(*v)))
+            .collect();
+        ok.then(|| format!("{name}({})", args.join(", ")))
+    }
+
+    // ---- surrogate definitions ---------------------------------------------------
+
+    /// Checks a surrogate definition on its own (names, arity, value kinds,
+    /// `return`). Structure-dependent rules are checked where it is used.
+    pub(crate) fn surrogate_def(&mut self, def: &SurrogateDef) -> Option<SurrogateInfo> {
+        let before = self.diags.len();
+        let mut scope = Scope {
+            vars: HashMap::from([
+                ("s".to_string(), SType::Scores),
+                ("z".to_string(), SType::Scores),
+            ]),
+            params: Vec::new(),
+        };
+        for p in &def.params {
+            if scope.vars.contains_key(&p.name.name) {
+                self.emit(
+                    p.name.span,
+                    CheckError::DuplicateDefinition {
+                        name: p.name.name.clone(),
+                    },
+                );
+                continue;
+            }
+            if let Some(d) = &p.default {
+                // Defaults are plain numbers: a surrogate must not depend on
+                // the `param`s of whichever spec uses it.
+                if let Some(v) = eval_scalar(d, &[]) {
+                    if !v.is_finite() {
+                        self.emit(
+                            d.span,
+                            CheckError::BadConstant {
+                                message: "a surrogate parameter's default must be a finite number"
+                                    .into(),
+                            },
+                        );
+                    }
+                } else {
+                    self.emit(
+                        d.span,
+                        CheckError::BadConstant {
+                            message: "a surrogate parameter's default must be a number".into(),
+                        },
+                    );
+                }
+            }
+            scope.vars.insert(p.name.name.clone(), SType::Scalar);
+            scope.params.push(p.name.name.clone());
+        }
+        let mut info = SurrogateInfo::default();
+        let returned = self.sbody(&def.body, &mut scope, &mut info, true);
+        if !returned {
+            self.emit(
+                def.close,
+                CheckError::MissingReturn {
+                    surrogate: def.name.name.clone(),
+                },
+            )
+            .with_secondary_mut(def.name.span, "this surrogate");
+        }
+        (self.diags.len() == before).then_some(info)
+    }
+
+    /// Checks statements; returns whether the (top-level) body returned.
+    fn sbody(
+        &mut self,
+        body: &[SurrogateStmt],
+        scope: &mut Scope,
+        info: &mut SurrogateInfo,
+        top: bool,
+    ) -> bool {
+        let mut returned = false;
+        for (i, stmt) in body.iter().enumerate() {
+            match stmt {
+                SurrogateStmt::Assign(a) => {
+                    if a.name.name == "s"
+                        || a.name.name == "z"
+                        || scope.params.contains(&a.name.name)
+                    {
+                        self.emit(
+                            a.name.span,
+                            CheckError::AssignToInput {
+                                name: a.name.name.clone(),
+                            },
+                        );
+                    }
+                    if let Some(t) = self.sexpr(&a.value, scope, info) {
+                        scope.vars.insert(a.name.name.clone(), t);
+                    }
+                }
+                SurrogateStmt::Repeat { count, body, .. } => {
+                    match self.sexpr(count, scope, info) {
+                        Some(SType::Scalar) | None => {}
+                        Some(t) => {
+                            self.emit(
+                                count.span,
+                                CheckError::SurrogateType {
+                                    message: "a `repeat` count must be a number".into(),
+                                    label: format!("this is {}", t.describe()),
+                                },
+                            );
+                        }
+                    }
+                    info.repeats.push(count.clone());
+                    self.sbody(body, scope, info, false);
+                }
+                SurrogateStmt::Return { value, span } => {
+                    if !top || i + 1 != body.len() {
+                        self.emit(*span, CheckError::ReturnNotLast);
+                    }
+                    if let Some(t) = self.sexpr(value, scope, info) {
+                        if t != SType::Scores {
+                            self.emit(
+                                value.span,
+                                CheckError::ReturnShape {
+                                    found: t.describe().into(),
+                                },
+                            );
+                        }
+                    }
+                    returned = true;
+                }
+            }
+        }
+        returned
+    }
+
+    fn sexpr(&mut self, e: &Expr, scope: &Scope, info: &mut SurrogateInfo) -> Option<SType> {
+        match &e.kind {
+            ExprKind::Number { .. } => Some(SType::Scalar),
+            ExprKind::Name(id) => match scope.vars.get(&id.name) {
+                Some(t) => Some(*t),
+                None => {
+                    let suggestion = closest(&id.name, scope.vars.keys().map(String::as_str));
+                    let note = (self.values.contains_key(&id.name)
+                        || self.params.contains_key(&id.name))
+                    .then(|| {
+                        "surrogates see only `s`, `z`, their own parameters and variables"
+                            .to_string()
+                    });
+                    self.emit(
+                        id.span,
+                        CheckError::UndefinedName {
+                            name: id.name.clone(),
+                            suggestion,
+                            note,
+                        },
+                    );
+                    None
+                }
+            },
+            ExprKind::Neg(inner) => self.sexpr(inner, scope, info),
+            ExprKind::Binary { op, lhs, rhs } => {
+                let (l, r) = (self.sexpr(lhs, scope, info), self.sexpr(rhs, scope, info));
+                let (l, r) = (l?, r?);
+                use SType::*;
+                Some(match (l, r) {
+                    (Scores, _) | (_, Scores) => Scores,
+                    (PerExample, _) | (_, PerExample) => PerExample,
+                    _ => {
+                        let _ = op;
+                        Scalar
+                    }
+                })
+            }
+            ExprKind::Call(c) => self.scall(c, scope, info),
+            ExprKind::Str(_) | ExprKind::Bool(_) | ExprKind::List(_) => {
+                self.emit(
+                    e.span,
+                    CheckError::SurrogateType {
+                        message: "surrogates compute with numbers and score-shaped values".into(),
+                        label: "not a number".into(),
+                    },
+                );
+                None
+            }
+        }
+    }
+
+    fn scall(&mut self, c: &Call, scope: &Scope, info: &mut SurrogateInfo) -> Option<SType> {
+        let name = c.callee.name.as_str();
+        let Some(op) = builtins::surrogate_op(name) else {
+            let hint = match name {
+                "argmax" => Some("map".to_string()),
+                "sparsemap" => Some("project".to_string()),
+                _ => closest(name, builtins::SURROGATE_OPS.iter().map(|o| o.name)),
+            };
+            let note = builtins::lookup(name).map(|b| {
+                format!(
+                    "`{name}` is {}; a surrogate can use {}",
+                    article(b.kind.noun()),
+                    surrogate_vocabulary()
+                )
+            });
+            self.emit(
+                c.callee.span,
+                CheckError::Unknown {
+                    what: Unknown::SurrogateOp,
+                    name: name.into(),
+                    suggestion: hint,
+                    note,
+                },
+            );
+            return None;
+        };
+        let sig = op_signature(op);
+        // Keyword arguments are not part of the surrogate vocabulary.
+        for a in &c.args {
+            if let Some(n) = &a.name {
+                self.emit(
+                    n.span,
+                    CheckError::UnknownArgument {
+                        callee: name.into(),
+                        name: n.name.clone(),
+                        suggestion: None,
+                        signature: sig.clone(),
+                    },
+                );
+                return None;
+            }
+        }
+        if c.args.len() > op.arity {
+            self.emit(
+                c.args[op.arity].span,
+                CheckError::TooManyArguments {
+                    callee: name.into(),
+                    max: op.arity,
+                    given: c.args.len(),
+                    signature: sig,
+                },
+            );
+            return None;
+        }
+        if c.args.len() < op.arity {
+            let missing = op_params(op)[c.args.len()];
+            self.emit(
+                c.close,
+                CheckError::MissingArgument {
+                    callee: name.into(),
+                    param: missing.into(),
+                    signature: sig,
+                },
+            );
+            return None;
+        }
+        let struct_op = match name {
+            "map" => Some(StructOp::Map),
+            "marg" => Some(StructOp::Marginals),
+            "project" => Some(StructOp::SparseMap),
+            "sample" => Some(StructOp::Sample),
+            _ => None,
+        };
+        if let Some(sop) = struct_op {
+            info.uses.push((sop, c.callee.span));
+        }
+        let want = |this: &mut Checker,
+                    e: &Expr,
+                    t: Option<SType>,
+                    allowed: &[SType],
+                    what: &str|
+         -> Option<SType> {
+            let t = t?;
+            if allowed.contains(&t) {
+                Some(t)
+            } else {
+                this.emit(
+                    e.span,
+                    CheckError::SurrogateType {
+                        message: format!("`{name}` expects {what}"),
+                        label: format!("this is {}", t.describe()),
+                    },
+                );
+                None
+            }
+        };
+        match name {
+            "zeros" | "gumbel" => Some(SType::Scores),
+            "vjp" => {
+                let f = &c.args[0].value;
+                let fop = match &f.kind {
+                    ExprKind::Name(id) if id.name == "marg" => StructOp::Marginals,
+                    ExprKind::Name(id) if id.name == "project" => StructOp::SparseMap,
+                    _ => {
+                        self.emit(
+                            f.span,
+                            CheckError::SurrogateType {
+                                message: "`vjp` differentiates `marg` or `project`".into(),
+                                label: "expected `marg` or `project`".into(),
+                            },
+                        );
+                        return None;
+                    }
+                };
+                info.uses.push((fop, f.span));
+                let at = self.sexpr(&c.args[1].value, scope, info);
+                let g = self.sexpr(&c.args[2].value, scope, info);
+                want(self, &c.args[1].value, at, &[SType::Scores], "scores")?;
+                want(
+                    self,
+                    &c.args[2].value,
+                    g,
+                    &[SType::Scores],
+                    "a score-shaped gradient",
+                )?;
+                Some(SType::Scores)
+            }
+            "loss" => {
+                let t = self.sexpr(&c.args[0].value, scope, info);
+                want(
+                    self,
+                    &c.args[0].value,
+                    t,
+                    &[SType::Scores],
+                    "a structure shaped like the scores",
+                )?;
+                Some(SType::PerExample)
+            }
+            "running_mean" => {
+                let v = self.sexpr(&c.args[0].value, scope, info);
+                let d = self.sexpr(&c.args[1].value, scope, info);
+                want(
+                    self,
+                    &c.args[0].value,
+                    v,
+                    &[SType::PerExample, SType::Scalar],
+                    "a per-example value",
+                )?;
+                want(self, &c.args[1].value, d, &[SType::Scalar], "a number")?;
+                Some(SType::PerExample)
+            }
+            "exp" | "log" => self.sexpr(&c.args[0].value, scope, info),
+            _ => {
+                let t = self.sexpr(&c.args[0].value, scope, info);
+                want(
+                    self,
+                    &c.args[0].value,
+                    t,
+                    &[SType::Scores],
+                    "a value shaped like the scores",
+                )?;
+                Some(SType::Scores)
+            }
+        }
+    }
+}
+
+fn op_params(op: &builtins::SurrogateOp) -> &'static [&'static str] {
+    match op.name {
+        "vjp" => &["f", "at", "g"],
+        "running_mean" => &["v", "decay"],
+        "zeros" | "gumbel" => &[],
+        _ => &["mu"],
+    }
+}
+
+fn op_signature(op: &builtins::SurrogateOp) -> String {
+    format!("{}({})", op.name, op_params(op).join(", "))
+}
+
+fn surrogate_vocabulary() -> String {
+    let names: Vec<String> = builtins::SURROGATE_OPS
+        .iter()
+        .map(|o| format!("`{}`", o.name))
+        .collect();
+    crate::syntax::join_or(&names)
+}
+
+fn surrogate_signature(def: &SurrogateDef) -> String {
+    let ps: Vec<String> = def
+        .params
+        .iter()
+        .map(|p| match &p.default {
+            Some(d) => match eval_scalar(d, &[]) {
+                Some(v) => format!("{} = {}", p.name.name, super::fmt_number(v)),
+                None => p.name.name.clone(),
+            },
+            None => p.name.name.clone(),
+        })
+        .collect();
+    format!("{}({})", def.name.name, ps.join(", "))
+}
+
+/// Evaluates a scalar expression over bound surrogate arguments.
+fn eval_scalar(e: &Expr, bound: &[(String, f64)]) -> Option<f64> {
+    match &e.kind {
+        ExprKind::Number { value, .. } => Some(*value),
+        ExprKind::Name(id) => bound.iter().find(|(n, _)| *n == id.name).map(|(_, v)| *v),
+        ExprKind::Neg(inner) => eval_scalar(inner, bound).map(|v| -v),
+        ExprKind::Binary { op, lhs, rhs } => {
+            let (a, b) = (eval_scalar(lhs, bound)?, eval_scalar(rhs, bound)?);
+            Some(match op {
+                BinOp::Add => a + b,
+                BinOp::Sub => a - b,
+                BinOp::Mul => a * b,
+                BinOp::Div => a / b,
+            })
+        }
+        _ => None,
+    }
+}

@@ -1,0 +1,611 @@
+//! The checker: resolves names, binds arguments against the built-in table,
+//! infers symbolic shapes, checks latent, surrogate and training rules, and
+//! collects every problem it finds (it never stops at the first).
+
+mod error;
+mod exprs;
+mod latent;
+mod overrides;
+mod train;
+
+pub use error::{CheckError, Unknown};
+
+use crate::builtins::shapes::{Args, Val};
+use crate::diag::{self, Diagnostic};
+use crate::span::{FileId, Origin, Sources, Span};
+use crate::summary::{self, Summary};
+use crate::syntax::ast::*;
+use crate::types::{ParamCount, Tensor};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// The built-in surrogates, written in the language.
+pub const PRELUDE: &str = include_str!("../../../grammar/prelude.lsm");
+
+/// Everything a check produced: the sources read (to render diagnostics),
+/// the diagnostics sorted by position, and a summary when there was no error.
+pub struct Report {
+    pub sources: Sources,
+    pub diagnostics: Vec<Diagnostic>,
+    pub summary: Option<Summary>,
+    pub main: FileId,
+}
+
+impl Report {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// Reads and checks the spec at `path`; `name` is how diagnostics name it.
+/// Fails only when the file itself cannot be read.
+pub fn check_path(path: &Path, name: &str, overrides: &[String]) -> std::io::Result<Report> {
+    let text = std::fs::read_to_string(path)?;
+    Ok(check_text(
+        name,
+        &text,
+        Origin::File(path.to_path_buf()),
+        overrides,
+    ))
+}
+
+/// Checks spec text. Relative paths in it resolve against `origin`'s directory.
+pub fn check_text(name: &str, text: &str, origin: Origin, overrides: &[String]) -> Report {
+    let mut c = Checker::default();
+    let prelude = c.sources.add("<prelude>", PRELUDE, Origin::Prelude);
+    let main = c.sources.add(name, text, origin);
+    c.run(prelude, main, overrides);
+    let mut diagnostics = std::mem::take(&mut c.diags);
+    diag::sort(&mut diagnostics);
+    let summary = if diagnostics.iter().any(Diagnostic::is_error) {
+        None
+    } else {
+        c.summary.take()
+    };
+    Report {
+        sources: c.sources,
+        diagnostics,
+        summary,
+        main,
+    }
+}
+
+/// Where a named value was defined.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Block {
+    Data,
+    Encoder,
+    Latent,
+    Decoder,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Value {
+    pub ty: Tensor,
+    pub span: Span,
+    pub block: Block,
+    pub used: bool,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct ParamEntry {
+    pub value: Option<exprs::Const>,
+    pub span: Span,
+    pub used: bool,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct SurrogateEntry {
+    pub def: SurrogateDef,
+    pub info: Option<latent::SurrogateInfo>,
+}
+
+#[derive(Default)]
+pub(crate) struct Checker {
+    pub sources: Sources,
+    pub diags: Vec<Diagnostic>,
+    pub params: HashMap<String, ParamEntry>,
+    pub param_order: Vec<String>,
+    pub values: HashMap<String, Value>,
+    pub value_order: Vec<String>,
+    pub surrogates: HashMap<String, SurrogateEntry>,
+    pub surrogate_order: Vec<String>,
+    pub summary: Option<Summary>,
+    /// `(file, canonical path)` of files being read, for `use` cycles.
+    pub reading: Vec<PathBuf>,
+    pub overrides_applied: Vec<String>,
+    /// Parameters of every layer call checked so far; blocks take differences.
+    pub layer_params: ParamCount,
+}
+
+impl Checker {
+    pub fn emit(&mut self, span: Span, e: CheckError) -> &mut Diagnostic {
+        let d = e.details();
+        self.diags
+            .push(Diagnostic::error(d.code, d.message, span, d.label).with_help(d.help));
+        self.diags.last_mut().expect("just pushed")
+    }
+
+    pub fn warn(&mut self, span: Span, e: CheckError) {
+        let d = e.details();
+        self.diags.push(
+            Diagnostic::error(d.code, d.message, span, d.label)
+                .with_help(d.help)
+                .warning(),
+        );
+    }
+
+    fn parse(&mut self, file: FileId) -> Option<Module> {
+        let text = self.sources.get(file).text.clone();
+        match crate::syntax::parse_module(&text, file) {
+            Ok(m) => Some(m),
+            Err(ds) => {
+                self.diags.extend(ds);
+                None
+            }
+        }
+    }
+
+    fn run(&mut self, prelude: FileId, main: FileId, overrides: &[String]) {
+        if let Some(m) = self.parse(prelude) {
+            self.library(&m, prelude);
+        }
+        let Some(mut module) = self.parse(main) else {
+            return;
+        };
+        if let Origin::File(p) = &self.sources.get(main).origin {
+            self.reading
+                .push(std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()));
+        }
+        // Surrogates and params of `use`d files come first, then this file's.
+        for item in &module.items {
+            if let Item::Use { path, span } = item {
+                self.use_file(path, *span);
+            }
+        }
+        for item in &module.items {
+            if let Item::Surrogate(def) = item {
+                self.add_surrogate(def.clone());
+            }
+        }
+        // A flag that could not be applied is reported; the spec is still
+        // checked with the others, so one run shows every problem.
+        self.apply_overrides(&mut module, overrides);
+        self.model(&module, main);
+    }
+
+    /// Reads `use "path"` relative to the file that says it.
+    fn use_file(&mut self, path: &str, span: Span) {
+        let base = self.sources.get(span.file).base_dir();
+        let full = base.join(path);
+        let canonical = std::fs::canonicalize(&full).unwrap_or_else(|_| full.clone());
+        if self.reading.contains(&canonical) {
+            self.emit(
+                span,
+                CheckError::UseCycle {
+                    path: path.to_string(),
+                },
+            );
+            return;
+        }
+        let text = match std::fs::read_to_string(&full) {
+            Ok(t) => t,
+            Err(e) => {
+                self.emit(
+                    span,
+                    CheckError::UseNotFound {
+                        path: path.to_string(),
+                        reason: io_reason(&e),
+                    },
+                );
+                return;
+            }
+        };
+        let shown = Path::new(&self.sources.get(span.file).name)
+            .parent()
+            .map(|d| d.join(path).display().to_string())
+            .unwrap_or_else(|| path.to_string());
+        let file = self.sources.add(shown, text, Origin::File(full));
+        let Some(m) = self.parse(file) else {
+            return;
+        };
+        self.reading.push(canonical);
+        for item in &m.items {
+            if let Item::Use { path, span } = item {
+                self.use_file(path, *span);
+            }
+        }
+        self.library(&m, file);
+        self.reading.pop();
+    }
+
+    /// Registers the shareable items of a prelude or `use`d file.
+    fn library(&mut self, m: &Module, _file: FileId) {
+        for item in &m.items {
+            match item {
+                Item::Surrogate(def) => self.add_surrogate(def.clone()),
+                Item::Param { name, value, .. } => self.param(name, value),
+                Item::Use { .. } => {}
+                other => {
+                    let section = section_name(other);
+                    let span = keyword_span(other);
+                    self.emit(span, CheckError::NotALibrary { item: section });
+                }
+            }
+        }
+    }
+
+    fn add_surrogate(&mut self, def: SurrogateDef) {
+        let name = def.name.name.clone();
+        if let Some(prev) = self.surrogates.get(&name) {
+            let prev_span = prev.def.name.span;
+            self.emit(def.name.span, CheckError::DuplicateDefinition { name })
+                .with_secondary_mut(prev_span, "first defined here");
+            return;
+        }
+        let info = self.surrogate_def(&def);
+        self.surrogate_order.push(name.clone());
+        self.surrogates.insert(name, SurrogateEntry { def, info });
+    }
+
+    fn param(&mut self, name: &Ident, value: &Expr) {
+        if let Some(prev) = self.params.get(&name.name) {
+            let prev_span = prev.span;
+            self.emit(
+                name.span,
+                CheckError::DuplicateDefinition {
+                    name: name.name.clone(),
+                },
+            )
+            .with_secondary_mut(prev_span, "first defined here");
+            return;
+        }
+        let v = self.const_expr(value);
+        self.param_order.push(name.name.clone());
+        self.params.insert(
+            name.name.clone(),
+            ParamEntry {
+                value: v,
+                span: name.span,
+                used: false,
+            },
+        );
+    }
+
+    /// Checks the model items of the main file, in pipeline order whatever
+    /// their order in the file.
+    fn model(&mut self, m: &Module, main: FileId) {
+        let mut model_name: Option<&Ident> = None;
+        let mut data = None;
+        let mut encoder = None;
+        let mut latent = None;
+        let mut decoder = None;
+        let mut loss = None;
+        let mut train = None;
+        for item in &m.items {
+            let slot_taken = match item {
+                Item::Model { name, .. } => model_name.replace(name).is_some(),
+                Item::Data { .. } => data.replace(item).is_some(),
+                Item::Encoder(_) => encoder.replace(item).is_some(),
+                Item::Latent(_) => latent.replace(item).is_some(),
+                Item::Decoder(_) => decoder.replace(item).is_some(),
+                Item::Loss { .. } => loss.replace(item).is_some(),
+                Item::Train(_) => train.replace(item).is_some(),
+                Item::Param { name, value, .. } => {
+                    self.param(name, value);
+                    false
+                }
+                Item::Use { .. } | Item::Surrogate(_) => false,
+            };
+            if slot_taken {
+                let first = m
+                    .items
+                    .iter()
+                    .find(|i| std::mem::discriminant(*i) == std::mem::discriminant(item))
+                    .map(keyword_span);
+                let d = self.emit(
+                    keyword_span(item),
+                    CheckError::DuplicateSection {
+                        section: section_name(item),
+                    },
+                );
+                if let Some(f) = first {
+                    d.with_secondary_mut(f, "first one here");
+                }
+            }
+        }
+        // A spec with no model items at all is a library, not a model: only
+        // report missing sections when it is trying to be a model.
+        let file_start = Span::new(main, 0, 0);
+        for (present, section) in [
+            (data.is_some(), "data"),
+            (decoder.is_some(), "decoder"),
+            (loss.is_some(), "loss"),
+            (train.is_some(), "train"),
+        ] {
+            if !present {
+                self.emit(file_start, CheckError::MissingSection { section });
+            }
+        }
+
+        let mut s = Summary {
+            model: model_name.map(|n| n.name.clone()).unwrap_or_else(|| {
+                let name = &self.sources.get(main).name;
+                Path::new(name)
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "model".into())
+            }),
+            ..Summary::default()
+        };
+        if let Some(Item::Data { source, .. }) = data {
+            s.data = self.data(source);
+        }
+        if let Some(Item::Encoder(b)) = encoder {
+            s.blocks.push(self.block("encoder", Block::Encoder, b));
+        }
+        if let Some(Item::Latent(l)) = latent {
+            s.latent = self.latent(l);
+        }
+        if let Some(Item::Decoder(b)) = decoder {
+            s.blocks.push(self.block("decoder", Block::Decoder, b));
+        }
+        if let Some(Item::Loss { expr, .. }) = loss {
+            s.loss = self.loss(expr);
+        }
+        if let Some(Item::Train(t)) = train {
+            s.train = self.train(t);
+        }
+        self.unused();
+        s.params = self
+            .param_order
+            .iter()
+            .filter_map(|n| {
+                self.params[n]
+                    .value
+                    .as_ref()
+                    .map(|v| (n.clone(), v.to_string()))
+            })
+            .collect();
+        s.total_params = s
+            .blocks
+            .iter()
+            .fold(ParamCount::default(), |a, b| a + b.params);
+        s.overrides = self.overrides_applied.clone();
+        s.surrogates = self
+            .surrogate_order
+            .iter()
+            .filter(|n| self.surrogates[*n].def.name.span.file != FileId(0))
+            .cloned()
+            .collect();
+        self.summary = Some(s);
+    }
+
+    fn define(&mut self, name: &Ident, ty: Tensor, block: Block) {
+        if let Some(prev) = self.values.get(&name.name) {
+            let prev_span = prev.span;
+            let what = if prev.block == Block::Data {
+                "provided by the data source here"
+            } else {
+                "first defined here"
+            };
+            self.emit(
+                name.span,
+                CheckError::DuplicateDefinition {
+                    name: name.name.clone(),
+                },
+            )
+            .with_secondary_mut(prev_span, what);
+            return;
+        }
+        self.value_order.push(name.name.clone());
+        self.values.insert(
+            name.name.clone(),
+            Value {
+                ty,
+                span: name.span,
+                block,
+                used: false,
+            },
+        );
+    }
+
+    fn data(&mut self, source: &Call) -> Option<summary::DataSummary> {
+        let args = self.builtin_call(
+            source,
+            crate::builtins::Kind::DataSource,
+            exprs::Ctx::Constant,
+        )?;
+        let mut provides = Vec::new();
+        for (name, ty, doc) in crate::builtins::shapes::provides(&source.callee.name, &args) {
+            provides.push(summary::NamedShape {
+                name: name.to_string(),
+                shape: ty.to_string(),
+                note: doc.to_string(),
+            });
+            let ident = Ident {
+                name: name.to_string(),
+                span: source.callee.span,
+            };
+            self.define(&ident, ty, Block::Data);
+        }
+        Some(summary::DataSummary {
+            source: format_call(&source.callee.name, &args),
+            provides,
+        })
+    }
+
+    fn block(
+        &mut self,
+        name: &'static str,
+        kind: Block,
+        b: &crate::syntax::ast::Block,
+    ) -> summary::BlockSummary {
+        let ctx = if kind == Block::Encoder {
+            exprs::Ctx::Encoder
+        } else {
+            exprs::Ctx::Decoder
+        };
+        let mut out = summary::BlockSummary {
+            block: name.to_string(),
+            values: Vec::new(),
+            params: ParamCount::default(),
+        };
+        for stmt in &b.stmts {
+            let before = self.layer_params;
+            let ty = self.tensor_value(&stmt.value, ctx.clone());
+            let params = self.layer_params - before;
+            out.params = out.params + params;
+            if let Some(ty) = ty {
+                out.values.push(summary::ValueSummary {
+                    name: stmt.name.name.clone(),
+                    shape: ty.to_string(),
+                    expr: self.sources.slice(stmt.value.span).to_string(),
+                    params,
+                });
+                self.define(&stmt.name, ty, kind);
+            }
+        }
+        out
+    }
+
+    fn loss(&mut self, e: &Expr) -> String {
+        if let Some(t) = self.tensor_value(e, exprs::Ctx::Loss) {
+            if t.rank() != 0 {
+                self.emit(
+                    e.span,
+                    CheckError::LossNotScalar {
+                        found: t.to_string(),
+                    },
+                );
+            }
+        }
+        self.sources.slice(e.span).to_string()
+    }
+
+    fn unused(&mut self) {
+        let mut warnings = Vec::new();
+        for name in &self.value_order {
+            let v = &self.values[name];
+            if !v.used && matches!(v.block, Block::Encoder) {
+                warnings.push((v.span, CheckError::UnusedValue { name: name.clone() }));
+            }
+        }
+        for name in &self.param_order {
+            let p = &self.params[name];
+            // Params of the prelude or of shared files may serve other specs.
+            if !p.used && p.span.file != FileId(0) && self.is_main_file(p.span.file) {
+                warnings.push((p.span, CheckError::UnusedParam { name: name.clone() }));
+            }
+        }
+        for (span, w) in warnings {
+            self.warn(span, w);
+        }
+    }
+
+    fn is_main_file(&self, f: FileId) -> bool {
+        f == FileId(1)
+    }
+}
+
+impl Diagnostic {
+    pub(crate) fn with_secondary_mut(&mut self, span: Span, text: &str) -> &mut Diagnostic {
+        self.secondary.push(crate::diag::Label {
+            span,
+            text: text.to_string(),
+        });
+        self
+    }
+}
+
+fn section_name(item: &Item) -> &'static str {
+    match item {
+        Item::Use { .. } => "use",
+        Item::Model { .. } => "model",
+        Item::Param { .. } => "param",
+        Item::Data { .. } => "data",
+        Item::Encoder(_) => "encoder",
+        Item::Latent(_) => "latent",
+        Item::Decoder(_) => "decoder",
+        Item::Loss { .. } => "loss",
+        Item::Train(_) => "train",
+        Item::Surrogate(_) => "surrogate",
+    }
+}
+
+/// The span of an item's leading keyword.
+fn keyword_span(item: &Item) -> Span {
+    let s = item.span();
+    let len = section_name(item).len() as u32;
+    Span {
+        end: (s.start + len).min(s.end),
+        ..s
+    }
+}
+
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        std::io::ErrorKind::InvalidData => "not UTF-8 text".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// Formats a number the way a person writes it: `10`, `0.5`, `1e-4`.
+pub fn fmt_number(v: f64) -> String {
+    if v.is_finite() && v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else if v != 0.0 && (v.abs() < 1e-3 || v.abs() >= 1e6) {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
+    }
+}
+
+pub(crate) fn format_val(v: &Val) -> String {
+    match v {
+        Val::Tensor(t) => t.to_string(),
+        Val::Int(i) => i.to_string(),
+        Val::Float(f) => fmt_number(*f),
+        Val::Bool(b) => b.to_string(),
+        Val::Str(s) => format!("{s:?}"),
+        Val::Symbol(s) => s.clone(),
+        Val::Floats(fs) => format!(
+            "[{}]",
+            fs.iter()
+                .map(|f| fmt_number(*f))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Val::Call(name, args) => format_call(name, args),
+    }
+}
+
+/// A structure as written: `categorical(10)`, `dependency_tree(projective, root = single)`.
+pub(crate) fn format_structure(name: &str, args: &Args) -> String {
+    let parts: Vec<String> = args
+        .0
+        .iter()
+        .enumerate()
+        .map(|(i, (n, v))| {
+            if i == 0 {
+                format_val(v)
+            } else {
+                format!("{n} = {}", format_val(v))
+            }
+        })
+        .collect();
+    format!("{name}({})", parts.join(", "))
+}
+
+/// `name(a = 1, b = 2)` with every argument, defaults included.
+pub(crate) fn format_call(name: &str, args: &Args) -> String {
+    let parts: Vec<String> = args
+        .0
+        .iter()
+        .filter(|(_, v)| !matches!(v, Val::Tensor(_)))
+        .map(|(n, v)| format!("{n} = {}", format_val(v)))
+        .collect();
+    format!("{name}({})", parts.join(", "))
+}

@@ -1,0 +1,269 @@
+//! `--set PATH=VALUE`: overrides applied to the AST before it is checked, so
+//! an overridden value is checked exactly like a written one and its
+//! diagnostics point into the flag.
+
+use super::{CheckError, Checker};
+use crate::builtins;
+use crate::span::{Origin, Span};
+use crate::suggest::closest;
+use crate::syntax::ast::*;
+
+const TRAIN_SETTINGS: &[&str] = &["optimizer", "batch", "steps", "epochs", "seed"];
+
+impl Checker {
+    /// Applies every flag; returns false if any could not be applied.
+    pub(crate) fn apply_overrides(&mut self, m: &mut Module, flags: &[String]) -> bool {
+        // Each flag is its own source, so diagnostics quote the flag alone.
+        let mut ok = true;
+        for flag in flags {
+            let file = self.sources.add("--set", flag.clone(), Origin::CommandLine);
+            let whole = Span::new(file, 0, flag.len());
+            let eq = flag.find('=');
+            if eq.is_none_or(|i| flag[..i].trim().is_empty() || flag[i + 1..].trim().is_empty()) {
+                self.emit(whole, CheckError::SetMalformed { text: flag.clone() });
+                ok = false;
+                continue;
+            }
+            match crate::syntax::parse_set_flag(flag, file) {
+                Err(ds) => {
+                    self.diags.extend(ds);
+                    ok = false;
+                }
+                Ok((path, value)) => {
+                    if self.apply_one(m, &path, value) {
+                        self.overrides_applied.push(flag.clone());
+                    } else {
+                        ok = false;
+                    }
+                }
+            }
+        }
+        ok
+    }
+
+    fn apply_one(&mut self, m: &mut Module, path: &[Ident], value: Expr) -> bool {
+        let names: Vec<&str> = path.iter().map(|i| i.name.as_str()).collect();
+        let applied = match names.as_slice() {
+            [param] => {
+                let mut done = false;
+                for item in m.items.iter_mut() {
+                    if let Item::Param { name, value: v, .. } = item {
+                        if name.name == *param {
+                            *v = value.clone();
+                            done = true;
+                        }
+                    }
+                }
+                if !done && self.params.contains_key(*param) {
+                    let c = self.const_expr(&value);
+                    if let Some(p) = self.params.get_mut(*param) {
+                        p.value = c;
+                        done = true;
+                    }
+                }
+                done
+            }
+            ["data", arg] => m.items.iter_mut().any(|item| match item {
+                Item::Data { source, .. } => match builtins::lookup(&source.callee.name) {
+                    Some(b) if b.params.iter().any(|p| p.name == *arg) => {
+                        let params: Vec<&str> = b.params.iter().map(|p| p.name).collect();
+                        set_arg(&mut source.args, &params, arg, value.clone());
+                        true
+                    }
+                    _ => false,
+                },
+                _ => false,
+            }),
+            ["train", setting] if TRAIN_SETTINGS.contains(setting) => {
+                m.items.iter_mut().any(|item| match item {
+                    Item::Train(t) => {
+                        set_setting(t, setting, value.clone());
+                        true
+                    }
+                    _ => false,
+                })
+            }
+            ["train", "optimizer", arg] => m.items.iter_mut().any(|item| match item {
+                Item::Train(t) => t.items.iter_mut().any(|ti| match ti {
+                    TrainItem::Setting {
+                        name,
+                        value:
+                            Expr {
+                                kind: ExprKind::Call(c),
+                                ..
+                            },
+                        ..
+                    } if name.name == "optimizer" => match builtins::lookup(&c.callee.name) {
+                        Some(b) if b.params.iter().any(|p| p.name == *arg) => {
+                            let params: Vec<&str> = b.params.iter().map(|p| p.name).collect();
+                            set_arg(&mut c.args, &params, arg, value.clone());
+                            true
+                        }
+                        _ => false,
+                    },
+                    _ => false,
+                }),
+                _ => false,
+            }),
+            [latent, arg] => {
+                let surrogates = &self.surrogates;
+                m.items.iter_mut().any(|item| match item {
+                    Item::Latent(l) if l.name.name == *latent => match &mut l.via {
+                        Some(via) => match surrogates.get(&via.callee.name) {
+                            Some(s) if s.def.params.iter().any(|p| p.name.name == *arg) => {
+                                let params: Vec<&str> =
+                                    s.def.params.iter().map(|p| p.name.name.as_str()).collect();
+                                set_arg(&mut via.args, &params, arg, value.clone());
+                                if via.close.is_none() {
+                                    via.close = Some(Span {
+                                        start: via.span.end,
+                                        ..via.span
+                                    });
+                                }
+                                true
+                            }
+                            _ => false,
+                        },
+                        None => false,
+                    },
+                    _ => false,
+                })
+            }
+            _ => false,
+        };
+        if !applied {
+            let valid = self.settable_paths(m);
+            let joined = path
+                .iter()
+                .map(|i| i.name.as_str())
+                .collect::<Vec<_>>()
+                .join(".");
+            let suggestion = closest(&joined, valid.iter().map(String::as_str));
+            let span = path[0].span.to(path[path.len() - 1].span);
+            let listed = valid
+                .iter()
+                .map(|v| format!("`{v}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            self.emit(
+                span,
+                CheckError::SetUnknownPath {
+                    path: joined,
+                    suggestion,
+                    valid: listed,
+                },
+            );
+        }
+        applied
+    }
+
+    /// Every path `--set` accepts for this spec.
+    fn settable_paths(&self, m: &Module) -> Vec<String> {
+        let mut out = Vec::new();
+        for item in &m.items {
+            match item {
+                Item::Param { name, .. } => out.push(name.name.clone()),
+                Item::Data { source, .. } => {
+                    if let Some(b) = builtins::lookup(&source.callee.name) {
+                        out.extend(b.params.iter().map(|p| format!("data.{}", p.name)));
+                    }
+                }
+                Item::Latent(l) => {
+                    if let Some(s) = l
+                        .via
+                        .as_ref()
+                        .and_then(|v| self.surrogates.get(&v.callee.name))
+                    {
+                        out.extend(
+                            s.def
+                                .params
+                                .iter()
+                                .map(|p| format!("{}.{}", l.name.name, p.name.name)),
+                        );
+                    }
+                }
+                Item::Train(t) => {
+                    out.extend(TRAIN_SETTINGS.iter().map(|s| format!("train.{s}")));
+                    for ti in &t.items {
+                        if let TrainItem::Setting {
+                            name,
+                            value:
+                                Expr {
+                                    kind: ExprKind::Call(c),
+                                    ..
+                                },
+                            ..
+                        } = ti
+                        {
+                            if name.name == "optimizer" {
+                                if let Some(b) = builtins::lookup(&c.callee.name) {
+                                    out.extend(
+                                        b.params
+                                            .iter()
+                                            .map(|p| format!("train.optimizer.{}", p.name)),
+                                    );
+                                }
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+}
+
+/// Replaces the argument bound to `name` (by keyword or by position), or
+/// adds it as a keyword argument.
+fn set_arg(args: &mut Vec<Arg>, params: &[&str], name: &str, value: Expr) {
+    if let Some(a) = args
+        .iter_mut()
+        .find(|a| a.name.as_ref().is_some_and(|n| n.name == name))
+    {
+        a.value = value;
+        return;
+    }
+    let idx = params.iter().position(|p| *p == name).unwrap_or(usize::MAX);
+    if let Some(a) = args.iter_mut().filter(|a| a.name.is_none()).nth(idx) {
+        a.value = value;
+        return;
+    }
+    args.push(Arg {
+        name: Some(Ident {
+            name: name.to_string(),
+            span: value.span,
+        }),
+        span: value.span,
+        value,
+    });
+}
+
+/// Replaces a training setting or adds it; `steps` and `epochs` replace
+/// each other, since a run has one length.
+fn set_setting(t: &mut Train, setting: &str, value: Expr) {
+    let other = match setting {
+        "steps" => Some("epochs"),
+        "epochs" => Some("steps"),
+        _ => None,
+    };
+    t.items.retain(
+        |ti| !matches!(ti, TrainItem::Setting { name, .. } if Some(name.name.as_str()) == other),
+    );
+    for ti in t.items.iter_mut() {
+        if let TrainItem::Setting { name, value: v, .. } = ti {
+            if name.name == setting {
+                *v = value;
+                return;
+            }
+        }
+    }
+    t.items.push(TrainItem::Setting {
+        name: Ident {
+            name: setting.to_string(),
+            span: value.span,
+        },
+        span: value.span,
+        value,
+    });
+}

@@ -1,0 +1,281 @@
+//! The `train { … }` block: optimizer, batch, length, evaluation, metrics.
+
+use super::exprs::Ctx;
+use super::{CheckError, Checker};
+use crate::builtins::shapes;
+use crate::builtins::{self, ArgTy, Kind, Param, Range};
+use crate::span::Span;
+use crate::suggest::closest;
+use crate::summary::TrainSummary;
+use crate::syntax::ast::*;
+
+/// A setting of the `train` block, typed like a call argument.
+struct Setting {
+    param: Param,
+    repeats: bool,
+}
+
+const fn setting(name: &'static str, ty: ArgTy, range: Range, repeats: bool) -> Setting {
+    Setting {
+        param: Param {
+            name,
+            ty,
+            default: None,
+            range,
+            doc: "",
+        },
+        repeats,
+    }
+}
+
+/// The settings a `train` block understands, and their types.
+static SETTINGS: &[Setting] = &[
+    setting("optimizer", ArgTy::Call(Kind::Optimizer), Range::Any, false),
+    setting("batch", ArgTy::IntOr(&["full"]), Range::Positive, false),
+    setting("steps", ArgTy::Int, Range::Positive, false),
+    setting("epochs", ArgTy::Int, Range::Positive, false),
+    setting("seed", ArgTy::Int, Range::NonNegative, false),
+    setting("metric", ArgTy::Call(Kind::Metric), Range::Any, true),
+];
+
+static EVERY: Setting = setting("every", ArgTy::Int, Range::Positive, false);
+
+pub(crate) const SETTING_NAMES: &[&str] = &[
+    "optimizer",
+    "batch",
+    "steps",
+    "epochs",
+    "seed",
+    "metric",
+    "evaluate",
+];
+
+const SPLITS: &[&str] = &["train", "valid", "test"];
+
+impl Checker {
+    pub(crate) fn train(&mut self, t: &Train) -> TrainSummary {
+        let mut out = TrainSummary::default();
+        let mut seen: Vec<(&str, Span)> = Vec::new();
+        let mut length: Option<(&str, Span)> = None;
+        let mut evaluate_seen: Option<Span> = None;
+        for item in &t.items {
+            match item {
+                TrainItem::Setting { name, value, .. } => {
+                    let Some(setting) = SETTINGS.iter().find(|s| s.param.name == name.name) else {
+                        let suggestion = closest(&name.name, SETTING_NAMES.iter().copied());
+                        self.emit(
+                            name.span,
+                            CheckError::UnknownSetting {
+                                name: name.name.clone(),
+                                suggestion,
+                            },
+                        );
+                        continue;
+                    };
+                    let sname = setting.param.name;
+                    if !setting.repeats {
+                        if let Some((_, first)) = seen.iter().find(|(n, _)| *n == sname) {
+                            let first = *first;
+                            self.emit(
+                                name.span,
+                                CheckError::DuplicateDefinition { name: sname.into() },
+                            )
+                            .with_secondary_mut(first, "first set here");
+                            continue;
+                        }
+                        seen.push((sname, name.span));
+                    }
+                    if sname == "steps" || sname == "epochs" {
+                        if let Some((_, first)) = length {
+                            self.emit(name.span, CheckError::TrainingLength { both: true })
+                                .with_secondary_mut(first, "first length here");
+                        }
+                        length = Some((sname, name.span));
+                    }
+                    self.setting(&setting.param, value, &mut out);
+                }
+                TrainItem::Evaluate {
+                    every,
+                    unit,
+                    splits,
+                    span,
+                } => {
+                    if let Some(first) = evaluate_seen {
+                        self.emit(
+                            *span,
+                            CheckError::DuplicateDefinition {
+                                name: "evaluate".into(),
+                            },
+                        )
+                        .with_secondary_mut(first, "first set here");
+                        continue;
+                    }
+                    evaluate_seen = Some(*span);
+                    out.evaluate = self.evaluate(every, unit, splits);
+                }
+            }
+        }
+        let close = Span {
+            start: t.span.end.saturating_sub(1),
+            ..t.span
+        };
+        for required in ["optimizer", "batch"] {
+            if !seen.iter().any(|(n, _)| *n == required) {
+                self.emit(t.keyword, CheckError::MissingSetting { setting: required })
+                    .with_secondary_mut(close, "add it before this `}`");
+            }
+        }
+        if length.is_none() {
+            self.emit(t.keyword, CheckError::TrainingLength { both: false });
+        }
+        if out.evaluate.is_empty() {
+            out.evaluate = "at the end, on valid and test".into();
+        }
+        out
+    }
+
+    fn setting(&mut self, p: &'static Param, value: &Expr, out: &mut TrainSummary) {
+        let (name, ty) = (p.name, p.ty);
+        match ty {
+            ArgTy::Call(Kind::Metric) => {
+                if let Some(m) = self.metric(value) {
+                    out.metrics.push(m);
+                }
+            }
+            ArgTy::Call(kind) => {
+                let ExprKind::Call(c) = &value.kind else {
+                    self.emit(
+                        value.span,
+                        CheckError::ArgumentType {
+                            callee: "train".into(),
+                            param: name.into(),
+                            expected: ty.describe(),
+                            found: self.sources.slice(value.span).to_string(),
+                            help: Some("e.g. `optimizer adam(lr = 1e-3)`".into()),
+                        },
+                    );
+                    return;
+                };
+                if let Some(args) = self.builtin_call(c, kind, Ctx::Constant) {
+                    out.optimizer = super::format_call(&c.callee.name, &args);
+                }
+            }
+            _ => {
+                if let Some(v) = self.setting_value(p, value) {
+                    match name {
+                        "batch" => out.batch = v,
+                        "steps" => out.length = format!("{v} steps"),
+                        "epochs" => out.length = format!("{v} epochs"),
+                        _ => out.seed = Some(v),
+                    }
+                }
+            }
+        }
+    }
+
+    /// A scalar setting checked through the same path as call arguments.
+    fn setting_value(&mut self, p: &'static Param, value: &Expr) -> Option<String> {
+        let call = Call {
+            callee: Ident {
+                name: p.name.into(),
+                span: value.span,
+            },
+            args: vec![Arg {
+                name: None,
+                value: value.clone(),
+                span: value.span,
+            }],
+            span: value.span,
+            close: value.span,
+        };
+        let b = builtins::Builtin {
+            name: p.name,
+            kind: Kind::Layer,
+            params: std::slice::from_ref(p),
+            variadic: false,
+            doc: "",
+        };
+        let args = self.bind(&b, &call, &Ctx::Constant)?;
+        args.get(p.name).map(super::format_val)
+    }
+
+    fn metric(&mut self, value: &Expr) -> Option<String> {
+        let ExprKind::Call(c) = &value.kind else {
+            self.emit(
+                value.span,
+                CheckError::ArgumentType {
+                    callee: "train".into(),
+                    param: "metric".into(),
+                    expected: ArgTy::Call(Kind::Metric).describe(),
+                    found: self.sources.slice(value.span).to_string(),
+                    help: Some("e.g. `metric accuracy(y_hat, y)`".into()),
+                },
+            );
+            return None;
+        };
+        let mut names_only = true;
+        for a in &c.args {
+            if !matches!(a.value.kind, ExprKind::Name(_)) {
+                self.emit(a.value.span, CheckError::MetricArgument);
+                names_only = false;
+            }
+        }
+        if !names_only {
+            return None;
+        }
+        let args = self.builtin_call(c, Kind::Metric, Ctx::Metric)?;
+        if let Err(e) = shapes::metric(&c.callee.name, &args) {
+            let b = builtins::lookup(&c.callee.name).expect("bound metrics exist");
+            self.shape_error(c, b, e);
+            return None;
+        }
+        Some(self.sources.slice(value.span).to_string())
+    }
+
+    fn evaluate(&mut self, every: &Expr, unit: &Ident, splits: &[Ident]) -> String {
+        let n = self.setting_value(&EVERY.param, every);
+        let unit_name = match unit.name.as_str() {
+            "step" | "steps" => "steps",
+            "epoch" | "epochs" => "epochs",
+            _ => {
+                self.emit(
+                    unit.span,
+                    CheckError::UnknownUnit {
+                        name: unit.name.clone(),
+                    },
+                );
+                "steps"
+            }
+        };
+        let mut names: Vec<&str> = Vec::new();
+        for s in splits {
+            if !SPLITS.contains(&s.name.as_str()) {
+                let suggestion = closest(&s.name, SPLITS.iter().copied());
+                self.emit(
+                    s.span,
+                    CheckError::UnknownSplit {
+                        name: s.name.clone(),
+                        suggestion,
+                    },
+                );
+            } else if names.contains(&s.name.as_str()) {
+                self.emit(
+                    s.span,
+                    CheckError::DuplicateDefinition {
+                        name: s.name.clone(),
+                    },
+                );
+            } else {
+                names.push(&s.name);
+            }
+        }
+        if names.is_empty() {
+            names = vec!["valid", "test"];
+        }
+        format!(
+            "every {} {unit_name} on {}",
+            n.unwrap_or_default(),
+            names.join(", ")
+        )
+    }
+}

@@ -1,0 +1,21 @@
+//! The lsmc front end: `.lsm` text → spanned AST → checked model, with
+//! diagnostics as data.
+//!
+//! ```text
+//! text ──lexcheck + pest──▶ AST (spans) ──check──▶ Summary | Vec<Diagnostic>
+//! ```
+//!
+//! [`check::check_path`] is the entry point used by `lsmc check`.
+
+pub mod builtins;
+pub mod check;
+pub mod diag;
+pub mod span;
+pub mod suggest;
+pub mod summary;
+pub mod syntax;
+pub mod types;
+
+pub use check::{check_path, check_text, Report};
+pub use diag::{Diagnostic, Severity};
+pub use span::{FileId, Origin, Sources, Span};

@@ -1,0 +1,158 @@
+//! Source files and the one span type every stage uses.
+//!
+//! A [`Span`] is three integers and `Copy`: cheap to store on every AST node.
+//! It is turned into a miette span only when a diagnostic is rendered.
+
+use std::path::{Path, PathBuf};
+
+/// Index of a file in [`Sources`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FileId(pub u32);
+
+/// A byte range `start..end` in one source file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Span {
+    pub file: FileId,
+    pub start: u32,
+    pub end: u32,
+}
+
+impl Span {
+    pub fn new(file: FileId, start: usize, end: usize) -> Span {
+        Span {
+            file,
+            start: start as u32,
+            end: end.max(start) as u32,
+        }
+    }
+
+    /// The smallest span covering both (same file assumed).
+    pub fn to(self, other: Span) -> Span {
+        Span {
+            file: self.file,
+            start: self.start.min(other.start),
+            end: self.end.max(other.end),
+        }
+    }
+
+    pub fn len(self) -> usize {
+        (self.end - self.start) as usize
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.start == self.end
+    }
+
+    pub fn range(self) -> std::ops::Range<usize> {
+        self.start as usize..self.end as usize
+    }
+}
+
+/// Where a source came from; decides how relative paths inside it resolve.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// A spec file on disk: paths in it are relative to its directory.
+    File(PathBuf),
+    /// The built-in prelude (compiled into the binary).
+    Prelude,
+    /// A `--set PATH=VALUE` flag: paths in it are relative to the working directory.
+    CommandLine,
+}
+
+#[derive(Clone, Debug)]
+pub struct SourceFile {
+    /// The name shown in diagnostics (the path as the user wrote it).
+    pub name: String,
+    pub text: String,
+    pub origin: Origin,
+    line_starts: Vec<usize>,
+}
+
+impl SourceFile {
+    /// Directory that relative paths written in this source are resolved against.
+    pub fn base_dir(&self) -> PathBuf {
+        match &self.origin {
+            Origin::File(p) => p
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| PathBuf::from(".")),
+            Origin::Prelude | Origin::CommandLine => PathBuf::from("."),
+        }
+    }
+
+    /// 1-based line and column (in characters) of a byte offset.
+    pub fn line_col(&self, offset: usize) -> (usize, usize) {
+        let offset = offset.min(self.text.len());
+        let line = match self.line_starts.binary_search(&offset) {
+            Ok(i) => i,
+            Err(i) => i - 1,
+        };
+        let start = self.line_starts[line];
+        let col = self.text[start..floor_char_boundary(&self.text, offset)]
+            .chars()
+            .count();
+        (line + 1, col + 1)
+    }
+}
+
+fn floor_char_boundary(s: &str, mut i: usize) -> usize {
+    while i > 0 && !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// Every source a check reads: spec files, `use`d files, the prelude and
+/// command-line overrides.
+#[derive(Clone, Debug, Default)]
+pub struct Sources {
+    files: Vec<SourceFile>,
+}
+
+impl Sources {
+    pub fn new() -> Sources {
+        Sources::default()
+    }
+
+    pub fn add(
+        &mut self,
+        name: impl Into<String>,
+        text: impl Into<String>,
+        origin: Origin,
+    ) -> FileId {
+        let text = text.into();
+        let mut line_starts = vec![0];
+        line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        self.files.push(SourceFile {
+            name: name.into(),
+            text,
+            origin,
+            line_starts,
+        });
+        FileId(self.files.len() as u32 - 1)
+    }
+
+    pub fn get(&self, id: FileId) -> &SourceFile {
+        &self.files[id.0 as usize]
+    }
+
+    /// The text a span covers.
+    pub fn slice(&self, span: Span) -> &str {
+        let f = self.get(span.file);
+        f.text.get(span.range()).unwrap_or("")
+    }
+
+    /// `name:line:col` of a span's start, for notes that point at another file.
+    pub fn location(&self, span: Span) -> String {
+        let f = self.get(span.file);
+        let (l, c) = f.line_col(span.start as usize);
+        format!("{}:{}:{}", f.name, l, c)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (FileId, &SourceFile)> {
+        self.files
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (FileId(i as u32), f))
+    }
+}

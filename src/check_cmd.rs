@@ -1,0 +1,104 @@
+//! `lsmc check SPEC… [--set PATH=VALUE]… [--format human|json]`
+
+use crate::{Color, Overrides, EXIT_DIAGNOSTICS, EXIT_USAGE};
+use clap::ValueEnum;
+use lsmc_compiler::diag;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(clap::Args, Debug)]
+pub struct CheckArgs {
+    /// Spec files (`.lsm`).
+    #[arg(required = true, value_name = "SPEC")]
+    specs: Vec<PathBuf>,
+    #[command(flatten)]
+    overrides: Overrides,
+    /// `human` renders diagnostics with source snippets; `json` prints one
+    /// JSON object with every diagnostic (file, line, column, code, …).
+    #[arg(long, value_enum, default_value = "human")]
+    format: Format,
+    /// Colour diagnostics.
+    #[arg(long, value_enum, default_value = "auto")]
+    color: Color,
+    /// Print only diagnostics, not the summary of clean specs.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Format {
+    Human,
+    Json,
+}
+
+pub fn run(args: &CheckArgs) -> ExitCode {
+    let color = args.color.enabled();
+    let mut status = 0u8;
+    let mut files = Vec::new();
+    let mut json_diags = Vec::new();
+    let (mut clean, mut failed) = (0, 0);
+    for path in &args.specs {
+        let name = path.display().to_string();
+        let report = match lsmc_compiler::check_path(path, &name, &args.overrides.set) {
+            Ok(r) => r,
+            Err(e) => {
+                let reason = match e.kind() {
+                    std::io::ErrorKind::NotFound => "no such file".to_string(),
+                    std::io::ErrorKind::InvalidData => "not UTF-8 text".to_string(),
+                    _ => e.to_string(),
+                };
+                eprintln!("error: cannot read `{name}`: {reason}");
+                status = EXIT_USAGE;
+                files.push(serde_json::json!({ "file": name, "ok": false, "error": reason }));
+                continue;
+            }
+        };
+        let errors = report.has_errors();
+        if errors {
+            failed += 1;
+            status = status.max(EXIT_DIAGNOSTICS);
+        } else {
+            clean += 1;
+        }
+        match args.format {
+            Format::Human => {
+                for d in &report.diagnostics {
+                    eprint!("{}", diag::render(d, &report.sources, color));
+                    eprintln!();
+                }
+                if let (Some(s), false) = (&report.summary, args.quiet) {
+                    println!("{name}: ok");
+                    println!("{s}");
+                }
+            }
+            Format::Json => {
+                json_diags.extend(
+                    report
+                        .diagnostics
+                        .iter()
+                        .map(|d| diag::to_json(d, &report.sources)),
+                );
+                files.push(serde_json::json!({
+                    "file": name,
+                    "ok": !errors,
+                    "summary": report.summary,
+                }));
+            }
+        }
+    }
+    match args.format {
+        Format::Json => {
+            let out = serde_json::json!({ "files": files, "diagnostics": json_diags });
+            println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+        }
+        Format::Human if args.specs.len() > 1 || failed > 0 => {
+            if failed > 0 {
+                eprintln!("{failed} of {} specs have errors", clean + failed);
+            } else if !args.quiet {
+                println!("{clean} specs checked: all clean");
+            }
+        }
+        Format::Human => {}
+    }
+    ExitCode::from(status)
+}

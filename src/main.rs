@@ -1,0 +1,75 @@
+//! `lsmc`: the command-line front of the lsmc compiler.
+
+mod check_cmd;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "lsmc",
+    version,
+    about = "A language and compiler for latent-structure models"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check specs and explain every problem found; print a summary of clean ones.
+    Check(check_cmd::CheckArgs),
+}
+
+/// `--set PATH=VALUE` overrides, shared by every command that reads a spec.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Overrides {
+    /// Override a `param`, a data argument (`data.seed`), a training setting
+    /// (`train.steps`, `train.optimizer.lr`) or a surrogate argument of a
+    /// latent (`z.eta`). Repeatable.
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    pub set: Vec<String>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+impl Color {
+    /// Whether to colour output written to stderr.
+    pub fn enabled(self) -> bool {
+        use std::io::IsTerminal;
+        match self {
+            Color::Always => true,
+            Color::Never => false,
+            Color::Auto => {
+                std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal()
+            }
+        }
+    }
+}
+
+/// Exit statuses: 0 clean, 1 diagnostics, 2 usage or I/O error.
+pub const EXIT_DIAGNOSTICS: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(EXIT_USAGE)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match cli.command {
+        Command::Check(args) => check_cmd::run(&args),
+    }
+}
