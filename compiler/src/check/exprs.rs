@@ -151,6 +151,9 @@ impl Checker {
     }
 
     fn const_name(&mut self, id: &Ident) -> Option<Const> {
+        if self.poisoned.contains(&id.name) {
+            return None;
+        }
         if let Some(p) = self.params.get_mut(&id.name) {
             p.used = true;
             return p.value.clone();
@@ -252,6 +255,16 @@ impl Checker {
     }
 
     fn ev_name(&mut self, id: &Ident, ctx: &Ctx) -> Option<Ev> {
+        if self.poisoned.contains(&id.name) {
+            return None;
+        }
+        if let Some(v) = self.values.get_mut(&id.name) {
+            v.used = true;
+            return Some(Ev::Tensor(v.ty.clone()));
+        }
+        if self.data_unknown && !self.params.contains_key(&id.name) {
+            return None;
+        }
         if let Some(v) = self.values.get_mut(&id.name) {
             v.used = true;
             return Some(Ev::Tensor(v.ty.clone()));
@@ -518,8 +531,7 @@ impl Checker {
                 None => {
                     if seen_keyword {
                         self.emit(a.span, CheckError::PositionalAfterKeyword);
-                        ok = false;
-                        continue;
+                        return None;
                     }
                     let slot = if positional < params.len() {
                         positional
@@ -725,14 +737,21 @@ impl Checker {
         }
         let requirement = match p.range {
             Range::Any => None,
-            Range::Positive if !(value > 0.0) => Some("positive"),
-            Range::NonNegative if !(value >= 0.0) => Some("zero or more"),
+            Range::Positive if value.is_nan() || value <= 0.0 => Some("positive"),
+            Range::NonNegative if value.is_nan() || value < 0.0 => Some("zero or more"),
             Range::Fraction if !(0.0..1.0).contains(&value) => Some("in [0, 1)"),
             _ => None,
         };
         let requirement = requirement.or((!value.is_finite()).then_some("finite"));
         if let Some(requirement) = requirement {
-            self.emit(
+            let from_param = match &e.kind {
+                ExprKind::Name(id) => self
+                    .params
+                    .get(&id.name)
+                    .map(|p| (id.name.clone(), p.value_span)),
+                _ => None,
+            };
+            let d = self.emit(
                 e.span,
                 CheckError::OutOfRange {
                     what: format!("`{}` of `{callee}`", p.name),
@@ -740,6 +759,9 @@ impl Checker {
                     requirement,
                 },
             );
+            if let Some((name, span)) = from_param {
+                d.with_secondary_mut(span, &format!("`{name}` gets its value here"));
+            }
             return None;
         }
         Some(if want_int {
@@ -814,7 +836,7 @@ fn arg_span(c: &Call, b: &Builtin, param: &str) -> Option<Span> {
         .or_else(|| {
             // Variadic extras blame the last parameter.
             if b.variadic && idx + 1 == b.params.len() {
-                c.args.iter().filter(|a| a.name.is_none()).last()
+                c.args.iter().rfind(|a| a.name.is_none())
             } else {
                 None
             }

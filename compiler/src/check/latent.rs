@@ -392,12 +392,10 @@ impl Checker {
                 Some(t) => Some(*t),
                 None => {
                     let suggestion = closest(&id.name, scope.vars.keys().map(String::as_str));
-                    let note = (self.values.contains_key(&id.name)
-                        || self.params.contains_key(&id.name))
-                    .then(|| {
-                        "surrogates see only `s`, `z`, their own parameters and variables"
-                            .to_string()
-                    });
+                    let note = Some(
+                        "a surrogate sees only `s`, `z`, its parameters and its own variables"
+                            .to_string(),
+                    );
                     self.emit(
                         id.span,
                         CheckError::UndefinedName {

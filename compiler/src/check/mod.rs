@@ -91,6 +91,8 @@ pub(crate) struct Value {
 pub(crate) struct ParamEntry {
     pub value: Option<exprs::Const>,
     pub span: Span,
+    /// Where the value was written: in the spec, or in a `--set` flag.
+    pub value_span: Span,
     pub used: bool,
 }
 
@@ -114,6 +116,12 @@ pub(crate) struct Checker {
     /// `(file, canonical path)` of files being read, for `use` cycles.
     pub reading: Vec<PathBuf>,
     pub overrides_applied: Vec<String>,
+    /// Names whose definition failed: uses of them report nothing more, so
+    /// one mistake gives one diagnostic.
+    pub poisoned: std::collections::HashSet<String>,
+    /// The data source is unknown, so which names it provides is unknown too:
+    /// undefined names are not reported.
+    pub data_unknown: bool,
     /// Parameters of every layer call checked so far; blocks take differences.
     pub layer_params: ParamCount,
 }
@@ -267,6 +275,7 @@ impl Checker {
             ParamEntry {
                 value: v,
                 span: name.span,
+                value_span: value.span,
                 used: false,
             },
         );
@@ -346,6 +355,9 @@ impl Checker {
         }
         if let Some(Item::Latent(l)) = latent {
             s.latent = self.latent(l);
+            if s.latent.is_none() {
+                self.poisoned.insert(l.name.name.clone());
+            }
         }
         if let Some(Item::Decoder(b)) = decoder {
             s.blocks.push(self.block("decoder", Block::Decoder, b));
@@ -411,11 +423,21 @@ impl Checker {
     }
 
     fn data(&mut self, source: &Call) -> Option<summary::DataSummary> {
-        let args = self.builtin_call(
+        let Some(args) = self.builtin_call(
             source,
             crate::builtins::Kind::DataSource,
             exprs::Ctx::Constant,
-        )?;
+        ) else {
+            // The names a source provides do not depend on its arguments.
+            self.data_unknown = crate::builtins::lookup(&source.callee.name)
+                .is_none_or(|b| b.kind != crate::builtins::Kind::DataSource);
+            for (name, _, _) in
+                crate::builtins::shapes::provides(&source.callee.name, &Args::default())
+            {
+                self.poisoned.insert(name.to_string());
+            }
+            return None;
+        };
         let mut provides = Vec::new();
         for (name, ty, doc) in crate::builtins::shapes::provides(&source.callee.name, &args) {
             provides.push(summary::NamedShape {
@@ -464,6 +486,8 @@ impl Checker {
                     params,
                 });
                 self.define(&stmt.name, ty, kind);
+            } else {
+                self.poisoned.insert(stmt.name.name.clone());
             }
         }
         out
@@ -484,6 +508,10 @@ impl Checker {
     }
 
     fn unused(&mut self) {
+        // After an error, "unused" is usually a consequence, not news.
+        if self.diags.iter().any(Diagnostic::is_error) {
+            return;
+        }
         let mut warnings = Vec::new();
         for name in &self.value_order {
             let v = &self.values[name];

@@ -58,6 +58,7 @@ impl Checker {
                     let c = self.const_expr(&value);
                     if let Some(p) = self.params.get_mut(*param) {
                         p.value = c;
+                        p.value_span = value.span;
                         done = true;
                     }
                 }

@@ -164,8 +164,8 @@ impl Checker {
                 if let Some(v) = self.setting_value(p, value) {
                     match name {
                         "batch" => out.batch = v,
-                        "steps" => out.length = format!("{v} steps"),
-                        "epochs" => out.length = format!("{v} epochs"),
+                        "steps" => out.length = plural(&v, "step"),
+                        "epochs" => out.length = plural(&v, "epoch"),
                         _ => out.seed = Some(v),
                     }
                 }
@@ -277,5 +277,13 @@ impl Checker {
             n.unwrap_or_default(),
             names.join(", ")
         )
+    }
+}
+
+fn plural(n: &str, unit: &str) -> String {
+    if n == "1" {
+        format!("1 {unit}")
+    } else {
+        format!("{n} {unit}s")
     }
 }

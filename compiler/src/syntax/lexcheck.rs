@@ -186,13 +186,12 @@ fn number_end(text: &str, mut i: usize) -> usize {
     let b = text.as_bytes();
     while i < b.len() {
         let c = b[i];
-        if c.is_ascii_alphanumeric() || c == b'_' || c == b'.' {
-            i += 1;
-        } else if (c == b'+' || c == b'-') && i > 0 && (b[i - 1] == b'e' || b[i - 1] == b'E') {
-            i += 1;
-        } else {
+        let word = c.is_ascii_alphanumeric() || c == b'_' || c == b'.';
+        let exponent_sign = (c == b'+' || c == b'-') && i > 0 && (b[i - 1] == b'e' || b[i - 1] == b'E');
+        if !(word || exponent_sign) {
             break;
         }
+        i += 1;
     }
     i
 }

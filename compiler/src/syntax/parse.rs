@@ -288,7 +288,7 @@ impl Builder {
     fn module(&self, file: Pair<Rule>) -> Module {
         let mut items = Vec::new();
         for p in file.into_inner() {
-            if p.as_rule() == Rule::EOI {
+            if matches!(p.as_rule(), Rule::EOI | Rule::semi) {
                 continue;
             }
             items.push(self.item(p));
