@@ -10,6 +10,7 @@
 pub mod builtins;
 pub mod check;
 pub mod diag;
+pub mod model;
 pub mod span;
 pub mod suggest;
 pub mod summary;

@@ -7,7 +7,8 @@ use crate::types::{Dim, Elem, ParamCount, StructureKind, Tensor, B, N, N1, V};
 /// A bound argument value.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Val {
-    Tensor(Tensor),
+    /// A tensor argument: its typed expression (the type is `expr.ty`).
+    Tensor(Box<crate::model::TExpr>),
     Int(i64),
     Float(f64),
     Bool(bool),
@@ -27,7 +28,7 @@ impl Args {
     }
     pub fn tensor(&self, name: &str) -> &Tensor {
         match self.get(name) {
-            Some(Val::Tensor(t)) => t,
+            Some(Val::Tensor(t)) => &t.ty,
             other => panic!("argument `{name}` is not a bound tensor: {other:?}"),
         }
     }
@@ -37,10 +38,35 @@ impl Args {
             .iter()
             .filter(|(n, _)| *n == name)
             .filter_map(|(_, v)| match v {
-                Val::Tensor(t) => Some(t),
+                Val::Tensor(t) => Some(&t.ty),
                 _ => None,
             })
             .collect()
+    }
+    /// The typed expression bound to a tensor parameter.
+    pub fn expr(&self, name: &str) -> Option<&crate::model::TExpr> {
+        match self.get(name) {
+            Some(Val::Tensor(t)) => Some(t),
+            _ => None,
+        }
+    }
+    /// All expressions bound to `name` (variadic parameters bind several).
+    pub fn exprs(&self, name: &str) -> Vec<&crate::model::TExpr> {
+        self.0
+            .iter()
+            .filter(|(n, _)| *n == name)
+            .filter_map(|(_, v)| match v {
+                Val::Tensor(t) => Some(&**t),
+                _ => None,
+            })
+            .collect()
+    }
+    pub fn float(&self, name: &str) -> f64 {
+        match self.get(name) {
+            Some(Val::Int(v)) => *v as f64,
+            Some(Val::Float(v)) => *v,
+            _ => 0.0,
+        }
     }
     pub fn int(&self, name: &str) -> i64 {
         match self.get(name) {

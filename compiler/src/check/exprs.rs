@@ -8,6 +8,7 @@ use crate::builtins::{self, ArgTy, Builtin, Kind, Param, Range};
 use crate::span::Span;
 use crate::suggest::closest;
 use crate::syntax::ast::*;
+use crate::model::{TExpr, TKind};
 use crate::types::Tensor;
 use std::fmt;
 
@@ -61,8 +62,22 @@ pub(crate) enum Ctx {
 /// The result of a tensor-context expression.
 #[derive(Clone, Debug)]
 enum Ev {
-    Tensor(Tensor),
+    Tensor(TExpr),
     Num(f64),
+}
+
+impl Ev {
+    /// As an operand of tensor arithmetic.
+    fn into_texpr(self, span: Span) -> TExpr {
+        match self {
+            Ev::Tensor(t) => t,
+            Ev::Num(v) => TExpr {
+                kind: TKind::Scalar(v),
+                ty: Tensor::f32(vec![]),
+                span,
+            },
+        }
+    }
 }
 
 impl Checker {
@@ -182,7 +197,7 @@ impl Checker {
     // ---- tensor expressions --------------------------------------------------
 
     /// Checks an expression that must produce a tensor.
-    pub(crate) fn tensor_value(&mut self, e: &Expr, ctx: Ctx) -> Option<Tensor> {
+    pub(crate) fn tensor_value(&mut self, e: &Expr, ctx: Ctx) -> Option<TExpr> {
         match self.ev(e, &ctx)? {
             Ev::Tensor(t) => Some(t),
             Ev::Num(v) => {
@@ -206,7 +221,11 @@ impl Checker {
             ExprKind::Call(c) => self.ev_call(c, ctx).map(Ev::Tensor),
             ExprKind::Neg(inner) => match self.ev(inner, ctx)? {
                 Ev::Num(v) => Some(Ev::Num(-v)),
-                Ev::Tensor(t) => Some(Ev::Tensor(Tensor::f32(t.dims))),
+                Ev::Tensor(t) => Some(Ev::Tensor(TExpr {
+                    ty: Tensor::f32(t.ty.dims.clone()),
+                    kind: TKind::Neg(Box::new(t)),
+                    span: e.span,
+                })),
             },
             ExprKind::Binary { op, lhs, rhs } => {
                 let (l, r) = (self.ev(lhs, ctx), self.ev(rhs, ctx));
@@ -217,13 +236,12 @@ impl Checker {
                         BinOp::Mul => a * b,
                         BinOp::Div => a / b,
                     })),
-                    (Ev::Tensor(t), Ev::Num(_)) | (Ev::Num(_), Ev::Tensor(t)) => {
-                        Some(Ev::Tensor(Tensor::f32(t.dims)))
-                    }
-                    (Ev::Tensor(a), Ev::Tensor(b)) => {
-                        if a.same_shape(&b) && a.elem == crate::types::Elem::F32 {
-                            Some(Ev::Tensor(Tensor::f32(a.dims)))
-                        } else {
+                    (l, r) => {
+                        let (lt, rt) = (l.into_texpr(lhs.span), r.into_texpr(rhs.span));
+                        let (a, b) = (&lt.ty, &rt.ty);
+                        let scalar = |t: &TExpr| matches!(t.kind, TKind::Scalar(_));
+                        let fits = scalar(&lt) || scalar(&rt) || (a.same_shape(b) && a.elem == crate::types::Elem::F32);
+                        if !fits {
                             self.emit(
                                 e.span,
                                 CheckError::ShapeMismatch {
@@ -234,8 +252,18 @@ impl Checker {
                             )
                             .with_secondary_mut(lhs.span, &format!("this is {a}"))
                             .with_secondary_mut(rhs.span, &format!("this is {b}"));
-                            None
+                            return None;
                         }
+                        let dims = if scalar(&lt) { b.dims.clone() } else { a.dims.clone() };
+                        Some(Ev::Tensor(TExpr {
+                            ty: Tensor::f32(dims),
+                            kind: TKind::Binary {
+                                op: *op,
+                                lhs: Box::new(lt),
+                                rhs: Box::new(rt),
+                            },
+                            span: e.span,
+                        }))
                     }
                 }
             }
@@ -260,14 +288,14 @@ impl Checker {
         }
         if let Some(v) = self.values.get_mut(&id.name) {
             v.used = true;
-            return Some(Ev::Tensor(v.ty.clone()));
+            return Some(Ev::Tensor(TExpr {
+                kind: TKind::Value(id.name.clone()),
+                ty: v.ty.clone(),
+                span: id.span,
+            }));
         }
         if self.data_unknown && !self.params.contains_key(&id.name) {
             return None;
-        }
-        if let Some(v) = self.values.get_mut(&id.name) {
-            v.used = true;
-            return Some(Ev::Tensor(v.ty.clone()));
         }
         if let Some(p) = self.params.get_mut(&id.name) {
             p.used = true;
@@ -324,7 +352,7 @@ impl Checker {
         None
     }
 
-    fn ev_call(&mut self, c: &Call, ctx: &Ctx) -> Option<Tensor> {
+    fn ev_call(&mut self, c: &Call, ctx: &Ctx) -> Option<TExpr> {
         let name = c.callee.name.as_str();
         let span = c.callee.span;
         let Some(b) = builtins::lookup(name) else {
@@ -368,9 +396,13 @@ impl Checker {
             (Kind::Layer, _) => {
                 let args = self.bind(b, c, ctx)?;
                 match shapes::layer(name, &args) {
-                    Ok((t, params)) => {
+                    Ok((ty, params)) => {
                         self.layer_params = self.layer_params + params;
-                        Some(t)
+                        Some(TExpr {
+                            kind: TKind::Call { name: b.name, args },
+                            ty,
+                            span: c.span,
+                        })
                     }
                     Err(e) => {
                         self.shape_error(c, b, e);
@@ -379,9 +411,13 @@ impl Checker {
                 }
             }
             (Kind::Noise, Ctx::Scores(scores)) => {
-                let scores = scores.clone();
-                self.bind(b, c, ctx)?;
-                Some(scores)
+                let ty = Tensor::f32(scores.dims.clone());
+                let args = self.bind(b, c, ctx)?;
+                Some(TExpr {
+                    kind: TKind::Call { name: b.name, args },
+                    ty,
+                    span: c.span,
+                })
             }
             (Kind::Forward | Kind::Noise, _) => {
                 self.emit(span, CheckError::LatentOnly { name: name.into() });
@@ -390,7 +426,11 @@ impl Checker {
             (Kind::Loss, _) => {
                 let args = self.bind(b, c, ctx)?;
                 match shapes::loss(name, &args) {
-                    Ok(t) => Some(t),
+                    Ok(ty) => Some(TExpr {
+                        kind: TKind::Call { name: b.name, args },
+                        ty,
+                        span: c.span,
+                    }),
                     Err(e) => {
                         self.shape_error(c, b, e);
                         None
@@ -621,7 +661,7 @@ impl Checker {
                     other => other.clone(),
                 };
                 match self.ev(e, &inner)? {
-                    Ev::Tensor(t) => Some(Val::Tensor(t)),
+                    Ev::Tensor(t) => Some(Val::Tensor(Box::new(t))),
                     Ev::Num(v) => {
                         type_error(self, format!("the number {}", super::fmt_number(v)), None)
                     }

@@ -108,6 +108,7 @@ impl Checker {
         let expected = shapes::scores_shape(kind, k);
         let fargs = self.bind(fb, fwd, &Ctx::Scores(expected.clone()))?;
         let scores = fargs.tensor("scores");
+        let scores_expr = fargs.expr("scores").cloned();
         if !scores.same_shape(&expected) {
             let span = fwd.args.first().map(|a| a.span).unwrap_or(fwd.span);
             self.emit(
@@ -143,6 +144,26 @@ impl Checker {
             None => None,
             Some(via) => self.surrogate_use(via, kind, &structure_text),
         };
+        if let Some(scores) = scores_expr {
+            let sargs = sargs.as_ref();
+            self.model.latent = Some(crate::model::LatentModel {
+                name: l.name.name.clone(),
+                span: l.name.span,
+                structure: kind,
+                k,
+                single_root: sargs.is_none_or(|a| a.symbol("root") != "multi"),
+                forward: match op {
+                    StructOp::Map => crate::model::Forward::Argmax,
+                    StructOp::Marginals => crate::model::Forward::Marg,
+                    StructOp::SparseMap => crate::model::Forward::SparseMap,
+                    StructOp::Sample => crate::model::Forward::Sample,
+                },
+                scores,
+                surrogate: surrogate.as_ref().map(|(_, call)| call.clone()),
+                forward_span: l.forward.span,
+            });
+        }
+        let surrogate = surrogate.map(|(text, _)| text);
         let mut ty = expected;
         ty.latent = Some(kind);
         self.define(&l.name, ty.clone(), Block::Latent);
@@ -162,7 +183,7 @@ impl Checker {
         via: &CallOrName,
         kind: StructureKind,
         structure_text: &str,
-    ) -> Option<String> {
+    ) -> Option<(String, crate::model::SurrogateCall)> {
         let name = &via.callee.name;
         let Some(entry) = self.surrogates.get(name).cloned() else {
             let suggestion = closest(name, self.surrogates.keys().map(String::as_str));
@@ -256,7 +277,13 @@ impl Checker {
             .iter()
             .map(|(n, v)| format!("{n} = {}", super::fmt_number(*v)))
             .collect();
-        ok.then(|| format!("{name}({})", args.join(", ")))
+        let call = crate::model::SurrogateCall {
+            name: name.clone(),
+            args: bound.clone(),
+            def: def.clone(),
+            span: via.span,
+        };
+        ok.then(|| (format!("{name}({})", args.join(", ")), call))
     }
 
     // ---- surrogate definitions ---------------------------------------------------

@@ -28,6 +28,8 @@ pub struct Report {
     pub sources: Sources,
     pub diagnostics: Vec<Diagnostic>,
     pub summary: Option<Summary>,
+    /// The typed model, when there was no error.
+    pub model: Option<crate::model::Model>,
     pub main: FileId,
 }
 
@@ -57,15 +59,14 @@ pub fn check_text(name: &str, text: &str, origin: Origin, overrides: &[String]) 
     c.run(prelude, main, overrides);
     let mut diagnostics = std::mem::take(&mut c.diags);
     diag::sort(&mut diagnostics);
-    let summary = if diagnostics.iter().any(Diagnostic::is_error) {
-        None
-    } else {
-        c.summary.take()
-    };
+    let clean = !diagnostics.iter().any(Diagnostic::is_error);
+    let summary = if clean { c.summary.take() } else { None };
+    let model = clean.then(|| std::mem::take(&mut c.model));
     Report {
         sources: c.sources,
         diagnostics,
         summary,
+        model,
         main,
     }
 }
@@ -122,6 +123,8 @@ pub(crate) struct Checker {
     /// The data source is unknown, so which names it provides is unknown too:
     /// undefined names are not reported.
     pub data_unknown: bool,
+    /// The typed model being built.
+    pub model: crate::model::Model,
     /// Parameters of every layer call checked so far; blocks take differences.
     pub layer_params: ParamCount,
 }
@@ -337,6 +340,7 @@ impl Checker {
             }
         }
 
+        self.model.name = model_name.map(|n| n.name.clone()).unwrap_or_default();
         let mut s = Summary {
             model: model_name.map(|n| n.name.clone()).unwrap_or_else(|| {
                 let name = &self.sources.get(main).name;
@@ -384,6 +388,7 @@ impl Checker {
             .iter()
             .fold(ParamCount::default(), |a, b| a + b.params);
         s.overrides = self.overrides_applied.clone();
+        self.model.name = s.model.clone();
         s.surrogates = self
             .surrogate_order
             .iter()
@@ -438,6 +443,8 @@ impl Checker {
             }
             return None;
         };
+        self.model.data_source = source.callee.name.clone();
+        self.model.data_args = args.clone();
         let mut provides = Vec::new();
         for (name, ty, doc) in crate::builtins::shapes::provides(&source.callee.name, &args) {
             provides.push(summary::NamedShape {
@@ -478,14 +485,24 @@ impl Checker {
             let ty = self.tensor_value(&stmt.value, ctx.clone());
             let params = self.layer_params - before;
             out.params = out.params + params;
-            if let Some(ty) = ty {
+            if let Some(te) = ty {
                 out.values.push(summary::ValueSummary {
                     name: stmt.name.name.clone(),
-                    shape: ty.to_string(),
+                    shape: te.ty.to_string(),
                     expr: self.sources.slice(stmt.value.span).to_string(),
                     params,
                 });
-                self.define(&stmt.name, ty, kind);
+                self.define(&stmt.name, te.ty.clone(), kind);
+                let typed = crate::model::Stmt {
+                    name: stmt.name.name.clone(),
+                    value: te,
+                    span: stmt.name.span,
+                };
+                if kind == Block::Encoder {
+                    self.model.encoder.push(typed);
+                } else {
+                    self.model.decoder.push(typed);
+                }
             } else {
                 self.poisoned.insert(stmt.name.name.clone());
             }
@@ -495,13 +512,15 @@ impl Checker {
 
     fn loss(&mut self, e: &Expr) -> String {
         if let Some(t) = self.tensor_value(e, exprs::Ctx::Loss) {
-            if t.rank() != 0 {
+            if t.ty.rank() != 0 {
                 self.emit(
                     e.span,
                     CheckError::LossNotScalar {
-                        found: t.to_string(),
+                        found: t.ty.to_string(),
                     },
                 );
+            } else {
+                self.model.loss = Some(t);
             }
         }
         self.sources.slice(e.span).to_string()
@@ -593,7 +612,7 @@ pub fn fmt_number(v: f64) -> String {
 
 pub(crate) fn format_val(v: &Val) -> String {
     match v {
-        Val::Tensor(t) => t.to_string(),
+        Val::Tensor(t) => t.ty.to_string(),
         Val::Int(i) => i.to_string(),
         Val::Float(f) => fmt_number(*f),
         Val::Bool(b) => b.to_string(),

@@ -6,6 +6,7 @@ use crate::builtins::shapes;
 use crate::builtins::{self, ArgTy, Kind, Param, Range};
 use crate::span::Span;
 use crate::suggest::closest;
+use crate::model::{Metric, Unit};
 use crate::summary::TrainSummary;
 use crate::syntax::ast::*;
 
@@ -158,15 +159,29 @@ impl Checker {
                 };
                 if let Some(args) = self.builtin_call(c, kind, Ctx::Constant) {
                     out.optimizer = super::format_call(&c.callee.name, &args);
+                    self.model.train.optimizer = c.callee.name.clone();
+                    self.model.train.optimizer_args = args;
                 }
             }
             _ => {
                 if let Some(v) = self.setting_value(p, value) {
                     match name {
-                        "batch" => out.batch = v,
-                        "steps" => out.length = plural(&v, "step"),
-                        "epochs" => out.length = plural(&v, "epoch"),
-                        _ => out.seed = Some(v),
+                        "batch" => {
+                            self.model.train.batch = v.parse().ok();
+                            out.batch = v
+                        }
+                        "steps" => {
+                            self.model.train.steps = v.parse().ok();
+                            out.length = plural(&v, "step")
+                        }
+                        "epochs" => {
+                            self.model.train.epochs = v.parse().ok();
+                            out.length = plural(&v, "epoch")
+                        }
+                        _ => {
+                            self.model.train.seed = v.parse().ok();
+                            out.seed = Some(v)
+                        }
                     }
                 }
             }
@@ -229,7 +244,20 @@ impl Checker {
             self.shape_error(c, b, e);
             return None;
         }
-        Some(self.sources.slice(value.span).to_string())
+        let text = self.sources.slice(value.span).to_string();
+        self.model.train.metrics.push(Metric {
+            name: c.callee.name.clone(),
+            args: c
+                .args
+                .iter()
+                .filter_map(|a| match &a.value.kind {
+                    ExprKind::Name(id) => Some(id.name.clone()),
+                    _ => None,
+                })
+                .collect(),
+            text: text.clone(),
+        });
+        Some(text)
     }
 
     fn evaluate(&mut self, every: &Expr, unit: &Ident, splits: &[Ident]) -> String {
@@ -269,9 +297,14 @@ impl Checker {
                 names.push(&s.name);
             }
         }
+        if let (Some(n), true) = (n.as_ref().and_then(|n| n.parse().ok()), names.len() == splits.len()) {
+            let unit = if unit_name == "steps" { Unit::Steps } else { Unit::Epochs };
+            self.model.train.evaluate_every = Some((n, unit));
+        }
         if names.is_empty() {
             names = vec!["valid", "test"];
         }
+        self.model.train.evaluate_on = names.iter().map(|s| s.to_string()).collect();
         format!(
             "every {} {unit_name} on {}",
             n.unwrap_or_default(),

@@ -1,0 +1,116 @@
+//! The checked, typed model: what the checker hands to lowering. Every
+//! expression carries its inferred type and its span; every call has its
+//! arguments bound to parameter names with defaults filled in.
+
+use crate::builtins::shapes::Args;
+use crate::span::Span;
+use crate::syntax::ast::{BinOp, SurrogateDef};
+use crate::types::{StructureKind, Tensor};
+
+/// A typed tensor expression.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TExpr {
+    pub kind: TKind,
+    pub ty: Tensor,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum TKind {
+    /// A named value: provided by the data, or defined in a block or by the latent.
+    Value(String),
+    /// A number inside tensor arithmetic (`s / tau`).
+    Scalar(f64),
+    /// A built-in layer, loss or noise with its bound arguments.
+    Call { name: &'static str, args: Args },
+    Neg(Box<TExpr>),
+    Binary {
+        op: BinOp,
+        lhs: Box<TExpr>,
+        rhs: Box<TExpr>,
+    },
+}
+
+/// `name = value` in `encoder` or `decoder`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stmt {
+    pub name: String,
+    pub value: TExpr,
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Forward {
+    Argmax,
+    Marg,
+    SparseMap,
+    Sample,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct SurrogateCall {
+    pub name: String,
+    /// Every parameter with its value (given or default), in order.
+    pub args: Vec<(String, f64)>,
+    pub def: SurrogateDef,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct LatentModel {
+    pub name: String,
+    pub span: Span,
+    pub structure: StructureKind,
+    /// Number of categories (categorical only).
+    pub k: u64,
+    /// Exactly one word attaches to the root (trees only).
+    pub single_root: bool,
+    pub forward: Forward,
+    /// The argument of the forward mapping (scores, possibly perturbed).
+    pub scores: TExpr,
+    pub surrogate: Option<SurrogateCall>,
+    /// The whole `= …` expression, for messages.
+    pub forward_span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Unit {
+    #[default]
+    Steps,
+    Epochs,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Metric {
+    pub name: String,
+    /// The named values it reads, in parameter order.
+    pub args: Vec<String>,
+    pub text: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct TrainPlan {
+    pub optimizer: String,
+    pub optimizer_args: Args,
+    /// `None` means the whole split in one batch.
+    pub batch: Option<u64>,
+    pub steps: Option<u64>,
+    pub epochs: Option<u64>,
+    pub seed: Option<u64>,
+    /// `None`: evaluate once, at the end.
+    pub evaluate_every: Option<(u64, Unit)>,
+    pub evaluate_on: Vec<String>,
+    pub metrics: Vec<Metric>,
+}
+
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Model {
+    pub name: String,
+    pub data_source: String,
+    pub data_args: Args,
+    pub encoder: Vec<Stmt>,
+    pub latent: Option<LatentModel>,
+    pub decoder: Vec<Stmt>,
+    pub loss: Option<TExpr>,
+    pub train: TrainPlan,
+}
