@@ -1,6 +1,9 @@
 //! `lsmc`: the command-line front of the lsmc compiler.
 
 mod check_cmd;
+mod graph_cmd;
+mod spec;
+mod train_cmd;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::process::ExitCode;
@@ -20,6 +23,10 @@ struct Cli {
 enum Command {
     /// Check specs and explain every problem found; print a summary of clean ones.
     Check(check_cmd::CheckArgs),
+    /// Train a spec; results, metrics and checkpoints go to a run directory.
+    Train(train_cmd::TrainArgs),
+    /// Print the computation graph a spec lowers to (`--dot` for Graphviz).
+    Graph(graph_cmd::GraphArgs),
 }
 
 /// `--set PATH=VALUE` overrides, shared by every command that reads a spec.
@@ -71,5 +78,17 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Check(args) => check_cmd::run(&args),
+        Command::Train(args) => train_cmd::run(&args),
+        Command::Graph(args) => graph_cmd::run(&args),
+    }
+}
+
+/// Plain words for the I/O errors users meet.
+pub fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".to_string(),
+        std::io::ErrorKind::InvalidData => "not UTF-8 text".to_string(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+        _ => e.to_string(),
     }
 }

@@ -154,8 +154,15 @@ fn every_diagnostic_code_has_a_spec_that_produces_it() {
     let mut declared = std::collections::BTreeSet::new();
     for src in specs_in_source(&root().join("compiler/src")) {
         let text = std::fs::read_to_string(&src).expect("readable source");
+        // `lsmc check` emits the parse, check and --set codes; lowering and
+        // training codes are exercised by tests/train.rs.
         for code in codes_in(&text) {
-            declared.insert(code);
+            if ["lsm::parse::", "lsm::check::", "lsm::set::"]
+                .iter()
+                .any(|p| code.starts_with(p))
+            {
+                declared.insert(code);
+            }
         }
     }
     let missing: Vec<_> = declared.difference(&produced).collect();

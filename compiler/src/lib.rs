@@ -10,6 +10,8 @@
 pub mod builtins;
 pub mod check;
 pub mod diag;
+pub mod ir;
+pub mod lower;
 pub mod model;
 pub mod span;
 pub mod suggest;

@@ -22,7 +22,10 @@ pub enum TKind {
     /// A number inside tensor arithmetic (`s / tau`).
     Scalar(f64),
     /// A built-in layer, loss or noise with its bound arguments.
-    Call { name: &'static str, args: Args },
+    Call {
+        name: &'static str,
+        args: Args,
+    },
     Neg(Box<TExpr>),
     Binary {
         op: BinOp,

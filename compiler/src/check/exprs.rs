@@ -5,10 +5,10 @@
 use super::{CheckError, Checker, Unknown};
 use crate::builtins::shapes::{self, Args, ShapeErrorKind, Val};
 use crate::builtins::{self, ArgTy, Builtin, Kind, Param, Range};
+use crate::model::{TExpr, TKind};
 use crate::span::Span;
 use crate::suggest::closest;
 use crate::syntax::ast::*;
-use crate::model::{TExpr, TKind};
 use crate::types::Tensor;
 use std::fmt;
 
@@ -240,7 +240,9 @@ impl Checker {
                         let (lt, rt) = (l.into_texpr(lhs.span), r.into_texpr(rhs.span));
                         let (a, b) = (&lt.ty, &rt.ty);
                         let scalar = |t: &TExpr| matches!(t.kind, TKind::Scalar(_));
-                        let fits = scalar(&lt) || scalar(&rt) || (a.same_shape(b) && a.elem == crate::types::Elem::F32);
+                        let fits = scalar(&lt)
+                            || scalar(&rt)
+                            || (a.same_shape(b) && a.elem == crate::types::Elem::F32);
                         if !fits {
                             self.emit(
                                 e.span,
@@ -254,7 +256,11 @@ impl Checker {
                             .with_secondary_mut(rhs.span, &format!("this is {b}"));
                             return None;
                         }
-                        let dims = if scalar(&lt) { b.dims.clone() } else { a.dims.clone() };
+                        let dims = if scalar(&lt) {
+                            b.dims.clone()
+                        } else {
+                            a.dims.clone()
+                        };
                         Some(Ev::Tensor(TExpr {
                             ty: Tensor::f32(dims),
                             kind: TKind::Binary {

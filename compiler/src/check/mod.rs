@@ -5,7 +5,7 @@
 mod error;
 mod exprs;
 mod latent;
-mod overrides;
+pub(crate) mod overrides;
 mod train;
 
 pub use error::{CheckError, Unknown};
@@ -30,12 +30,42 @@ pub struct Report {
     pub summary: Option<Summary>,
     /// The typed model, when there was no error.
     pub model: Option<crate::model::Model>,
+    /// Text edits that apply the `--set` flags to the main file.
+    edits: Vec<overrides::Edit>,
     pub main: FileId,
 }
 
 impl Report {
     pub fn has_errors(&self) -> bool {
         self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+
+    /// The main file with every `--set` flag written into it: a spec that
+    /// reproduces the run without flags. Overrides of params that live in
+    /// `use`d files are noted in a comment at the top.
+    pub fn resolved_text(&self, overrides: &[String]) -> String {
+        let mut text = self.sources.get(self.main).text.clone();
+        let mut edits: Vec<&overrides::Edit> = self
+            .edits
+            .iter()
+            .filter(|(s, _)| s.file == self.main)
+            .collect();
+        edits.sort_by_key(|(s, _)| std::cmp::Reverse((s.start, s.end)));
+        for (span, new) in edits {
+            if text.is_char_boundary(span.start as usize)
+                && text.is_char_boundary(span.end as usize)
+            {
+                text.replace_range(span.range(), new);
+            }
+        }
+        if overrides.is_empty() {
+            text
+        } else {
+            format!(
+                "// resolved by lsmc with: --set {}\n{text}",
+                overrides.join(" --set ")
+            )
+        }
     }
 }
 
@@ -62,7 +92,9 @@ pub fn check_text(name: &str, text: &str, origin: Origin, overrides: &[String]) 
     let clean = !diagnostics.iter().any(Diagnostic::is_error);
     let summary = if clean { c.summary.take() } else { None };
     let model = clean.then(|| std::mem::take(&mut c.model));
+    let edits = std::mem::take(&mut c.edits);
     Report {
+        edits,
         sources: c.sources,
         diagnostics,
         summary,
@@ -123,6 +155,8 @@ pub(crate) struct Checker {
     /// The data source is unknown, so which names it provides is unknown too:
     /// undefined names are not reported.
     pub data_unknown: bool,
+    /// Text edits mirroring the applied `--set` flags.
+    pub edits: Vec<overrides::Edit>,
     /// The typed model being built.
     pub model: crate::model::Model,
     /// Parameters of every layer call checked so far; blocks take differences.

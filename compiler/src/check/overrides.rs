@@ -43,12 +43,15 @@ impl Checker {
 
     fn apply_one(&mut self, m: &mut Module, path: &[Ident], value: Expr) -> bool {
         let names: Vec<&str> = path.iter().map(|i| i.name.as_str()).collect();
+        let text = self.sources.slice(value.span).to_string();
+        let mut edits: Vec<Edit> = Vec::new();
         let applied = match names.as_slice() {
             [param] => {
                 let mut done = false;
                 for item in m.items.iter_mut() {
                     if let Item::Param { name, value: v, .. } = item {
                         if name.name == *param {
+                            edits.push((v.span, text.clone()));
                             *v = value.clone();
                             done = true;
                         }
@@ -68,7 +71,15 @@ impl Checker {
                 Item::Data { source, .. } => match builtins::lookup(&source.callee.name) {
                     Some(b) if b.params.iter().any(|p| p.name == *arg) => {
                         let params: Vec<&str> = b.params.iter().map(|p| p.name).collect();
-                        set_arg(&mut source.args, &params, arg, value.clone());
+                        edits.push(set_arg(
+                            &mut source.args,
+                            &params,
+                            arg,
+                            value.clone(),
+                            &text,
+                            Some(source.close),
+                            source.span,
+                        ));
                         true
                     }
                     _ => false,
@@ -78,7 +89,7 @@ impl Checker {
             ["train", setting] if TRAIN_SETTINGS.contains(setting) => {
                 m.items.iter_mut().any(|item| match item {
                     Item::Train(t) => {
-                        set_setting(t, setting, value.clone());
+                        edits.extend(set_setting(t, setting, value.clone(), &text));
                         true
                     }
                     _ => false,
@@ -97,7 +108,15 @@ impl Checker {
                     } if name.name == "optimizer" => match builtins::lookup(&c.callee.name) {
                         Some(b) if b.params.iter().any(|p| p.name == *arg) => {
                             let params: Vec<&str> = b.params.iter().map(|p| p.name).collect();
-                            set_arg(&mut c.args, &params, arg, value.clone());
+                            edits.push(set_arg(
+                                &mut c.args,
+                                &params,
+                                arg,
+                                value.clone(),
+                                &text,
+                                Some(c.close),
+                                c.span,
+                            ));
                             true
                         }
                         _ => false,
@@ -114,7 +133,15 @@ impl Checker {
                             Some(s) if s.def.params.iter().any(|p| p.name.name == *arg) => {
                                 let params: Vec<&str> =
                                     s.def.params.iter().map(|p| p.name.name.as_str()).collect();
-                                set_arg(&mut via.args, &params, arg, value.clone());
+                                edits.push(set_arg(
+                                    &mut via.args,
+                                    &params,
+                                    arg,
+                                    value.clone(),
+                                    &text,
+                                    via.close,
+                                    via.span,
+                                ));
                                 if via.close.is_none() {
                                     via.close = Some(Span {
                                         start: via.span.end,
@@ -132,7 +159,9 @@ impl Checker {
             }
             _ => false,
         };
-        if !applied {
+        if applied {
+            self.edits.extend(edits);
+        } else {
             let valid = self.settable_paths(m);
             let joined = path
                 .iter()
@@ -215,21 +244,47 @@ impl Checker {
     }
 }
 
+/// A textual change to the spec that mirrors an applied override, so the
+/// run directory can hold the resolved spec.
+pub(crate) type Edit = (Span, String);
+
 /// Replaces the argument bound to `name` (by keyword or by position), or
-/// adds it as a keyword argument.
-fn set_arg(args: &mut Vec<Arg>, params: &[&str], name: &str, value: Expr) {
+/// adds it as a keyword argument before `close` (a bare name gets
+/// parentheses after `end`).
+fn set_arg(
+    args: &mut Vec<Arg>,
+    params: &[&str],
+    name: &str,
+    value: Expr,
+    text: &str,
+    close: Option<Span>,
+    end: Span,
+) -> Edit {
     if let Some(a) = args
         .iter_mut()
         .find(|a| a.name.as_ref().is_some_and(|n| n.name == name))
     {
+        let edit = (a.value.span, text.to_string());
         a.value = value;
-        return;
+        return edit;
     }
     let idx = params.iter().position(|p| *p == name).unwrap_or(usize::MAX);
     if let Some(a) = args.iter_mut().filter(|a| a.name.is_none()).nth(idx) {
+        let edit = (a.value.span, text.to_string());
         a.value = value;
-        return;
+        return edit;
     }
+    let edit = match close {
+        Some(c) if args.is_empty() => (Span { end: c.start, ..c }, format!("{name} = {text}")),
+        Some(c) => (Span { end: c.start, ..c }, format!(", {name} = {text}")),
+        None => (
+            Span {
+                start: end.end,
+                ..end
+            },
+            format!("({name} = {text})"),
+        ),
+    };
     args.push(Arg {
         name: Some(Ident {
             name: name.to_string(),
@@ -238,27 +293,45 @@ fn set_arg(args: &mut Vec<Arg>, params: &[&str], name: &str, value: Expr) {
         span: value.span,
         value,
     });
+    edit
 }
 
 /// Replaces a training setting or adds it; `steps` and `epochs` replace
 /// each other, since a run has one length.
-fn set_setting(t: &mut Train, setting: &str, value: Expr) {
+fn set_setting(t: &mut Train, setting: &str, value: Expr, text: &str) -> Vec<Edit> {
     let other = match setting {
         "steps" => Some("epochs"),
         "epochs" => Some("steps"),
         _ => None,
     };
-    t.items.retain(
-        |ti| !matches!(ti, TrainItem::Setting { name, .. } if Some(name.name.as_str()) == other),
-    );
+    let mut edits = Vec::new();
+    t.items.retain(|ti| match ti {
+        TrainItem::Setting { name, span, .. } if Some(name.name.as_str()) == other => {
+            edits.push((*span, String::new()));
+            false
+        }
+        _ => true,
+    });
     for ti in t.items.iter_mut() {
         if let TrainItem::Setting { name, value: v, .. } = ti {
             if name.name == setting {
+                edits.push((v.span, text.to_string()));
                 *v = value;
-                return;
+                return edits;
             }
         }
     }
+    let close = Span {
+        start: t.span.end.saturating_sub(1),
+        ..t.span
+    };
+    edits.push((
+        Span {
+            end: close.start,
+            ..close
+        },
+        format!(" {setting} {text} "),
+    ));
     t.items.push(TrainItem::Setting {
         name: Ident {
             name: setting.to_string(),
@@ -267,4 +340,5 @@ fn set_setting(t: &mut Train, setting: &str, value: Expr) {
         span: value.span,
         value,
     });
+    edits
 }

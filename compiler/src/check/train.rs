@@ -4,9 +4,9 @@ use super::exprs::Ctx;
 use super::{CheckError, Checker};
 use crate::builtins::shapes;
 use crate::builtins::{self, ArgTy, Kind, Param, Range};
+use crate::model::{Metric, Unit};
 use crate::span::Span;
 use crate::suggest::closest;
-use crate::model::{Metric, Unit};
 use crate::summary::TrainSummary;
 use crate::syntax::ast::*;
 
@@ -297,8 +297,15 @@ impl Checker {
                 names.push(&s.name);
             }
         }
-        if let (Some(n), true) = (n.as_ref().and_then(|n| n.parse().ok()), names.len() == splits.len()) {
-            let unit = if unit_name == "steps" { Unit::Steps } else { Unit::Epochs };
+        if let (Some(n), true) = (
+            n.as_ref().and_then(|n| n.parse().ok()),
+            names.len() == splits.len(),
+        ) {
+            let unit = if unit_name == "steps" {
+                Unit::Steps
+            } else {
+                Unit::Epochs
+            };
             self.model.train.evaluate_every = Some((n, unit));
         }
         if names.is_empty() {

@@ -187,7 +187,8 @@ fn number_end(text: &str, mut i: usize) -> usize {
     while i < b.len() {
         let c = b[i];
         let word = c.is_ascii_alphanumeric() || c == b'_' || c == b'.';
-        let exponent_sign = (c == b'+' || c == b'-') && i > 0 && (b[i - 1] == b'e' || b[i - 1] == b'E');
+        let exponent_sign =
+            (c == b'+' || c == b'-') && i > 0 && (b[i - 1] == b'e' || b[i - 1] == b'E');
         if !(word || exponent_sign) {
             break;
         }

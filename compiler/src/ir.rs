@@ -1,0 +1,297 @@
+//! The computation graph a checked model lowers to.
+//!
+//! Nodes are stored in topological order (every input precedes its user),
+//! so execution is a single forward sweep and a single backward sweep. The
+//! encoder, the latent node, the decoder and the loss are identifiable by
+//! [`Section`]: a surrogate's `grad(µ)` re-runs exactly the nodes after the
+//! latent node, with the latent's value replaced by µ.
+
+use crate::model::{Forward, SurrogateCall};
+use crate::span::Span;
+use crate::types::{Dim, StructureKind};
+use std::fmt;
+
+pub type NodeId = usize;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum Section {
+    Data,
+    #[default]
+    Encoder,
+    Latent,
+    Decoder,
+    Loss,
+}
+
+impl Section {
+    pub fn name(self) -> &'static str {
+        match self {
+            Section::Data => "data",
+            Section::Encoder => "encoder",
+            Section::Latent => "latent",
+            Section::Decoder => "decoder",
+            Section::Loss => "loss",
+        }
+    }
+}
+
+/// How a parameter is initialised (PyTorch's defaults for the same layers).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Init {
+    /// U(−a, a).
+    Uniform(f64),
+    Zeros,
+    /// A copy of a data-provided tensor (pretrained embeddings being fine-tuned).
+    FromInput(String),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Param {
+    /// `block.value.layer.role`, e.g. `encoder.s.linear.weight`.
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub init: Init,
+    pub section: Section,
+}
+
+/// The latent node: scores in, a structure (or its relaxation) out.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LatentOp {
+    pub name: String,
+    pub structure: StructureKind,
+    pub k: usize,
+    pub single_root: bool,
+    pub forward: Forward,
+    pub surrogate: Option<SurrogateCall>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Op {
+    /// A tensor provided by the data source.
+    Input(String),
+    Param(usize),
+    /// `x[…, K] · w[K, N]`.
+    MatMul,
+    /// `x[…, N] + b[N]`.
+    AddBias,
+    /// `y[b, o] = Σ_kd a[b, k] w[d, k, o] x[b, d]`; inputs `a, x, w`.
+    Bilinear,
+    Add,
+    Sub,
+    Mul,
+    Div,
+    /// `scale · x + shift`: arithmetic with a constant.
+    Affine {
+        scale: f64,
+        shift: f64,
+    },
+    /// `1 / x`.
+    Recip,
+    Neg,
+    Tanh,
+    Relu,
+    Sigmoid,
+    Exp,
+    Log,
+    /// Over the last axis.
+    Softmax,
+    LogSoftmax,
+    /// Mean over the batch of `−log softmax(logits)[label]`; inputs `logits, labels`.
+    CrossEntropy,
+    /// Along the last axis.
+    Concat,
+    /// Over the sequence axis of `x[B, N, D]`, masked by `lengths[B]`; inputs `x, lengths`.
+    SumPool,
+    MeanPool,
+    /// Rows of `table[V, E]` for `ids[B, N]`; inputs `ids, table`.
+    Embedding,
+    /// Inverted dropout with drop probability `p` (identity at evaluation).
+    Dropout(f64),
+    /// `labels[B]` → `f32[B, K]`.
+    OneHot(usize),
+    /// Standard Gumbel noise of the node's shape (zero at evaluation).
+    Gumbel,
+    Latent(LatentOp),
+}
+
+impl Op {
+    pub fn name(&self) -> String {
+        match self {
+            Op::Input(n) => format!("input {n}"),
+            Op::Param(i) => format!("param #{i}"),
+            Op::Affine { scale, shift } => {
+                format!("affine({}·x + {})", fmt_f(*scale), fmt_f(*shift))
+            }
+            Op::Dropout(p) => format!("dropout(p = {p})"),
+            Op::OneHot(k) => format!("one_hot({k})"),
+            Op::Latent(l) => {
+                let f = match l.forward {
+                    Forward::Argmax => "argmax",
+                    Forward::Marg => "marg",
+                    Forward::SparseMap => "sparsemap",
+                    Forward::Sample => "sample",
+                };
+                match &l.surrogate {
+                    Some(s) => format!("latent {} = {f} via {}", l.name, s.name),
+                    None => format!("latent {} = {f}", l.name),
+                }
+            }
+            other => {
+                let dbg = format!("{other:?}");
+                let mut out = String::new();
+                for (i, c) in dbg.chars().enumerate() {
+                    if c.is_uppercase() {
+                        if i > 0 {
+                            out.push('_');
+                        }
+                        out.extend(c.to_lowercase());
+                    } else {
+                        out.push(c);
+                    }
+                }
+                out
+            }
+        }
+    }
+}
+
+fn fmt_f(v: f64) -> String {
+    crate::check::fmt_number(v)
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Node {
+    pub op: Op,
+    pub inputs: Vec<NodeId>,
+    /// Symbolic shape; `B` and `N` are bound by each batch.
+    pub dims: Vec<Dim>,
+    /// The spec value this node computes, if it is a named one.
+    pub name: Option<String>,
+    pub section: Section,
+    /// The spec text this node comes from, for diagnostics (NaN, …).
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Graph {
+    pub nodes: Vec<Node>,
+    pub params: Vec<Param>,
+    /// Named values of the spec and the node computing each.
+    pub values: Vec<(String, NodeId)>,
+    pub loss: NodeId,
+    pub latent: Option<NodeId>,
+}
+
+impl Graph {
+    pub fn value(&self, name: &str) -> Option<NodeId> {
+        self.values
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, id)| *id)
+    }
+}
+
+fn dims_text(dims: &[Dim]) -> String {
+    let d: Vec<String> = dims.iter().map(|d| d.to_string()).collect();
+    format!("[{}]", d.join(", "))
+}
+
+impl fmt::Display for Graph {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut section = None;
+        for (i, n) in self.nodes.iter().enumerate() {
+            if section != Some(n.section) {
+                writeln!(f, "{}:", n.section.name())?;
+                section = Some(n.section);
+            }
+            let inputs: Vec<String> = n.inputs.iter().map(|j| format!("%{j}")).collect();
+            let name = n
+                .name
+                .as_ref()
+                .map(|s| format!("  # {s}"))
+                .unwrap_or_default();
+            let op = match &n.op {
+                Op::Param(p) => {
+                    format!("param {} {:?}", self.params[*p].name, self.params[*p].shape)
+                }
+                op => op.name(),
+            };
+            let args = if inputs.is_empty() {
+                String::new()
+            } else {
+                format!("({})", inputs.join(", "))
+            };
+            writeln!(
+                f,
+                "  %{i:<3} = {op}{args} : f32{}{name}",
+                dims_text(&n.dims)
+            )?;
+        }
+        writeln!(f, "loss: %{}", self.loss)?;
+        let total: usize = self
+            .params
+            .iter()
+            .map(|p| p.shape.iter().product::<usize>())
+            .sum();
+        write!(
+            f,
+            "{} parameter tensors, {} scalars",
+            self.params.len(),
+            total
+        )
+    }
+}
+
+impl Graph {
+    /// Graphviz `dot` text: one box per node, clustered by section.
+    pub fn to_dot(&self) -> String {
+        let mut out = String::from(
+            "digraph lsmc {\n  rankdir=TB;\n  node [shape=box, fontname=\"monospace\"];\n",
+        );
+        for section in [
+            Section::Data,
+            Section::Encoder,
+            Section::Latent,
+            Section::Decoder,
+            Section::Loss,
+        ] {
+            let members: Vec<usize> = (0..self.nodes.len())
+                .filter(|&i| self.nodes[i].section == section)
+                .collect();
+            if members.is_empty() {
+                continue;
+            }
+            out.push_str(&format!(
+                "  subgraph cluster_{0} {{\n    label=\"{0}\";\n",
+                section.name()
+            ));
+            for i in members {
+                let n = &self.nodes[i];
+                let op = match &n.op {
+                    Op::Param(p) => format!("param {}", self.params[*p].name),
+                    op => op.name(),
+                };
+                let name = n
+                    .name
+                    .as_ref()
+                    .map(|s| format!("{s} = "))
+                    .unwrap_or_default();
+                let label = format!("{name}{op}\\n{}", dims_text(&n.dims)).replace('"', "\\\"");
+                let style = if matches!(n.op, Op::Latent(_)) {
+                    ", style=bold"
+                } else {
+                    ""
+                };
+                out.push_str(&format!("    n{i} [label=\"{label}\"{style}];\n"));
+            }
+            out.push_str("  }\n");
+        }
+        for (i, n) in self.nodes.iter().enumerate() {
+            for j in &n.inputs {
+                out.push_str(&format!("  n{j} -> n{i};\n"));
+            }
+        }
+        out.push_str("}\n");
+        out
+    }
+}

@@ -1,0 +1,436 @@
+//! Lowering: the typed model → the computation graph.
+//!
+//! Layers expand into primitive ops with their parameters (`linear` is a
+//! matmul and a bias add, `mlp` two of those around an activation);
+//! arithmetic with constants becomes `Affine`; the latent line becomes the
+//! scores' nodes followed by one latent node.
+
+use crate::builtins::shapes::Args;
+use crate::diag::Diagnostic;
+use crate::ir::*;
+use crate::model::{Model, Stmt, TExpr, TKind};
+use crate::span::Span;
+use crate::syntax::ast::BinOp;
+use crate::types::{Dim, Elem};
+use std::collections::HashMap;
+
+/// Lowers a checked model. Fails only for layers the runtime cannot
+/// execute yet, with a diagnostic on each.
+pub fn lower(model: &Model) -> Result<Graph, Vec<Diagnostic>> {
+    let mut l = Lowerer::default();
+    l.section = Section::Encoder;
+    for s in &model.encoder {
+        l.stmt(s, "encoder");
+    }
+    if let Some(lat) = &model.latent {
+        l.section = Section::Latent;
+        l.layer_index = 0;
+        l.prefix = format!("latent.{}", lat.name);
+        if let Some(scores) = l.expr(&lat.scores) {
+            let op = LatentOp {
+                name: lat.name.clone(),
+                structure: lat.structure,
+                k: lat.k as usize,
+                single_root: lat.single_root,
+                forward: lat.forward,
+                surrogate: lat.surrogate.clone(),
+            };
+            let dims = lat.scores.ty.dims.clone();
+            let id = l.node(Op::Latent(op), vec![scores], dims, lat.forward_span);
+            l.g.nodes[id].name = Some(lat.name.clone());
+            l.named.insert(lat.name.clone(), id);
+            l.g.values.push((lat.name.clone(), id));
+            l.g.latent = Some(id);
+        }
+    }
+    l.section = Section::Decoder;
+    for s in &model.decoder {
+        l.stmt(s, "decoder");
+    }
+    l.section = Section::Loss;
+    l.prefix = "loss".into();
+    if let Some(loss) = model.loss.as_ref().and_then(|e| l.expr(e)) {
+        l.g.loss = loss;
+    }
+    if l.diags.is_empty() {
+        Ok(l.g)
+    } else {
+        Err(l.diags)
+    }
+}
+
+#[derive(Default)]
+struct Lowerer {
+    g: Graph,
+    named: HashMap<String, NodeId>,
+    diags: Vec<Diagnostic>,
+    section: Section,
+    /// `block.value`, naming the parameters of the statement being lowered.
+    prefix: String,
+    layer_index: usize,
+}
+
+fn feature(dims: &[Dim]) -> usize {
+    match dims.last() {
+        Some(Dim::Const(n)) => *n as usize,
+        _ => 0,
+    }
+}
+
+impl Lowerer {
+    fn node(&mut self, op: Op, inputs: Vec<NodeId>, dims: Vec<Dim>, span: Span) -> NodeId {
+        let section = if matches!(op, Op::Input(_)) {
+            Section::Data
+        } else {
+            self.section
+        };
+        self.g.nodes.push(Node {
+            op,
+            inputs,
+            dims,
+            name: None,
+            section,
+            span,
+        });
+        self.g.nodes.len() - 1
+    }
+
+    fn param(
+        &mut self,
+        layer: &str,
+        role: &str,
+        shape: Vec<usize>,
+        init: Init,
+        span: Span,
+    ) -> NodeId {
+        let name = if self.layer_index > 1 {
+            format!("{}.{layer}#{}.{role}", self.prefix, self.layer_index)
+        } else {
+            format!("{}.{layer}.{role}", self.prefix)
+        };
+        self.g.params.push(Param {
+            name,
+            shape: shape.clone(),
+            init,
+            section: self.section,
+        });
+        let dims = shape.iter().map(|&d| Dim::Const(d as u64)).collect();
+        self.node(Op::Param(self.g.params.len() - 1), vec![], dims, span)
+    }
+
+    fn stmt(&mut self, s: &Stmt, block: &str) {
+        self.prefix = format!("{block}.{}", s.name);
+        self.layer_index = 0;
+        if let Some(id) = self.expr(&s.value) {
+            // A statement that only renames a value gets its own node name.
+            if self.g.nodes[id].name.is_none() {
+                self.g.nodes[id].name = Some(s.name.clone());
+            }
+            self.named.insert(s.name.clone(), id);
+            self.g.values.push((s.name.clone(), id));
+        }
+    }
+
+    /// A data-provided value, created on first use.
+    fn input(&mut self, name: &str, dims: Vec<Dim>, span: Span) -> NodeId {
+        if let Some(&id) = self.named.get(name) {
+            return id;
+        }
+        let id = self.node(Op::Input(name.to_string()), vec![], dims, span);
+        self.g.nodes[id].name = Some(name.to_string());
+        self.named.insert(name.to_string(), id);
+        self.g.values.push((name.to_string(), id));
+        id
+    }
+
+    fn expr(&mut self, e: &TExpr) -> Option<NodeId> {
+        let dims = e.ty.dims.clone();
+        match &e.kind {
+            TKind::Value(name) => match self.named.get(name) {
+                Some(&id) => Some(id),
+                None => Some(self.input(name, dims, e.span)),
+            },
+            TKind::Scalar(_) => unreachable!("scalars are folded into Affine by the parent"),
+            TKind::Neg(inner) => {
+                let x = self.expr(inner)?;
+                Some(self.node(Op::Neg, vec![x], dims, e.span))
+            }
+            TKind::Binary { op, lhs, rhs } => self.binary(*op, lhs, rhs, dims, e.span),
+            TKind::Call { name, args } => self.call(name, args, dims, e.span),
+        }
+    }
+
+    fn binary(
+        &mut self,
+        op: BinOp,
+        lhs: &TExpr,
+        rhs: &TExpr,
+        dims: Vec<Dim>,
+        span: Span,
+    ) -> Option<NodeId> {
+        let scalar = |t: &TExpr| match t.kind {
+            TKind::Scalar(v) => Some(v),
+            _ => None,
+        };
+        match (scalar(lhs), scalar(rhs)) {
+            (None, Some(c)) => {
+                let x = self.expr(lhs)?;
+                let (scale, shift) = match op {
+                    BinOp::Add => (1.0, c),
+                    BinOp::Sub => (1.0, -c),
+                    BinOp::Mul => (c, 0.0),
+                    BinOp::Div => (1.0 / c, 0.0),
+                };
+                Some(self.node(Op::Affine { scale, shift }, vec![x], dims, span))
+            }
+            (Some(c), None) => {
+                let x = self.expr(rhs)?;
+                match op {
+                    BinOp::Add => Some(self.node(
+                        Op::Affine {
+                            scale: 1.0,
+                            shift: c,
+                        },
+                        vec![x],
+                        dims,
+                        span,
+                    )),
+                    BinOp::Sub => Some(self.node(
+                        Op::Affine {
+                            scale: -1.0,
+                            shift: c,
+                        },
+                        vec![x],
+                        dims,
+                        span,
+                    )),
+                    BinOp::Mul => Some(self.node(
+                        Op::Affine {
+                            scale: c,
+                            shift: 0.0,
+                        },
+                        vec![x],
+                        dims,
+                        span,
+                    )),
+                    BinOp::Div => {
+                        let r = self.node(Op::Recip, vec![x], dims.clone(), span);
+                        Some(self.node(
+                            Op::Affine {
+                                scale: c,
+                                shift: 0.0,
+                            },
+                            vec![r],
+                            dims,
+                            span,
+                        ))
+                    }
+                }
+            }
+            _ => {
+                let a = self.expr(lhs)?;
+                let b = self.expr(rhs)?;
+                let op = match op {
+                    BinOp::Add => Op::Add,
+                    BinOp::Sub => Op::Sub,
+                    BinOp::Mul => Op::Mul,
+                    BinOp::Div => Op::Div,
+                };
+                Some(self.node(op, vec![a, b], dims, span))
+            }
+        }
+    }
+
+    fn arg(&mut self, args: &Args, name: &str) -> Option<NodeId> {
+        let e = args.expr(name)?.clone();
+        self.expr(&e)
+    }
+
+    /// `x W + b` with PyTorch's `nn.Linear` initialisation.
+    fn linear(
+        &mut self,
+        x: NodeId,
+        d_in: usize,
+        out: usize,
+        bias: bool,
+        dims: Vec<Dim>,
+        span: Span,
+    ) -> NodeId {
+        self.layer_index += 1;
+        let bound = 1.0 / (d_in.max(1) as f64).sqrt();
+        let w = self.param(
+            "linear",
+            "weight",
+            vec![d_in, out],
+            Init::Uniform(bound),
+            span,
+        );
+        let y = self.node(Op::MatMul, vec![x, w], dims.clone(), span);
+        if !bias {
+            return y;
+        }
+        let b = self.param("linear", "bias", vec![out], Init::Uniform(bound), span);
+        self.node(Op::AddBias, vec![y, b], dims, span)
+    }
+
+    fn unsupported(&mut self, name: &str, span: Span) -> Option<NodeId> {
+        self.diags.push(
+            Diagnostic::error(
+                "lsm::lower::unsupported",
+                format!("`{name}` cannot run yet"),
+                span,
+                "no runtime implementation",
+            )
+            .with_help(Some(format!(
+                "`lsmc check` accepts `{name}`, but the runtime gains it with the SST experiment; \
+                 synthetic specs run today"
+            ))),
+        );
+        None
+    }
+
+    fn call(&mut self, name: &str, args: &Args, dims: Vec<Dim>, span: Span) -> Option<NodeId> {
+        let simple = match name {
+            "tanh" => Some(Op::Tanh),
+            "relu" => Some(Op::Relu),
+            "sigmoid" => Some(Op::Sigmoid),
+            "exp" => Some(Op::Exp),
+            "log" => Some(Op::Log),
+            "softmax" => Some(Op::Softmax),
+            "log_softmax" => Some(Op::LogSoftmax),
+            _ => None,
+        };
+        if let Some(op) = simple {
+            let x = self.arg(args, "x")?;
+            return Some(self.node(op, vec![x], dims, span));
+        }
+        match name {
+            "linear" => {
+                let xe = args.expr("x")?;
+                let d_in = feature(&xe.ty.dims);
+                let x = self.arg(args, "x")?;
+                Some(self.linear(
+                    x,
+                    d_in,
+                    args.int("out") as usize,
+                    args.bool("bias"),
+                    dims,
+                    span,
+                ))
+            }
+            "mlp" => {
+                let xe = args.expr("x")?;
+                let d_in = feature(&xe.ty.dims);
+                let x = self.arg(args, "x")?;
+                let hidden = args.int("hidden") as usize;
+                let mut hdims = dims.clone();
+                if let Some(l) = hdims.last_mut() {
+                    *l = Dim::Const(hidden as u64);
+                }
+                let h = self.linear(x, d_in, hidden, true, hdims.clone(), span);
+                let act = match args.symbol("activation") {
+                    "tanh" => Op::Tanh,
+                    "sigmoid" => Op::Sigmoid,
+                    _ => Op::Relu,
+                };
+                let a = self.node(act, vec![h], hdims, span);
+                Some(self.linear(a, hidden, args.int("out") as usize, true, dims, span))
+            }
+            "bilinear" => {
+                let (ae, be) = (args.expr("a")?, args.expr("b")?);
+                let (k, d) = (feature(&ae.ty.dims), feature(&be.ty.dims));
+                let out = args.int("out") as usize;
+                let a = self.arg(args, "a")?;
+                let x = self.arg(args, "b")?;
+                self.layer_index += 1;
+                // nn.Bilinear bounds both weight and bias by 1/sqrt(in1_features).
+                let bound = 1.0 / (k.max(1) as f64).sqrt();
+                let w = self.param(
+                    "bilinear",
+                    "weight",
+                    vec![d, k, out],
+                    Init::Uniform(bound),
+                    span,
+                );
+                let y = self.node(Op::Bilinear, vec![a, x, w], dims.clone(), span);
+                let b = self.param("bilinear", "bias", vec![out], Init::Uniform(bound), span);
+                Some(self.node(Op::AddBias, vec![y, b], dims, span))
+            }
+            "matmul" => {
+                let a = self.arg(args, "a")?;
+                let b = self.arg(args, "b")?;
+                Some(self.node(Op::MatMul, vec![a, b], dims, span))
+            }
+            "concat" => {
+                let parts: Vec<TExpr> = args
+                    .exprs("a")
+                    .into_iter()
+                    .chain(args.exprs("b"))
+                    .cloned()
+                    .collect();
+                let mut ids = Vec::new();
+                for p in &parts {
+                    ids.push(self.expr(p)?);
+                }
+                Some(self.node(Op::Concat, ids, dims, span))
+            }
+            "sum_pool" | "mean_pool" => {
+                let x = self.arg(args, "x")?;
+                let lengths = self.input("lengths", vec![Dim::Sym("B", 0)], span);
+                let op = if name == "sum_pool" {
+                    Op::SumPool
+                } else {
+                    Op::MeanPool
+                };
+                Some(self.node(op, vec![x, lengths], dims, span))
+            }
+            "embed" => {
+                let ids = self.arg(args, "ids")?;
+                let te = args.expr("table")?.clone();
+                let table = if args.bool("frozen") {
+                    self.expr(&te)?
+                } else {
+                    let source = match &te.kind {
+                        TKind::Value(n) => n.clone(),
+                        _ => "embeddings".into(),
+                    };
+                    let shape = te
+                        .ty
+                        .dims
+                        .iter()
+                        .map(|d| {
+                            if let Dim::Const(c) = d {
+                                *c as usize
+                            } else {
+                                0
+                            }
+                        })
+                        .collect();
+                    self.layer_index += 1;
+                    self.param("embed", "table", shape, Init::FromInput(source), span)
+                };
+                Some(self.node(Op::Embedding, vec![ids, table], dims, span))
+            }
+            "dropout" => {
+                let x = self.arg(args, "x")?;
+                Some(self.node(Op::Dropout(args.float("p")), vec![x], dims, span))
+            }
+            "one_hot" => {
+                let le = args.expr("labels")?;
+                let k = match le.ty.elem {
+                    Elem::Class(k) => k as usize,
+                    _ => 0,
+                };
+                let l = self.arg(args, "labels")?;
+                Some(self.node(Op::OneHot(k), vec![l], dims, span))
+            }
+            "gumbel" => Some(self.node(Op::Gumbel, vec![], dims, span)),
+            "cross_entropy" => {
+                let logits = self.arg(args, "logits")?;
+                let labels = self.arg(args, "labels")?;
+                Some(self.node(Op::CrossEntropy, vec![logits, labels], dims, span))
+            }
+            other => self.unsupported(other, span),
+        }
+    }
+}

@@ -1,0 +1,488 @@
+//! Executes a graph: a forward sweep over the nodes in order, and a
+//! reverse sweep that applies each op's VJP. The latent node's backward
+//! runs the spec's surrogate, whose `grad(µ)` re-runs only the nodes
+//! downstream of the latent with its value replaced by µ, without touching
+//! the parameter gradients of the main pass.
+
+use crate::latent::{categorical, surrogate};
+use crate::ops::{self, Env};
+use crate::real::Real;
+use lsmc_compiler::ir::{Graph, LatentOp, NodeId, Op};
+use lsmc_compiler::model::Forward;
+use lsmc_compiler::types::{Dim, StructureKind};
+use ndarray::{ArrayD, IxDyn};
+use rand_chacha::ChaCha8Rng;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// A batch: every data input by name (examples on the first axis), and the
+/// sizes that bind the symbolic dimensions `B` and `N`.
+#[derive(Clone, Debug)]
+pub struct Batch<T> {
+    /// Shared, not copied: a full-batch step reads the split's own arrays.
+    pub inputs: HashMap<String, Arc<ArrayD<T>>>,
+    pub size: usize,
+    pub seq_len: usize,
+}
+
+/// Why a pass stopped.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ExecError {
+    /// A NaN or infinity first appeared at this node, in its value or in
+    /// the gradient flowing into it.
+    NonFinite { node: NodeId, in_gradient: bool },
+    /// Something the graph asks for that this runtime cannot do.
+    Unsupported(String),
+}
+
+/// Values (and op auxiliaries) of one forward pass.
+pub struct Pass<T> {
+    pub values: Vec<Option<Arc<ArrayD<T>>>>,
+    aux: Vec<Option<ArrayD<T>>>,
+    train: bool,
+}
+
+impl<T: Real> Pass<T> {
+    pub fn value(&self, id: NodeId) -> &ArrayD<T> {
+        self.values[id]
+            .as_ref()
+            .expect("computed in the forward pass")
+    }
+}
+
+/// What a backward pass reports besides the gradients.
+#[derive(Clone, Debug)]
+pub struct BackwardInfo<T> {
+    pub decoder_calls: usize,
+    /// The latent's scores, forward value, surrogate gradient and iterates.
+    pub latent: Option<LatentTrace<T>>,
+}
+
+#[derive(Clone, Debug)]
+pub struct LatentTrace<T> {
+    pub scores: ArrayD<T>,
+    pub forward: ArrayD<T>,
+    pub surrogate_grad: ArrayD<T>,
+    pub iterates: Vec<surrogate::Iterate<T>>,
+}
+
+pub struct Executor<'g> {
+    pub graph: &'g Graph,
+    /// The node depends on a parameter, so gradients flow into it.
+    needs_grad: Vec<bool>,
+    /// The node depends on the latent node (re-run by `grad(µ)`).
+    downstream: Vec<bool>,
+}
+
+fn finite<T: Real>(a: &ArrayD<T>) -> bool {
+    a.iter().all(|v| v.is_finite())
+}
+
+fn add_into<T: Real>(slot: &mut Option<ArrayD<T>>, g: ArrayD<T>) {
+    match slot {
+        Some(acc) => *acc += &g,
+        None => *slot = Some(g),
+    }
+}
+
+impl<'g> Executor<'g> {
+    pub fn new(graph: &'g Graph) -> Result<Executor<'g>, ExecError> {
+        let n = graph.nodes.len();
+        let mut needs_grad = vec![false; n];
+        let mut downstream = vec![false; n];
+        for (i, node) in graph.nodes.iter().enumerate() {
+            if let Op::Latent(l) = &node.op {
+                if l.structure != StructureKind::Categorical {
+                    return Err(ExecError::Unsupported(format!(
+                        "latent `{}`: dependency trees need the structured inference engine, which this runtime does not have yet",
+                        l.name
+                    )));
+                }
+                downstream[i] = true;
+            }
+            needs_grad[i] =
+                matches!(node.op, Op::Param(_)) || node.inputs.iter().any(|&j| needs_grad[j]);
+            downstream[i] = downstream[i] || node.inputs.iter().any(|&j| downstream[j]);
+        }
+        Ok(Executor {
+            graph,
+            needs_grad,
+            downstream,
+        })
+    }
+
+    fn shape(&self, id: NodeId, batch: &Batch<impl Real>) -> Vec<usize> {
+        self.graph.nodes[id]
+            .dims
+            .iter()
+            .map(|d| match d {
+                Dim::Const(c) => *c as usize,
+                Dim::Sym("B", k) => batch.size + *k as usize,
+                Dim::Sym(_, k) => batch.seq_len + *k as usize,
+            })
+            .collect()
+    }
+
+    /// Evaluates node `i` reading inputs through `get`.
+    fn eval<'v, T: Real>(
+        &self,
+        i: NodeId,
+        get: &dyn Fn(NodeId) -> &'v ArrayD<T>,
+        params: &[ArrayD<T>],
+        batch: &Batch<T>,
+        env: &mut Env,
+        reuse_aux: Option<&ArrayD<T>>,
+    ) -> Result<ops::Fwd<T>, ExecError> {
+        let node = &self.graph.nodes[i];
+        Ok(match &node.op {
+            Op::Input(name) => ops::Fwd::plain(
+                batch
+                    .inputs
+                    .get(name)
+                    .map(|a| (**a).clone())
+                    .ok_or_else(|| {
+                        ExecError::Unsupported(format!("the data provides no `{name}`"))
+                    })?,
+            ),
+            Op::Param(p) => ops::Fwd::plain(params[*p].clone()),
+            Op::Latent(l) => ops::Fwd::plain(latent_forward(l, get(node.inputs[0]), env)),
+            Op::Dropout(_) if reuse_aux.is_some() => {
+                let mask = reuse_aux.expect("checked");
+                ops::Fwd {
+                    out: get(node.inputs[0]) * mask,
+                    aux: Some(mask.clone()),
+                }
+            }
+            op => {
+                let inputs: Vec<&ArrayD<T>> = node.inputs.iter().map(|&j| get(j)).collect();
+                ops::forward(op, &inputs, &self.shape(i, batch), env)
+            }
+        })
+    }
+
+    /// The forward pass. Stops at the first node whose value is not finite.
+    pub fn forward<T: Real>(
+        &self,
+        params: &[ArrayD<T>],
+        batch: &Batch<T>,
+        train: bool,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Pass<T>, ExecError> {
+        let n = self.graph.nodes.len();
+        let mut pass = Pass {
+            values: Vec::with_capacity(n),
+            aux: Vec::with_capacity(n),
+            train,
+        };
+        let mut env = Env { train, rng };
+        for i in 0..n {
+            if let Op::Input(name) = &self.graph.nodes[i].op {
+                let v = batch.inputs.get(name).ok_or_else(|| {
+                    ExecError::Unsupported(format!("the data provides no `{name}`"))
+                })?;
+                pass.values.push(Some(Arc::clone(v)));
+                pass.aux.push(None);
+                continue;
+            }
+            let f = {
+                let values = &pass.values;
+                let get = |j: NodeId| &**values[j].as_ref().expect("inputs precede their users");
+                self.eval(i, &get, params, batch, &mut env, None)?
+            };
+            // Data are validated when loaded and parameters through their
+            // gradients; every computed value is checked.
+            let computed = !matches!(self.graph.nodes[i].op, Op::Input(_) | Op::Param(_));
+            if computed && !finite(&f.out) {
+                return Err(ExecError::NonFinite {
+                    node: i,
+                    in_gradient: false,
+                });
+            }
+            pass.values.push(Some(Arc::new(f.out)));
+            pass.aux.push(f.aux);
+        }
+        Ok(pass)
+    }
+
+    /// The loss of a forward pass.
+    pub fn loss<T: Real>(&self, pass: &Pass<T>) -> f64 {
+        pass.value(self.graph.loss)
+            .iter()
+            .next()
+            .map(|v| v.f64())
+            .unwrap_or(f64::NAN)
+    }
+
+    /// Re-runs the nodes downstream of `latent` with its value set to `mu`.
+    fn rerun<T: Real>(
+        &self,
+        latent: NodeId,
+        mu: &ArrayD<T>,
+        pass: &Pass<T>,
+        params: &[ArrayD<T>],
+        batch: &Batch<T>,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<HashMap<NodeId, ArrayD<T>>, ExecError> {
+        let mut local: HashMap<NodeId, ArrayD<T>> = HashMap::new();
+        local.insert(latent, mu.clone());
+        let mut env = Env {
+            train: pass.train,
+            rng,
+        };
+        for i in latent + 1..self.graph.nodes.len() {
+            if !self.downstream[i] {
+                continue;
+            }
+            let f = {
+                let get = |j: NodeId| local.get(&j).unwrap_or_else(|| pass.value(j));
+                // Dropout reuses the main pass's mask: the surrogate probes
+                // the same network the forward pass ran.
+                self.eval(
+                    i,
+                    &get,
+                    params,
+                    batch,
+                    &mut env,
+                    pass.aux[i]
+                        .as_ref()
+                        .filter(|_| matches!(self.graph.nodes[i].op, Op::Dropout(_))),
+                )?
+            };
+            if !finite(&f.out) {
+                return Err(ExecError::NonFinite {
+                    node: i,
+                    in_gradient: false,
+                });
+            }
+            local.insert(i, f.out);
+        }
+        Ok(local)
+    }
+
+    /// ∇_µ L at `mu`: a forward and backward pass of the nodes downstream
+    /// of the latent; parameter gradients are not accumulated.
+    fn grad_at<T: Real>(
+        &self,
+        latent: NodeId,
+        mu: &ArrayD<T>,
+        pass: &Pass<T>,
+        params: &[ArrayD<T>],
+        batch: &Batch<T>,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<ArrayD<T>, ExecError> {
+        let local = self.rerun(latent, mu, pass, params, batch, rng)?;
+        let value = |j: NodeId| local.get(&j).unwrap_or_else(|| pass.value(j));
+        let mut grads: HashMap<NodeId, ArrayD<T>> = HashMap::new();
+        grads.insert(self.graph.loss, ArrayD::from_elem(IxDyn(&[]), T::one()));
+        for i in (latent + 1..self.graph.nodes.len()).rev() {
+            if !self.downstream[i] {
+                continue;
+            }
+            let Some(g) = grads.remove(&i) else { continue };
+            let node = &self.graph.nodes[i];
+            let inputs: Vec<&ArrayD<T>> = node.inputs.iter().map(|&j| value(j)).collect();
+            let aux = pass.aux[i].as_ref();
+            let needs: Vec<bool> = node.inputs.iter().map(|&j| self.downstream[j]).collect();
+            let gs = ops::vjp_needed(&node.op, &inputs, value(i), aux, &g, &needs);
+            for (&j, gj) in node.inputs.iter().zip(gs) {
+                if let (Some(gj), true) = (gj, self.downstream[j]) {
+                    match grads.get_mut(&j) {
+                        Some(acc) => *acc += &gj,
+                        None => {
+                            grads.insert(j, gj);
+                        }
+                    }
+                }
+            }
+        }
+        let g = grads
+            .remove(&latent)
+            .unwrap_or_else(|| ArrayD::zeros(mu.raw_dim()));
+        if !finite(&g) {
+            return Err(ExecError::NonFinite {
+                node: latent,
+                in_gradient: true,
+            });
+        }
+        Ok(g)
+    }
+
+    /// Per-example loss at `mu` (for score-function surrogates).
+    fn loss_at<T: Real>(
+        &self,
+        latent: NodeId,
+        mu: &ArrayD<T>,
+        pass: &Pass<T>,
+        params: &[ArrayD<T>],
+        batch: &Batch<T>,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<ArrayD<T>, ExecError> {
+        let loss = &self.graph.nodes[self.graph.loss];
+        if !matches!(loss.op, Op::CrossEntropy) {
+            return Err(ExecError::Unsupported(
+                "`loss(µ)` needs a per-example loss: write the spec's loss as `cross_entropy(…)`"
+                    .into(),
+            ));
+        }
+        let local = self.rerun(latent, mu, pass, params, batch, rng)?;
+        let value = |j: NodeId| local.get(&j).unwrap_or_else(|| pass.value(j));
+        let rows = ops::softmax::cross_entropy_rows(value(loss.inputs[0]), value(loss.inputs[1]));
+        Ok(ArrayD::from_shape_vec(IxDyn(&[rows.len()]), rows).expect("one loss per example"))
+    }
+
+    /// The backward pass: gradients of the loss for every parameter.
+    pub fn backward<T: Real>(
+        &self,
+        pass: &Pass<T>,
+        params: &[ArrayD<T>],
+        batch: &Batch<T>,
+        rng: &mut ChaCha8Rng,
+        state: &mut surrogate::State,
+        trace: bool,
+    ) -> Result<(Vec<ArrayD<T>>, BackwardInfo<T>), ExecError> {
+        let n = self.graph.nodes.len();
+        let mut grads: Vec<Option<ArrayD<T>>> = vec![None; n];
+        let mut param_grads: Vec<ArrayD<T>> =
+            params.iter().map(|p| ArrayD::zeros(p.raw_dim())).collect();
+        let mut info = BackwardInfo {
+            decoder_calls: 0,
+            latent: None,
+        };
+        grads[self.graph.loss] = Some(ArrayD::from_elem(IxDyn(&[]), T::one()));
+        for i in (0..n).rev() {
+            if !self.needs_grad[i] {
+                continue;
+            }
+            let Some(g) = grads[i].take() else { continue };
+            if !finite(&g) {
+                return Err(ExecError::NonFinite {
+                    node: i,
+                    in_gradient: true,
+                });
+            }
+            let node = &self.graph.nodes[i];
+            match &node.op {
+                Op::Param(p) => param_grads[*p] += &g,
+                Op::Input(_) => {}
+                Op::Latent(l) => {
+                    let s = pass.value(node.inputs[0]);
+                    let z = pass.value(i);
+                    let gs = match (&l.surrogate, l.forward) {
+                        (Some(call), _) => {
+                            let mut oracle = GraphOracle {
+                                exec: self,
+                                latent: i,
+                                pass,
+                                params,
+                                batch,
+                                rng: &mut *rng,
+                            };
+                            let out = surrogate::run(call, s, z, &g, &mut oracle, state)
+                                .map_err(ExecError::Unsupported)?;
+                            info.decoder_calls += out.decoder_calls;
+                            if trace {
+                                info.latent = Some(LatentTrace {
+                                    scores: s.clone(),
+                                    forward: z.clone(),
+                                    surrogate_grad: out.grad.clone(),
+                                    iterates: out.iterates,
+                                });
+                            }
+                            out.grad
+                        }
+                        // The forward value is the softmax: its VJP needs nothing else.
+                        (None, Forward::Marg) => ops::softmax::softmax_vjp(z, &g),
+                        (None, Forward::SparseMap) => categorical::sparsemax_vjp(s, &g),
+                        // Unreachable for checked specs: argmax and sample need `via`.
+                        (None, _) => ArrayD::zeros(s.raw_dim()),
+                    };
+                    add_into(&mut grads[node.inputs[0]], gs);
+                }
+                op => {
+                    let inputs: Vec<&ArrayD<T>> =
+                        node.inputs.iter().map(|&j| pass.value(j)).collect();
+                    let needs: Vec<bool> =
+                        node.inputs.iter().map(|&j| self.needs_grad[j]).collect();
+                    let gs = ops::vjp_needed(
+                        op,
+                        &inputs,
+                        pass.value(i),
+                        pass.aux[i].as_ref(),
+                        &g,
+                        &needs,
+                    );
+                    for (&j, gj) in node.inputs.iter().zip(gs) {
+                        if let (Some(gj), true) = (gj, self.needs_grad[j]) {
+                            add_into(&mut grads[j], gj);
+                        }
+                    }
+                }
+            }
+        }
+        Ok((param_grads, info))
+    }
+}
+
+/// The forward mapping of a categorical latent. At evaluation, sampling
+/// becomes MAP and noise is off (noise nodes produce zeros).
+fn latent_forward<T: Real>(l: &LatentOp, s: &ArrayD<T>, env: &mut Env) -> ArrayD<T> {
+    match l.forward {
+        Forward::Argmax => categorical::argmax(s),
+        Forward::Marg => categorical::marginals(s),
+        Forward::SparseMap => categorical::sparsemax(s),
+        Forward::Sample if env.train => categorical::sample(s, env.rng),
+        Forward::Sample => categorical::argmax(s),
+    }
+}
+
+struct GraphOracle<'a, 'g, T: Real> {
+    exec: &'a Executor<'g>,
+    latent: NodeId,
+    pass: &'a Pass<T>,
+    params: &'a [ArrayD<T>],
+    batch: &'a Batch<T>,
+    rng: &'a mut ChaCha8Rng,
+}
+
+fn describe(e: ExecError, graph: &Graph) -> String {
+    match e {
+        ExecError::NonFinite { node, .. } => format!(
+            "a non-finite value appeared at {} inside the surrogate",
+            graph.nodes[node]
+                .name
+                .clone()
+                .unwrap_or_else(|| graph.nodes[node].op.name())
+        ),
+        ExecError::Unsupported(m) => m,
+    }
+}
+
+impl<T: Real> surrogate::Oracle<T> for GraphOracle<'_, '_, T> {
+    fn grad(&mut self, mu: &ArrayD<T>) -> Result<ArrayD<T>, String> {
+        self.exec
+            .grad_at(
+                self.latent,
+                mu,
+                self.pass,
+                self.params,
+                self.batch,
+                self.rng,
+            )
+            .map_err(|e| describe(e, self.exec.graph))
+    }
+    fn loss(&mut self, mu: &ArrayD<T>) -> Result<ArrayD<T>, String> {
+        self.exec
+            .loss_at(
+                self.latent,
+                mu,
+                self.pass,
+                self.params,
+                self.batch,
+                self.rng,
+            )
+            .map_err(|e| describe(e, self.exec.graph))
+    }
+    fn rng(&mut self) -> &mut ChaCha8Rng {
+        self.rng
+    }
+}

@@ -1,0 +1,203 @@
+//! The categorical structure: one of K categories per example, scores
+//! `s[B, K]`. MAP is a one-hot argmax, marginals are the softmax, SparseMAP
+//! is sparsemax (the Euclidean projection onto the simplex), and sampling
+//! draws from the softmax distribution.
+
+use crate::ops::{as_matrix, from_matrix, softmax};
+use crate::real::Real;
+use ndarray::ArrayD;
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+
+/// One-hot of each row's maximum (the first one on ties).
+pub fn argmax<T: Real>(s: &ArrayD<T>) -> ArrayD<T> {
+    let k = s.shape()[1];
+    let m = as_matrix(s, s.shape()[0]);
+    let mut out = ndarray::Array2::zeros((s.shape()[0], k));
+    for (r, mut o) in m.outer_iter().zip(out.outer_iter_mut()) {
+        o[argmax_index(r.iter().copied())] = T::one();
+    }
+    from_matrix(out, s.shape())
+}
+
+/// Index of the maximum; NaN never wins.
+pub fn argmax_index<T: Real>(values: impl Iterator<Item = T>) -> usize {
+    let mut best = 0;
+    let mut best_v = T::neg_infinity();
+    for (i, v) in values.enumerate() {
+        if v > best_v {
+            best = i;
+            best_v = v;
+        }
+    }
+    best
+}
+
+pub fn marginals<T: Real>(s: &ArrayD<T>) -> ArrayD<T> {
+    softmax::softmax(s)
+}
+
+pub fn marginals_vjp<T: Real>(s: &ArrayD<T>, g: &ArrayD<T>) -> ArrayD<T> {
+    softmax::softmax_vjp(&softmax::softmax(s), g)
+}
+
+/// Sparsemax of each row (Martins & Astudillo, 2016): the Euclidean
+/// projection onto the simplex, `max(s − τ, 0)` with τ chosen so the row
+/// sums to one.
+pub fn sparsemax<T: Real>(s: &ArrayD<T>) -> ArrayD<T> {
+    let (b, k) = (s.shape()[0], s.shape()[1]);
+    let m = as_matrix(s, b);
+    let mut out = ndarray::Array2::zeros((b, k));
+    let mut sorted = vec![T::zero(); k];
+    for (r, mut o) in m.outer_iter().zip(out.outer_iter_mut()) {
+        for (d, &v) in sorted.iter_mut().zip(r.iter()) {
+            *d = v;
+        }
+        sorted.sort_by(|a, b| b.partial_cmp(a).unwrap_or(std::cmp::Ordering::Equal));
+        let mut cumsum = T::zero();
+        let mut tau = T::zero();
+        for (j, &v) in sorted.iter().enumerate() {
+            cumsum += v;
+            let t = (cumsum - T::one()) / T::of((j + 1) as f64);
+            if v > t {
+                tau = t;
+            }
+        }
+        for (x, &v) in o.iter_mut().zip(r.iter()) {
+            *x = if v > tau { v - tau } else { T::zero() };
+        }
+    }
+    from_matrix(out, s.shape())
+}
+
+/// On the support S of sparsemax(s): `g − mean_S(g)`; zero elsewhere.
+pub fn sparsemax_vjp<T: Real>(s: &ArrayD<T>, g: &ArrayD<T>) -> ArrayD<T> {
+    let p = sparsemax(s);
+    let b = s.shape()[0];
+    let (pm, gm) = (as_matrix(&p, b), as_matrix(g, b));
+    let mut out = ndarray::Array2::zeros((b, s.shape()[1]));
+    for ((pr, gr), mut o) in pm
+        .outer_iter()
+        .zip(gm.outer_iter())
+        .zip(out.outer_iter_mut())
+    {
+        let (mut sum, mut n) = (T::zero(), 0usize);
+        for (&pv, &gv) in pr.iter().zip(gr.iter()) {
+            if pv > T::zero() {
+                sum += gv;
+                n += 1;
+            }
+        }
+        let mean = sum / T::of(n.max(1) as f64);
+        for ((x, &pv), &gv) in o.iter_mut().zip(pr.iter()).zip(gr.iter()) {
+            *x = if pv > T::zero() { gv - mean } else { T::zero() };
+        }
+    }
+    from_matrix(out, s.shape())
+}
+
+/// A one-hot sample from softmax(s) per row.
+pub fn sample<T: Real>(s: &ArrayD<T>, rng: &mut ChaCha8Rng) -> ArrayD<T> {
+    let p = softmax::softmax(s);
+    let b = s.shape()[0];
+    let pm = as_matrix(&p, b);
+    let mut out = ndarray::Array2::zeros((b, s.shape()[1]));
+    for (r, mut o) in pm.outer_iter().zip(out.outer_iter_mut()) {
+        let u: f64 = rng.random();
+        let mut acc = 0.0;
+        let mut chosen = r.len() - 1;
+        for (i, &v) in r.iter().enumerate() {
+            acc += v.f64();
+            if u < acc {
+                chosen = i;
+                break;
+            }
+        }
+        o[chosen] = T::one();
+    }
+    from_matrix(out, s.shape())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::gradcheck::random;
+    use ndarray::{arr2, Array2};
+
+    #[test]
+    fn sparsemax_is_the_euclidean_projection_onto_the_simplex() {
+        // Against brute force: the projection onto the simplex minimises
+        // ‖p − s‖² over a fine grid of the 2-simplex for K = 3.
+        for seed in 0..20 {
+            let s = random(&[1, 3], seed).mapv(|v| v * 2.0);
+            let p = sparsemax(&s);
+            assert!((p.sum() - 1.0).abs() < 1e-12 && p.iter().all(|&v| v >= 0.0));
+            let dist = |q: [f64; 3]| (0..3).map(|i| (q[i] - s[[0, i]]).powi(2)).sum::<f64>();
+            let got = dist([p[[0, 0]], p[[0, 1]], p[[0, 2]]]);
+            let n = 400;
+            for i in 0..=n {
+                for j in 0..=(n - i) {
+                    let q = [
+                        i as f64 / n as f64,
+                        j as f64 / n as f64,
+                        (n - i - j) as f64 / n as f64,
+                    ];
+                    assert!(
+                        got <= dist(q) + 1e-12,
+                        "seed {seed}: {q:?} is closer than {p}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn sparsemax_limits_are_argmax_and_uniform() {
+        let s = arr2(&[[3.0, 0.0, -1.0]]).into_dyn();
+        assert_eq!(
+            sparsemax(&s),
+            argmax(&s),
+            "large gaps give the one-hot argmax"
+        );
+        let flat = Array2::<f64>::zeros((1, 4)).into_dyn();
+        assert!(sparsemax(&flat).iter().all(|&v| (v - 0.25).abs() < 1e-12));
+    }
+
+    #[test]
+    fn marginal_and_sparsemax_vjps_match_finite_differences() {
+        let check = |f: &dyn Fn(&ArrayD<f64>) -> ArrayD<f64>,
+                     vjp: &dyn Fn(&ArrayD<f64>, &ArrayD<f64>) -> ArrayD<f64>| {
+            let s = random(&[4, 5], 3).mapv(|v| v * 0.7);
+            let g = random(&[4, 5], 4);
+            let an = vjp(&s, &g);
+            for j in 0..s.len() {
+                let h = 1e-6;
+                let (mut p, mut m) = (s.clone(), s.clone());
+                p.as_slice_mut().unwrap()[j] += h;
+                m.as_slice_mut().unwrap()[j] -= h;
+                let num = ((&f(&p) * &g).sum() - (&f(&m) * &g).sum()) / (2.0 * h);
+                let a = an.as_slice().unwrap()[j];
+                assert!(
+                    (a - num).abs() / a.abs().max(num.abs()).max(1e-2) < 1e-6,
+                    "{a} vs {num}"
+                );
+            }
+        };
+        check(&marginals, &marginals_vjp);
+        check(&sparsemax, &sparsemax_vjp);
+    }
+
+    #[test]
+    fn samples_follow_the_softmax_distribution() {
+        use rand::SeedableRng;
+        let s = arr2(&[[0.0f64, 1.0, 2.0]]).into_dyn();
+        let big = ndarray::Array::from_shape_fn((20000, 3), |(_, j)| s[[0, j]]).into_dyn();
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let z = sample(&big, &mut rng);
+        let freq = z.sum_axis(ndarray::Axis(0)).mapv(|c| c / 20000.0);
+        let p = marginals(&s);
+        for j in 0..3 {
+            assert!((freq[j] - p[[0, j]]).abs() < 0.01, "{freq} vs {p}");
+        }
+    }
+}

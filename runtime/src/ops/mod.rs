@@ -1,0 +1,170 @@
+//! Every graph op: its forward, its vector-Jacobian product and its tests,
+//! one family per file. [`forward`] and [`vjp`] dispatch on [`Op`].
+
+pub mod elementwise;
+#[cfg(test)]
+pub mod gradcheck;
+pub mod matmul;
+pub mod noise;
+pub mod shape;
+pub mod softmax;
+
+use crate::real::Real;
+use lsmc_compiler::ir::Op;
+use ndarray::{ArrayD, ArrayView2, CowArray, Ix2, IxDyn};
+use rand_chacha::ChaCha8Rng;
+
+/// What an op may need beyond its inputs.
+pub struct Env<'a> {
+    /// Training (dropout and noise on) or evaluation.
+    pub train: bool,
+    pub rng: &'a mut ChaCha8Rng,
+}
+
+/// An op's output, and whatever its VJP needs that the inputs and output
+/// do not give (a dropout mask, an intermediate product).
+pub struct Fwd<T> {
+    pub out: ArrayD<T>,
+    pub aux: Option<ArrayD<T>>,
+}
+
+impl<T> Fwd<T> {
+    pub fn plain(out: ArrayD<T>) -> Fwd<T> {
+        Fwd { out, aux: None }
+    }
+}
+
+/// Runs `op` forward. `shape` is the node's concrete shape (used by ops
+/// without inputs, such as noise).
+pub fn forward<T: Real>(op: &Op, x: &[&ArrayD<T>], shape: &[usize], env: &mut Env) -> Fwd<T> {
+    use elementwise as ew;
+    match op {
+        Op::MatMul => Fwd::plain(matmul::matmul(x[0], x[1])),
+        Op::AddBias => Fwd::plain(matmul::add_bias(x[0], x[1])),
+        Op::Bilinear => matmul::bilinear(x[0], x[1], x[2]),
+        Op::Add => Fwd::plain(x[0] + x[1]),
+        Op::Sub => Fwd::plain(x[0] - x[1]),
+        Op::Mul => Fwd::plain(x[0] * x[1]),
+        Op::Div => Fwd::plain(x[0] / x[1]),
+        Op::Affine { scale, shift } => Fwd::plain(ew::affine(x[0], *scale, *shift)),
+        Op::Recip => Fwd::plain(x[0].mapv(|v| T::one() / v)),
+        Op::Neg => Fwd::plain(x[0].mapv(|v| -v)),
+        Op::Tanh => Fwd::plain(x[0].mapv(T::tanh)),
+        Op::Relu => Fwd::plain(x[0].mapv(|v| if v > T::zero() { v } else { T::zero() })),
+        Op::Sigmoid => Fwd::plain(x[0].mapv(ew::sigmoid)),
+        Op::Exp => Fwd::plain(x[0].mapv(T::exp)),
+        Op::Log => Fwd::plain(x[0].mapv(T::ln)),
+        Op::Softmax => Fwd::plain(softmax::softmax(x[0])),
+        Op::LogSoftmax => Fwd::plain(softmax::log_softmax(x[0])),
+        Op::CrossEntropy => Fwd::plain(softmax::cross_entropy(x[0], x[1])),
+        Op::Concat => Fwd::plain(shape::concat(x)),
+        Op::SumPool => Fwd::plain(shape::pool(x[0], x[1], false)),
+        Op::MeanPool => Fwd::plain(shape::pool(x[0], x[1], true)),
+        Op::Embedding => Fwd::plain(shape::embedding(x[0], x[1])),
+        Op::OneHot(k) => Fwd::plain(shape::one_hot(x[0], *k)),
+        Op::Dropout(p) => noise::dropout(x[0], *p, env),
+        Op::Gumbel => Fwd::plain(noise::gumbel(shape, env)),
+        Op::Input(_) | Op::Param(_) | Op::Latent(_) => {
+            unreachable!("inputs, parameters and latent nodes are evaluated by the executor")
+        }
+    }
+}
+
+/// The gradients of `op`'s inputs given the gradient `g` of its output;
+/// `None` for inputs that have none (labels, ids, lengths).
+pub fn vjp<T: Real>(
+    op: &Op,
+    x: &[&ArrayD<T>],
+    out: &ArrayD<T>,
+    aux: Option<&ArrayD<T>>,
+    g: &ArrayD<T>,
+) -> Vec<Option<ArrayD<T>>> {
+    vjp_needed(op, x, out, aux, g, &[true; 4])
+}
+
+/// [`vjp`], skipping the expensive gradients of inputs that need none
+/// (`needs[i]` false): a data matrix's gradient in a matmul is a whole GEMM.
+pub fn vjp_needed<T: Real>(
+    op: &Op,
+    x: &[&ArrayD<T>],
+    out: &ArrayD<T>,
+    aux: Option<&ArrayD<T>>,
+    g: &ArrayD<T>,
+    needs: &[bool],
+) -> Vec<Option<ArrayD<T>>> {
+    use elementwise as ew;
+    match op {
+        Op::MatMul => matmul::matmul_vjp(x[0], x[1], g, needs),
+        Op::AddBias => matmul::add_bias_vjp(x[0], g),
+        Op::Bilinear => matmul::bilinear_vjp(
+            x[0],
+            x[1],
+            x[2],
+            aux.expect("bilinear keeps its product"),
+            g,
+            needs,
+        ),
+        Op::Add => vec![Some(g.clone()), Some(g.clone())],
+        Op::Sub => vec![Some(g.clone()), Some(g.mapv(|v| -v))],
+        Op::Mul => vec![Some(g * x[1]), Some(g * x[0])],
+        Op::Div => ew::div_vjp(x[0], x[1], g),
+        Op::Affine { scale, .. } => vec![Some(g.mapv(|v| v * T::of(*scale)))],
+        Op::Recip => vec![Some(ew::zip(g, out, |g, y| -g * y * y))],
+        Op::Neg => vec![Some(g.mapv(|v| -v))],
+        Op::Tanh => vec![Some(ew::zip(g, out, |g, y| g * (T::one() - y * y)))],
+        Op::Relu => vec![Some(ew::zip(g, x[0], |g, v| {
+            if v > T::zero() {
+                g
+            } else {
+                T::zero()
+            }
+        }))],
+        Op::Sigmoid => vec![Some(ew::zip(g, out, |g, y| g * y * (T::one() - y)))],
+        Op::Exp => vec![Some(g * out)],
+        Op::Log => vec![Some(g / x[0])],
+        Op::Softmax => vec![Some(softmax::softmax_vjp(out, g))],
+        Op::LogSoftmax => vec![Some(softmax::log_softmax_vjp(out, g))],
+        Op::CrossEntropy => vec![Some(softmax::cross_entropy_vjp(x[0], x[1], g)), None],
+        Op::Concat => shape::concat_vjp(x, g),
+        Op::SumPool => vec![Some(shape::pool_vjp(x[0], x[1], g, false)), None],
+        Op::MeanPool => vec![Some(shape::pool_vjp(x[0], x[1], g, true)), None],
+        Op::Embedding => vec![None, Some(shape::embedding_vjp(x[0], x[1], g))],
+        Op::OneHot(_) => vec![None],
+        Op::Dropout(_) => vec![Some(noise::dropout_vjp(aux, g))],
+        Op::Gumbel => vec![],
+        Op::Input(_) | Op::Param(_) | Op::Latent(_) => {
+            unreachable!("inputs, parameters and latent nodes are differentiated by the executor")
+        }
+    }
+}
+
+/// `a` seen as a matrix of `rows × (len / rows)`, copying only if it is
+/// not contiguous.
+pub fn as_matrix<T: Real>(a: &ArrayD<T>, rows: usize) -> CowArray<'_, T, Ix2> {
+    let cols = if rows == 0 { 0 } else { a.len() / rows };
+    match a.view().into_shape_with_order((rows, cols)) {
+        Ok(v) => CowArray::from(v),
+        Err(_) => {
+            let owned = a.as_standard_layout().into_owned();
+            CowArray::from(
+                owned
+                    .into_shape_with_order((rows, cols))
+                    .expect("standard layout reshapes"),
+            )
+        }
+    }
+}
+
+/// A matrix result back to the shape `dims`.
+pub fn from_matrix<T: Real>(m: ndarray::Array2<T>, dims: &[usize]) -> ArrayD<T> {
+    m.into_shape_with_order(IxDyn(dims)).expect("sizes agree")
+}
+
+/// View of a 2-D array (used by tests and the latent engine).
+pub fn rows<T: Real>(a: &ArrayD<T>) -> ArrayView2<'_, T> {
+    let r = a.shape()[0];
+    let c = if r == 0 { 0 } else { a.len() / r };
+    a.view()
+        .into_shape_with_order((r, c))
+        .expect("contiguous 2-D value")
+}

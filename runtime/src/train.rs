@@ -1,0 +1,436 @@
+//! The training loop and its run directory.
+//!
+//! `DIR/spec.lsm` (the resolved spec), `DIR/metrics.jsonl` (one object per
+//! evaluation and split), `DIR/checkpoint.bin` (after every evaluation) and
+//! `DIR/summary.json` (at the end). A run is deterministic for a seed and a
+//! thread count; `resume` continues from the checkpoint and ends
+//! bit-identical to an uninterrupted run.
+
+use crate::checkpoint::{self, Checkpoint, Header};
+use crate::data::{self, Dataset};
+use crate::exec::{ExecError, Executor};
+use crate::metrics;
+use crate::optim::Optimizer;
+use crate::real::Real;
+use lsmc_compiler::ir::{Graph, Init, NodeId};
+use lsmc_compiler::model::{Model, Unit};
+use ndarray::ArrayD;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Instant;
+
+pub struct Options {
+    pub out: PathBuf,
+    pub seed: u64,
+    pub resume: bool,
+    /// The resolved spec, written to `DIR/spec.lsm`.
+    pub spec_text: String,
+    /// Identifies spec, overrides and seed; a checkpoint from another run is refused.
+    pub fingerprint: String,
+}
+
+/// Progress reports for a front end (a progress bar, a log).
+pub trait Observer {
+    fn start(&mut self, total_steps: u64, first_step: u64);
+    fn step(&mut self, step: u64, epoch: u64, loss: f64);
+    fn evaluated(&mut self, step: u64, results: &BTreeMap<String, BTreeMap<String, f64>>);
+    fn finish(&mut self);
+}
+
+#[derive(Debug)]
+pub enum TrainError {
+    /// A NaN or infinity appeared (in training step `step`, or in the
+    /// evaluation after it); the last good checkpoint is kept.
+    NonFinite {
+        step: u64,
+        node: NodeId,
+        in_gradient: bool,
+        evaluating: bool,
+        checkpoint: Option<u64>,
+    },
+    Exec(String),
+    Data(String),
+    Io(String),
+    Checkpoint(String),
+}
+
+impl std::fmt::Display for TrainError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TrainError::NonFinite { step, node, .. } => {
+                write!(f, "non-finite value at node %{node} in step {step}")
+            }
+            TrainError::Exec(m)
+            | TrainError::Data(m)
+            | TrainError::Io(m)
+            | TrainError::Checkpoint(m) => f.write_str(m),
+        }
+    }
+}
+
+fn io(e: std::io::Error, what: &str) -> TrainError {
+    TrainError::Io(format!("{what}: {e}"))
+}
+
+/// Parameter values as the graph's `Init`s say, from the run's seed.
+pub fn init_params<T: Real>(graph: &Graph, data: &Dataset<T>, seed: u64) -> Vec<ArrayD<T>> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    graph
+        .params
+        .iter()
+        .map(|p| match &p.init {
+            Init::Uniform(a) => ArrayD::from_shape_simple_fn(ndarray::IxDyn(&p.shape), || {
+                T::of(rng.random_range(-a..*a))
+            }),
+            Init::Zeros => ArrayD::zeros(ndarray::IxDyn(&p.shape)),
+            Init::FromInput(name) => data
+                .train
+                .inputs
+                .get(name)
+                .map(|a| (**a).clone())
+                .unwrap_or_else(|| ArrayD::zeros(ndarray::IxDyn(&p.shape))),
+        })
+        .collect()
+}
+
+struct Plan {
+    batch: usize,
+    batches_per_epoch: u64,
+    total_steps: u64,
+    every: u64,
+}
+
+fn plan(model: &Model, train_len: usize) -> Plan {
+    let t = &model.train;
+    let batch = t
+        .batch
+        .map(|b| b as usize)
+        .unwrap_or(train_len)
+        .clamp(1, train_len.max(1));
+    let batches_per_epoch = train_len.div_ceil(batch).max(1) as u64;
+    let total_steps = match (t.steps, t.epochs) {
+        (Some(s), _) => s,
+        (None, Some(e)) => e * batches_per_epoch,
+        (None, None) => batches_per_epoch,
+    };
+    let every = match t.evaluate_every {
+        Some((n, Unit::Steps)) => n,
+        Some((n, Unit::Epochs)) => n * batches_per_epoch,
+        None => total_steps,
+    }
+    .max(1);
+    Plan {
+        batch,
+        batches_per_epoch,
+        total_steps,
+        every,
+    }
+}
+
+/// Evaluates every split the plan names, in evaluation mode.
+pub fn evaluate<T: Real>(
+    exec: &Executor,
+    model: &Model,
+    params: &[ArrayD<T>],
+    data: &Dataset<T>,
+) -> Result<BTreeMap<String, BTreeMap<String, f64>>, ExecError> {
+    let graph = exec.graph;
+    let mut out = BTreeMap::new();
+    let splits = if model.train.evaluate_on.is_empty() {
+        vec!["valid".to_string(), "test".to_string()]
+    } else {
+        model.train.evaluate_on.clone()
+    };
+    for split in splits {
+        let batch = data.split(&split).all();
+        // Evaluation draws no random numbers; a fixed generator keeps the
+        // training generator untouched, so evaluating never changes a run.
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        let pass = exec.forward(params, &batch, false, &mut rng)?;
+        let mut m = BTreeMap::new();
+        m.insert("loss".to_string(), exec.loss(&pass));
+        let value = |name: &str| -> &ArrayD<T> {
+            match graph.value(name) {
+                Some(id) => pass.value(id),
+                None => &batch.inputs[name],
+            }
+        };
+        for metric in &model.train.metrics {
+            let (pred, gold) = (value(&metric.args[0]), value(&metric.args[1]));
+            let v = match metric.name.as_str() {
+                "accuracy" => metrics::accuracy(pred, gold),
+                _ => {
+                    let gold: Vec<usize> = gold.iter().map(|g| g.f64() as usize).collect();
+                    metrics::v_measure(&metrics::clusters(pred), &gold)
+                }
+            };
+            m.insert(metric.name.clone(), v);
+        }
+        out.insert(split, m);
+    }
+    Ok(out)
+}
+
+/// The number the best evaluation is chosen by: the first metric on the
+/// validation split (higher is better), or its loss (lower is better).
+fn score(model: &Model, results: &BTreeMap<String, BTreeMap<String, f64>>) -> Option<f64> {
+    let valid = results.get("valid")?;
+    match model.train.metrics.first() {
+        Some(m) => valid.get(&m.name).copied(),
+        None => valid.get("loss").map(|l| -l),
+    }
+}
+
+fn results_json(step: u64, epoch: u64, results: &BTreeMap<String, BTreeMap<String, f64>>) -> Value {
+    let mut o = Map::new();
+    o.insert("step".into(), json!(step));
+    o.insert("epoch".into(), json!(epoch));
+    for (split, m) in results {
+        o.insert(split.clone(), json!(m));
+    }
+    Value::Object(o)
+}
+
+pub fn train<T: Real>(
+    graph: &Graph,
+    model: &Model,
+    opts: &Options,
+    obs: &mut dyn Observer,
+) -> Result<Value, TrainError> {
+    let exec = Executor::new(graph).map_err(|e| match e {
+        ExecError::Unsupported(m) => TrainError::Exec(m),
+        other => TrainError::Exec(format!("{other:?}")),
+    })?;
+    let data: Dataset<T> = data::load(model).map_err(TrainError::Data)?;
+    let plan = plan(model, data.train.len);
+    std::fs::create_dir_all(&opts.out)
+        .map_err(|e| io(e, &format!("cannot create {}", opts.out.display())))?;
+    let ck_path = opts.out.join("checkpoint.bin");
+    let metrics_path = opts.out.join("metrics.jsonl");
+
+    let mut params = init_params(graph, &data, opts.seed);
+    let mut opt = Optimizer::new(&model.train.optimizer, &model.train.optimizer_args, &params);
+    let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
+    rng.set_stream(1);
+    let mut step = 0u64;
+    let mut epoch = 0u64;
+    let mut position = 0usize;
+    let mut order: Vec<u32> = (0..data.train.len as u32).collect();
+    let mut state = BTreeMap::new();
+    let mut best: Option<Value> = None;
+    let mut seconds_before = 0.0;
+    let mut last_checkpoint = None;
+
+    if opts.resume {
+        let ck: Checkpoint<T> = checkpoint::load(&ck_path).map_err(TrainError::Checkpoint)?;
+        let h = ck.header;
+        if h.fingerprint != opts.fingerprint {
+            return Err(TrainError::Checkpoint(format!(
+                "{} was made by another spec, overrides, seed or precision; resume with the same ones, or start a new run with another --out",
+                ck_path.display()
+            )));
+        }
+        let np = params.len();
+        if ck.tensors.len() != 3 * np
+            || ck
+                .tensors
+                .iter()
+                .zip(params.iter().chain(&opt.m).chain(&opt.v))
+                .any(|(a, b)| a.shape() != b.shape())
+        {
+            return Err(TrainError::Checkpoint(format!(
+                "{} does not match this graph's parameters",
+                ck_path.display()
+            )));
+        }
+        let mut it = ck.tensors.into_iter();
+        params = it.by_ref().take(np).collect();
+        opt.m = it.by_ref().take(np).collect();
+        opt.v = it.collect();
+        opt.t = h.optimizer_steps;
+        step = h.step;
+        epoch = h.epoch;
+        position = h.position;
+        order = h.order;
+        state = h.surrogate_state;
+        best = h.best;
+        seconds_before = h.seconds;
+        rng.set_word_pos(
+            h.rng_word_pos
+                .parse::<u128>()
+                .map_err(|e| TrainError::Checkpoint(format!("bad generator position: {e}")))?,
+        );
+        last_checkpoint = Some(step);
+        // Evaluations logged after the checkpoint are redone.
+        if let Ok(text) = std::fs::read_to_string(&metrics_path) {
+            let kept: String = text
+                .lines()
+                .filter(|l| {
+                    serde_json::from_str::<Value>(l)
+                        .ok()
+                        .and_then(|v| v["step"].as_u64())
+                        .is_some_and(|s| s <= step)
+                })
+                .map(|l| format!("{l}\n"))
+                .collect();
+            std::fs::write(&metrics_path, kept)
+                .map_err(|e| io(e, "cannot rewrite metrics.jsonl"))?;
+        }
+    } else {
+        if ck_path.exists() {
+            return Err(TrainError::Checkpoint(format!(
+                "{} already holds a run; pass --resume to continue it, or choose another --out",
+                opts.out.display()
+            )));
+        }
+        std::fs::write(opts.out.join("spec.lsm"), &opts.spec_text)
+            .map_err(|e| io(e, "cannot write spec.lsm"))?;
+        std::fs::write(&metrics_path, "").map_err(|e| io(e, "cannot create metrics.jsonl"))?;
+    }
+
+    let started = Instant::now();
+    let full_batch = plan.batch >= data.train.len;
+    let mut metrics_file = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(&metrics_path)
+        .map_err(|e| io(e, "cannot open metrics.jsonl"))?;
+    let mut last_results = None;
+    obs.start(plan.total_steps, step);
+
+    let non_finite = |e: ExecError, step: u64, ck: Option<u64>, evaluating: bool| match e {
+        ExecError::NonFinite { node, in_gradient } => TrainError::NonFinite {
+            step,
+            node,
+            in_gradient,
+            evaluating,
+            checkpoint: ck,
+        },
+        ExecError::Unsupported(m) => TrainError::Exec(m),
+    };
+
+    while step < plan.total_steps {
+        if position == 0 && !full_batch {
+            order.shuffle(&mut rng);
+        }
+        let batch = if full_batch {
+            data.train.all()
+        } else {
+            let end = (position + plan.batch).min(order.len());
+            let idx: Vec<usize> = order[position..end].iter().map(|&i| i as usize).collect();
+            data.train.batch(&idx)
+        };
+        let pass = exec
+            .forward(&params, &batch, true, &mut rng)
+            .map_err(|e| non_finite(e, step + 1, last_checkpoint, false))?;
+        let loss = exec.loss(&pass);
+        let (grads, _) = exec
+            .backward(&pass, &params, &batch, &mut rng, &mut state, false)
+            .map_err(|e| non_finite(e, step + 1, last_checkpoint, false))?;
+        drop(pass);
+        opt.step(&mut params, &grads);
+        step += 1;
+        position = if full_batch { 0 } else { position + plan.batch };
+        if full_batch || position >= order.len() {
+            position = 0;
+            epoch += 1;
+        }
+        let _ = plan.batches_per_epoch;
+        obs.step(step, epoch, loss);
+
+        if step % plan.every == 0 || step == plan.total_steps {
+            let results = evaluate(&exec, model, &params, &data)
+                .map_err(|e| non_finite(e, step, last_checkpoint, true))?;
+            obs.evaluated(step, &results);
+            for (split, m) in &results {
+                let mut line = Map::new();
+                line.insert("step".into(), json!(step));
+                line.insert("epoch".into(), json!(epoch));
+                line.insert("split".into(), json!(split));
+                for (k, v) in m {
+                    line.insert(k.clone(), json!(v));
+                }
+                writeln!(metrics_file, "{}", Value::Object(line))
+                    .map_err(|e| io(e, "cannot append to metrics.jsonl"))?;
+            }
+            metrics_file
+                .flush()
+                .map_err(|e| io(e, "cannot write metrics.jsonl"))?;
+            let improved = match (&best, score(model, &results)) {
+                (_, None) => best.is_none(),
+                (None, Some(_)) => true,
+                (Some(b), Some(s)) => s > b["score"].as_f64().unwrap_or(f64::NEG_INFINITY),
+            };
+            if improved {
+                let mut b = results_json(step, epoch, &results);
+                b["score"] = json!(score(model, &results));
+                best = Some(b);
+            }
+            let seconds = seconds_before + started.elapsed().as_secs_f64();
+            let mut tensors = Vec::new();
+            let mut names = Vec::new();
+            for (group, list) in [("param", &params), ("m", &opt.m), ("v", &opt.v)] {
+                for (i, t) in list.iter().enumerate() {
+                    names.push((
+                        format!("{group}.{}", graph.params[i].name),
+                        t.shape().to_vec(),
+                    ));
+                    tensors.push(t.clone());
+                }
+            }
+            let header = Header {
+                fingerprint: opts.fingerprint.clone(),
+                dtype: T::NAME.into(),
+                step,
+                epoch,
+                position,
+                order: order.clone(),
+                rng_word_pos: rng.get_word_pos().to_string(),
+                optimizer_steps: opt.t,
+                surrogate_state: state.clone(),
+                best: best.clone(),
+                seconds,
+                tensors: names,
+            };
+            checkpoint::save(&ck_path, &Checkpoint { header, tensors })
+                .map_err(|e| io(e, "cannot write the checkpoint"))?;
+            last_checkpoint = Some(step);
+            last_results = Some(results);
+        }
+    }
+    obs.finish();
+    let seconds = seconds_before + started.elapsed().as_secs_f64();
+    let final_results = match last_results {
+        Some(r) => r,
+        None => evaluate(&exec, model, &params, &data)
+            .map_err(|e| non_finite(e, step, last_checkpoint, true))?,
+    };
+    let mut best = best.unwrap_or_else(|| results_json(step, epoch, &final_results));
+    if let Some(o) = best.as_object_mut() {
+        o.remove("score");
+    }
+    let summary = json!({
+        "model": model.name,
+        "seed": opts.seed,
+        "steps": step,
+        "epochs": epoch,
+        "seconds": seconds,
+        "dtype": T::NAME,
+        "best": best,
+        "final": results_json(step, epoch, &final_results),
+    });
+    let tmp = opts.out.join("summary.json.tmp");
+    std::fs::write(
+        &tmp,
+        serde_json::to_string_pretty(&summary).unwrap_or_default(),
+    )
+    .map_err(|e| io(e, "cannot write summary.json"))?;
+    std::fs::rename(&tmp, opts.out.join("summary.json"))
+        .map_err(|e| io(e, "cannot write summary.json"))?;
+    Ok(summary)
+}

@@ -1,0 +1,44 @@
+//! Reading a spec for the commands that run it: check, then lower, with
+//! every diagnostic rendered on the way.
+
+use crate::{Color, EXIT_DIAGNOSTICS, EXIT_USAGE};
+use lsmc_compiler::{diag, ir::Graph, model::Model, Report};
+use std::path::Path;
+
+pub struct Loaded {
+    pub report: Report,
+    pub model: Model,
+    pub graph: Graph,
+}
+
+/// Checks and lowers `path`; on failure prints why and returns the exit status.
+pub fn load(path: &Path, overrides: &[String], color: Color) -> Result<Loaded, u8> {
+    let name = path.display().to_string();
+    let report = match lsmc_compiler::check_path(path, &name, overrides) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot read `{name}`: {}", crate::io_reason(&e));
+            return Err(EXIT_USAGE);
+        }
+    };
+    let color = color.enabled();
+    for d in &report.diagnostics {
+        eprintln!("{}", diag::render(d, &report.sources, color));
+    }
+    let Some(model) = report.model.clone() else {
+        return Err(EXIT_DIAGNOSTICS);
+    };
+    match lsmc_compiler::lower::lower(&model) {
+        Ok(graph) => Ok(Loaded {
+            report,
+            model,
+            graph,
+        }),
+        Err(diags) => {
+            for d in &diags {
+                eprintln!("{}", diag::render(d, &report.sources, color));
+            }
+            Err(EXIT_DIAGNOSTICS)
+        }
+    }
+}

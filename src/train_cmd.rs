@@ -1,0 +1,290 @@
+//! `lsmc train SPEC [--out DIR] [--set PATH=VALUE]… [--seed N] [--threads N] [--resume]`
+
+use crate::{Color, Overrides, EXIT_DIAGNOSTICS, EXIT_USAGE};
+use clap::ValueEnum;
+use indicatif::{ProgressBar, ProgressStyle};
+use lsmc_compiler::diag::{self, Diagnostic};
+use lsmc_compiler::ir::Graph;
+use lsmc_runtime::train::{self, Observer, TrainError};
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(clap::Args, Debug)]
+pub struct TrainArgs {
+    /// The spec file (`.lsm`).
+    spec: PathBuf,
+    /// Run directory (default `runs/<model>-<timestamp>`).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    overrides: Overrides,
+    /// Seed for initialisation, batching and noise (default: the spec's
+    /// `train { seed N }`, else 1).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Threads for matrix products (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Continue the run in `--out` from its last checkpoint.
+    #[arg(long, requires = "out")]
+    resume: bool,
+    /// Element type: f32 for training, f64 for reference runs.
+    #[arg(long, value_enum, default_value = "f32")]
+    precision: Precision,
+    #[arg(long, value_enum, default_value = "auto")]
+    color: Color,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Precision {
+    F32,
+    F64,
+}
+
+/// A progress bar on a terminal; one line per evaluation elsewhere.
+struct Progress {
+    bar: Option<ProgressBar>,
+    last: String,
+}
+
+fn brief(results: &BTreeMap<String, BTreeMap<String, f64>>) -> String {
+    let mut parts = Vec::new();
+    for (split, m) in results {
+        let ms: Vec<String> = m
+            .iter()
+            .map(|(k, v)| {
+                if k == "loss" {
+                    format!("loss {v:.4}")
+                } else {
+                    format!("{k} {v:.4}")
+                }
+            })
+            .collect();
+        parts.push(format!("{split}: {}", ms.join(" ")));
+    }
+    parts.join(" | ")
+}
+
+impl Observer for Progress {
+    fn start(&mut self, total: u64, first: u64) {
+        if std::io::stderr().is_terminal() {
+            let bar = ProgressBar::new(total);
+            bar.set_style(
+                ProgressStyle::with_template("{elapsed_precise} [{bar:30}] step {pos}/{len} {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+            );
+            bar.set_position(first);
+            self.bar = Some(bar);
+        }
+    }
+    fn step(&mut self, step: u64, epoch: u64, loss: f64) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(step);
+            if step % 10 == 0 {
+                bar.set_message(format!("epoch {epoch} loss {loss:.4} {}", self.last));
+            }
+        }
+    }
+    fn evaluated(&mut self, step: u64, results: &BTreeMap<String, BTreeMap<String, f64>>) {
+        self.last = brief(results);
+        match &self.bar {
+            Some(bar) => bar.set_message(self.last.clone()),
+            None => eprintln!("step {step}: {}", self.last),
+        }
+    }
+    fn finish(&mut self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// `YYYYMMDD-HHMMSS` in UTC.
+fn timestamp() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let (days, rem) = (secs / 86400, secs % 86400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719468;
+    let era = z.div_euclid(146097);
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+fn fnv(text: &str) -> String {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in text.bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    format!("{h:016x}")
+}
+
+pub fn run(args: &TrainArgs) -> ExitCode {
+    if let Some(n) = args.threads {
+        if n == 0 {
+            eprintln!("error: --threads must be at least 1");
+            return ExitCode::from(EXIT_USAGE);
+        }
+        // Read by matrixmultiply when its thread pool first starts.
+        std::env::set_var("MATMUL_NUM_THREADS", n.to_string());
+    }
+    let loaded = match crate::spec::load(&args.spec, &args.overrides.set, args.color) {
+        Ok(l) => l,
+        Err(code) => return ExitCode::from(code),
+    };
+    let model = &loaded.model;
+    let seed = args.seed.or(model.train.seed).unwrap_or(1);
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-{}", model.name, timestamp())));
+    let spec_text = loaded.report.resolved_text(&args.overrides.set);
+    let precision = match args.precision {
+        Precision::F32 => "f32",
+        Precision::F64 => "f64",
+    };
+    let opts = train::Options {
+        out: out.clone(),
+        seed,
+        resume: args.resume,
+        fingerprint: fnv(&format!("{spec_text}\u{0}{seed}\u{0}{precision}")),
+        spec_text,
+    };
+    let mut progress = Progress {
+        bar: None,
+        last: String::new(),
+    };
+    eprintln!(
+        "training {} ({}) → {}{}",
+        model.name,
+        args.spec.display(),
+        out.display(),
+        if args.resume { " (resuming)" } else { "" }
+    );
+    let result = match args.precision {
+        Precision::F32 => train::train::<f32>(&loaded.graph, model, &opts, &mut progress),
+        Precision::F64 => train::train::<f64>(&loaded.graph, model, &opts, &mut progress),
+    };
+    match result {
+        Ok(summary) => {
+            print_summary(&summary, &out);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            report_error(
+                &e,
+                &loaded.graph,
+                &loaded.report,
+                &out,
+                args.color.enabled(),
+            );
+            ExitCode::from(EXIT_DIAGNOSTICS)
+        }
+    }
+}
+
+fn print_summary(s: &serde_json::Value, out: &std::path::Path) {
+    let show = |v: &serde_json::Value| -> String {
+        let mut parts = Vec::new();
+        if let Some(o) = v.as_object() {
+            for (k, x) in o {
+                if let Some(f) = x.as_f64() {
+                    parts.push(format!("{k} {f:.4}"));
+                }
+            }
+        }
+        parts.join(", ")
+    };
+    println!(
+        "model {}: {} steps in {:.1} s",
+        s["model"].as_str().unwrap_or(""),
+        s["steps"],
+        s["seconds"].as_f64().unwrap_or(0.0)
+    );
+    for which in ["final", "best"] {
+        let r = &s[which];
+        println!(
+            "  {which:<5} (step {}): valid {} | test {}",
+            r["step"],
+            show(&r["valid"]),
+            show(&r["test"])
+        );
+    }
+    println!("  run directory: {}", out.display());
+}
+
+fn report_error(
+    e: &TrainError,
+    graph: &Graph,
+    report: &lsmc_compiler::Report,
+    out: &std::path::Path,
+    color: bool,
+) {
+    match e {
+        TrainError::NonFinite {
+            step,
+            node,
+            in_gradient,
+            evaluating,
+            checkpoint,
+        } => {
+            let n = &graph.nodes[*node];
+            let what = n
+                .name
+                .clone()
+                .map(|s| format!("`{s}`"))
+                .unwrap_or_else(|| format!("`{}`", n.op.name()));
+            let kept = match checkpoint {
+                Some(s) => format!(
+                    "the last good checkpoint (step {s}) is kept in {}",
+                    out.display()
+                ),
+                None => "no checkpoint had been written yet".to_string(),
+            };
+            let d = Diagnostic::error(
+                "lsm::train::non_finite",
+                format!(
+                    "training diverged: a NaN or infinity appeared {} {} step {step}",
+                    if *in_gradient {
+                        "in a gradient"
+                    } else {
+                        "in a value"
+                    },
+                    if *evaluating {
+                        "when evaluating after"
+                    } else {
+                        "in"
+                    }
+                ),
+                n.span,
+                format!(
+                    "first non-finite {}: {what} ({}, node %{node})",
+                    if *in_gradient { "gradient" } else { "value" },
+                    n.section.name()
+                ),
+            )
+            .with_help(Some(format!(
+                "{kept}; a smaller learning rate usually helps"
+            )));
+            eprintln!("{}", diag::render(&d, &report.sources, color));
+        }
+        other => eprintln!("error: {other}"),
+    }
+}

@@ -1,0 +1,263 @@
+//! `lsmc train` end to end: run directories, determinism, kill-and-resume,
+//! divergence, and the paper's synthetic accuracy with the softmax model.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+fn lsmc() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_lsmc"));
+    c.current_dir(env!("CARGO_MANIFEST_DIR"));
+    c
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("lsmc-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn train(spec: &str, out: &Path, extra: &[&str]) -> Output {
+    lsmc()
+        .args(["train", spec, "--out"])
+        .arg(out)
+        .args(["--threads", "1", "--color", "never"])
+        .args(extra)
+        .output()
+        .expect("lsmc runs")
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(
+        &std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+    )
+    .expect("valid JSON")
+}
+
+fn metrics_without_time(dir: &Path) -> (serde_json::Value, serde_json::Value, String) {
+    let s = json(&dir.join("summary.json"));
+    (
+        s["best"].clone(),
+        s["final"].clone(),
+        std::fs::read_to_string(dir.join("metrics.jsonl")).expect("metrics"),
+    )
+}
+
+#[test]
+fn a_run_directory_holds_the_resolved_spec_metrics_summary_and_checkpoint() {
+    let out = scratch("rundir");
+    let o = train(
+        "tests/lsm/train/small_softmax.lsm",
+        &out,
+        &["--set", "train.steps=60", "--set", "K=3"],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for f in [
+        "spec.lsm",
+        "metrics.jsonl",
+        "summary.json",
+        "checkpoint.bin",
+    ] {
+        assert!(out.join(f).is_file(), "missing {f}");
+    }
+    let spec = std::fs::read_to_string(out.join("spec.lsm")).unwrap();
+    assert!(
+        spec.contains("param K = 3"),
+        "overrides are written into the spec:\n{spec}"
+    );
+    assert!(spec.contains("steps 60"), "{spec}");
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(out.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    assert_eq!(lines.len(), 6, "3 evaluations × valid and test");
+    for l in &lines {
+        for k in ["step", "epoch", "split", "loss", "accuracy", "v_measure"] {
+            assert!(!l[k].is_null(), "{k} missing in {l}");
+        }
+        let acc = l["accuracy"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&acc));
+    }
+    let s = json(&out.join("summary.json"));
+    for k in ["model", "seed", "steps", "seconds", "best", "final"] {
+        assert!(!s[k].is_null(), "{k} missing in summary");
+    }
+    assert_eq!(s["steps"], 60);
+    assert!(
+        s["best"]["valid"]["accuracy"].is_number() && s["best"]["test"]["accuracy"].is_number()
+    );
+    // The resolved spec checks clean and reproduces the run without flags.
+    let again = scratch("rundir-again");
+    let o = train(out.join("spec.lsm").to_str().unwrap(), &again, &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(metrics_without_time(&out), metrics_without_time(&again));
+    let o = train("tests/lsm/train/small_softmax.lsm", &out, &[]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "an existing run is not overwritten"
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--resume"));
+}
+
+#[test]
+fn a_killed_run_resumes_to_the_same_result_as_an_uninterrupted_one() {
+    for spec in [
+        "tests/lsm/train/small_softmax.lsm",
+        "tests/lsm/train/minibatch_spigot.lsm",
+    ] {
+        let whole = scratch("whole");
+        let o = train(spec, &whole, &[]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+        let cut = scratch("cut");
+        let mut child = lsmc()
+            .args(["train", spec, "--out"])
+            .arg(&cut)
+            .args(["--threads", "1"])
+            .stderr(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("lsmc starts");
+        // Kill it as soon as a checkpoint exists, mid-run.
+        let start = Instant::now();
+        while !cut.join("checkpoint.bin").exists() && start.elapsed() < Duration::from_secs(60) {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        child.kill().expect("kill");
+        child.wait().expect("reaped");
+        assert!(
+            !cut.join("summary.json").exists(),
+            "{spec}: the run finished before it could be interrupted"
+        );
+
+        let o = train(spec, &cut, &["--resume"]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(
+            metrics_without_time(&whole),
+            metrics_without_time(&cut),
+            "{spec}: resumed run differs"
+        );
+    }
+}
+
+#[test]
+fn resuming_with_another_seed_or_spec_is_refused() {
+    let out = scratch("refuse");
+    let o = train(
+        "tests/lsm/train/small_softmax.lsm",
+        &out,
+        &["--set", "train.steps=20"],
+    );
+    assert!(o.status.success());
+    let o = train(
+        "tests/lsm/train/small_softmax.lsm",
+        &out,
+        &["--set", "train.steps=20", "--seed", "9", "--resume"],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("another spec, overrides, seed"));
+    std::fs::write(out.join("checkpoint.bin"), b"garbage").unwrap();
+    let o = train(
+        "tests/lsm/train/small_softmax.lsm",
+        &out,
+        &["--set", "train.steps=20", "--resume"],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not a usable checkpoint"));
+}
+
+#[test]
+fn a_diverging_run_stops_with_a_diagnostic_and_keeps_its_last_checkpoint() {
+    let out = scratch("diverge");
+    let o = train("tests/lsm/train/diverges.lsm", &out, &[]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("lsm::train::non_finite"), "{err}");
+    assert!(err.contains("step 2"), "names the step: {err}");
+    assert!(
+        err.contains("diverges.lsm:14:7") && err.contains("`h`"),
+        "names the node and its line: {err}"
+    );
+    assert!(err.contains("last good checkpoint (step 1)"), "{err}");
+    let ck = lsmc_runtime::checkpoint::load::<f32>(&out.join("checkpoint.bin"))
+        .expect("the checkpoint is intact");
+    assert_eq!(ck.header.step, 1);
+    assert!(ck.tensors.iter().all(|t| t.iter().all(|v| v.is_finite())));
+    assert!(!out.join("summary.json").exists());
+}
+
+#[test]
+fn graph_prints_sections_and_dot() {
+    let o = lsmc()
+        .args(["graph", "models/synthetic/spigot.lsm"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    for needle in [
+        "encoder:",
+        "latent:",
+        "decoder:",
+        "loss:",
+        "latent z = argmax via spigot",
+        "bilinear(",
+        "3012 scalars",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?}:\n{text}");
+    }
+    let o = lsmc()
+        .args(["graph", "--dot", "models/synthetic/spigot.lsm"])
+        .output()
+        .unwrap();
+    let dot = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        dot.starts_with("digraph lsmc {")
+            && dot.contains("cluster_latent")
+            && dot.trim_end().ends_with('}')
+    );
+}
+
+#[test]
+fn specs_the_runtime_cannot_run_yet_are_refused_with_a_diagnostic() {
+    let o = train("models/sst/spigot.lsm", &scratch("sst"), &[]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("lsm::lower::unsupported") && err.contains("`bilstm` cannot run yet"),
+        "{err}"
+    );
+}
+
+/// The paper's Table 2 softmax row at the acceptance settings (10,000
+/// full-batch steps, Adam lr 1e-3): test accuracy at least `floor`.
+fn softmax_reaches(k: u32, floor: f64) {
+    let out = scratch(&format!("softmax-k{k}"));
+    let o = train(
+        "models/synthetic/softmax.lsm",
+        &out,
+        &[
+            "--set",
+            &format!("K={k}"),
+            "--set",
+            "train.optimizer.lr=1e-3",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let s = json(&out.join("summary.json"));
+    let acc = s["final"]["test"]["accuracy"].as_f64().unwrap();
+    println!("K = {k}: final test accuracy {acc:.4}");
+    assert!(acc >= floor, "K = {k}: test accuracy {acc} < {floor}");
+}
+
+/// The paper reports 93.15 for K = 3.
+#[test]
+fn the_softmax_model_reaches_090_test_accuracy_with_3_clusters() {
+    softmax_reaches(3, 0.90);
+}
+
+/// The paper reports 86.45 for K = 10.
+#[test]
+fn the_softmax_model_reaches_082_test_accuracy_with_10_clusters() {
+    softmax_reaches(10, 0.82);
+}
