@@ -1,5 +1,6 @@
 //! `lsmc`: the command-line front of the lsmc compiler.
 
+mod bench_cmd;
 mod check_cmd;
 mod graph_cmd;
 mod spec;
@@ -27,6 +28,8 @@ enum Command {
     Train(train_cmd::TrainArgs),
     /// Print the computation graph a spec lowers to (`--dot` for Graphviz).
     Graph(graph_cmd::GraphArgs),
+    /// Time training steps of a spec (JSON), to compare with the baselines in bench/.
+    Bench(bench_cmd::BenchArgs),
 }
 
 /// `--set PATH=VALUE` overrides, shared by every command that reads a spec.
@@ -80,6 +83,7 @@ fn main() -> ExitCode {
         Command::Check(args) => check_cmd::run(&args),
         Command::Train(args) => train_cmd::run(&args),
         Command::Graph(args) => graph_cmd::run(&args),
+        Command::Bench(args) => bench_cmd::run(&args),
     }
 }
 

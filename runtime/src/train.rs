@@ -100,7 +100,6 @@ pub fn init_params<T: Real>(graph: &Graph, data: &Dataset<T>, seed: u64) -> Vec<
 
 struct Plan {
     batch: usize,
-    batches_per_epoch: u64,
     total_steps: u64,
     every: u64,
 }
@@ -126,7 +125,6 @@ fn plan(model: &Model, train_len: usize) -> Plan {
     .max(1);
     Plan {
         batch,
-        batches_per_epoch,
         total_steps,
         every,
     }
@@ -194,6 +192,90 @@ fn results_json(step: u64, epoch: u64, results: &BTreeMap<String, BTreeMap<Strin
         o.insert(split.clone(), json!(m));
     }
     Value::Object(o)
+}
+
+/// Where training is in the data.
+struct Cursor {
+    epoch: u64,
+    /// Position in this epoch's example order.
+    position: usize,
+    order: Vec<u32>,
+}
+
+/// One optimisation step on the next batch (the whole split when the batch
+/// covers it); returns the batch loss.
+#[allow(clippy::too_many_arguments)]
+fn take_step<T: Real>(
+    exec: &Executor,
+    data: &Dataset<T>,
+    batch_size: usize,
+    params: &mut [ArrayD<T>],
+    opt: &mut Optimizer<T>,
+    rng: &mut ChaCha8Rng,
+    state: &mut crate::latent::surrogate::State,
+    cur: &mut Cursor,
+) -> Result<f64, ExecError> {
+    let full_batch = batch_size >= data.train.len;
+    if cur.position == 0 && !full_batch {
+        cur.order.shuffle(rng);
+    }
+    let batch = if full_batch {
+        data.train.all()
+    } else {
+        let end = (cur.position + batch_size).min(cur.order.len());
+        let idx: Vec<usize> = cur.order[cur.position..end].iter().map(|&i| i as usize).collect();
+        data.train.batch(&idx)
+    };
+    let pass = exec.forward(params, &batch, true, rng)?;
+    let loss = exec.loss(&pass);
+    let (grads, _) = exec.backward(&pass, params, &batch, rng, state, false)?;
+    drop(pass);
+    opt.step(params, &grads);
+    cur.position = if full_batch { 0 } else { cur.position + batch_size };
+    if full_batch || cur.position >= cur.order.len() {
+        cur.position = 0;
+        cur.epoch += 1;
+    }
+    Ok(loss)
+}
+
+/// Times training steps alone (no evaluation, no files): seconds for each
+/// of `repeats` runs of `steps` steps, after `warmup` steps.
+pub fn time_steps<T: Real>(
+    graph: &Graph,
+    model: &Model,
+    seed: u64,
+    steps: u64,
+    repeats: usize,
+    warmup: u64,
+) -> Result<Vec<f64>, TrainError> {
+    let exec = Executor::new(graph).map_err(|e| TrainError::Exec(format!("{e:?}")))?;
+    let data: Dataset<T> = data::load(model).map_err(TrainError::Data)?;
+    let plan = plan(model, data.train.len);
+    let mut params = init_params(graph, &data, seed);
+    let mut opt = Optimizer::new(&model.train.optimizer, &model.train.optimizer_args, &params);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut state = BTreeMap::new();
+    let mut cursor = Cursor {
+        epoch: 0,
+        position: 0,
+        order: (0..data.train.len as u32).collect(),
+    };
+    let mut run = |n: u64| -> Result<(), TrainError> {
+        for _ in 0..n {
+            take_step(&exec, &data, plan.batch, &mut params, &mut opt, &mut rng, &mut state, &mut cursor)
+                .map_err(|e| TrainError::Exec(format!("{e:?}")))?;
+        }
+        Ok(())
+    };
+    run(warmup)?;
+    let mut times = Vec::new();
+    for _ in 0..repeats {
+        let t = Instant::now();
+        run(steps)?;
+        times.push(t.elapsed().as_secs_f64());
+    }
+    Ok(times)
 }
 
 pub fn train<T: Real>(
@@ -294,7 +376,6 @@ pub fn train<T: Real>(
     }
 
     let started = Instant::now();
-    let full_batch = plan.batch >= data.train.len;
     let mut metrics_file = std::fs::OpenOptions::new()
         .append(true)
         .create(true)
@@ -315,32 +396,15 @@ pub fn train<T: Real>(
     };
 
     while step < plan.total_steps {
-        if position == 0 && !full_batch {
-            order.shuffle(&mut rng);
-        }
-        let batch = if full_batch {
-            data.train.all()
-        } else {
-            let end = (position + plan.batch).min(order.len());
-            let idx: Vec<usize> = order[position..end].iter().map(|&i| i as usize).collect();
-            data.train.batch(&idx)
+        let mut cursor = Cursor {
+            epoch,
+            position,
+            order: std::mem::take(&mut order),
         };
-        let pass = exec
-            .forward(&params, &batch, true, &mut rng)
+        let loss = take_step(&exec, &data, plan.batch, &mut params, &mut opt, &mut rng, &mut state, &mut cursor)
             .map_err(|e| non_finite(e, step + 1, last_checkpoint, false))?;
-        let loss = exec.loss(&pass);
-        let (grads, _) = exec
-            .backward(&pass, &params, &batch, &mut rng, &mut state, false)
-            .map_err(|e| non_finite(e, step + 1, last_checkpoint, false))?;
-        drop(pass);
-        opt.step(&mut params, &grads);
+        (epoch, position, order) = (cursor.epoch, cursor.position, cursor.order);
         step += 1;
-        position = if full_batch { 0 } else { position + plan.batch };
-        if full_batch || position >= order.len() {
-            position = 0;
-            epoch += 1;
-        }
-        let _ = plan.batches_per_epoch;
         obs.step(step, epoch, loss);
 
         if step % plan.every == 0 || step == plan.total_steps {
