@@ -42,12 +42,22 @@ pub fn run(args: &BenchArgs) -> ExitCode {
         Ok(l) => l,
         Err(code) => return ExitCode::from(code),
     };
-    match lsmc_runtime::train::time_steps::<f32>(&loaded.graph, &loaded.model, args.seed, args.steps, args.repeats, args.warmup) {
+    match lsmc_runtime::train::time_steps::<f32>(
+        &loaded.graph,
+        &loaded.model,
+        args.seed,
+        args.steps,
+        args.repeats,
+        args.warmup,
+    ) {
         Ok(mut times) => {
             let all = times.clone();
             times.sort_by(|a, b| a.total_cmp(b));
             let median = times[times.len() / 2];
-            let threads = args.threads.map(|t| t.to_string()).unwrap_or_else(|| "all".into());
+            let threads = args
+                .threads
+                .map(|t| t.to_string())
+                .unwrap_or_else(|| "all".into());
             println!(
                 "{}",
                 serde_json::json!({

@@ -20,6 +20,8 @@ pub struct Summary {
     pub overrides: Vec<String>,
     /// Surrogates defined by the spec itself or its `use`d files.
     pub surrogates: Vec<String>,
+    /// The file only defines surrogates and params for other specs.
+    pub library: bool,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -76,6 +78,18 @@ fn one_line(s: &str) -> String {
 
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.library {
+            writeln!(f, "library {}", self.model)?;
+            if !self.params.is_empty() {
+                let ps: Vec<String> = self
+                    .params
+                    .iter()
+                    .map(|(n, v)| format!("{n} = {v}"))
+                    .collect();
+                writeln!(f, "  params   {}", ps.join(", "))?;
+            }
+            return writeln!(f, "  defines  surrogate {}", self.surrogates.join(", "));
+        }
         writeln!(f, "model {}", self.model)?;
         if !self.params.is_empty() {
             let ps: Vec<String> = self

@@ -223,7 +223,10 @@ fn take_step<T: Real>(
         data.train.all()
     } else {
         let end = (cur.position + batch_size).min(cur.order.len());
-        let idx: Vec<usize> = cur.order[cur.position..end].iter().map(|&i| i as usize).collect();
+        let idx: Vec<usize> = cur.order[cur.position..end]
+            .iter()
+            .map(|&i| i as usize)
+            .collect();
         data.train.batch(&idx)
     };
     let pass = exec.forward(params, &batch, true, rng)?;
@@ -231,7 +234,11 @@ fn take_step<T: Real>(
     let (grads, _) = exec.backward(&pass, params, &batch, rng, state, false)?;
     drop(pass);
     opt.step(params, &grads);
-    cur.position = if full_batch { 0 } else { cur.position + batch_size };
+    cur.position = if full_batch {
+        0
+    } else {
+        cur.position + batch_size
+    };
     if full_batch || cur.position >= cur.order.len() {
         cur.position = 0;
         cur.epoch += 1;
@@ -263,8 +270,17 @@ pub fn time_steps<T: Real>(
     };
     let mut run = |n: u64| -> Result<(), TrainError> {
         for _ in 0..n {
-            take_step(&exec, &data, plan.batch, &mut params, &mut opt, &mut rng, &mut state, &mut cursor)
-                .map_err(|e| TrainError::Exec(format!("{e:?}")))?;
+            take_step(
+                &exec,
+                &data,
+                plan.batch,
+                &mut params,
+                &mut opt,
+                &mut rng,
+                &mut state,
+                &mut cursor,
+            )
+            .map_err(|e| TrainError::Exec(format!("{e:?}")))?;
         }
         Ok(())
     };
@@ -401,8 +417,17 @@ pub fn train<T: Real>(
             position,
             order: std::mem::take(&mut order),
         };
-        let loss = take_step(&exec, &data, plan.batch, &mut params, &mut opt, &mut rng, &mut state, &mut cursor)
-            .map_err(|e| non_finite(e, step + 1, last_checkpoint, false))?;
+        let loss = take_step(
+            &exec,
+            &data,
+            plan.batch,
+            &mut params,
+            &mut opt,
+            &mut rng,
+            &mut state,
+            &mut cursor,
+        )
+        .map_err(|e| non_finite(e, step + 1, last_checkpoint, false))?;
         (epoch, position, order) = (cursor.epoch, cursor.position, cursor.order);
         step += 1;
         obs.step(step, epoch, loss);

@@ -419,6 +419,13 @@ pub fn metric(name: &str, args: &Args) -> Result<(), ShapeError> {
                 Some(2),
                 "a categorical latent f32[B, K]",
             )?;
+            if pred.latent != Some(StructureKind::Categorical) {
+                return Err(mismatch(
+                    "pred",
+                    format!("`{name}` measures the clusters of a categorical latent, and this is not one"),
+                    format!("this is {pred}, not a latent"),
+                ));
+            }
             let gold = args.tensor("gold");
             match gold.elem {
                 Elem::Class(_) if gold.rank() == 1 && gold.dims[0] == pred.dims[0] => Ok(()),

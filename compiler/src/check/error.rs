@@ -131,6 +131,12 @@ pub enum CheckError {
     LatentOnly { name: String },
     /// A layer call on a latent line.
     LayerInLatent { name: String },
+    /// A layer call on the loss line.
+    LayerInLoss { name: String },
+    /// A latent mapping inside a latent mapping (`argmax(marg(s))`).
+    NestedMapping { name: String },
+    /// `evaluate` without `every N steps|epochs`.
+    MalformedEvaluate,
     /// The structure has no algorithm for an operation the spec needs.
     StructureLacks {
         structure: String,
@@ -156,6 +162,8 @@ pub enum CheckError {
         path: String,
         resolved: String,
         kind: &'static str,
+        /// Written in a `--set` flag (relative to the working directory).
+        from_flag: bool,
     },
     /// A required item (`data`, `decoder`, `loss`, `train`) is absent.
     MissingSection { section: &'static str },
@@ -299,6 +307,24 @@ impl CheckError {
                 "compute the scores in the `encoder` block".into(),
                 Some("a latent line maps scores to a structure; layers with parameters belong in `encoder`".into()),
             ),
+            LayerInLoss { name } => (
+                "lsm::check::layer_in_loss",
+                format!("layer `{name}` on the loss line"),
+                "compute the prediction in the `decoder` block".into(),
+                Some("the loss compares named values, e.g. `loss cross_entropy(y_hat, y)`".into()),
+            ),
+            NestedMapping { name } => (
+                "lsm::check::nested_mapping",
+                format!("`{name}` inside another latent mapping"),
+                "latent mappings do not nest".into(),
+                Some("a latent line applies one mapping to the scores, e.g. `= argmax(s)` or `= marg(s)`".into()),
+            ),
+            MalformedEvaluate => (
+                "lsm::check::malformed_evaluate",
+                "`evaluate` needs a period".into(),
+                "expected `evaluate every N steps` or `evaluate every N epochs`".into(),
+                Some("e.g. `evaluate every 500 steps on valid, test`".into()),
+            ),
             StructureLacks { structure, op, what } => (
                 "lsm::check::structure_lacks_op",
                 format!("{structure} has no {op}"),
@@ -344,11 +370,15 @@ impl CheckError {
                     "e.g. `{forward}(s) via spigot(eta = 1.0)`, `via ste_identity`, or use `marg(s)` for a relaxed latent"
                 )),
             ),
-            MissingFile { path, resolved, kind } => (
+            MissingFile { path, resolved, kind, from_flag } => (
                 "lsm::check::missing_data_file",
                 format!("{kind} `{path}` does not exist"),
                 format!("no such {kind}"),
-                Some(format!("looked for `{resolved}`; paths are relative to the spec's directory")),
+                Some(if *from_flag {
+                    format!("looked for `{resolved}`; paths given with --set are relative to the working directory")
+                } else {
+                    format!("looked for `{resolved}`; paths in a spec are relative to the spec's directory")
+                }),
             ),
             MissingSection { section } => (
                 "lsm::check::missing_section",
@@ -420,7 +450,7 @@ impl CheckError {
                 "lsm::check::not_constant",
                 format!("`{name}` is not a constant"),
                 "computed by the model".into(),
-                Some("only numbers, strings and `param`s can appear here".into()),
+                Some("only numbers, strings, booleans, lists and `param`s can appear here".into()),
             ),
             BadConstant { message } => ("lsm::check::bad_constant", message.clone(), "cannot be computed".into(), None),
             UseNotFound { path, reason } => (

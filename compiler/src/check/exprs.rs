@@ -240,16 +240,16 @@ impl Checker {
                         let (lt, rt) = (l.into_texpr(lhs.span), r.into_texpr(rhs.span));
                         let (a, b) = (&lt.ty, &rt.ty);
                         let scalar = |t: &TExpr| matches!(t.kind, TKind::Scalar(_));
-                        let fits = scalar(&lt)
-                            || scalar(&rt)
-                            || (a.same_shape(b) && a.elem == crate::types::Elem::F32);
+                        let f32s = (scalar(&lt) || a.elem == crate::types::Elem::F32)
+                            && (scalar(&rt) || b.elem == crate::types::Elem::F32);
+                        let fits = f32s && (scalar(&lt) || scalar(&rt) || a.same_shape(b));
                         if !fits {
                             self.emit(
                                 e.span,
                                 CheckError::ShapeMismatch {
                                     message: format!("cannot apply `{}` to {a} and {b}", op.symbol()),
                                     label: format!("{a} {} {b}", op.symbol()),
-                                    help: Some("elementwise arithmetic needs two f32 tensors of the same shape".into()),
+                                    help: Some("arithmetic works on f32 tensors (of one shape, or with a number); labels and ids are not numbers to compute with".into()),
                                 },
                             )
                             .with_secondary_mut(lhs.span, &format!("this is {a}"))
@@ -397,6 +397,14 @@ impl Checker {
         match (b.kind, ctx) {
             (Kind::Layer, Ctx::Scores(_)) => {
                 self.emit(span, CheckError::LayerInLatent { name: name.into() });
+                None
+            }
+            (Kind::Layer, Ctx::Loss) => {
+                self.emit(span, CheckError::LayerInLoss { name: name.into() });
+                None
+            }
+            (Kind::Forward, Ctx::Scores(_)) => {
+                self.emit(span, CheckError::NestedMapping { name: name.into() });
                 None
             }
             (Kind::Layer, _) => {
@@ -684,7 +692,7 @@ impl Checker {
                         return type_error(self, format!("`{}`", id.name), help);
                     }
                 }
-                if let (ExprKind::Str(s), ArgTy::Symbol(_)) = (&e.kind, p.ty) {
+                if let ExprKind::Str(s) = &e.kind {
                     if words.contains(&s.as_str()) {
                         return type_error(
                             self,
@@ -768,7 +776,8 @@ impl Checker {
             );
             return None;
         };
-        if want_int && !(integral && value.abs() < 9.0e15) {
+        let _ = integral;
+        if want_int && !(value.fract() == 0.0 && value.abs() < 9.0e15) {
             self.emit(
                 e.span,
                 CheckError::ArgumentType {
@@ -836,12 +845,14 @@ impl Checker {
                 .unwrap_or_else(|| path.into()),
             _ => path.into(),
         };
+        let from_flag = src.origin == crate::span::Origin::CommandLine;
         self.emit(
             span,
             CheckError::MissingFile {
                 path: path.into(),
                 resolved: resolved.display().to_string(),
                 kind,
+                from_flag,
             },
         );
         None

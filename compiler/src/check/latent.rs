@@ -254,18 +254,23 @@ impl Checker {
         }
         for count in &info.repeats {
             if let Some(v) = eval_scalar(count, &bound) {
-                if !(v >= 0.0 && v.fract() == 0.0 && v < 1e6) {
-                    let blame = slots
+                if !(v >= 0.0 && v.fract() == 0.0 && v <= 1e6) {
+                    // Blame the argument the count is made of, where it was given.
+                    let mut names = Vec::new();
+                    names_in(count, &mut names);
+                    let blame = def
+                        .params
                         .iter()
-                        .find(|(_, e)| e.span.file == via.span.file)
-                        .map(|(_, e)| e.span)
+                        .enumerate()
+                        .filter(|(_, p)| names.contains(&p.name.name))
+                        .find_map(|(i, _)| slots.iter().find(|(j, _)| *j == i).map(|(_, e)| e.span))
                         .unwrap_or(via.span);
                     self.emit(
                         blame,
                         CheckError::OutOfRange {
                             what: format!("the `repeat` count of `{name}`"),
                             value: super::fmt_number(v),
-                            requirement: "a whole number of steps, zero or more",
+                            requirement: "a whole number of steps from 0 to 1,000,000",
                         },
                     )
                     .with_secondary_mut(count.span, "used as a repeat count here");
@@ -663,6 +668,21 @@ fn surrogate_signature(def: &SurrogateDef) -> String {
         })
         .collect();
     format!("{}({})", def.name.name, ps.join(", "))
+}
+
+/// Every name an expression mentions.
+fn names_in(e: &Expr, out: &mut Vec<String>) {
+    match &e.kind {
+        ExprKind::Name(id) => out.push(id.name.clone()),
+        ExprKind::Neg(inner) => names_in(inner, out),
+        ExprKind::Binary { lhs, rhs, .. } => {
+            names_in(lhs, out);
+            names_in(rhs, out);
+        }
+        ExprKind::Call(c) => c.args.iter().for_each(|a| names_in(&a.value, out)),
+        ExprKind::List(items) => items.iter().for_each(|i| names_in(i, out)),
+        _ => {}
+    }
 }
 
 /// Evaluates a scalar expression over bound surrogate arguments.

@@ -148,6 +148,10 @@ pub(crate) struct Checker {
     pub summary: Option<Summary>,
     /// `(file, canonical path)` of files being read, for `use` cycles.
     pub reading: Vec<PathBuf>,
+    /// The main file is a library (only surrogates and params).
+    pub library: bool,
+    /// Canonical paths of the `use`d files already read.
+    pub loaded: std::collections::HashSet<PathBuf>,
     pub overrides_applied: Vec<String>,
     /// Names whose definition failed: uses of them report nothing more, so
     /// one mistake gives one diagnostic.
@@ -231,6 +235,11 @@ impl Checker {
                     path: path.to_string(),
                 },
             );
+            return;
+        }
+        // A file reached twice (two `use`s, or two libraries sharing one)
+        // is read once.
+        if !self.loaded.insert(canonical.clone()) {
             return;
         }
         let text = match std::fs::read_to_string(&full) {
@@ -360,8 +369,15 @@ impl Checker {
                 }
             }
         }
-        // A spec with no model items at all is a library, not a model: only
-        // report missing sections when it is trying to be a model.
+        // A file with no model items at all is a library (surrogates and
+        // params to `use`), not a model: nothing is missing from it.
+        let library = m.items.iter().all(|i| {
+            matches!(
+                i,
+                Item::Use { .. } | Item::Surrogate(_) | Item::Param { .. }
+            )
+        });
+        self.library = library;
         let file_start = Span::new(main, 0, 0);
         for (present, section) in [
             (data.is_some(), "data"),
@@ -369,7 +385,7 @@ impl Checker {
             (loss.is_some(), "loss"),
             (train.is_some(), "train"),
         ] {
-            if !present {
+            if !present && !library {
                 self.emit(file_start, CheckError::MissingSection { section });
             }
         }
@@ -422,6 +438,7 @@ impl Checker {
             .iter()
             .fold(ParamCount::default(), |a, b| a + b.params);
         s.overrides = self.overrides_applied.clone();
+        s.library = library;
         self.model.name = s.model.clone();
         s.surrogates = self
             .surrogate_order
@@ -433,6 +450,18 @@ impl Checker {
     }
 
     fn define(&mut self, name: &Ident, ty: Tensor, block: Block) {
+        if let Some(prev) = self.params.get(&name.name) {
+            let prev_span = prev.span;
+            self.emit(
+                name.span,
+                CheckError::DuplicateDefinition {
+                    name: name.name.clone(),
+                },
+            )
+            .with_secondary_mut(prev_span, "a `param` has this name");
+            self.poisoned.insert(name.name.clone());
+            return;
+        }
         if let Some(prev) = self.values.get(&name.name) {
             let prev_span = prev.span;
             let what = if prev.block == Block::Data {
@@ -575,7 +604,11 @@ impl Checker {
         for name in &self.param_order {
             let p = &self.params[name];
             // Params of the prelude or of shared files may serve other specs.
-            if !p.used && p.span.file != FileId(0) && self.is_main_file(p.span.file) {
+            if !p.used
+                && p.span.file != FileId(0)
+                && self.is_main_file(p.span.file)
+                && !self.library
+            {
                 warnings.push((p.span, CheckError::UnusedParam { name: name.clone() }));
             }
         }

@@ -62,6 +62,10 @@ impl Checker {
         for item in &t.items {
             match item {
                 TrainItem::Setting { name, value, .. } => {
+                    if name.name == "evaluate" {
+                        self.emit(name.span.to(value.span), CheckError::MalformedEvaluate);
+                        continue;
+                    }
                     let Some(setting) = SETTINGS.iter().find(|s| s.param.name == name.name) else {
                         let suggestion = closest(&name.name, SETTING_NAMES.iter().copied());
                         self.emit(
@@ -204,7 +208,7 @@ impl Checker {
             close: value.span,
         };
         let b = builtins::Builtin {
-            name: p.name,
+            name: "train",
             kind: Kind::Layer,
             params: std::slice::from_ref(p),
             variadic: false,
