@@ -18,7 +18,6 @@ use std::collections::HashMap;
 /// execute yet, with a diagnostic on each.
 pub fn lower(model: &Model) -> Result<Graph, Vec<Diagnostic>> {
     let mut l = Lowerer::default();
-    l.section = Section::Encoder;
     for s in &model.encoder {
         l.stmt(s, "encoder");
     }

@@ -85,7 +85,7 @@ impl<T: Real> Optimizer<T> {
                 {
                     Zip::from(p).and(g).and(m).and(v).for_each(|p, &g, m, v| {
                         let g = if decoupled {
-                            *p = *p * decay;
+                            *p *= decay;
                             g
                         } else {
                             g + wd * *p
@@ -93,7 +93,7 @@ impl<T: Real> Optimizer<T> {
                         *m = b1 * *m + (T::one() - b1) * g;
                         *v = b2 * *v + (T::one() - b2) * g * g;
                         let denom = v.sqrt() / bc2_sqrt + eps;
-                        *p = *p - step_size * *m / denom;
+                        *p -= step_size * *m / denom;
                     });
                 }
             }
@@ -109,7 +109,7 @@ impl<T: Real> Optimizer<T> {
                             *b = if first { g } else { mu * *b + g };
                             *b
                         };
-                        *p = *p - lr * d;
+                        *p -= lr * d;
                     });
                 }
             }

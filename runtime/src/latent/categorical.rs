@@ -163,10 +163,12 @@ mod tests {
         assert!(sparsemax(&flat).iter().all(|&v| (v - 0.25).abs() < 1e-12));
     }
 
+    type Map = fn(&ArrayD<f64>) -> ArrayD<f64>;
+    type Vjp = fn(&ArrayD<f64>, &ArrayD<f64>) -> ArrayD<f64>;
+
     #[test]
     fn marginal_and_sparsemax_vjps_match_finite_differences() {
-        let check = |f: &dyn Fn(&ArrayD<f64>) -> ArrayD<f64>,
-                     vjp: &dyn Fn(&ArrayD<f64>, &ArrayD<f64>) -> ArrayD<f64>| {
+        let check = |f: Map, vjp: Vjp| {
             let s = random(&[4, 5], 3).mapv(|v| v * 0.7);
             let g = random(&[4, 5], 4);
             let an = vjp(&s, &g);
@@ -183,8 +185,8 @@ mod tests {
                 );
             }
         };
-        check(&marginals, &marginals_vjp);
-        check(&sparsemax, &sparsemax_vjp);
+        check(marginals, marginals_vjp);
+        check(sparsemax, sparsemax_vjp);
     }
 
     #[test]

@@ -141,7 +141,7 @@ pub fn vjp_needed<T: Real>(
 /// `a` seen as a matrix of `rows × (len / rows)`, copying only if it is
 /// not contiguous.
 pub fn as_matrix<T: Real>(a: &ArrayD<T>, rows: usize) -> CowArray<'_, T, Ix2> {
-    let cols = if rows == 0 { 0 } else { a.len() / rows };
+    let cols = a.len().checked_div(rows).unwrap_or(0);
     match a.view().into_shape_with_order((rows, cols)) {
         Ok(v) => CowArray::from(v),
         Err(_) => {
@@ -163,7 +163,7 @@ pub fn from_matrix<T: Real>(m: ndarray::Array2<T>, dims: &[usize]) -> ArrayD<T> 
 /// View of a 2-D array (used by tests and the latent engine).
 pub fn rows<T: Real>(a: &ArrayD<T>) -> ArrayView2<'_, T> {
     let r = a.shape()[0];
-    let c = if r == 0 { 0 } else { a.len() / r };
+    let c = a.len().checked_div(r).unwrap_or(0);
     a.view()
         .into_shape_with_order((r, c))
         .expect("contiguous 2-D value")
