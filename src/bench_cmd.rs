@@ -24,8 +24,9 @@ pub struct BenchArgs {
     /// Threads for matrix products (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
+    /// Seed (default: the spec's `train { seed N }`, else 1, as `lsmc train`).
+    #[arg(long)]
+    seed: Option<u64>,
     #[arg(long, value_enum, default_value = "auto")]
     color: Color,
 }
@@ -36,16 +37,21 @@ pub fn run(args: &BenchArgs) -> ExitCode {
         return ExitCode::from(EXIT_USAGE);
     }
     if let Some(n) = args.threads {
-        std::env::set_var("MATMUL_NUM_THREADS", n.max(1).to_string());
+        if n == 0 {
+            eprintln!("error: --threads must be at least 1");
+            return ExitCode::from(EXIT_USAGE);
+        }
+        std::env::set_var("MATMUL_NUM_THREADS", n.to_string());
     }
     let loaded = match crate::spec::load(&args.spec, &args.overrides.set, args.color) {
         Ok(l) => l,
         Err(code) => return ExitCode::from(code),
     };
+    let seed = args.seed.or(loaded.model.train.seed).unwrap_or(1);
     match lsmc_runtime::train::time_steps::<f32>(
         &loaded.graph,
         &loaded.model,
-        args.seed,
+        seed,
         args.steps,
         args.repeats,
         args.warmup,

@@ -67,8 +67,7 @@ pub fn run(args: &CheckArgs) -> ExitCode {
                     eprintln!();
                 }
                 if let (Some(s), false) = (&report.summary, args.quiet) {
-                    println!("{name}: ok");
-                    println!("{s}");
+                    crate::out(&format!("{name}: ok\n{s}\n"));
                 }
             }
             Format::Json => {
@@ -89,13 +88,16 @@ pub fn run(args: &CheckArgs) -> ExitCode {
     match args.format {
         Format::Json => {
             let out = serde_json::json!({ "files": files, "diagnostics": json_diags });
-            println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+            crate::out(&format!(
+                "{}\n",
+                serde_json::to_string_pretty(&out).unwrap_or_default()
+            ));
         }
         Format::Human if args.specs.len() > 1 || failed > 0 => {
             if failed > 0 {
                 eprintln!("{failed} of {} specs have errors", clean + failed);
             } else if !args.quiet {
-                println!("{clean} specs checked: all clean");
+                crate::out(&format!("{clean} specs checked: all clean\n"));
             }
         }
         Format::Human => {}

@@ -21,9 +21,9 @@ pub fn run(args: &GraphArgs) -> ExitCode {
     match crate::spec::load(&args.spec, &args.overrides.set, args.color) {
         Ok(l) => {
             if args.dot {
-                print!("{}", l.graph.to_dot());
+                crate::out(&l.graph.to_dot());
             } else {
-                println!("{}", l.graph);
+                crate::out(&format!("{}\n", l.graph));
             }
             ExitCode::SUCCESS
         }

@@ -28,6 +28,10 @@ pub fn load(path: &Path, overrides: &[String], color: Color) -> Result<Loaded, u
     let Some(model) = report.model.clone() else {
         return Err(EXIT_DIAGNOSTICS);
     };
+    if report.summary.as_ref().is_some_and(|s| s.library) {
+        eprintln!("error: `{name}` is a library (surrogates and params for other specs to `use`); there is nothing to run");
+        return Err(EXIT_USAGE);
+    }
     match lsmc_compiler::lower::lower(&model) {
         Ok(graph) => Ok(Loaded {
             report,

@@ -1,4 +1,4 @@
-//! `lsmc train SPEC [--out DIR] [--set PATH=VALUE]… [--seed N] [--threads N] [--resume]`
+//! `lsmc train SPEC [--out DIR] [--set PATH=VALUE]… [--seed N] [--threads N] [--resume] [--precision f32|f64]`
 
 use crate::{Color, Overrides, EXIT_DIAGNOSTICS, EXIT_USAGE};
 use clap::ValueEnum;

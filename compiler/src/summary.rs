@@ -88,7 +88,10 @@ impl fmt::Display for Summary {
                     .collect();
                 writeln!(f, "  params   {}", ps.join(", "))?;
             }
-            return writeln!(f, "  defines  surrogate {}", self.surrogates.join(", "));
+            return match self.surrogates.is_empty() {
+                true => writeln!(f, "  defines  no surrogates"),
+                false => writeln!(f, "  defines  surrogate {}", self.surrogates.join(", ")),
+            };
         }
         writeln!(f, "model {}", self.model)?;
         if !self.params.is_empty() {

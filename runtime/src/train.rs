@@ -167,7 +167,20 @@ pub fn evaluate<T: Real>(
                     metrics::v_measure(&metrics::clusters(pred), &gold)
                 }
             };
-            m.insert(metric.name.clone(), v);
+            // Two metrics of one kind are told apart by their arguments.
+            let twice = model
+                .train
+                .metrics
+                .iter()
+                .filter(|o| o.name == metric.name)
+                .count()
+                > 1;
+            let key = if twice {
+                metric.text.clone()
+            } else {
+                metric.name.clone()
+            };
+            m.insert(key, v);
         }
         out.insert(split, m);
     }
@@ -262,6 +275,7 @@ pub fn time_steps<T: Real>(
     let mut params = init_params(graph, &data, seed);
     let mut opt = Optimizer::new(&model.train.optimizer, &model.train.optimizer_args, &params);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(1);
     let mut state = BTreeMap::new();
     let mut cursor = Cursor {
         epoch: 0,

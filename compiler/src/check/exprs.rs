@@ -221,6 +221,17 @@ impl Checker {
             ExprKind::Call(c) => self.ev_call(c, ctx).map(Ev::Tensor),
             ExprKind::Neg(inner) => match self.ev(inner, ctx)? {
                 Ev::Num(v) => Some(Ev::Num(-v)),
+                Ev::Tensor(t) if t.ty.elem != crate::types::Elem::F32 => {
+                    self.emit(
+                        e.span,
+                        CheckError::ShapeMismatch {
+                            message: format!("cannot negate {}", t.ty),
+                            label: format!("this is {}", t.ty),
+                            help: Some("labels and ids are not numbers to compute with".into()),
+                        },
+                    );
+                    None
+                }
                 Ev::Tensor(t) => Some(Ev::Tensor(TExpr {
                     ty: Tensor::f32(t.ty.dims.clone()),
                     kind: TKind::Neg(Box::new(t)),
@@ -763,7 +774,7 @@ impl Checker {
 
     fn number_arg(&mut self, callee: &str, p: &Param, e: &Expr, want_int: bool) -> Option<Val> {
         let c = self.const_expr(e)?;
-        let Const::Num { value, integral } = c else {
+        let Const::Num { value, .. } = c else {
             self.emit(
                 e.span,
                 CheckError::ArgumentType {
@@ -776,7 +787,6 @@ impl Checker {
             );
             return None;
         };
-        let _ = integral;
         if want_int && !(value.fract() == 0.0 && value.abs() < 9.0e15) {
             self.emit(
                 e.span,

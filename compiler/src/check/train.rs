@@ -148,7 +148,25 @@ impl Checker {
                 }
             }
             ArgTy::Call(kind) => {
-                let ExprKind::Call(c) = &value.kind else {
+                // A bare name is a call with every argument defaulted: `optimizer adam`.
+                let bare;
+                let c = match &value.kind {
+                    ExprKind::Call(c) => Some(c),
+                    ExprKind::Name(id) => {
+                        bare = Call {
+                            callee: id.clone(),
+                            args: Vec::new(),
+                            span: value.span,
+                            close: Span {
+                                start: value.span.end,
+                                ..value.span
+                            },
+                        };
+                        Some(&bare)
+                    }
+                    _ => None,
+                };
+                let Some(c) = c else {
                     self.emit(
                         value.span,
                         CheckError::ArgumentType {
