@@ -3,4 +3,5 @@
 //! the surrogate program of the spec for the others.
 
 pub mod categorical;
+pub mod projective;
 pub mod surrogate;
