@@ -5,3 +5,4 @@
 pub mod categorical;
 pub mod projective;
 pub mod surrogate;
+pub mod tree;

@@ -48,9 +48,6 @@ const NEG: f64 = f64::NEG_INFINITY;
 
 /// A semiring "sum": max (Viterbi) or log-sum-exp (inside).
 trait Sum {
-    fn zero() -> f64 {
-        NEG
-    }
     fn plus(acc: &mut Acc, x: f64, arg: usize);
 }
 
@@ -253,10 +250,10 @@ pub fn marginals(n: usize, s: &dyn Fn(usize, usize) -> f64, single_root: bool) -
             LogSum::plus(&mut a, score(s, 0, r) + f.cl.at(1, r) + f.cr.at(r, n), r);
         }
         log_z = a.lse();
-        for r in 1..=n {
+        for (r, mu_r) in mu.iter_mut().enumerate().take(n + 1).skip(1) {
             let w = (score(s, 0, r) + f.cl.at(1, r) + f.cr.at(r, n) - log_z).exp();
             if w > 0.0 {
-                mu[r] += w;
+                *mu_r += w;
                 acl.add(1, r, w);
                 acr.add(r, n, w);
             }
