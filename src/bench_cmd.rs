@@ -36,14 +36,12 @@ pub fn run(args: &BenchArgs) -> ExitCode {
         eprintln!("error: --steps and --repeats must be at least 1");
         return ExitCode::from(EXIT_USAGE);
     }
-    if let Some(n) = args.threads {
-        if n == 0 {
-            eprintln!("error: --threads must be at least 1");
-            return ExitCode::from(EXIT_USAGE);
-        }
-        std::env::set_var("MATMUL_NUM_THREADS", n.to_string());
-    }
-    let loaded = match crate::spec::load(&args.spec, &args.overrides.set, args.color) {
+    let loaded = match crate::spec::load_with_threads(
+        &args.spec,
+        &args.overrides.set,
+        args.color,
+        args.threads,
+    ) {
         Ok(l) => l,
         Err(code) => return ExitCode::from(code),
     };

@@ -46,3 +46,22 @@ pub fn load(path: &Path, overrides: &[String], color: Color) -> Result<Loaded, u
         }
     }
 }
+
+/// [`load`] for the commands that compute: first sets the thread count
+/// (`None`: all cores), refusing zero.
+pub fn load_with_threads(
+    path: &Path,
+    overrides: &[String],
+    color: Color,
+    threads: Option<usize>,
+) -> Result<Loaded, u8> {
+    if let Some(n) = threads {
+        if n == 0 {
+            eprintln!("error: --threads must be at least 1");
+            return Err(EXIT_USAGE);
+        }
+        // Read by matrixmultiply (and the tree workers) when they first start.
+        std::env::set_var("MATMUL_NUM_THREADS", n.to_string());
+    }
+    load(path, overrides, color)
+}

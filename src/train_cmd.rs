@@ -1,6 +1,6 @@
 //! `lsmc train SPEC [--out DIR] [--set PATH=VALUE]… [--seed N] [--threads N] [--resume] [--precision f32|f64]`
 
-use crate::{Color, Overrides, EXIT_DIAGNOSTICS, EXIT_USAGE};
+use crate::{Color, Overrides, EXIT_DIAGNOSTICS};
 use clap::ValueEnum;
 use indicatif::{ProgressBar, ProgressStyle};
 use lsmc_compiler::diag::{self, Diagnostic};
@@ -137,15 +137,12 @@ fn fnv(text: &str) -> String {
 }
 
 pub fn run(args: &TrainArgs) -> ExitCode {
-    if let Some(n) = args.threads {
-        if n == 0 {
-            eprintln!("error: --threads must be at least 1");
-            return ExitCode::from(EXIT_USAGE);
-        }
-        // Read by matrixmultiply when its thread pool first starts.
-        std::env::set_var("MATMUL_NUM_THREADS", n.to_string());
-    }
-    let loaded = match crate::spec::load(&args.spec, &args.overrides.set, args.color) {
+    let loaded = match crate::spec::load_with_threads(
+        &args.spec,
+        &args.overrides.set,
+        args.color,
+        args.threads,
+    ) {
         Ok(l) => l,
         Err(code) => return ExitCode::from(code),
     };

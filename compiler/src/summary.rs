@@ -76,32 +76,32 @@ fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+impl Summary {
+    fn params_line(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.params.is_empty() {
+            return Ok(());
+        }
+        let ps: Vec<String> = self
+            .params
+            .iter()
+            .map(|(n, v)| format!("{n} = {v}"))
+            .collect();
+        writeln!(f, "  params   {}", ps.join(", "))
+    }
+}
+
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.library {
             writeln!(f, "library {}", self.model)?;
-            if !self.params.is_empty() {
-                let ps: Vec<String> = self
-                    .params
-                    .iter()
-                    .map(|(n, v)| format!("{n} = {v}"))
-                    .collect();
-                writeln!(f, "  params   {}", ps.join(", "))?;
-            }
+            self.params_line(f)?;
             return match self.surrogates.is_empty() {
                 true => writeln!(f, "  defines  no surrogates"),
                 false => writeln!(f, "  defines  surrogate {}", self.surrogates.join(", ")),
             };
         }
         writeln!(f, "model {}", self.model)?;
-        if !self.params.is_empty() {
-            let ps: Vec<String> = self
-                .params
-                .iter()
-                .map(|(n, v)| format!("{n} = {v}"))
-                .collect();
-            writeln!(f, "  params   {}", ps.join(", "))?;
-        }
+        self.params_line(f)?;
         if !self.overrides.is_empty() {
             writeln!(f, "  --set    {}", self.overrides.join(", "))?;
         }
