@@ -109,6 +109,9 @@ struct Filled {
     il: Chart,
     cr: Chart,
     cl: Chart,
+    /// The two complete halves under each incomplete span, summed (before
+    /// its arc score): kept so the outside pass need not recompute it.
+    inner: Chart,
     split: [Vec<usize>; 4],
 }
 
@@ -127,6 +130,7 @@ fn fill<S: Sum>(n: usize, s: &dyn Fn(usize, usize) -> f64, acc_value: fn(&Acc) -
         il: Chart::new(n1, NEG),
         cr: Chart::new(n1, NEG),
         cl: Chart::new(n1, NEG),
+        inner: Chart::new(n1, NEG),
         split: [
             vec![0; n1 * n1],
             vec![0; n1 * n1],
@@ -147,6 +151,7 @@ fn fill<S: Sum>(n: usize, s: &dyn Fn(usize, usize) -> f64, acc_value: fn(&Acc) -
                 S::plus(&mut a, f.cr.at(i, q) + f.cl.at(q + 1, j), q);
             }
             let inner = acc_value(&a);
+            f.inner.set(i, j, inner);
             f.ir.set(i, j, inner + score(s, i, j));
             f.il.set(i, j, if i == 0 { NEG } else { inner + score(s, j, i) });
             f.split[0][i * n1 + j] = a.arg;
@@ -305,13 +310,7 @@ pub fn marginals(n: usize, s: &dyn Fn(usize, usize) -> f64, single_root: bool) -
             }
             let g = gr + gl;
             if g != 0.0 {
-                let total = {
-                    let mut a = Acc::new();
-                    for q in i..j {
-                        LogSum::plus(&mut a, f.cr.at(i, q) + f.cl.at(q + 1, j), q);
-                    }
-                    a.lse()
-                };
+                let total = f.inner.at(i, j);
                 for q in i..j {
                     let w = g * weight(f.cr.at(i, q) + f.cl.at(q + 1, j), total);
                     if w != 0.0 {
