@@ -208,11 +208,22 @@ fn results_json(step: u64, epoch: u64, results: &BTreeMap<String, BTreeMap<Strin
 }
 
 /// Where training is in the data.
+#[derive(Clone)]
 struct Cursor {
     epoch: u64,
     /// Position in this epoch's example order.
     position: usize,
     order: Vec<u32>,
+}
+
+impl Cursor {
+    fn start(examples: usize) -> Cursor {
+        Cursor {
+            epoch: 0,
+            position: 0,
+            order: (0..examples as u32).collect(),
+        }
+    }
 }
 
 /// One optimisation step on the next batch (the whole split when the batch
@@ -277,11 +288,7 @@ pub fn time_steps<T: Real>(
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(1);
     let mut state = BTreeMap::new();
-    let mut cursor = Cursor {
-        epoch: 0,
-        position: 0,
-        order: (0..data.train.len as u32).collect(),
-    };
+    let mut cursor = Cursor::start(data.train.len);
     let mut run = |n: u64| -> Result<(), TrainError> {
         for _ in 0..n {
             take_step(
@@ -330,9 +337,7 @@ pub fn train<T: Real>(
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
     rng.set_stream(1);
     let mut step = 0u64;
-    let mut epoch = 0u64;
-    let mut position = 0usize;
-    let mut order: Vec<u32> = (0..data.train.len as u32).collect();
+    let mut cursor = Cursor::start(data.train.len);
     let mut state = BTreeMap::new();
     let mut best: Option<Value> = None;
     let mut seconds_before = 0.0;
@@ -366,9 +371,11 @@ pub fn train<T: Real>(
         opt.v = it.collect();
         opt.t = h.optimizer_steps;
         step = h.step;
-        epoch = h.epoch;
-        position = h.position;
-        order = h.order;
+        cursor = Cursor {
+            epoch: h.epoch,
+            position: h.position,
+            order: h.order,
+        };
         state = h.surrogate_state;
         best = h.best;
         seconds_before = h.seconds;
@@ -426,11 +433,6 @@ pub fn train<T: Real>(
     };
 
     while step < plan.total_steps {
-        let mut cursor = Cursor {
-            epoch,
-            position,
-            order: std::mem::take(&mut order),
-        };
         let loss = take_step(
             &exec,
             &data,
@@ -442,8 +444,8 @@ pub fn train<T: Real>(
             &mut cursor,
         )
         .map_err(|e| non_finite(e, step + 1, last_checkpoint, false))?;
-        (epoch, position, order) = (cursor.epoch, cursor.position, cursor.order);
         step += 1;
+        let epoch = cursor.epoch;
         obs.step(step, epoch, loss);
 
         if step % plan.every == 0 || step == plan.total_steps {
@@ -490,9 +492,9 @@ pub fn train<T: Real>(
                 fingerprint: opts.fingerprint.clone(),
                 dtype: T::NAME.into(),
                 step,
-                epoch,
-                position,
-                order: order.clone(),
+                epoch: cursor.epoch,
+                position: cursor.position,
+                order: cursor.order.clone(),
                 rng_word_pos: rng.get_word_pos().to_string(),
                 optimizer_steps: opt.t,
                 surrogate_state: state.clone(),
@@ -513,6 +515,7 @@ pub fn train<T: Real>(
         None => evaluate(&exec, model, &params, &data)
             .map_err(|e| non_finite(e, step, last_checkpoint, true))?,
     };
+    let epoch = cursor.epoch;
     let mut best = best.unwrap_or_else(|| results_json(step, epoch, &final_results));
     if let Some(o) = best.as_object_mut() {
         o.remove("score");

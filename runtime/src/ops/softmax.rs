@@ -10,10 +10,20 @@ fn last(a: &ArrayD<impl Clone>) -> usize {
     *a.shape().last().expect("rank ≥ 1")
 }
 
+/// What a row is shifted by before exponentiating: its maximum, or zero
+/// for a row with no finite maximum (all −∞), so no NaN is made.
+fn shift<T: Real>(x: ArrayView1<T>) -> T {
+    let m = x.fold(T::neg_infinity(), |m, &v| if v > m { v } else { m });
+    if m.is_finite() {
+        m
+    } else {
+        T::zero()
+    }
+}
+
 /// Softmax of one row into `out`.
 pub fn softmax_row<T: Real>(x: ArrayView1<T>, mut out: ArrayViewMut1<T>) {
-    let m = x.fold(T::neg_infinity(), |m, &v| if v > m { v } else { m });
-    let m = if m.is_finite() { m } else { T::zero() };
+    let m = shift(x);
     let mut z = T::zero();
     for (o, &v) in out.iter_mut().zip(x.iter()) {
         *o = (v - m).exp();
@@ -66,8 +76,7 @@ pub fn log_softmax<T: Real>(x: &ArrayD<T>) -> ArrayD<T> {
     let xm = as_matrix(x, rows);
     let mut out = ndarray::Array2::zeros((rows, n));
     for (xr, mut or) in xm.outer_iter().zip(out.outer_iter_mut()) {
-        let m = xr.fold(T::neg_infinity(), |m, &v| if v > m { v } else { m });
-        let m = if m.is_finite() { m } else { T::zero() };
+        let m = shift(xr);
         let lse = m + xr.iter().map(|&v| (v - m).exp()).sum::<T>().ln();
         for (o, &v) in or.iter_mut().zip(xr.iter()) {
             *o = v - lse;
