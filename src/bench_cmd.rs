@@ -1,6 +1,12 @@
 //! `lsmc bench SPEC [--steps 100] [--repeats 5]`: seconds per `steps`
 //! training steps (no evaluation, no files), as one JSON line — the same
 //! form as the PyTorch baselines in `bench/`, so both run side by side.
+//!
+//! `lsmc bench --structure projective [--batch 32] [--n 10 20 40 80]`:
+//! milliseconds per batched MAP, marginals, and marginals backward (the
+//! exact VJP, timed with its forward, as autograd baselines time it) on
+//! random f32 scores, one JSON line per op and length — the form of
+//! `bench/torch_struct_trees.py`.
 
 use crate::{Color, Overrides, EXIT_DIAGNOSTICS, EXIT_USAGE};
 use std::path::PathBuf;
@@ -8,8 +14,20 @@ use std::process::ExitCode;
 
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
-    /// The spec file (`.lsm`).
-    spec: PathBuf,
+    /// The spec file (`.lsm`); or use `--structure` to time structured inference.
+    #[arg(required_unless_present = "structure", conflicts_with = "structure")]
+    spec: Option<PathBuf>,
+    /// Time a structure's MAP, marginals and marginals backward instead of a spec.
+    #[arg(long, value_enum)]
+    structure: Option<crate::infer_cmd::StructureArg>,
+    #[arg(long, value_enum, default_value = "single")]
+    root: crate::infer_cmd::RootArg,
+    /// Items per batch (`--structure`).
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    /// Sentence lengths (or categories) to time (`--structure`).
+    #[arg(long, num_args = 1.., default_values_t = [10, 20, 40, 80])]
+    n: Vec<usize>,
     #[command(flatten)]
     overrides: Overrides,
     /// Training steps per timed run.
@@ -36,15 +54,14 @@ pub fn run(args: &BenchArgs) -> ExitCode {
         eprintln!("error: --steps and --repeats must be at least 1");
         return ExitCode::from(EXIT_USAGE);
     }
-    let loaded = match crate::spec::load_with_threads(
-        &args.spec,
-        &args.overrides.set,
-        args.color,
-        args.threads,
-    ) {
-        Ok(l) => l,
-        Err(code) => return ExitCode::from(code),
+    let Some(spec) = &args.spec else {
+        return structure_bench(args);
     };
+    let loaded =
+        match crate::spec::load_with_threads(spec, &args.overrides.set, args.color, args.threads) {
+            Ok(l) => l,
+            Err(code) => return ExitCode::from(code),
+        };
     let seed = args.seed.or(loaded.model.train.seed).unwrap_or(1);
     match lsmc_runtime::train::time_steps::<f32>(
         &loaded.graph,
@@ -66,7 +83,7 @@ pub fn run(args: &BenchArgs) -> ExitCode {
                 "{}",
                 serde_json::json!({
                     "impl": "lsmc",
-                    "spec": args.spec.display().to_string(),
+                    "spec": spec.display().to_string(),
                     "set": args.overrides.set,
                     "threads": threads,
                     "steps": args.steps,
@@ -81,4 +98,113 @@ pub fn run(args: &BenchArgs) -> ExitCode {
             ExitCode::from(EXIT_DIAGNOSTICS)
         }
     }
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(|a, b| a.total_cmp(b));
+    xs[xs.len() / 2]
+}
+
+/// Times `f` `repeats` times after `warmup` untimed runs; milliseconds.
+fn time_ms(warmup: u64, repeats: usize, mut f: impl FnMut()) -> Vec<f64> {
+    for _ in 0..warmup {
+        f();
+    }
+    (0..repeats)
+        .map(|_| {
+            let t = std::time::Instant::now();
+            f();
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .collect()
+}
+
+fn structure_bench(args: &BenchArgs) -> ExitCode {
+    use lsmc_runtime::latent::structure::Structure;
+    use rand::SeedableRng;
+    let kind = args.structure.expect("clap requires a spec or --structure");
+    if let Some(t) = args.threads {
+        if t == 0 {
+            eprintln!("error: --threads must be at least 1");
+            return ExitCode::from(EXIT_USAGE);
+        }
+        std::env::set_var("MATMUL_NUM_THREADS", t.to_string());
+    }
+    if args.batch == 0 || args.n.contains(&0) {
+        eprintln!("error: --batch and every --n must be at least 1");
+        return ExitCode::from(EXIT_USAGE);
+    }
+    let structure = Structure::new(kind.kind(), args.root == crate::infer_cmd::RootArg::Single);
+    let threads = args
+        .threads
+        .map(|t| t.to_string())
+        .unwrap_or_else(|| "all".into());
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(args.seed.unwrap_or(1));
+    for &n in &args.n {
+        let shape: Vec<usize> = match structure {
+            Structure::Categorical => vec![args.batch, n],
+            Structure::Tree(_) => vec![args.batch, n + 1, n + 1],
+        };
+        let normal = rand_distr::StandardNormal;
+        let s: ndarray::ArrayD<f32> =
+            ndarray::ArrayD::from_shape_simple_fn(ndarray::IxDyn(&shape), || {
+                rand::Rng::sample(&mut rng, normal)
+            });
+        let g: ndarray::ArrayD<f32> =
+            ndarray::ArrayD::from_shape_simple_fn(ndarray::IxDyn(&shape), || {
+                rand::Rng::sample(&mut rng, normal)
+            });
+        let warmup = args.warmup.min(3);
+        let mut failed = None;
+        let mut runs: Vec<(&str, Vec<f64>)> = Vec::new();
+        runs.push((
+            "map",
+            time_ms(warmup, args.repeats, || {
+                if let Err(e) = structure.map(&s, None) {
+                    failed = Some(e);
+                }
+            }),
+        ));
+        runs.push((
+            "marginals",
+            time_ms(warmup, args.repeats, || {
+                if let Err(e) = structure.marginals(&s, None) {
+                    failed = Some(e);
+                }
+            }),
+        ));
+        runs.push((
+            "backward",
+            time_ms(warmup, args.repeats, || {
+                let r = structure
+                    .marginals(&s, None)
+                    .and_then(|_| structure.marginals_vjp(&s, None, &g));
+                if let Err(e) = r {
+                    failed = Some(e);
+                }
+            }),
+        ));
+        if let Some(e) = failed {
+            eprintln!("error: n = {n}: {e}");
+            return ExitCode::from(EXIT_DIAGNOSTICS);
+        }
+        for (op, all) in runs {
+            crate::out(&format!(
+                "{}\n",
+                serde_json::json!({
+                    "impl": "lsmc",
+                    "version": env!("CARGO_PKG_VERSION"),
+                    "structure": format!("{kind:?}").to_lowercase(),
+                    "root": format!("{:?}", args.root).to_lowercase(),
+                    "op": op,
+                    "batch": args.batch,
+                    "n": n,
+                    "threads": threads,
+                    "median_ms": median(all.clone()),
+                    "all_ms": all,
+                })
+            ));
+        }
+    }
+    ExitCode::SUCCESS
 }

@@ -3,6 +3,7 @@
 mod bench_cmd;
 mod check_cmd;
 mod graph_cmd;
+mod infer_cmd;
 mod spec;
 mod train_cmd;
 
@@ -30,6 +31,8 @@ enum Command {
     Graph(graph_cmd::GraphArgs),
     /// Time training steps of a spec (JSON), to compare with the baselines in bench/.
     Bench(bench_cmd::BenchArgs),
+    /// Run one structured computation (MAP, marginals, log-partition, SparseMAP) on scores from JSON.
+    Infer(infer_cmd::InferArgs),
 }
 
 /// `--set PATH=VALUE` overrides, shared by every command that reads a spec.
@@ -84,6 +87,7 @@ fn main() -> ExitCode {
         Command::Train(args) => train_cmd::run(&args),
         Command::Graph(args) => graph_cmd::run(&args),
         Command::Bench(args) => bench_cmd::run(&args),
+        Command::Infer(args) => infer_cmd::run(&args),
     }
 }
 

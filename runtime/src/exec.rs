@@ -4,6 +4,7 @@
 //! downstream of the latent with its value replaced by µ, without touching
 //! the parameter gradients of the main pass.
 
+use crate::latent::structure::Structure;
 use crate::latent::{categorical, surrogate};
 use crate::ops::{self, Env};
 use crate::real::Real;
@@ -33,6 +34,9 @@ pub enum ExecError {
     NonFinite { node: NodeId, in_gradient: bool },
     /// Something the graph asks for that this runtime cannot do.
     Unsupported(String),
+    /// The latent node's structured computation failed (e.g. lengths that
+    /// do not fit the scores, or an ill-conditioned matrix-tree system).
+    Structure { node: NodeId, message: String },
 }
 
 /// Values (and op auxiliaries) of one forward pass.
@@ -92,9 +96,9 @@ impl<'g> Executor<'g> {
         let mut downstream = vec![false; n];
         for (i, node) in graph.nodes.iter().enumerate() {
             if let Op::Latent(l) = &node.op {
-                if l.structure != StructureKind::Categorical {
+                if l.structure != StructureKind::Categorical && l.surrogate.is_some() {
                     return Err(ExecError::Unsupported(format!(
-                        "latent `{}`: dependency trees need the structured inference engine, which this runtime does not have yet",
+                        "latent `{}`: surrogate programs on dependency trees are not supported by this runtime yet; use `marg` or `sparsemap`",
                         l.name
                     )));
                 }
@@ -145,7 +149,13 @@ impl<'g> Executor<'g> {
                     })?,
             ),
             Op::Param(p) => ops::Fwd::plain(params[*p].clone()),
-            Op::Latent(l) => ops::Fwd::plain(latent_forward(l, get(node.inputs[0]), env)),
+            Op::Latent(l) => {
+                let lengths = node.inputs.get(1).map(|&j| lengths_of(get(j)));
+                ops::Fwd::plain(
+                    latent_forward(l, get(node.inputs[0]), lengths.as_deref(), env)
+                        .map_err(|message| ExecError::Structure { node: i, message })?,
+                )
+            }
             Op::Dropout(_) if reuse_aux.is_some() => {
                 let mask = reuse_aux.expect("checked");
                 ops::Fwd {
@@ -391,8 +401,22 @@ impl<'g> Executor<'g> {
                             out.grad
                         }
                         // The forward value is the softmax: its VJP needs nothing else.
-                        (None, Forward::Marg) => ops::softmax::softmax_vjp(z, &g),
-                        (None, Forward::SparseMap) => categorical::sparsemax_vjp(s, &g),
+                        (None, Forward::Marg) if l.structure == StructureKind::Categorical => {
+                            ops::softmax::softmax_vjp(z, &g)
+                        }
+                        (None, Forward::Marg | Forward::SparseMap) => {
+                            let lengths = node.inputs.get(1).map(|&j| lengths_of(pass.value(j)));
+                            let st = Structure::new(l.structure, l.single_root);
+                            let r = if l.forward == Forward::Marg {
+                                st.marginals_vjp(s, lengths.as_deref(), &g)
+                            } else {
+                                st.sparsemap_vjp(s, lengths.as_deref(), &g)
+                            };
+                            r.map_err(|e| ExecError::Structure {
+                                node: i,
+                                message: e.to_string(),
+                            })?
+                        }
                         // Unreachable for checked specs: argmax and sample need `via`.
                         (None, _) => ArrayD::zeros(s.raw_dim()),
                     };
@@ -423,16 +447,35 @@ impl<'g> Executor<'g> {
     }
 }
 
-/// The forward mapping of a categorical latent. At evaluation, sampling
-/// becomes MAP and noise is off (noise nodes produce zeros).
-fn latent_forward<T: Real>(l: &LatentOp, s: &ArrayD<T>, env: &mut Env) -> ArrayD<T> {
-    match l.forward {
-        Forward::Argmax => categorical::argmax(s),
-        Forward::Marg => categorical::marginals(s),
-        Forward::SparseMap => categorical::sparsemax(s),
-        Forward::Sample if env.train => categorical::sample(s, env.rng),
-        Forward::Sample => categorical::argmax(s),
-    }
+/// Lengths carried as a tensor (one entry per item).
+fn lengths_of<T: Real>(a: &ArrayD<T>) -> Vec<usize> {
+    a.iter().map(|x| x.f64().max(0.0) as usize).collect()
+}
+
+/// The forward mapping of a latent. At evaluation, sampling becomes MAP
+/// and noise is off (noise nodes produce zeros).
+fn latent_forward<T: Real>(
+    l: &LatentOp,
+    s: &ArrayD<T>,
+    lengths: Option<&[usize]>,
+    env: &mut Env,
+) -> Result<ArrayD<T>, String> {
+    let st = Structure::new(l.structure, l.single_root);
+    let r = match l.forward {
+        Forward::Argmax => st.map(s, lengths),
+        Forward::Marg => st.marginals(s, lengths).map(|r| r.1),
+        Forward::SparseMap => st.sparsemap(s, lengths),
+        Forward::Sample if env.train => {
+            if st != Structure::Categorical {
+                return Err(
+                    "sampling dependency trees is not supported by this runtime yet".into(),
+                );
+            }
+            return Ok(categorical::sample(s, env.rng));
+        }
+        Forward::Sample => st.map(s, lengths),
+    };
+    r.map_err(|e| e.to_string())
 }
 
 struct GraphOracle<'a, 'g, T: Real> {
@@ -454,6 +497,7 @@ fn describe(e: ExecError, graph: &Graph) -> String {
                 .unwrap_or_else(|| graph.nodes[node].op.name())
         ),
         ExecError::Unsupported(m) => m,
+        ExecError::Structure { message, .. } => message,
     }
 }
 

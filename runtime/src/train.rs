@@ -323,6 +323,9 @@ pub fn train<T: Real>(
 ) -> Result<Value, TrainError> {
     let exec = Executor::new(graph).map_err(|e| match e {
         ExecError::Unsupported(m) => TrainError::Exec(m),
+        ExecError::Structure { node, message } => {
+            TrainError::Exec(format!("node {node}: {message}"))
+        }
         other => TrainError::Exec(format!("{other:?}")),
     })?;
     let data: Dataset<T> = data::load(model).map_err(TrainError::Data)?;
@@ -430,6 +433,9 @@ pub fn train<T: Real>(
             checkpoint: ck,
         },
         ExecError::Unsupported(m) => TrainError::Exec(m),
+        ExecError::Structure { node, message } => {
+            TrainError::Exec(format!("node {node}: {message}"))
+        }
     };
 
     while step < plan.total_steps {

@@ -360,7 +360,7 @@ pub fn supports(kind: crate::types::StructureKind, op: StructOp) -> bool {
     use crate::types::StructureKind::*;
     match kind {
         Categorical | Projective => true,
-        Nonprojective => matches!(op, StructOp::Map | StructOp::Marginals),
+        Nonprojective => !matches!(op, StructOp::Sample),
     }
 }
 

@@ -2,7 +2,13 @@
 //! SparseMAP, sampling) and its backward pass — exact for the relaxations,
 //! the surrogate program of the spec for the others.
 
+pub mod brute;
 pub mod categorical;
+pub mod logspace;
+pub mod nonprojective;
 pub mod projective;
+pub mod projective_lanes;
+pub mod sparsemap;
+pub mod structure;
 pub mod surrogate;
 pub mod tree;

@@ -8,170 +8,69 @@
 //! MAP is Eisner's algorithm. The log-partition is the same chart in the
 //! log semiring (inside), and the marginals are its hand-written adjoint
 //! (the outside pass, run in reverse over the chart), so `µ = ∂ log Z / ∂s`
-//! exactly. With a single root, the root's one child `r` heads a left
-//! complete span `1..r` and a right complete span `r..n` of the root-free
-//! chart.
+//! exactly. Run on [`Dual`] numbers, the same two passes give the
+//! directional derivative of `µ`: the marginals' VJP. With a single root,
+//! the root's one child `r` heads a left complete span `1..r` and a right
+//! complete span `r..n` of the chart.
 //!
 //! Chart over positions `0..=n` (`i < j`): `ir[i][j]` has the arc `i → j`,
 //! `il[i][j]` the arc `j → i`; `cr[i][j]` is headed by `i` and complete to
-//! the right, `cl[i][j]` is headed by `j` and complete to the left.
+//! the right, `cl[i][j]` is headed by `j` and complete to the left. Each
+//! split sum reads one chart along a row and another down a column, so the
+//! charts read by column are also kept transposed: every inner loop walks
+//! contiguous memory.
+
+use super::logspace::{Dual, Num};
 
 /// A dense `(n+1) × (n+1)` chart.
 #[derive(Clone)]
-struct Chart {
+struct Chart<D> {
     n1: usize,
-    v: Vec<f64>,
+    v: Vec<D>,
 }
 
-impl Chart {
-    fn new(n1: usize, fill: f64) -> Chart {
+impl<D: Copy> Chart<D> {
+    fn new(n1: usize, fill: D) -> Chart<D> {
         Chart {
             n1,
             v: vec![fill; n1 * n1],
         }
     }
     #[inline]
-    fn at(&self, i: usize, j: usize) -> f64 {
+    fn at(&self, i: usize, j: usize) -> D {
         self.v[i * self.n1 + j]
     }
     #[inline]
-    fn set(&mut self, i: usize, j: usize, x: f64) {
+    fn set(&mut self, i: usize, j: usize, x: D) {
         self.v[i * self.n1 + j] = x;
     }
+    /// Row `i`, columns `a..b`.
     #[inline]
-    fn add(&mut self, i: usize, j: usize, x: f64) {
-        self.v[i * self.n1 + j] += x;
+    fn row(&self, i: usize, a: usize, b: usize) -> &[D] {
+        &self.v[i * self.n1 + a..i * self.n1 + b]
+    }
+    #[inline]
+    fn row_mut(&mut self, i: usize, a: usize, b: usize) -> &mut [D] {
+        &mut self.v[i * self.n1 + a..i * self.n1 + b]
+    }
+}
+
+impl<D: Num> Chart<D> {
+    #[inline]
+    fn add(&mut self, i: usize, j: usize, x: D) {
+        let c = &mut self.v[i * self.n1 + j];
+        *c = c.add(x);
     }
 }
 
 const NEG: f64 = f64::NEG_INFINITY;
 
-/// A semiring "sum": max (Viterbi) or log-sum-exp (inside).
-trait Sum {
-    fn plus(acc: &mut Acc, x: f64, arg: usize);
-}
-
-#[derive(Clone, Copy)]
-struct Acc {
-    /// Running max (both semirings) and its argument.
-    max: f64,
-    arg: usize,
-    /// Σ exp(x − max) for log-sum-exp.
-    sum: f64,
-}
-
-impl Acc {
-    fn new() -> Acc {
-        Acc {
-            max: NEG,
-            arg: 0,
-            sum: 0.0,
-        }
-    }
-    fn lse(&self) -> f64 {
-        if self.max == NEG {
-            NEG
-        } else {
-            self.max + self.sum.ln()
-        }
-    }
-}
-
-struct Max;
-struct LogSum;
-
-impl Sum for Max {
-    fn plus(acc: &mut Acc, x: f64, arg: usize) {
-        if x > acc.max {
-            acc.max = x;
-            acc.arg = arg;
-        }
-    }
-}
-
-impl Sum for LogSum {
-    fn plus(acc: &mut Acc, x: f64, _arg: usize) {
-        if x == NEG {
-            return;
-        }
-        if x > acc.max {
-            acc.sum = acc.sum * (acc.max - x).exp() + 1.0;
-            acc.max = x;
-        } else {
-            acc.sum += (x - acc.max).exp();
-        }
-    }
-}
-
-/// The filled chart and, for MAP, the split points.
-struct Filled {
-    ir: Chart,
-    il: Chart,
-    cr: Chart,
-    cl: Chart,
-    /// The two complete halves under each incomplete span, summed (before
-    /// its arc score): kept so the outside pass need not recompute it.
-    inner: Chart,
-    split: [Vec<usize>; 4],
-}
-
-fn score(s: &dyn Fn(usize, usize) -> f64, h: usize, m: usize) -> f64 {
+fn score<D: Num>(s: &dyn Fn(usize, usize) -> D, h: usize, m: usize) -> D {
     if m == 0 || h == m {
-        NEG
+        D::NEG
     } else {
         s(h, m)
     }
-}
-
-fn fill<S: Sum>(n: usize, s: &dyn Fn(usize, usize) -> f64, acc_value: fn(&Acc) -> f64) -> Filled {
-    let n1 = n + 1;
-    let mut f = Filled {
-        ir: Chart::new(n1, NEG),
-        il: Chart::new(n1, NEG),
-        cr: Chart::new(n1, NEG),
-        cl: Chart::new(n1, NEG),
-        inner: Chart::new(n1, NEG),
-        split: [
-            vec![0; n1 * n1],
-            vec![0; n1 * n1],
-            vec![0; n1 * n1],
-            vec![0; n1 * n1],
-        ],
-    };
-    for i in 0..n1 {
-        f.cr.set(i, i, 0.0);
-        f.cl.set(i, i, 0.0);
-    }
-    for k in 1..n1 {
-        for i in 0..n1 - k {
-            let j = i + k;
-            // Incomplete spans: two complete halves and one arc.
-            let mut a = Acc::new();
-            for q in i..j {
-                S::plus(&mut a, f.cr.at(i, q) + f.cl.at(q + 1, j), q);
-            }
-            let inner = acc_value(&a);
-            f.inner.set(i, j, inner);
-            f.ir.set(i, j, inner + score(s, i, j));
-            f.il.set(i, j, if i == 0 { NEG } else { inner + score(s, j, i) });
-            f.split[0][i * n1 + j] = a.arg;
-            f.split[1][i * n1 + j] = a.arg;
-            // Complete spans.
-            let mut r = Acc::new();
-            for q in i + 1..=j {
-                S::plus(&mut r, f.ir.at(i, q) + f.cr.at(q, j), q);
-            }
-            f.cr.set(i, j, acc_value(&r));
-            f.split[2][i * n1 + j] = r.arg;
-            let mut l = Acc::new();
-            for q in i..j {
-                S::plus(&mut l, f.cl.at(i, q) + f.il.at(q, j), q);
-            }
-            f.cl.set(i, j, acc_value(&l));
-            f.split[3][i * n1 + j] = l.arg;
-        }
-    }
-    f
 }
 
 /// The score of a tree.
@@ -184,33 +83,78 @@ pub fn tree_score(s: &dyn Fn(usize, usize) -> f64, heads: &[usize]) -> f64 {
         .sum()
 }
 
-/// MAP tree (Eisner): `heads[m]` for `m ∈ 1..=n`.
+/// MAP tree (Eisner): `heads[m]` for `m ∈ 1..=n`. Ties go to the first
+/// split; NaN scores never win.
 pub fn map(n: usize, s: &dyn Fn(usize, usize) -> f64, single_root: bool) -> Vec<usize> {
     let mut heads = vec![0; n + 1];
     if n == 0 {
         return heads;
     }
-    let f = fill::<Max>(n, s, |a| a.max);
     let n1 = n + 1;
+    // Viterbi charts (row-major and transposed copies, as in the inside
+    // pass) and the best split of each span.
+    let mut cr = Chart::new(n1, NEG);
+    let mut crt = Chart::new(n1, NEG);
+    let mut cl = Chart::new(n1, NEG);
+    let mut clt = Chart::new(n1, NEG);
+    let mut ir = Chart::new(n1, NEG);
+    let mut ilt = Chart::new(n1, NEG);
+    let mut split = [vec![0; n1 * n1], vec![0; n1 * n1], vec![0; n1 * n1]];
+    for i in 0..n1 {
+        cr.set(i, i, 0.0);
+        crt.set(i, i, 0.0);
+        cl.set(i, i, 0.0);
+        clt.set(i, i, 0.0);
+    }
+    let best = |a: &[f64], b: &[f64]| {
+        let (mut m, mut arg) = (NEG, 0);
+        for (q, (x, y)) in a.iter().zip(b).enumerate() {
+            let v = x + y;
+            if v > m {
+                m = v;
+                arg = q;
+            }
+        }
+        (m, arg)
+    };
+    for k in 1..n1 {
+        for i in 0..n1 - k {
+            let j = i + k;
+            let (inner, q) = best(cr.row(i, i, j), clt.row(j, i + 1, j + 1));
+            split[0][i * n1 + j] = i + q;
+            ir.set(i, j, inner + score(s, i, j));
+            ilt.set(j, i, if i == 0 { NEG } else { inner + score(s, j, i) });
+            let (v, q) = best(ir.row(i, i + 1, j + 1), crt.row(j, i + 1, j + 1));
+            split[1][i * n1 + j] = i + 1 + q;
+            cr.set(i, j, v);
+            crt.set(j, i, v);
+            let (v, q) = best(cl.row(i, i, j), ilt.row(j, i, j));
+            split[2][i * n1 + j] = i + q;
+            cl.set(i, j, v);
+            clt.set(j, i, v);
+        }
+    }
+    // Back-pointers: 0 = ir, 1 = il, 2 = cr, 3 = cl.
     let mut stack: Vec<(u8, usize, usize)> = Vec::new();
     if single_root {
-        let mut best = Acc::new();
-        for r in 1..=n {
-            Max::plus(&mut best, score(s, 0, r) + f.cl.at(1, r) + f.cr.at(r, n), r);
+        let (mut m, mut r) = (NEG, 1);
+        for c in 1..=n {
+            let v = score(s, 0, c) + cl.at(1, c) + cr.at(c, n);
+            if v > m {
+                m = v;
+                r = c;
+            }
         }
-        let r = best.arg.max(1);
         heads[r] = 0;
         stack.push((3, 1, r));
         stack.push((2, r, n));
     } else {
         stack.push((2, 0, n));
     }
-    // Back-pointers: 0 = ir, 1 = il, 2 = cr, 3 = cl.
     while let Some((kind, i, j)) = stack.pop() {
         if i == j {
             continue;
         }
-        let q = f.split[kind as usize][i * n1 + j];
         match kind {
             0 | 1 => {
                 if kind == 0 {
@@ -218,14 +162,17 @@ pub fn map(n: usize, s: &dyn Fn(usize, usize) -> f64, single_root: bool) -> Vec<
                 } else {
                     heads[i] = j;
                 }
+                let q = split[0][i * n1 + j];
                 stack.push((2, i, q));
                 stack.push((3, q + 1, j));
             }
             2 => {
+                let q = split[1][i * n1 + j];
                 stack.push((0, i, q));
                 stack.push((2, q, j));
             }
             _ => {
+                let q = split[2][i * n1 + j];
                 stack.push((3, i, q));
                 stack.push((1, q, j));
             }
@@ -234,166 +181,203 @@ pub fn map(n: usize, s: &dyn Fn(usize, usize) -> f64, single_root: bool) -> Vec<
     heads
 }
 
-/// log Z and the arc marginals `µ[h][m]` (an `(n+1) × (n+1)` row-major
-/// matrix, zero where there is no arc).
-pub fn marginals(n: usize, s: &dyn Fn(usize, usize) -> f64, single_root: bool) -> (f64, Vec<f64>) {
-    let n1 = n + 1;
-    let mut mu = vec![0.0; n1 * n1];
-    if n == 0 {
-        return (0.0, mu);
+/// [`inside_outside`] compiled for 256-bit vectors where the CPU has
+/// them (chosen at run time: one binary serves every x86-64 machine).
+fn inside_outside_fastest<D: Num>(
+    n: usize,
+    s: &dyn Fn(usize, usize) -> D,
+    single_root: bool,
+) -> (D, Vec<D>) {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, the only feature the copy assumes.
+        return unsafe { inside_outside_avx2::<D>(n, s, single_root) };
     }
-    let f = fill::<LogSum>(n, s, Acc::lse);
-    // Adjoints of the chart entries (the outside pass, as reverse mode).
-    let mut air = Chart::new(n1, 0.0);
-    let mut ail = Chart::new(n1, 0.0);
-    let mut acr = Chart::new(n1, 0.0);
-    let mut acl = Chart::new(n1, 0.0);
-    let log_z;
-    if single_root {
-        let mut a = Acc::new();
-        for r in 1..=n {
-            LogSum::plus(&mut a, score(s, 0, r) + f.cl.at(1, r) + f.cr.at(r, n), r);
+    inside_outside::<D>(n, s, single_root)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn inside_outside_avx2<D: Num>(
+    n: usize,
+    s: &dyn Fn(usize, usize) -> D,
+    single_root: bool,
+) -> (D, Vec<D>) {
+    inside_outside::<D>(n, s, single_root)
+}
+
+/// `lse_q (a_q + b_q)`, through a scratch buffer. A function, not a
+/// closure, so it inlines into the vector-compiled copy.
+#[inline(always)]
+fn lse_of_sums<D: Num>(buf: &mut [D], a: &[D], b: &[D]) -> D {
+    let xs = &mut buf[..a.len()];
+    for ((x, &p), &q) in xs.iter_mut().zip(a).zip(b) {
+        *x = p.add(q);
+    }
+    D::lse(xs)
+}
+
+/// Inside then outside over numbers `D`: log Z and `µ[h][m]` (an
+/// `(n+1) × (n+1)` row-major matrix, zero where there is no arc).
+#[inline(always)]
+fn inside_outside<D: Num>(
+    n: usize,
+    s: &dyn Fn(usize, usize) -> D,
+    single_root: bool,
+) -> (D, Vec<D>) {
+    let n1 = n + 1;
+    let mut mu = vec![D::ZERO; n1 * n1];
+    if n == 0 {
+        return (D::ZERO, mu);
+    }
+    let mut cr = Chart::new(n1, D::NEG);
+    let mut crt = Chart::new(n1, D::NEG);
+    let mut cl = Chart::new(n1, D::NEG);
+    let mut clt = Chart::new(n1, D::NEG);
+    let mut ir = Chart::new(n1, D::NEG);
+    let mut ilt = Chart::new(n1, D::NEG);
+    // The two complete halves under each incomplete span, summed (before
+    // its arc score): kept so the outside pass need not recompute it.
+    let mut inner = Chart::new(n1, D::NEG);
+    let zero_log = D::ZERO;
+    for i in 0..n1 {
+        cr.set(i, i, zero_log);
+        crt.set(i, i, zero_log);
+        cl.set(i, i, zero_log);
+        clt.set(i, i, zero_log);
+    }
+    let mut buf = vec![D::NEG; n1];
+    for k in 1..n1 {
+        for i in 0..n1 - k {
+            let j = i + k;
+            let v = lse_of_sums(&mut buf, cr.row(i, i, j), clt.row(j, i + 1, j + 1));
+            inner.set(i, j, v);
+            ir.set(i, j, v.add(score(s, i, j)));
+            ilt.set(
+                j,
+                i,
+                if i == 0 {
+                    D::NEG
+                } else {
+                    v.add(score(s, j, i))
+                },
+            );
+            let v = lse_of_sums(&mut buf, ir.row(i, i + 1, j + 1), crt.row(j, i + 1, j + 1));
+            cr.set(i, j, v);
+            crt.set(j, i, v);
+            let v = lse_of_sums(&mut buf, cl.row(i, i, j), ilt.row(j, i, j));
+            cl.set(i, j, v);
+            clt.set(j, i, v);
         }
-        log_z = a.lse();
-        for (r, mu_r) in mu.iter_mut().enumerate().take(n + 1).skip(1) {
-            let w = (score(s, 0, r) + f.cl.at(1, r) + f.cr.at(r, n) - log_z).exp();
-            if w > 0.0 {
-                *mu_r += w;
+    }
+    // Adjoints of the chart entries (the outside pass, as reverse mode).
+    // A chart written both along rows and down columns gets two
+    // accumulators, one per layout; its adjoint is their sum.
+    let mut air = Chart::new(n1, D::ZERO);
+    let mut ailt = Chart::new(n1, D::ZERO);
+    let mut acr = Chart::new(n1, D::ZERO);
+    let mut acrt = Chart::new(n1, D::ZERO);
+    let mut acl = Chart::new(n1, D::ZERO);
+    let mut aclt = Chart::new(n1, D::ZERO);
+    let log_z = if single_root {
+        let roots: Vec<D> = (1..=n)
+            .map(|r| score(s, 0, r).add(cl.at(1, r)).add(cr.at(r, n)))
+            .collect();
+        let log_z = D::lse(&roots);
+        for (r, &x) in (1..=n).zip(&roots) {
+            let w = D::weight(x, log_z);
+            if !w.is_zero() {
+                mu[r] = mu[r].add(w);
                 acl.add(1, r, w);
                 acr.add(r, n, w);
             }
         }
+        log_z
     } else {
-        log_z = f.cr.at(0, n);
-        acr.set(0, n, 1.0);
-    }
-    let weight = |x: f64, total: f64| {
-        if x == NEG || total == NEG {
-            0.0
-        } else {
-            (x - total).exp()
-        }
+        acr.set(0, n, D::ONE);
+        cr.at(0, n)
     };
     for k in (1..n1).rev() {
         for i in (0..n1 - k).rev() {
             let j = i + k;
             // Complete spans first: in the forward pass they were computed last.
-            let g = acl.at(i, j);
-            if g != 0.0 {
-                let total = f.cl.at(i, j);
-                for q in i..j {
-                    let w = g * weight(f.cl.at(i, q) + f.il.at(q, j), total);
-                    if w != 0.0 {
-                        acl.add(i, q, w);
-                        ail.add(q, j, w);
-                    }
-                }
+            let g = acl.at(i, j).add(aclt.at(j, i));
+            if !g.is_zero() {
+                D::spread(
+                    g,
+                    cl.at(i, j),
+                    cl.row(i, i, j),
+                    ilt.row(j, i, j),
+                    acl.row_mut(i, i, j),
+                    ailt.row_mut(j, i, j),
+                );
             }
-            let g = acr.at(i, j);
-            if g != 0.0 {
-                let total = f.cr.at(i, j);
-                for q in i + 1..=j {
-                    let w = g * weight(f.ir.at(i, q) + f.cr.at(q, j), total);
-                    if w != 0.0 {
-                        air.add(i, q, w);
-                        acr.add(q, j, w);
-                    }
-                }
+            let g = acr.at(i, j).add(acrt.at(j, i));
+            if !g.is_zero() {
+                D::spread(
+                    g,
+                    cr.at(i, j),
+                    ir.row(i, i + 1, j + 1),
+                    crt.row(j, i + 1, j + 1),
+                    air.row_mut(i, i + 1, j + 1),
+                    acrt.row_mut(j, i + 1, j + 1),
+                );
             }
             // Incomplete spans: the arc gets the span's whole adjoint.
-            let (gr, gl) = (air.at(i, j), ail.at(i, j));
-            if gr != 0.0 {
-                mu[i * n1 + j] += gr;
-            }
-            if gl != 0.0 {
-                mu[j * n1 + i] += gl;
-            }
-            let g = gr + gl;
-            if g != 0.0 {
-                let total = f.inner.at(i, j);
-                for q in i..j {
-                    let w = g * weight(f.cr.at(i, q) + f.cl.at(q + 1, j), total);
-                    if w != 0.0 {
-                        acr.add(i, q, w);
-                        acl.add(q + 1, j, w);
-                    }
-                }
+            let (gr, gl) = (air.at(i, j), ailt.at(j, i));
+            mu[i * n1 + j] = mu[i * n1 + j].add(gr);
+            mu[j * n1 + i] = mu[j * n1 + i].add(gl);
+            let g = gr.add(gl);
+            if !g.is_zero() {
+                D::spread(
+                    g,
+                    inner.at(i, j),
+                    cr.row(i, i, j),
+                    clt.row(j, i + 1, j + 1),
+                    acr.row_mut(i, i, j),
+                    aclt.row_mut(j, i + 1, j + 1),
+                );
             }
         }
+    }
+    // Position 0 is the root: it has no head.
+    for h in 0..n1 {
+        mu[h * n1] = D::ZERO;
     }
     (log_z, mu)
 }
 
+/// log Z and the arc marginals `µ[h][m]` (an `(n+1) × (n+1)` row-major
+/// matrix, zero where there is no arc).
+pub fn marginals(n: usize, s: &dyn Fn(usize, usize) -> f64, single_root: bool) -> (f64, Vec<f64>) {
+    inside_outside_fastest::<f64>(n, s, single_root)
+}
+
+/// The marginals and their derivative in direction `ds`,
+/// `dµ = ∇² log Z · ds` — which is also the VJP of the marginals with
+/// upstream gradient `ds`, the Hessian being symmetric.
+pub fn marginals_jvp(
+    n: usize,
+    s: &dyn Fn(usize, usize) -> f64,
+    ds: &dyn Fn(usize, usize) -> f64,
+    single_root: bool,
+) -> (Vec<f64>, Vec<f64>) {
+    let dual = |h: usize, m: usize| Dual {
+        v: s(h, m),
+        t: ds(h, m),
+    };
+    let (_, mu) = inside_outside_fastest::<Dual>(n, &dual, single_root);
+    (
+        mu.iter().map(|d| d.v).collect(),
+        mu.iter().map(|d| d.t).collect(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
+    use super::super::brute;
     use super::*;
     use rand::{Rng, SeedableRng};
-
-    /// Every head assignment of `n` words that is a projective tree
-    /// (with one root child if `single_root`).
-    fn all_trees(n: usize, single_root: bool) -> Vec<Vec<usize>> {
-        let mut out = Vec::new();
-        let mut heads = vec![0; n + 1];
-        fn rec(
-            m: usize,
-            n: usize,
-            heads: &mut Vec<usize>,
-            out: &mut Vec<Vec<usize>>,
-            single: bool,
-        ) {
-            if m > n {
-                if is_projective_tree(heads, single) {
-                    out.push(heads.clone());
-                }
-                return;
-            }
-            for h in 0..=n {
-                if h != m {
-                    heads[m] = h;
-                    rec(m + 1, n, heads, out, single);
-                }
-            }
-        }
-        rec(1, n, &mut heads, &mut out, single_root);
-        out
-    }
-
-    fn is_projective_tree(heads: &[usize], single: bool) -> bool {
-        let n = heads.len() - 1;
-        // Every word reaches the root without a cycle.
-        for m in 1..=n {
-            let (mut x, mut steps) = (m, 0);
-            while x != 0 {
-                x = heads[x];
-                steps += 1;
-                if steps > n {
-                    return false;
-                }
-            }
-        }
-        if single && (1..=n).filter(|&m| heads[m] == 0).count() != 1 {
-            return false;
-        }
-        // No crossing arcs (the root sits at position 0).
-        for a in 1..=n {
-            for b in 1..=n {
-                let (l1, r1) = (heads[a].min(a), heads[a].max(a));
-                let (l2, r2) = (heads[b].min(b), heads[b].max(b));
-                if l1 < l2 && l2 < r1 && r1 < r2 {
-                    return false;
-                }
-            }
-        }
-        true
-    }
-
-    #[test]
-    fn tree_counts_are_the_known_sequences() {
-        let single: Vec<usize> = (1..=6).map(|n| all_trees(n, true).len()).collect();
-        let multi: Vec<usize> = (1..=6).map(|n| all_trees(n, false).len()).collect();
-        assert_eq!(single, [1, 2, 7, 30, 143, 728]);
-        assert_eq!(multi, [1, 3, 12, 55, 273, 1428]);
-    }
 
     fn random_scores(n: usize, seed: u64, scale: f64) -> Vec<f64> {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
@@ -406,7 +390,7 @@ mod tests {
     fn map_log_partition_and_marginals_match_brute_force() {
         for n in 1..=6 {
             for single in [true, false] {
-                let trees = all_trees(n, single);
+                let trees = brute::trees(n, true, single);
                 for seed in 0..4 {
                     let sc = random_scores(n, seed * 31 + n as u64, 2.0);
                     let s = |h: usize, m: usize| sc[h * (n + 1) + m];
@@ -472,13 +456,50 @@ mod tests {
     }
 
     #[test]
+    fn marginals_jvp_is_the_finite_difference_of_the_marginals() {
+        let n = 5;
+        let sc = random_scores(n, 9, 1.5);
+        let dir = random_scores(n, 10, 1.0);
+        for single in [true, false] {
+            let (mu, dmu) = marginals_jvp(
+                n,
+                &|h, m| sc[h * (n + 1) + m],
+                &|h, m| dir[h * (n + 1) + m],
+                single,
+            );
+            let (_, mu0) = marginals(n, &|h, m| sc[h * (n + 1) + m], single);
+            let e = 1e-6;
+            let at = |t: f64| {
+                marginals(
+                    n,
+                    &|h, m| sc[h * (n + 1) + m] + t * dir[h * (n + 1) + m],
+                    single,
+                )
+                .1
+            };
+            let (p, q) = (at(e), at(-e));
+            for i in 0..mu.len() {
+                assert!((mu[i] - mu0[i]).abs() < 1e-12);
+                let fd = (p[i] - q[i]) / (2.0 * e);
+                assert!((fd - dmu[i]).abs() < 1e-7, "entry {i}: {} vs {fd}", dmu[i]);
+            }
+        }
+    }
+
+    #[test]
     fn each_word_has_one_head_in_expectation_even_for_long_sentences_and_huge_scores() {
         let n = 200;
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
-        let sc: Vec<f64> = (0..(n + 1) * (n + 1))
+        let normal: Vec<f64> = (0..(n + 1) * (n + 1))
             .map(|_| rng.sample::<f64, _>(rand_distr::StandardNormal) * 100.0)
             .collect();
-        for single in [true, false] {
+        let uniform = random_scores(n, 6, 1e4);
+        for (sc, single) in [
+            (&normal, true),
+            (&normal, false),
+            (&uniform, true),
+            (&uniform, false),
+        ] {
             let (lz, mu) = marginals(n, &|h, m| sc[h * (n + 1) + m], single);
             assert!(lz.is_finite());
             for m in 1..=n {

@@ -4,7 +4,8 @@
 //! Each sentence is computed in f64 whatever the element type, and the
 //! batch is split across threads.
 
-use super::projective;
+use super::structure::StructureError;
+use super::{brute, nonprojective, projective, projective_lanes, sparsemap};
 use crate::real::Real;
 use ndarray::{ArrayD, ArrayView2, Axis};
 
@@ -25,7 +26,7 @@ fn threads() -> usize {
 fn per_sentence<T: Real, R: Send>(
     s: &ArrayD<T>,
     lengths: &[usize],
-    f: impl Fn(ArrayView2<T>, usize) -> R + Sync,
+    f: impl Fn(usize, ArrayView2<T>, usize) -> R + Sync,
 ) -> Vec<R> {
     let b = s.shape()[0];
     let n1 = s.shape()[1];
@@ -42,7 +43,7 @@ fn per_sentence<T: Real, R: Send>(
                 let view = view.view();
                 scope.spawn(move || {
                     (start..(start + chunk).min(b))
-                        .map(|i| f(view.index_axis(Axis(0), i), lengths[i]))
+                        .map(|i| f(i, view.index_axis(Axis(0), i), lengths[i]))
                         .collect::<Vec<R>>()
                 })
             })
@@ -54,41 +55,322 @@ fn per_sentence<T: Real, R: Send>(
     })
 }
 
-/// MAP trees as one-hot arc indicators `z[b][h][m]`.
-pub fn map<T: Real>(s: &ArrayD<T>, lengths: &[usize], single_root: bool) -> ArrayD<T> {
-    let heads = per_sentence(s, lengths, |sb, n| {
-        projective::map(n, &|h, m| sb[[h, m]].f64(), single_root)
-    });
-    let mut out = ArrayD::zeros(s.raw_dim());
-    for (b, hs) in heads.iter().enumerate() {
-        for (m, &h) in hs.iter().enumerate().skip(1) {
-            out[[b, h, m]] = T::one();
-        }
-    }
-    out
+/// A dependency-tree structure: projective (Eisner) or not
+/// (Chu-Liu-Edmonds and the matrix-tree theorem), single- or multi-root.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tree {
+    pub projective: bool,
+    pub single_root: bool,
 }
 
-/// Log-partition per sentence and arc marginals `µ[b][h][m]`.
-pub fn marginals<T: Real>(
-    s: &ArrayD<T>,
-    lengths: &[usize],
-    single_root: bool,
-) -> (Vec<f64>, ArrayD<T>) {
-    let res = per_sentence(s, lengths, |sb, n| {
-        projective::marginals(n, &|h, m| sb[[h, m]].f64(), single_root)
-    });
-    let mut out = ArrayD::zeros(s.raw_dim());
-    let mut log_z = Vec::with_capacity(res.len());
-    for (b, (lz, mu)) in res.into_iter().enumerate() {
-        log_z.push(lz);
-        let n = lengths[b];
-        for h in 0..=n {
-            for m in 1..=n {
-                out[[b, h, m]] = T::of(mu[h * (n + 1) + m]);
+/// Checks that `s` is `[B, N+1, N+1]` and every length is at most `N`.
+pub fn check_shape(shape: &[usize], lengths: &[usize]) -> Result<(), StructureError> {
+    if shape.len() != 3 || shape[1] != shape[2] || shape[1] == 0 {
+        return Err(StructureError::Shape(format!(
+            "tree scores must have shape [B, N+1, N+1], got {shape:?}"
+        )));
+    }
+    if lengths.len() != shape[0] {
+        return Err(StructureError::Shape(format!(
+            "{} lengths for a batch of {}",
+            lengths.len(),
+            shape[0]
+        )));
+    }
+    if let Some((b, &n)) = lengths.iter().enumerate().find(|(_, &n)| n + 1 > shape[1]) {
+        return Err(StructureError::Shape(format!(
+            "item {b} has length {n} but the scores only have room for {} words",
+            shape[1] - 1
+        )));
+    }
+    Ok(())
+}
+
+/// The `(n+1) × (n+1)` block of one sentence, row-major, in f64, with
+/// the entries that are not arcs zeroed.
+fn block<T: Real>(sb: &ArrayView2<T>, n: usize) -> Vec<f64> {
+    let n1 = n + 1;
+    let mut v = vec![0.0; n1 * n1];
+    for h in 0..n1 {
+        for m in 1..n1 {
+            if h != m {
+                v[h * n1 + m] = sb[[h, m]].f64();
             }
         }
     }
-    (log_z, out)
+    v
+}
+
+/// Writes per-sentence `(n+1)²` blocks back into a padded `[B, N+1, N+1]`.
+fn unblock<T: Real>(shape: &[usize], lengths: &[usize], blocks: &[Vec<f64>]) -> ArrayD<T> {
+    let np = shape[1];
+    let mut out = vec![T::zero(); shape.iter().product()];
+    for (b, (v, &n)) in blocks.iter().zip(lengths).enumerate() {
+        let n1 = n + 1;
+        for h in 0..n1 {
+            for m in 1..n1 {
+                if h != m {
+                    out[(b * np + h) * np + m] = T::of(v[h * n1 + m]);
+                }
+            }
+        }
+    }
+    ArrayD::from_shape_vec(ndarray::IxDyn(shape), out).expect("shape matches")
+}
+
+/// Sentences per lane group: enough to fill vector registers and amortise
+/// each span's bookkeeping, few enough that lengths within a group stay close.
+const GROUP: usize = 16;
+
+/// Projective inside-outside over the batch in lane groups (sentences
+/// sorted by length, so each group's chart is barely larger than its
+/// sentences), groups spread across threads. Returns log Z, µ and — with
+/// a direction `g` — the tangent `∇² log Z · g`, all in batch order.
+fn projective_lanes<T: Real>(
+    s: &ArrayD<T>,
+    lengths: &[usize],
+    g: Option<&ArrayD<T>>,
+    single_root: bool,
+) -> (Vec<f64>, ArrayD<T>, Option<ArrayD<T>>) {
+    let batch = lengths.len();
+    let mut order: Vec<usize> = (0..batch).collect();
+    order.sort_by_key(|&b| lengths[b]);
+    let workers = threads();
+    let size = GROUP.min(batch.div_ceil(workers).max(1));
+    let groups: Vec<&[usize]> = order.chunks(size).collect();
+    // Flat, standard-layout views: dynamic-rank indexing per element would
+    // cost as much as the small charts themselves.
+    let np = s.shape()[1];
+    let s_flat = s.as_standard_layout();
+    let s_flat = s_flat.as_slice().expect("standard layout");
+    let g_flat = g.map(|g| g.as_standard_layout());
+    let g_flat = g_flat
+        .as_ref()
+        .map(|g| g.as_slice().expect("standard layout"));
+    let run_group = |members: &[usize]| {
+        let n = members.iter().map(|&b| lengths[b]).max().unwrap_or(0);
+        let (n1, lanes) = (n + 1, members.len());
+        let mut sv = vec![0.0; n1 * n1 * lanes];
+        let mut dv = vec![0.0; if g.is_some() { n1 * n1 * lanes } else { 0 }];
+        for (l, &b) in members.iter().enumerate() {
+            let len = lengths[b];
+            for h in 0..=len {
+                for m in 1..=len {
+                    if h != m {
+                        let src = (b * np + h) * np + m;
+                        sv[(h * n1 + m) * lanes + l] = s_flat[src].f64();
+                        if let Some(g) = g_flat {
+                            dv[(h * n1 + m) * lanes + l] = g[src].f64();
+                        }
+                    }
+                }
+            }
+        }
+        let out = if g.is_some() {
+            projective_lanes::inside_outside::<true>(
+                n,
+                &lengths_of(members, lengths),
+                &sv,
+                &dv,
+                single_root,
+            )
+        } else {
+            projective_lanes::inside_outside::<false>(
+                n,
+                &lengths_of(members, lengths),
+                &sv,
+                &dv,
+                single_root,
+            )
+        };
+        (n1, out)
+    };
+    let results: Vec<(usize, projective_lanes::Out)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers.min(groups.len()))
+            .map(|w| {
+                let groups = &groups;
+                let run_group = &run_group;
+                scope.spawn(move || {
+                    groups
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| i % workers == w)
+                        .map(|(i, members)| (i, run_group(members)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut all: Vec<(usize, (usize, projective_lanes::Out))> = handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("a tree worker panicked"))
+            .collect();
+        all.sort_by_key(|x| x.0);
+        all.into_iter().map(|x| x.1).collect()
+    });
+    let mut log_z = vec![0.0; batch];
+    let mut mu = vec![T::zero(); s.len()];
+    let mut dmu = g.map(|_| vec![T::zero(); s.len()]);
+    for (members, (n1, out)) in groups.iter().zip(results) {
+        let lanes = members.len();
+        for (l, &b) in members.iter().enumerate() {
+            log_z[b] = out.log_z[l];
+            let len = lengths[b];
+            for h in 0..=len {
+                for m in 1..=len {
+                    let c = (h * n1 + m) * lanes + l;
+                    let dst = (b * np + h) * np + m;
+                    mu[dst] = T::of(out.mu[c]);
+                    if let Some(d) = dmu.as_mut() {
+                        d[dst] = T::of(out.dmu[c]);
+                    }
+                }
+            }
+        }
+    }
+    let shape = ndarray::IxDyn(s.shape());
+    let mu = ArrayD::from_shape_vec(shape.clone(), mu).expect("same size");
+    let dmu = dmu.map(|d| ArrayD::from_shape_vec(shape, d).expect("same size"));
+    (log_z, mu, dmu)
+}
+
+fn lengths_of(members: &[usize], lengths: &[usize]) -> Vec<usize> {
+    members.iter().map(|&b| lengths[b]).collect()
+}
+
+impl Tree {
+    fn heads(&self, n: usize, s: &dyn Fn(usize, usize) -> f64) -> Vec<usize> {
+        if self.projective {
+            projective::map(n, s, self.single_root)
+        } else {
+            nonprojective::map(n, s, self.single_root)
+        }
+    }
+
+    /// The MAP tree of one sentence as an `(n+1)²` arc indicator.
+    fn map_block(&self, n: usize, v: &[f64]) -> Vec<f64> {
+        let heads = self.heads(n, &|h, m| v[h * (n + 1) + m]);
+        brute::indicator(&heads)
+    }
+
+    /// MAP trees as one-hot arc indicators `z[b][h][m]`.
+    pub fn map<T: Real>(
+        &self,
+        s: &ArrayD<T>,
+        lengths: &[usize],
+    ) -> Result<ArrayD<T>, StructureError> {
+        check_shape(s.shape(), lengths)?;
+        let blocks = per_sentence(s, lengths, |_, sb, n| self.map_block(n, &block(&sb, n)));
+        Ok(unblock(s.shape(), lengths, &blocks))
+    }
+
+    /// Log-partition per sentence and arc marginals `µ[b][h][m]`.
+    pub fn marginals<T: Real>(
+        &self,
+        s: &ArrayD<T>,
+        lengths: &[usize],
+    ) -> Result<(Vec<f64>, ArrayD<T>), StructureError> {
+        check_shape(s.shape(), lengths)?;
+        if self.projective {
+            let (log_z, mu, _) = projective_lanes(s, lengths, None, self.single_root);
+            return Ok((log_z, mu));
+        }
+        let res = per_sentence(s, lengths, |_, sb, n| {
+            let v = block(&sb, n);
+            let f = |h: usize, m: usize| v[h * (n + 1) + m];
+            nonprojective::marginals(n, &f, self.single_root)
+        });
+        let mut log_z = Vec::with_capacity(res.len());
+        let mut blocks = Vec::with_capacity(res.len());
+        for (item, r) in res.into_iter().enumerate() {
+            let (lz, mu) = r.map_err(|source| StructureError::IllConditioned { item, source })?;
+            log_z.push(lz);
+            blocks.push(mu);
+        }
+        Ok((log_z, unblock(s.shape(), lengths, &blocks)))
+    }
+
+    /// The VJP of the marginals with upstream `g`: `∇² log Z · g`, exact.
+    pub fn marginals_vjp<T: Real>(
+        &self,
+        s: &ArrayD<T>,
+        lengths: &[usize],
+        g: &ArrayD<T>,
+    ) -> Result<ArrayD<T>, StructureError> {
+        check_shape(s.shape(), lengths)?;
+        if g.shape() != s.shape() {
+            return Err(StructureError::Shape(
+                "the gradient's shape differs from the scores'".into(),
+            ));
+        }
+        if self.projective {
+            let (_, _, dmu) = projective_lanes(s, lengths, Some(g), self.single_root);
+            return Ok(dmu.expect("a direction was given"));
+        }
+        let gv = g
+            .view()
+            .into_shape_with_order((s.shape()[0], s.shape()[1], s.shape()[2]))
+            .map_err(|_| {
+                StructureError::Shape("the gradient's shape differs from the scores'".into())
+            })?;
+        let res = per_sentence(s, lengths, |b, sb, n| {
+            let v = block(&sb, n);
+            let d = block(&gv.index_axis(Axis(0), b), n);
+            let f = |h: usize, m: usize| v[h * (n + 1) + m];
+            let df = |h: usize, m: usize| d[h * (n + 1) + m];
+            nonprojective::marginals_jvp(n, &f, &df, self.single_root).map(|r| r.1)
+        });
+        let mut blocks = Vec::with_capacity(res.len());
+        for (item, r) in res.into_iter().enumerate() {
+            blocks.push(r.map_err(|source| StructureError::IllConditioned { item, source })?);
+        }
+        Ok(unblock(s.shape(), lengths, &blocks))
+    }
+
+    fn sparsemap_blocks<T: Real>(
+        &self,
+        s: &ArrayD<T>,
+        lengths: &[usize],
+    ) -> Vec<sparsemap::Solution> {
+        per_sentence(s, lengths, |_, sb, n| {
+            sparsemap::solve_active_set(&block(&sb, n), &|v: &[f64]| self.map_block(n, v))
+        })
+    }
+
+    /// SparseMAP: the projection of the scores onto the tree polytope.
+    pub fn sparsemap<T: Real>(
+        &self,
+        s: &ArrayD<T>,
+        lengths: &[usize],
+    ) -> Result<ArrayD<T>, StructureError> {
+        check_shape(s.shape(), lengths)?;
+        let sols = self.sparsemap_blocks(s, lengths);
+        let blocks: Vec<Vec<f64>> = sols.into_iter().map(|x| x.mu).collect();
+        Ok(unblock(s.shape(), lengths, &blocks))
+    }
+
+    /// The VJP of SparseMAP, from the active set of its forward solution.
+    pub fn sparsemap_vjp<T: Real>(
+        &self,
+        s: &ArrayD<T>,
+        lengths: &[usize],
+        g: &ArrayD<T>,
+    ) -> Result<ArrayD<T>, StructureError> {
+        check_shape(s.shape(), lengths)?;
+        let sols = self.sparsemap_blocks(s, lengths);
+        let n1 = s.shape()[1];
+        let gv = g
+            .view()
+            .into_shape_with_order((s.shape()[0], n1, n1))
+            .map_err(|_| {
+                StructureError::Shape("the gradient's shape differs from the scores'".into())
+            })?;
+        let blocks: Vec<Vec<f64>> = sols
+            .iter()
+            .enumerate()
+            .map(|(b, sol)| sol.vjp(&block(&gv.index_axis(Axis(0), b), lengths[b])))
+            .collect();
+        Ok(unblock(s.shape(), lengths, &blocks))
+    }
 }
 
 #[cfg(test)]
@@ -105,8 +387,12 @@ mod tests {
             rng.random::<f64>() * 4.0 - 2.0
         });
         for single in [true, false] {
-            let (lz, mu) = marginals(&s, &lengths, single);
-            let z = map(&s, &lengths, single);
+            let tree = Tree {
+                projective: true,
+                single_root: single,
+            };
+            let (lz, mu) = tree.marginals(&s, &lengths).unwrap();
+            let z = tree.map(&s, &lengths).unwrap();
             for (b, &n) in lengths.iter().enumerate() {
                 // The same sentence, cut to its length, alone.
                 let alone = |h: usize, m: usize| s[[b, h, m]];

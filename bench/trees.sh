@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Side by side, in one run: milliseconds per batched projective dependency-tree
+# MAP, marginals, and marginals backward (timed with its forward), single root,
+# batch 32, random f32 scores, lsmc vs PyTorch + torch-struct, with the same
+# thread count. Outside CI; needs python with torch and torch-struct
+# (`pip install torch torch-struct`), by default the venv in /tmp/torchenv.
+#
+#   bench/trees.sh [THREADS]      (default 2; PYTHON=... to pick the python)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+threads="${1:-2}"
+python="${PYTHON:-/tmp/torchenv/bin/python}"
+batch=32
+ns=(10 20 40 80)
+repeats=20
+cargo build --release -q
+lsmc=$(./target/release/lsmc bench --structure projective --batch "$batch" --n "${ns[@]}" \
+        --threads "$threads" --repeats "$repeats")
+torch=$("$python" bench/torch_struct_trees.py --batch "$batch" --n "${ns[@]}" \
+        --threads "$threads" --repeats "$repeats")
+echo "$lsmc"
+echo "$torch"
+"$python" - "$lsmc" "$torch" <<'PY'
+import json, sys
+rows = {}
+for text in sys.argv[1:3]:
+    for line in text.splitlines():
+        if line.strip():
+            r = json.loads(line)
+            rows[(r["n"], r["op"], r["impl"])] = r
+ops = ["map", "marginals", "backward"]
+keys = sorted({(n, op) for n, op, _ in rows}, key=lambda k: (k[0], ops.index(k[1]) if k[1] in ops else 99))
+first = next(iter(rows.values()))
+print(f"\nprojective, single root, batch {first['batch']}, {first['threads']} threads "
+      f"(backward includes the marginals forward)\n")
+print("| n | op | lsmc ms | torch-struct ms | speed-up |")
+print("|---:|---|---:|---:|---:|")
+for n, op in keys:
+    l, t = rows.get((n, op, "lsmc")), rows.get((n, op, "torch-struct"))
+    ls = f"{l['median_ms']:.3f}" if l else "-"
+    ts = f"{t['median_ms']:.3f}" if t else "-"
+    up = f"{t['median_ms'] / l['median_ms']:.1f}x" if l and t and l["median_ms"] > 0 else "-"
+    print(f"| {n} | {op} | {ls} | {ts} | {up} |")
+PY

@@ -1,0 +1,547 @@
+//! Non-projective dependency trees (arc-factored spanning arborescences
+//! rooted at position 0) for one sentence, in the layout of
+//! [`super::projective`]: `s[h][m]`, `h ∈ 0..=n`, `m ∈ 1..=n`.
+//!
+//! MAP is Chu-Liu-Edmonds. With a single root, every root arc is first
+//! lowered by a constant larger than the score range of any two trees, so
+//! the best arborescence has exactly one root arc and is the best among
+//! those — exact, and no extra search over root children.
+//!
+//! The log-partition is the matrix-tree theorem (Koo et al., 2007): with
+//! `A[h][m] = exp(s[h][m])`, `Z = det L` for the in-degree Laplacian over
+//! the words (multi-root), or for the same Laplacian built without root
+//! arcs whose first row is replaced by the root arcs (single root). The
+//! marginals are `µ = A ⊙ ∂ log det L / ∂A`, with `∂ log det L / ∂L =
+//! L⁻ᵀ`. Everything is in f64 with an LU factorisation (partial pivoting)
+//! giving `log |det|` as a sum of logs. Scores are shifted first so no
+//! exponential overflows: each word's incoming arcs by their maximum
+//! (every tree has one head per word), and with a single root the root
+//! arcs by theirs (every tree has one root arc); log Z gets the shifts
+//! back.
+
+use ndarray::Array2;
+
+const NEG: f64 = f64::NEG_INFINITY;
+
+fn valid(x: f64) -> f64 {
+    if x.is_nan() {
+        NEG
+    } else {
+        x
+    }
+}
+
+/// MAP tree: `heads[m]` for `m ∈ 1..=n` (`heads[0]` unused).
+pub fn map(n: usize, s: &dyn Fn(usize, usize) -> f64, single_root: bool) -> Vec<usize> {
+    let n1 = n + 1;
+    let mut w = vec![vec![NEG; n1]; n1];
+    let mut range = 0.0f64;
+    for m in 1..n1 {
+        let mut best = 0.0f64;
+        for (h, row) in w.iter_mut().enumerate() {
+            if h != m {
+                row[m] = valid(s(h, m));
+                if row[m].is_finite() {
+                    best = best.max(row[m].abs());
+                }
+            }
+        }
+        range += best;
+    }
+    if single_root {
+        let penalty = 2.0 * range + 1.0;
+        for x in w[0].iter_mut().skip(1) {
+            *x -= penalty;
+        }
+    }
+    let mut heads = chu_liu_edmonds(&w);
+    heads[0] = 0;
+    heads
+}
+
+/// Maximum spanning arborescence rooted at node 0 of the dense graph
+/// `w[h][m]` (`−∞` = no arc): the head of every node but the root.
+fn chu_liu_edmonds(w: &[Vec<f64>]) -> Vec<usize> {
+    let n1 = w.len();
+    // Each node's best incoming arc (first on ties).
+    let mut head = vec![0usize; n1];
+    for (m, h) in head.iter_mut().enumerate().skip(1) {
+        // With no usable arc at all, the root: the answer stays a tree.
+        let mut best = NEG;
+        *h = 0;
+        for (cand, row) in w.iter().enumerate() {
+            if cand != m && row[m] > best {
+                best = row[m];
+                *h = cand;
+            }
+        }
+    }
+    let Some(cycle) = find_cycle(&head) else {
+        return head;
+    };
+    // Contract the cycle into one node `c` and solve the smaller problem.
+    let in_cycle: Vec<bool> = (0..n1).map(|v| cycle.contains(&v)).collect();
+    let mut id = vec![usize::MAX; n1];
+    let mut back = Vec::new();
+    for v in 0..n1 {
+        if !in_cycle[v] {
+            id[v] = back.len();
+            back.push(v);
+        }
+    }
+    let c = back.len();
+    let cycle_score: f64 = cycle.iter().map(|&v| w[head[v]][v]).sum();
+    let mut w2 = vec![vec![NEG; c + 1]; c + 1];
+    // Which original node an arc into or out of `c` really touches.
+    let mut enter = vec![usize::MAX; c + 1];
+    let mut leave = vec![usize::MAX; c + 1];
+    for u in 0..n1 {
+        for v in 0..n1 {
+            if u == v || w[u][v] == NEG {
+                continue;
+            }
+            match (in_cycle[u], in_cycle[v]) {
+                (false, false) => w2[id[u]][id[v]] = w[u][v],
+                (false, true) => {
+                    // Entering at v breaks v's cycle arc.
+                    let x = w[u][v] - w[head[v]][v] + cycle_score;
+                    if x > w2[id[u]][c] {
+                        w2[id[u]][c] = x;
+                        enter[id[u]] = v;
+                    }
+                }
+                (true, false) => {
+                    if w[u][v] > w2[c][id[v]] {
+                        w2[c][id[v]] = w[u][v];
+                        leave[id[v]] = u;
+                    }
+                }
+                (true, true) => {}
+            }
+        }
+    }
+    let sub = chu_liu_edmonds(&w2);
+    let mut out = head.clone();
+    for v2 in 1..=c {
+        if v2 == c {
+            // The arc into the cycle replaces the cycle arc of the node it enters.
+            let u = back[sub[c]];
+            let v = enter[sub[c]];
+            out[v] = u;
+        } else {
+            let v = back[v2];
+            out[v] = if sub[v2] == c {
+                leave[v2]
+            } else {
+                back[sub[v2]]
+            };
+        }
+    }
+    out
+}
+
+/// A cycle among `head` (the root, 0, has no head), if any.
+fn find_cycle(head: &[usize]) -> Option<Vec<usize>> {
+    let n1 = head.len();
+    let mut state = vec![0u8; n1]; // 0 new, 1 on the current path, 2 done
+    state[0] = 2;
+    for start in 1..n1 {
+        let mut path = Vec::new();
+        let mut v = start;
+        while state[v] == 0 {
+            state[v] = 1;
+            path.push(v);
+            v = head[v];
+        }
+        if state[v] == 1 {
+            let from = path.iter().position(|&x| x == v).expect("v is on the path");
+            return Some(path[from..].to_vec());
+        }
+        for x in path {
+            state[x] = 2;
+        }
+    }
+    None
+}
+
+/// The matrix-tree quantities of one sentence.
+struct Mtt {
+    n: usize,
+    single_root: bool,
+    /// `A[h][m] = exp(s[h][m] − shift)`, zero off the arcs.
+    a: Array2<f64>,
+    /// `X = L⁻ᵀ`.
+    x: Array2<f64>,
+    log_z: f64,
+    mu: Vec<f64>,
+}
+
+/// The Laplacian (`n × n`, word `m` at index `m − 1`), linear in `a`.
+fn laplacian(n: usize, a: &Array2<f64>, single_root: bool) -> Array2<f64> {
+    let mut l = Array2::zeros((n, n));
+    for m in 1..=n {
+        let first = if single_root { 1 } else { 0 };
+        let mut d = 0.0;
+        for h in first..=n {
+            if h != m {
+                d += a[[h, m]];
+                if h >= 1 {
+                    l[[h - 1, m - 1]] = -a[[h, m]];
+                }
+            }
+        }
+        l[[m - 1, m - 1]] = d;
+    }
+    if single_root {
+        for m in 1..=n {
+            l[[0, m - 1]] = a[[0, m]];
+        }
+    }
+    l
+}
+
+/// `∂ log det L / ∂A[h][m]` given `X = L⁻ᵀ` (zero off the arcs).
+fn coefficient(x: &Array2<f64>, h: usize, m: usize, single_root: bool) -> f64 {
+    if h == m || m == 0 {
+        return 0.0;
+    }
+    if single_root {
+        if h == 0 {
+            return x[[0, m - 1]];
+        }
+        let diag = if m != 1 { x[[m - 1, m - 1]] } else { 0.0 };
+        let off = if h != 1 { x[[h - 1, m - 1]] } else { 0.0 };
+        diag - off
+    } else if h == 0 {
+        x[[m - 1, m - 1]]
+    } else {
+        x[[m - 1, m - 1]] - x[[h - 1, m - 1]]
+    }
+}
+
+/// LU with partial pivoting: `log |det|` and the inverse (`None` if singular).
+fn log_det_and_inverse(mut l: Array2<f64>) -> Option<(f64, Array2<f64>)> {
+    let n = l.nrows();
+    let mut perm: Vec<usize> = (0..n).collect();
+    let mut log_det = 0.0;
+    for k in 0..n {
+        let p = (k..n)
+            .max_by(|&i, &j| l[[i, k]].abs().total_cmp(&l[[j, k]].abs()))
+            .expect("k < n");
+        let pivot = l[[p, k]];
+        if pivot == 0.0 || !pivot.is_finite() {
+            return None;
+        }
+        if p != k {
+            for c in 0..n {
+                l.swap([p, c], [k, c]);
+            }
+            perm.swap(p, k);
+        }
+        log_det += pivot.abs().ln();
+        for i in k + 1..n {
+            let f = l[[i, k]] / pivot;
+            l[[i, k]] = f;
+            if f != 0.0 {
+                for c in k + 1..n {
+                    l[[i, c]] -= f * l[[k, c]];
+                }
+            }
+        }
+    }
+    // Solve L U X = P I, column by column.
+    let mut inv = Array2::zeros((n, n));
+    let mut y = vec![0.0; n];
+    for col in 0..n {
+        for i in 0..n {
+            let mut v = if perm[i] == col { 1.0 } else { 0.0 };
+            for (k, yk) in y.iter().enumerate().take(i) {
+                v -= l[[i, k]] * yk;
+            }
+            y[i] = v;
+        }
+        for i in (0..n).rev() {
+            let mut v = y[i];
+            for k in i + 1..n {
+                v -= l[[i, k]] * inv[[k, col]];
+            }
+            inv[[i, col]] = v / l[[i, i]];
+        }
+    }
+    Some((log_det, inv))
+}
+
+/// One Newton step on the inverse, `X + X (I − L X)`: it squares the
+/// residual, which matters for the badly scaled Laplacians that large
+/// scores give.
+fn refine(l: &Array2<f64>, x: Array2<f64>) -> Array2<f64> {
+    let mut r = -l.dot(&x);
+    r.diag_mut().mapv_inplace(|v| v + 1.0);
+    &x + &x.dot(&r)
+}
+
+/// The sentence's matrix-tree computation lost its precision: the
+/// Laplacian is too badly conditioned for f64. This happens when scores
+/// are so far apart that the best-head graph has cycles that cost
+/// hundreds of nats to break; the marginals are then a point mass in all
+/// but the last few digits, and the inverse cannot be trusted. Reported
+/// rather than returned as wrong numbers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IllConditioned {
+    /// The largest deviation of a word's head marginals from summing to one.
+    pub deviation: f64,
+}
+
+impl std::fmt::Display for IllConditioned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the matrix-tree Laplacian is too ill-conditioned for f64 (head marginals of a word sum to 1 ± {:.1e}); the arc scores are too far apart — scale them down",
+            self.deviation
+        )
+    }
+}
+
+/// Marginals must sum to one over each word's heads; far from it, the
+/// inverse was not accurate.
+const SUM_TOLERANCE: f64 = 1e-6;
+
+fn mtt(
+    n: usize,
+    s: &dyn Fn(usize, usize) -> f64,
+    single_root: bool,
+) -> Result<Mtt, IllConditioned> {
+    let n1 = n + 1;
+    let mut a = Array2::zeros((n1, n1));
+    let mut shift_total = 0.0;
+    let mut col_shift = vec![0.0; n1];
+    for (m, shift) in col_shift.iter_mut().enumerate().skip(1) {
+        let c = (0..n1)
+            .filter(|&h| h != m)
+            .map(|h| valid(s(h, m)))
+            .fold(NEG, f64::max);
+        *shift = if c.is_finite() { c } else { 0.0 };
+        shift_total += *shift;
+    }
+    let mut root_shift = 0.0;
+    if single_root {
+        let r = (1..n1)
+            .map(|m| valid(s(0, m)) - col_shift[m])
+            .fold(NEG, f64::max);
+        root_shift = if r.is_finite() { r } else { 0.0 };
+        shift_total += root_shift;
+    }
+    for h in 0..n1 {
+        for m in 1..n1 {
+            if h != m {
+                let extra = if h == 0 { root_shift } else { 0.0 };
+                a[[h, m]] = (valid(s(h, m)) - col_shift[m] - extra).exp();
+            }
+        }
+    }
+    let l = laplacian(n, &a, single_root);
+    let Some((log_det, inv)) = log_det_and_inverse(l.clone()) else {
+        // No tree has a finite score (or the matrix is numerically singular).
+        return Err(IllConditioned {
+            deviation: f64::INFINITY,
+        });
+    };
+    let mut t = Mtt {
+        n,
+        single_root,
+        a,
+        x: refine(&l, inv).reversed_axes(),
+        log_z: log_det + shift_total,
+        mu: Vec::new(),
+    };
+    t.mu = t.marginals();
+    let mut deviation = 0.0f64;
+    for m in 1..n1 {
+        let total: f64 = (0..n1).map(|h| t.mu[h * n1 + m]).sum();
+        deviation = deviation.max((total - 1.0).abs());
+    }
+    if deviation.is_nan() || deviation > SUM_TOLERANCE || !t.log_z.is_finite() {
+        return Err(IllConditioned { deviation });
+    }
+    Ok(t)
+}
+
+impl Mtt {
+    fn marginals(&self) -> Vec<f64> {
+        let n1 = self.n + 1;
+        let mut mu = vec![0.0; n1 * n1];
+        for h in 0..n1 {
+            for m in 1..n1 {
+                if h != m {
+                    mu[h * n1 + m] = self.a[[h, m]] * coefficient(&self.x, h, m, self.single_root);
+                }
+            }
+        }
+        mu
+    }
+}
+
+/// log Z and the arc marginals `µ[h][m]` (`(n+1) × (n+1)`, row-major).
+pub fn marginals(
+    n: usize,
+    s: &dyn Fn(usize, usize) -> f64,
+    single_root: bool,
+) -> Result<(f64, Vec<f64>), IllConditioned> {
+    if n == 0 {
+        return Ok((0.0, vec![0.0]));
+    }
+    let t = mtt(n, s, single_root)?;
+    Ok((t.log_z, t.mu))
+}
+
+/// The marginals and their derivative in direction `ds` (`∇² log Z · ds`,
+/// also the marginals' VJP with upstream `ds`):
+/// `dµ = dA ⊙ G + A ⊙ dG` with `dA = A ⊙ ds`, `G` the coefficients of
+/// [`coefficient`] on `X = L⁻ᵀ`, and `dX = −X · dLᵀ · X`.
+pub fn marginals_jvp(
+    n: usize,
+    s: &dyn Fn(usize, usize) -> f64,
+    ds: &dyn Fn(usize, usize) -> f64,
+    single_root: bool,
+) -> Result<(Vec<f64>, Vec<f64>), IllConditioned> {
+    let n1 = n + 1;
+    if n == 0 {
+        return Ok((vec![0.0], vec![0.0]));
+    }
+    let t = mtt(n, s, single_root)?;
+    let mut da = Array2::zeros((n1, n1));
+    for h in 0..n1 {
+        for m in 1..n1 {
+            if h != m {
+                da[[h, m]] = t.a[[h, m]] * ds(h, m);
+            }
+        }
+    }
+    let dl = laplacian(n, &da, single_root);
+    let dx = -t.x.dot(&dl.t()).dot(&t.x);
+    let mut dmu = vec![0.0; n1 * n1];
+    for h in 0..n1 {
+        for m in 1..n1 {
+            if h != m {
+                dmu[h * n1 + m] = da[[h, m]] * coefficient(&t.x, h, m, single_root)
+                    + t.a[[h, m]] * coefficient(&dx, h, m, single_root);
+            }
+        }
+    }
+    Ok((t.mu, dmu))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::brute;
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    fn random_scores(n: usize, seed: u64, scale: f64) -> Vec<f64> {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        (0..(n + 1) * (n + 1))
+            .map(|_| (rng.random::<f64>() * 2.0 - 1.0) * scale)
+            .collect()
+    }
+
+    #[test]
+    fn map_log_partition_and_marginals_match_brute_force() {
+        for n in 1..=6 {
+            for single in [true, false] {
+                let trees = brute::trees(n, false, single);
+                for seed in 0..3 {
+                    let sc = random_scores(n, seed * 17 + n as u64, 2.0);
+                    let s = |h: usize, m: usize| sc[h * (n + 1) + m];
+                    let want = brute::Exact::of(&trees, n, &s);
+                    let got = map(n, &s, single);
+                    assert!(trees.contains(&got), "n={n} single={single}: {got:?}");
+                    assert!((brute::score(&s, &got) - want.best).abs() < 1e-9);
+                    let (lz, mu) = marginals(n, &s, single).unwrap();
+                    assert!(
+                        (lz - want.log_z).abs() < 1e-9,
+                        "n={n} {lz} vs {}",
+                        want.log_z
+                    );
+                    for (a, b) in mu.iter().zip(&want.marginals) {
+                        assert!((a - b).abs() < 1e-9, "n={n} single={single}: {a} vs {b}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn marginals_jvp_is_the_finite_difference_of_the_marginals() {
+        let n = 6;
+        let sc = random_scores(n, 3, 1.5);
+        let dir = random_scores(n, 4, 1.0);
+        for single in [true, false] {
+            let idx = |h: usize, m: usize| h * (n + 1) + m;
+            let (_, dmu) =
+                marginals_jvp(n, &|h, m| sc[idx(h, m)], &|h, m| dir[idx(h, m)], single).unwrap();
+            let e = 1e-6;
+            let at = |t: f64| {
+                marginals(n, &|h, m| sc[idx(h, m)] + t * dir[idx(h, m)], single)
+                    .unwrap()
+                    .1
+            };
+            let (p, q) = (at(e), at(-e));
+            for i in 0..dmu.len() {
+                let fd = (p[i] - q[i]) / (2.0 * e);
+                assert!((fd - dmu[i]).abs() < 1e-7, "entry {i}: {} vs {fd}", dmu[i]);
+            }
+        }
+    }
+
+    #[test]
+    fn long_sentences_with_trained_scale_scores_are_accurate() {
+        let n = 200;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let sc: Vec<f64> = (0..(n + 1) * (n + 1))
+            .map(|_| rng.sample::<f64, _>(rand_distr::StandardNormal) * 10.0)
+            .collect();
+        for single in [true, false] {
+            let (lz, mu) = marginals(n, &|h, m| sc[h * (n + 1) + m], single).unwrap();
+            assert!(lz.is_finite());
+            for m in 1..=n {
+                let total: f64 = (0..=n).map(|h| mu[h * (n + 1) + m]).sum();
+                assert!((total - 1.0).abs() < 1e-7, "word {m}: {total}");
+            }
+            let heads = map(n, &|h, m| sc[h * (n + 1) + m], single);
+            assert!(find_cycle(&heads).is_none());
+            if single {
+                assert_eq!(heads[1..].iter().filter(|&&h| h == 0).count(), 1);
+            }
+        }
+    }
+
+    #[test]
+    fn scores_too_far_apart_for_f64_are_reported_not_returned_wrong() {
+        let n = 200;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(8);
+        let normal: Vec<f64> = (0..(n + 1) * (n + 1))
+            .map(|_| rng.sample::<f64, _>(rand_distr::StandardNormal) * 100.0)
+            .collect();
+        let uniform = random_scores(n, 6, 1e4);
+        for (sc, single) in [
+            (&normal, true),
+            (&normal, false),
+            (&uniform, true),
+            (&uniform, false),
+        ] {
+            match marginals(n, &|h, m| sc[h * (n + 1) + m], single) {
+                Ok((lz, mu)) => {
+                    assert!(lz.is_finite());
+                    for m in 1..=n {
+                        let total: f64 = (0..=n).map(|h| mu[h * (n + 1) + m]).sum();
+                        assert!((total - 1.0).abs() < SUM_TOLERANCE);
+                    }
+                }
+                Err(e) => assert!(e.to_string().contains("ill-conditioned")),
+            }
+            // MAP has no such limit.
+            let heads = map(n, &|h, m| sc[h * (n + 1) + m], single);
+            assert!(brute::is_tree(&heads, false, single));
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! One entry point for every structure the latent node can map scores
+//! onto: MAP, marginals (with the log-partition), SparseMAP, and the exact
+//! VJPs of the relaxed forwards. Used by the executor and by `lsmc infer`.
+//!
+//! Scores are `s[B, K]` for `categorical(K)` and `s[B, N+1, N+1]` for
+//! trees (layout of [`super::projective`]); `lengths` give each item's
+//! true size (categories for categorical, words for trees) and default to
+//! the full size. Padding never takes part, and is zero in every output.
+
+use super::categorical;
+use super::nonprojective::IllConditioned;
+use super::tree::Tree;
+use crate::real::Real;
+use lsmc_compiler::types::StructureKind;
+use ndarray::{ArrayD, Axis};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Structure {
+    Categorical,
+    Tree(Tree),
+}
+
+/// Why a structured computation cannot give an answer.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StructureError {
+    /// Scores of the wrong rank, or lengths that do not fit them.
+    Shape(String),
+    /// A sentence whose matrix-tree computation lost its precision.
+    IllConditioned { item: usize, source: IllConditioned },
+}
+
+impl std::fmt::Display for StructureError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StructureError::Shape(m) => f.write_str(m),
+            StructureError::IllConditioned { item, source } => write!(f, "item {item}: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for StructureError {}
+
+impl Structure {
+    pub fn new(kind: StructureKind, single_root: bool) -> Structure {
+        match kind {
+            StructureKind::Categorical => Structure::Categorical,
+            StructureKind::Projective => Structure::Tree(Tree {
+                projective: true,
+                single_root,
+            }),
+            StructureKind::Nonprojective => Structure::Tree(Tree {
+                projective: false,
+                single_root,
+            }),
+        }
+    }
+
+    /// The lengths to use: the given ones, or every item at full size.
+    fn lengths(
+        &self,
+        shape: &[usize],
+        lengths: Option<&[usize]>,
+    ) -> Result<Vec<usize>, StructureError> {
+        let rank = match self {
+            Structure::Categorical => 2,
+            Structure::Tree(_) => 3,
+        };
+        if shape.len() != rank || (rank == 2 && shape[1] == 0) {
+            return Err(StructureError::Shape(match self {
+                Structure::Categorical => {
+                    format!("categorical scores must have shape [B, K], got {shape:?}")
+                }
+                Structure::Tree(_) => {
+                    format!("tree scores must have shape [B, N+1, N+1], got {shape:?}")
+                }
+            }));
+        }
+        let full = match self {
+            Structure::Categorical => shape[1],
+            Structure::Tree(_) => shape[1].saturating_sub(1),
+        };
+        let ls = lengths
+            .map(<[usize]>::to_vec)
+            .unwrap_or_else(|| vec![full; shape[0]]);
+        if let Structure::Tree(_) = self {
+            super::tree::check_shape(shape, &ls)?;
+        } else {
+            if ls.len() != shape[0] {
+                return Err(StructureError::Shape(format!(
+                    "{} lengths for a batch of {}",
+                    ls.len(),
+                    shape[0]
+                )));
+            }
+            if let Some((b, &k)) = ls.iter().enumerate().find(|(_, &k)| k == 0 || k > full) {
+                return Err(StructureError::Shape(format!(
+                    "item {b} has {k} categories but must have between 1 and {full}"
+                )));
+            }
+        }
+        Ok(ls)
+    }
+
+    pub fn map<T: Real>(
+        &self,
+        s: &ArrayD<T>,
+        lengths: Option<&[usize]>,
+    ) -> Result<ArrayD<T>, StructureError> {
+        let ls = self.lengths(s.shape(), lengths)?;
+        match self {
+            Structure::Categorical => Ok(masked(s, &ls, categorical::argmax)),
+            Structure::Tree(t) => t.map(s, &ls),
+        }
+    }
+
+    /// Log-partition per item and marginals.
+    pub fn marginals<T: Real>(
+        &self,
+        s: &ArrayD<T>,
+        lengths: Option<&[usize]>,
+    ) -> Result<(Vec<f64>, ArrayD<T>), StructureError> {
+        let ls = self.lengths(s.shape(), lengths)?;
+        match self {
+            Structure::Categorical => {
+                let p = masked(s, &ls, categorical::marginals);
+                let log_z = s
+                    .axis_iter(Axis(0))
+                    .zip(&ls)
+                    .map(|(row, &k)| {
+                        let xs: Vec<f64> = row.iter().take(k).map(|x| x.f64()).collect();
+                        <f64 as super::logspace::Num>::lse(&xs)
+                    })
+                    .collect();
+                Ok((log_z, p))
+            }
+            Structure::Tree(t) => t.marginals(s, &ls),
+        }
+    }
+
+    pub fn marginals_vjp<T: Real>(
+        &self,
+        s: &ArrayD<T>,
+        lengths: Option<&[usize]>,
+        g: &ArrayD<T>,
+    ) -> Result<ArrayD<T>, StructureError> {
+        let ls = self.lengths(s.shape(), lengths)?;
+        match self {
+            Structure::Categorical => {
+                let p = masked(s, &ls, categorical::marginals);
+                Ok(crate::ops::softmax::softmax_vjp(&p, g))
+            }
+            Structure::Tree(t) => t.marginals_vjp(s, &ls, g),
+        }
+    }
+
+    pub fn sparsemap<T: Real>(
+        &self,
+        s: &ArrayD<T>,
+        lengths: Option<&[usize]>,
+    ) -> Result<ArrayD<T>, StructureError> {
+        let ls = self.lengths(s.shape(), lengths)?;
+        match self {
+            Structure::Categorical => Ok(masked(s, &ls, categorical::sparsemax)),
+            Structure::Tree(t) => t.sparsemap(s, &ls),
+        }
+    }
+
+    pub fn sparsemap_vjp<T: Real>(
+        &self,
+        s: &ArrayD<T>,
+        lengths: Option<&[usize]>,
+        g: &ArrayD<T>,
+    ) -> Result<ArrayD<T>, StructureError> {
+        let ls = self.lengths(s.shape(), lengths)?;
+        match self {
+            Structure::Categorical => {
+                let masked_s = mask(s, &ls);
+                Ok(categorical::sparsemax_vjp(&masked_s, g))
+            }
+            Structure::Tree(t) => t.sparsemap_vjp(s, &ls, g),
+        }
+    }
+}
+
+/// Categorical scores with the padding categories at −∞.
+fn mask<T: Real>(s: &ArrayD<T>, lengths: &[usize]) -> ArrayD<T> {
+    let mut m = s.clone();
+    for (mut row, &k) in m.axis_iter_mut(Axis(0)).zip(lengths) {
+        row.iter_mut().skip(k).for_each(|x| *x = T::neg_infinity());
+    }
+    m
+}
+
+/// `f` on masked categorical scores, zero on the padding.
+fn masked<T: Real>(s: &ArrayD<T>, lengths: &[usize], f: fn(&ArrayD<T>) -> ArrayD<T>) -> ArrayD<T> {
+    if lengths.iter().all(|&k| k == s.shape()[1]) {
+        return f(s);
+    }
+    let mut out = f(&mask(s, lengths));
+    for (mut row, &k) in out.axis_iter_mut(Axis(0)).zip(lengths) {
+        row.iter_mut().skip(k).for_each(|x| *x = T::zero());
+    }
+    out
+}

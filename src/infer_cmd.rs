@@ -1,0 +1,228 @@
+//! `lsmc infer`: one structured computation on scores from a JSON file, so
+//! a researcher can check a structure by hand or from another language.
+//!
+//! Input `{"scores": [...], "lengths": [...]}` — `scores[b][k]` for
+//! categorical, `scores[b][h][m]` (`h ∈ 0..=N`, 0 the root; `m ∈ 1..=N`)
+//! for trees; `lengths` optional (default: full size). Output
+//! `{"result": [...]}` in the same layout, or one number per item for
+//! `logz`. Everything is computed in f64.
+
+use crate::{EXIT_DIAGNOSTICS, EXIT_USAGE};
+use clap::ValueEnum;
+use lsmc_compiler::types::StructureKind;
+use lsmc_runtime::latent::structure::Structure;
+use ndarray::{ArrayD, IxDyn};
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StructureArg {
+    Categorical,
+    Projective,
+    Nonprojective,
+}
+
+impl StructureArg {
+    pub fn kind(self) -> StructureKind {
+        match self {
+            StructureArg::Categorical => StructureKind::Categorical,
+            StructureArg::Projective => StructureKind::Projective,
+            StructureArg::Nonprojective => StructureKind::Nonprojective,
+        }
+    }
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RootArg {
+    Single,
+    Multi,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpArg {
+    Map,
+    Marginals,
+    Logz,
+    Sparsemap,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct InferArgs {
+    #[arg(long, value_enum)]
+    structure: StructureArg,
+    /// Trees only: exactly one word attached to the root, or any number.
+    #[arg(long, value_enum, default_value = "single")]
+    root: RootArg,
+    #[arg(long, value_enum)]
+    op: OpArg,
+    /// JSON file with `scores` (and optional `lengths`); `-` reads stdin.
+    #[arg(long)]
+    input: PathBuf,
+}
+
+pub fn run(args: &InferArgs) -> ExitCode {
+    let name = args.input.display().to_string();
+    let text = if name == "-" {
+        let mut s = String::new();
+        match std::io::Read::read_to_string(&mut std::io::stdin(), &mut s) {
+            Ok(_) => s,
+            Err(e) => {
+                eprintln!(
+                    "error: cannot read standard input: {}",
+                    crate::io_reason(&e)
+                );
+                return ExitCode::from(EXIT_USAGE);
+            }
+        }
+    } else {
+        match std::fs::read_to_string(&args.input) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: cannot read `{name}`: {}", crate::io_reason(&e));
+                return ExitCode::from(EXIT_USAGE);
+            }
+        }
+    };
+    match infer(args, &text) {
+        Ok(v) => {
+            crate::out(&format!("{v}\n"));
+            ExitCode::SUCCESS
+        }
+        Err(msg) => {
+            eprintln!("error: {name}: {msg}");
+            ExitCode::from(EXIT_DIAGNOSTICS)
+        }
+    }
+}
+
+fn infer(args: &InferArgs, text: &str) -> Result<Value, String> {
+    let doc: Value = serde_json::from_str(text).map_err(|e| {
+        format!(
+            "not valid JSON (line {}, column {}): {e}",
+            e.line(),
+            e.column()
+        )
+    })?;
+    let obj = doc
+        .as_object()
+        .ok_or("the input must be a JSON object with `scores` (and optionally `lengths`)")?;
+    if let Some(k) = obj.keys().find(|k| *k != "scores" && *k != "lengths") {
+        return Err(format!(
+            "unknown field `{k}` (expected `scores` and optionally `lengths`)"
+        ));
+    }
+    let scores = obj.get("scores").ok_or("missing field `scores`")?;
+    let rank = if args.structure == StructureArg::Categorical {
+        2
+    } else {
+        3
+    };
+    let s = nested_array(scores, rank)?;
+    let lengths = match obj.get("lengths") {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(items)) => Some(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    v.as_u64().map(|x| x as usize).ok_or_else(|| {
+                        format!("`lengths[{i}]` must be a non-negative integer, got {v}")
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+        Some(v) => return Err(format!("`lengths` must be an array of integers, got {v}")),
+    };
+    let structure = Structure::new(args.structure.kind(), args.root == RootArg::Single);
+    let ls = lengths.as_deref();
+    let result = match args.op {
+        OpArg::Map => to_json(&structure.map(&s, ls).map_err(|e| e.to_string())?),
+        OpArg::Marginals => to_json(&structure.marginals(&s, ls).map_err(|e| e.to_string())?.1),
+        OpArg::Logz => {
+            let (log_z, _) = structure.marginals(&s, ls).map_err(|e| e.to_string())?;
+            Value::from(log_z)
+        }
+        OpArg::Sparsemap => to_json(&structure.sparsemap(&s, ls).map_err(|e| e.to_string())?),
+    };
+    Ok(serde_json::json!({ "result": result }))
+}
+
+/// A rectangular nested array of numbers of exactly `rank` levels.
+fn nested_array(v: &Value, rank: usize) -> Result<ArrayD<f64>, String> {
+    let layout = if rank == 2 { "[B][K]" } else { "[B][N+1][N+1]" };
+    let mut shape = Vec::new();
+    let mut cur = v;
+    for _ in 0..rank {
+        let a = cur
+            .as_array()
+            .ok_or_else(|| format!("`scores` must be a nested array {layout}"))?;
+        shape.push(a.len());
+        match a.first() {
+            Some(first) => cur = first,
+            None => break,
+        }
+    }
+    if shape.len() < rank {
+        shape.resize(rank, 0);
+    }
+    let mut data = Vec::with_capacity(shape.iter().product());
+    fn walk(
+        v: &Value,
+        depth: usize,
+        shape: &[usize],
+        path: &mut Vec<usize>,
+        out: &mut Vec<f64>,
+        layout: &str,
+    ) -> Result<(), String> {
+        let at = || path.iter().map(|i| format!("[{i}]")).collect::<String>();
+        if depth == shape.len() {
+            return match v.as_f64() {
+                Some(x) => {
+                    out.push(x);
+                    Ok(())
+                }
+                None => Err(format!("`scores{}` must be a number, got {v}", at())),
+            };
+        }
+        let a = v.as_array().ok_or_else(|| {
+            format!(
+                "`scores{}` must be an array (layout {layout}), got {v}",
+                at()
+            )
+        })?;
+        if a.len() != shape[depth] {
+            return Err(format!(
+                "`scores{}` has {} entries but `scores{}` has {}: the array must be rectangular ({layout})",
+                at(),
+                a.len(),
+                "[0]".repeat(depth),
+                shape[depth]
+            ));
+        }
+        for (i, x) in a.iter().enumerate() {
+            path.push(i);
+            walk(x, depth + 1, shape, path, out, layout)?;
+            path.pop();
+        }
+        Ok(())
+    }
+    walk(v, 0, &shape, &mut Vec::new(), &mut data, layout)?;
+    if rank == 3 && shape[1] != shape[2] {
+        return Err(format!(
+            "tree scores must be square per item ([B][N+1][N+1]), got [{}][{}][{}]",
+            shape[0], shape[1], shape[2]
+        ));
+    }
+    ArrayD::from_shape_vec(IxDyn(&shape), data).map_err(|e| e.to_string())
+}
+
+fn to_json(a: &ArrayD<f64>) -> Value {
+    fn rec(a: ndarray::ArrayViewD<f64>) -> Value {
+        if a.ndim() == 0 {
+            return Value::from(a[[]]);
+        }
+        Value::Array(a.outer_iter().map(rec).collect())
+    }
+    rec(a.view())
+}

@@ -1,0 +1,218 @@
+//! `lsmc infer` as a researcher uses it from a shell or another language:
+//! JSON in, JSON out, in the documented layout; every malformed input an
+//! error that names the problem, never a panic.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+fn infer(args: &[&str], input: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lsmc"))
+        .arg("infer")
+        .args(args)
+        .args(["--input", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("lsmc runs");
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(input.as_bytes())
+        .expect("writes");
+    child.wait_with_output().expect("finishes")
+}
+
+fn result(o: &Output) -> serde_json::Value {
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    v["result"].clone()
+}
+
+fn error(o: &Output) -> String {
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Two words, single root: `root→1→2` scores 1.5, `root→2→1` scores 1.
+const TWO_WORDS: &str = r#"{"scores": [[[0, 1, 2], [0, 0, 0.5], [0, -1, 0]]]}"#;
+
+#[test]
+fn projective_marginals_map_and_log_partition_of_a_two_word_sentence() {
+    let p = 1.0 / (1.0 + (-0.5f64).exp());
+    let mu = result(&infer(
+        &["--structure", "projective", "--op", "marginals"],
+        TWO_WORDS,
+    ));
+    let at = |h: usize, m: usize| mu[0][h][m].as_f64().unwrap();
+    for (h, m, want) in [
+        (0, 1, p),
+        (1, 2, p),
+        (0, 2, 1.0 - p),
+        (2, 1, 1.0 - p),
+        (1, 1, 0.0),
+        (0, 0, 0.0),
+    ] {
+        assert!((at(h, m) - want).abs() < 1e-12, "{h}->{m}: {}", at(h, m));
+    }
+    let z = result(&infer(
+        &["--structure", "projective", "--op", "map"],
+        TWO_WORDS,
+    ));
+    assert_eq!(
+        z,
+        serde_json::json!([[[0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [0.0, 0.0, 0.0]]])
+    );
+    let lz = result(&infer(
+        &["--structure", "nonprojective", "--op", "logz"],
+        TWO_WORDS,
+    ));
+    let want = (1.5f64.exp() + 1.0f64.exp()).ln();
+    assert!((lz[0].as_f64().unwrap() - want).abs() < 1e-12);
+    // Multi-root adds the tree with both words on the root (score 3).
+    let lz = result(&infer(
+        &[
+            "--structure",
+            "projective",
+            "--root",
+            "multi",
+            "--op",
+            "logz",
+        ],
+        TWO_WORDS,
+    ));
+    let want = (1.5f64.exp() + 1.0f64.exp() + 3.0f64.exp()).ln();
+    assert!((lz[0].as_f64().unwrap() - want).abs() < 1e-12);
+}
+
+#[test]
+fn lengths_leave_padding_out_and_zero() {
+    let input = r#"{"scores": [[[0, 1, 2], [0, 0, 0.5], [0, -1, 0]], [[0, 3, 99], [0, 0, 99], [0, 99, 0]]], "lengths": [2, 1]}"#;
+    let z = result(&infer(
+        &["--structure", "projective", "--op", "sparsemap"],
+        input,
+    ));
+    assert_eq!(
+        z[1],
+        serde_json::json!([[0.0, 1.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    );
+    let cat = r#"{"scores": [[1, 2, 50], [0, 0, 0]], "lengths": [2, 3]}"#;
+    let p = result(&infer(
+        &["--structure", "categorical", "--op", "marginals"],
+        cat,
+    ));
+    assert_eq!(p[0][2].as_f64(), Some(0.0));
+    let third = 1.0 / 3.0;
+    assert!((p[1][2].as_f64().unwrap() - third).abs() < 1e-12);
+    let sm = result(&infer(
+        &["--structure", "categorical", "--op", "sparsemap"],
+        cat,
+    ));
+    assert_eq!(sm[0], serde_json::json!([0.0, 1.0, 0.0]));
+}
+
+#[test]
+fn malformed_input_names_the_problem() {
+    let cases: &[(&[&str], &str, &str)] = &[
+        (
+            &["--structure", "projective", "--op", "map"],
+            "{",
+            "not valid JSON (line 1",
+        ),
+        (
+            &["--structure", "projective", "--op", "map"],
+            "[1, 2]",
+            "must be a JSON object",
+        ),
+        (
+            &["--structure", "projective", "--op", "map"],
+            r#"{"lengths": [1]}"#,
+            "missing field `scores`",
+        ),
+        (
+            &["--structure", "projective", "--op", "map"],
+            r#"{"scores": [], "extra": 1}"#,
+            "unknown field `extra`",
+        ),
+        (
+            &["--structure", "projective", "--op", "map"],
+            r#"{"scores": [[1, 2], [3, 4]]}"#,
+            "must be a nested array [B][N+1][N+1]",
+        ),
+        (
+            &["--structure", "projective", "--op", "map"],
+            r#"{"scores": [[[0, 1], [0]]]}"#,
+            "`scores[0][1]` has 1 entries",
+        ),
+        (
+            &["--structure", "projective", "--op", "map"],
+            r#"{"scores": [[[0, 1], [0, "a"]]]}"#,
+            "`scores[0][1][1]` must be a number",
+        ),
+        (
+            &["--structure", "projective", "--op", "map"],
+            r#"{"scores": [[[0, 1, 2], [0, 0, 1]]]}"#,
+            "square",
+        ),
+        (
+            &["--structure", "projective", "--op", "map"],
+            r#"{"scores": [[[0, 1], [0, 0]]], "lengths": [2]}"#,
+            "room for 1 words",
+        ),
+        (
+            &["--structure", "projective", "--op", "map"],
+            r#"{"scores": [[[0, 1], [0, 0]]], "lengths": [1, 1]}"#,
+            "2 lengths for a batch of 1",
+        ),
+        (
+            &["--structure", "projective", "--op", "map"],
+            r#"{"scores": [[[0, 1], [0, 0]]], "lengths": [-1]}"#,
+            "`lengths[0]` must be a non-negative integer",
+        ),
+        (
+            &["--structure", "categorical", "--op", "map"],
+            r#"{"scores": [[1, 2]], "lengths": [0]}"#,
+            "between 1 and 2",
+        ),
+        (
+            &["--structure", "categorical", "--op", "map"],
+            r#"{"scores": [[[1]]]}"#,
+            "must be a number",
+        ),
+    ];
+    for (args, input, want) in cases {
+        let msg = error(&infer(args, input));
+        assert!(msg.contains(want), "{input}: {msg}");
+        assert!(msg.starts_with("error: -: "), "{msg}");
+        assert!(!msg.contains("panicked"), "{msg}");
+    }
+}
+
+#[test]
+fn an_unreadable_input_file_is_a_usage_error() {
+    let o = Command::new(env!("CARGO_BIN_EXE_lsmc"))
+        .args([
+            "infer",
+            "--structure",
+            "projective",
+            "--op",
+            "map",
+            "--input",
+            "no/such.json",
+        ])
+        .output()
+        .expect("lsmc runs");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("cannot read `no/such.json`: no such file"));
+}
