@@ -26,6 +26,18 @@ pub trait Num: Copy + Send + Sync + 'static {
     /// when either is `−∞`.
     fn weight(x: Self, total: Self) -> Self;
     fn is_zero(self) -> bool;
+    /// Log-space division (`x − y`).
+    fn sub(self, o: Self) -> Self;
+    /// A constant (no tangent).
+    fn of(v: f64) -> Self;
+    /// `dst_y ← log(exp(dst_y) + exp(f + src_y))` for every `y`: the row
+    /// update of a log-space elimination.
+    #[inline(always)]
+    fn lae_row(dst: &mut [Self], f: Self, src: &[Self]) {
+        for (d, &x) in dst.iter_mut().zip(src) {
+            *d = Self::lse(&[*d, f.add(x)]);
+        }
+    }
     /// The outside pass's inner loop: with `w_q = g · exp(a_q + b_q −
     /// total)`, adds `w_q` to both `ra_q` and `rb_q`.
     #[inline(always)]
@@ -179,6 +191,25 @@ impl Num for f64 {
         }
     }
     #[inline(always)]
+    fn sub(self, o: f64) -> f64 {
+        self - o
+    }
+    #[inline(always)]
+    fn of(v: f64) -> f64 {
+        v
+    }
+    #[inline(always)]
+    fn lae_row(dst: &mut [f64], f: f64, src: &[f64]) {
+        // max + ln(1 + exp(−|a − b|)), branch-free; −∞ on both sides stays −∞.
+        for (d, &x) in dst.iter_mut().zip(src) {
+            let b = f + x;
+            let hi = if b > *d { b } else { *d };
+            let lo = if b > *d { *d } else { b };
+            let r = hi + ln(1.0 + exp(lo - hi));
+            *d = if hi == f64::NEG_INFINITY { hi } else { r };
+        }
+    }
+    #[inline(always)]
     fn spread(g: f64, total: f64, a: &[f64], b: &[f64], ra: &mut [f64], rb: &mut [f64]) {
         if total == f64::NEG_INFINITY {
             return;
@@ -260,6 +291,17 @@ impl Num for Dual {
     #[inline(always)]
     fn is_zero(self) -> bool {
         self.v == 0.0 && self.t == 0.0
+    }
+    #[inline(always)]
+    fn sub(self, o: Dual) -> Dual {
+        Dual {
+            v: self.v - o.v,
+            t: self.t - o.t,
+        }
+    }
+    #[inline(always)]
+    fn of(v: f64) -> Dual {
+        Dual { v, t: 0.0 }
     }
 }
 

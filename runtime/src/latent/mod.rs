@@ -2,6 +2,7 @@
 //! SparseMAP, sampling) and its backward pass — exact for the relaxations,
 //! the surrogate program of the spec for the others.
 
+pub mod absorbing;
 pub mod brute;
 pub mod categorical;
 pub mod logspace;

@@ -19,6 +19,8 @@
 //! arcs by theirs (every tree has one root arc); log Z gets the shifts
 //! back.
 
+use super::absorbing;
+use super::logspace::Dual;
 use ndarray::Array2;
 
 const NEG: f64 = f64::NEG_INFINITY;
@@ -304,7 +306,7 @@ impl std::fmt::Display for IllConditioned {
 
 /// Marginals must sum to one over each word's heads; far from it, the
 /// inverse was not accurate.
-const SUM_TOLERANCE: f64 = 1e-6;
+const SUM_TOLERANCE: f64 = 1e-8;
 
 fn mtt(
     n: usize,
@@ -381,8 +383,23 @@ impl Mtt {
     }
 }
 
-/// log Z and the arc marginals `µ[h][m]` (`(n+1) × (n+1)`, row-major).
-pub fn marginals(
+/// log Z and the arc marginals `µ[h][m]` (`(n+1) × (n+1)`, row-major):
+/// the matrix-tree theorem, or, where f64 cannot invert its Laplacian
+/// accurately, the subtraction-free computation of [`super::absorbing`].
+pub fn marginals(n: usize, s: &dyn Fn(usize, usize) -> f64, single_root: bool) -> (f64, Vec<f64>) {
+    if n == 0 {
+        return (0.0, vec![0.0]);
+    }
+    match mtt(n, s, single_root) {
+        Ok(t) => (t.log_z, t.mu),
+        Err(_) => absorbing::marginals::<f64>(n, s, single_root),
+    }
+}
+
+/// [`marginals`] by the matrix-tree theorem alone, reporting an
+/// ill-conditioned Laplacian instead of falling back (for tests and
+/// diagnostics).
+pub fn marginals_by_laplacian(
     n: usize,
     s: &dyn Fn(usize, usize) -> f64,
     single_root: bool,
@@ -390,8 +407,7 @@ pub fn marginals(
     if n == 0 {
         return Ok((0.0, vec![0.0]));
     }
-    let t = mtt(n, s, single_root)?;
-    Ok((t.log_z, t.mu))
+    mtt(n, s, single_root).map(|t| (t.log_z, t.mu))
 }
 
 /// The marginals and their derivative in direction `ds` (`∇² log Z · ds`,
@@ -403,12 +419,25 @@ pub fn marginals_jvp(
     s: &dyn Fn(usize, usize) -> f64,
     ds: &dyn Fn(usize, usize) -> f64,
     single_root: bool,
-) -> Result<(Vec<f64>, Vec<f64>), IllConditioned> {
+) -> (Vec<f64>, Vec<f64>) {
     let n1 = n + 1;
     if n == 0 {
-        return Ok((vec![0.0], vec![0.0]));
+        return (vec![0.0], vec![0.0]);
     }
-    let t = mtt(n, s, single_root)?;
+    let t = match mtt(n, s, single_root) {
+        Ok(t) => t,
+        Err(_) => {
+            let dual = |h: usize, m: usize| Dual {
+                v: s(h, m),
+                t: ds(h, m),
+            };
+            let (_, mu) = absorbing::marginals::<Dual>(n, &dual, single_root);
+            return (
+                mu.iter().map(|d| d.v).collect(),
+                mu.iter().map(|d| d.t).collect(),
+            );
+        }
+    };
     let mut da = Array2::zeros((n1, n1));
     for h in 0..n1 {
         for m in 1..n1 {
@@ -428,7 +457,7 @@ pub fn marginals_jvp(
             }
         }
     }
-    Ok((t.mu, dmu))
+    (t.mu, dmu)
 }
 
 #[cfg(test)]
@@ -456,7 +485,7 @@ mod tests {
                     let got = map(n, &s, single);
                     assert!(trees.contains(&got), "n={n} single={single}: {got:?}");
                     assert!((brute::score(&s, &got) - want.best).abs() < 1e-9);
-                    let (lz, mu) = marginals(n, &s, single).unwrap();
+                    let (lz, mu) = marginals_by_laplacian(n, &s, single).unwrap();
                     assert!(
                         (lz - want.log_z).abs() < 1e-9,
                         "n={n} {lz} vs {}",
@@ -477,14 +506,9 @@ mod tests {
         let dir = random_scores(n, 4, 1.0);
         for single in [true, false] {
             let idx = |h: usize, m: usize| h * (n + 1) + m;
-            let (_, dmu) =
-                marginals_jvp(n, &|h, m| sc[idx(h, m)], &|h, m| dir[idx(h, m)], single).unwrap();
+            let (_, dmu) = marginals_jvp(n, &|h, m| sc[idx(h, m)], &|h, m| dir[idx(h, m)], single);
             let e = 1e-6;
-            let at = |t: f64| {
-                marginals(n, &|h, m| sc[idx(h, m)] + t * dir[idx(h, m)], single)
-                    .unwrap()
-                    .1
-            };
+            let at = |t: f64| marginals(n, &|h, m| sc[idx(h, m)] + t * dir[idx(h, m)], single).1;
             let (p, q) = (at(e), at(-e));
             for i in 0..dmu.len() {
                 let fd = (p[i] - q[i]) / (2.0 * e);
@@ -501,7 +525,7 @@ mod tests {
             .map(|_| rng.sample::<f64, _>(rand_distr::StandardNormal) * 10.0)
             .collect();
         for single in [true, false] {
-            let (lz, mu) = marginals(n, &|h, m| sc[h * (n + 1) + m], single).unwrap();
+            let (lz, mu) = marginals_by_laplacian(n, &|h, m| sc[h * (n + 1) + m], single).unwrap();
             assert!(lz.is_finite());
             for m in 1..=n {
                 let total: f64 = (0..=n).map(|h| mu[h * (n + 1) + m]).sum();
@@ -516,32 +540,83 @@ mod tests {
     }
 
     #[test]
-    fn scores_too_far_apart_for_f64_are_reported_not_returned_wrong() {
+    fn scores_too_far_apart_for_the_laplacian_fall_back_to_the_subtraction_free_walk() {
         let n = 200;
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(8);
         let normal: Vec<f64> = (0..(n + 1) * (n + 1))
             .map(|_| rng.sample::<f64, _>(rand_distr::StandardNormal) * 100.0)
             .collect();
         let uniform = random_scores(n, 6, 1e4);
+        let mut fell_back = 0;
         for (sc, single) in [
             (&normal, true),
             (&normal, false),
             (&uniform, true),
             (&uniform, false),
         ] {
-            match marginals(n, &|h, m| sc[h * (n + 1) + m], single) {
-                Ok((lz, mu)) => {
-                    assert!(lz.is_finite());
-                    for m in 1..=n {
-                        let total: f64 = (0..=n).map(|h| mu[h * (n + 1) + m]).sum();
-                        assert!((total - 1.0).abs() < SUM_TOLERANCE);
-                    }
-                }
-                Err(e) => assert!(e.to_string().contains("ill-conditioned")),
+            let f = |h: usize, m: usize| sc[h * (n + 1) + m];
+            if let Err(e) = marginals_by_laplacian(n, &f, single) {
+                assert!(e.to_string().contains("ill-conditioned"));
+                fell_back += 1;
+            }
+            let (lz, mu) = marginals(n, &f, single);
+            assert!(lz.is_finite());
+            assert!(mu.iter().all(|x| x.is_finite() && *x >= -1e-9));
+            for m in 1..=n {
+                let total: f64 = (0..=n).map(|h| mu[h * (n + 1) + m]).sum();
+                assert!((total - 1.0).abs() < 1e-8, "word {m}: {total}");
+            }
+            if single {
+                let root: f64 = (1..=n).map(|m| mu[m]).sum();
+                assert!((root - 1.0).abs() < 1e-8);
             }
             // MAP has no such limit.
-            let heads = map(n, &|h, m| sc[h * (n + 1) + m], single);
+            let heads = map(n, &f, single);
             assert!(brute::is_tree(&heads, false, single));
+            // Scores this far apart: log Z is the best tree's score.
+            assert!(
+                (lz - brute::score(&f, &heads)).abs() < 1e-6 * lz.abs().max(1.0) || sc == &normal
+            );
         }
+        assert!(
+            fell_back >= 2,
+            "the Laplacian coped with {} of 4 cases",
+            4 - fell_back
+        );
+    }
+
+    #[test]
+    fn the_vjp_falls_back_too_and_matches_finite_differences() {
+        let n = 20;
+        let idx = |h: usize, m: usize| h * (n + 1) + m;
+        let mut checked = 0;
+        for seed in 0..40 {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(100 + seed);
+            let sc: Vec<f64> = (0..(n + 1) * (n + 1))
+                .map(|_| rng.sample::<f64, _>(rand_distr::StandardNormal) * 25.0)
+                .collect();
+            let single = seed % 2 == 0;
+            if marginals_by_laplacian(n, &|h, m| sc[idx(h, m)], single).is_ok() {
+                continue;
+            }
+            let dir = random_scores(n, 200 + seed, 1.0);
+            let (_, dmu) = marginals_jvp(n, &|h, m| sc[idx(h, m)], &|h, m| dir[idx(h, m)], single);
+            let e = 1e-5;
+            let at = |t: f64| marginals(n, &|h, m| sc[idx(h, m)] + t * dir[idx(h, m)], single).1;
+            let (p, q) = (at(e), at(-e));
+            for i in 0..dmu.len() {
+                let fd = (p[i] - q[i]) / (2.0 * e);
+                assert!(
+                    (fd - dmu[i]).abs() < 1e-6,
+                    "seed {seed} entry {i}: {} vs {fd}",
+                    dmu[i]
+                );
+            }
+            checked += 1;
+            if checked == 3 {
+                break;
+            }
+        }
+        assert!(checked >= 1, "no seed made the Laplacian ill-conditioned");
     }
 }

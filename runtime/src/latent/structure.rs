@@ -8,7 +8,6 @@
 //! the full size. Padding never takes part, and is zero in every output.
 
 use super::categorical;
-use super::nonprojective::IllConditioned;
 use super::tree::Tree;
 use crate::real::Real;
 use lsmc_compiler::types::StructureKind;
@@ -25,15 +24,12 @@ pub enum Structure {
 pub enum StructureError {
     /// Scores of the wrong rank, or lengths that do not fit them.
     Shape(String),
-    /// A sentence whose matrix-tree computation lost its precision.
-    IllConditioned { item: usize, source: IllConditioned },
 }
 
 impl std::fmt::Display for StructureError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             StructureError::Shape(m) => f.write_str(m),
-            StructureError::IllConditioned { item, source } => write!(f, "item {item}: {source}"),
         }
     }
 }

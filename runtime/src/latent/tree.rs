@@ -279,13 +279,7 @@ impl Tree {
             let f = |h: usize, m: usize| v[h * (n + 1) + m];
             nonprojective::marginals(n, &f, self.single_root)
         });
-        let mut log_z = Vec::with_capacity(res.len());
-        let mut blocks = Vec::with_capacity(res.len());
-        for (item, r) in res.into_iter().enumerate() {
-            let (lz, mu) = r.map_err(|source| StructureError::IllConditioned { item, source })?;
-            log_z.push(lz);
-            blocks.push(mu);
-        }
+        let (log_z, blocks): (Vec<f64>, Vec<Vec<f64>>) = res.into_iter().unzip();
         Ok((log_z, unblock(s.shape(), lengths, &blocks)))
     }
 
@@ -317,13 +311,9 @@ impl Tree {
             let d = block(&gv.index_axis(Axis(0), b), n);
             let f = |h: usize, m: usize| v[h * (n + 1) + m];
             let df = |h: usize, m: usize| d[h * (n + 1) + m];
-            nonprojective::marginals_jvp(n, &f, &df, self.single_root).map(|r| r.1)
+            nonprojective::marginals_jvp(n, &f, &df, self.single_root).1
         });
-        let mut blocks = Vec::with_capacity(res.len());
-        for (item, r) in res.into_iter().enumerate() {
-            blocks.push(r.map_err(|source| StructureError::IllConditioned { item, source })?);
-        }
-        Ok(unblock(s.shape(), lengths, &blocks))
+        Ok(unblock(s.shape(), lengths, &res))
     }
 
     fn sparsemap_blocks<T: Real>(
