@@ -296,58 +296,34 @@ mod tests {
     use super::super::brute;
     use super::super::logspace::Dual;
     use super::*;
-    use rand::{Rng, SeedableRng};
 
-    fn random_scores(n: usize, seed: u64, scale: f64) -> Vec<f64> {
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-        (0..(n + 1) * (n + 1))
-            .map(|_| (rng.random::<f64>() * 2.0 - 1.0) * scale)
-            .collect()
-    }
+    use brute::random_scores;
 
     #[test]
     fn log_partition_and_marginals_match_brute_force() {
-        for n in 1..=6 {
-            for single in [true, false] {
-                let trees = brute::trees(n, false, single);
-                for seed in 0..3 {
-                    let sc = random_scores(n, seed * 13 + n as u64, 3.0);
-                    let s = |h: usize, m: usize| sc[h * (n + 1) + m];
-                    let want = brute::Exact::of(&trees, n, &s);
-                    let (lz, mu) = marginals::<f64>(n, &s, single);
-                    assert!(
-                        (lz - want.log_z).abs() < 1e-9,
-                        "n={n} single={single}: {lz} vs {}",
-                        want.log_z
-                    );
-                    for (a, b) in mu.iter().zip(&want.marginals) {
-                        assert!((a - b).abs() < 1e-9, "n={n} single={single}: {a} vs {b}");
-                    }
-                }
-            }
-        }
+        brute::assert_matches_enumeration(
+            false,
+            1..=6,
+            3.0,
+            &|n, s, single| marginals::<f64>(n, s, single),
+            None,
+            &|_, _, _| false,
+        );
     }
 
     #[test]
     fn extreme_scores_match_brute_force_where_the_laplacian_fails() {
         // Scores ±1e3: tree probabilities span thousands of nats.
-        let mut laplacian_failed = 0;
-        for n in 3..=6 {
-            for single in [true, false] {
-                let trees = brute::trees(n, false, single);
-                let sc = random_scores(n, 40 + n as u64, 1e3);
-                let s = |h: usize, m: usize| sc[h * (n + 1) + m];
-                let want = brute::Exact::of(&trees, n, &s);
-                if super::super::nonprojective::marginals_by_laplacian(n, &s, single).is_err() {
-                    laplacian_failed += 1;
-                }
-                let (lz, mu) = marginals::<f64>(n, &s, single);
-                assert!((lz - want.log_z).abs() < 1e-9 * want.log_z.abs().max(1.0));
-                for (a, b) in mu.iter().zip(&want.marginals) {
-                    assert!((a - b).abs() < 1e-9, "n={n} single={single}: {a} vs {b}");
-                }
-            }
-        }
+        let laplacian_failed = brute::assert_matches_enumeration(
+            false,
+            3..=6,
+            1e3,
+            &|n, s, single| marginals::<f64>(n, s, single),
+            None,
+            &|n, s, single| {
+                super::super::nonprojective::marginals_by_laplacian(n, s, single).is_err()
+            },
+        );
         assert!(laplacian_failed > 0, "no case needed the fallback");
     }
 

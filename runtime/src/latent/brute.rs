@@ -102,6 +102,95 @@ impl Exact {
     }
 }
 
+/// Uniform scores in `[−scale, scale]` for an `(n+1)²` row-major layout.
+pub fn random_scores(n: usize, seed: u64, scale: f64) -> Vec<f64> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    (0..(n + 1) * (n + 1))
+        .map(|_| (rng.random::<f64>() * 2.0 - 1.0) * scale)
+        .collect()
+}
+
+/// A sentence's scores, as the algorithms take them.
+pub type Scores<'a> = &'a dyn Fn(usize, usize) -> f64;
+
+/// Checks log Z and the marginals of `compute`, and the tree of `map`,
+/// against enumeration for every `n` in `ns`, both root kinds and a few
+/// random score draws of the given scale: log Z within 1e-9 (relative to
+/// its size when that exceeds 1), marginals within 1e-9, MAP a valid tree
+/// with the best score. Returns how many cases `count` said yes to.
+#[allow(clippy::type_complexity)]
+pub fn assert_matches_enumeration(
+    projective: bool,
+    ns: std::ops::RangeInclusive<usize>,
+    scale: f64,
+    compute: &dyn Fn(usize, Scores, bool) -> (f64, Vec<f64>),
+    map: Option<&dyn Fn(usize, Scores, bool) -> Vec<usize>>,
+    count: &dyn Fn(usize, Scores, bool) -> bool,
+) -> usize {
+    let mut counted = 0;
+    for n in ns {
+        for single in [true, false] {
+            let trees = trees(n, projective, single);
+            for seed in 0..3 {
+                let sc = random_scores(n, seed * 31 + n as u64, scale);
+                let s = |h: usize, m: usize| sc[h * (n + 1) + m];
+                let want = Exact::of(&trees, n, &s);
+                let (lz, mu) = compute(n, &s, single);
+                let tol = 1e-9 * want.log_z.abs().max(1.0);
+                assert!(
+                    (lz - want.log_z).abs() < tol,
+                    "n={n} single={single}: log Z {lz} vs {}",
+                    want.log_z
+                );
+                for (a, b) in mu.iter().zip(&want.marginals) {
+                    assert!(
+                        (a - b).abs() < 1e-9,
+                        "n={n} single={single}: marginal {a} vs {b}"
+                    );
+                }
+                if let Some(map) = map {
+                    let got = map(n, &s, single);
+                    assert!(
+                        trees.contains(&got),
+                        "n={n} single={single}: {got:?} is not a valid tree"
+                    );
+                    assert!(
+                        (score(&s, &got) - want.best).abs() < 1e-9,
+                        "n={n} single={single}"
+                    );
+                }
+                if count(n, &s, single) {
+                    counted += 1;
+                }
+            }
+        }
+    }
+    counted
+}
+
+/// Checks a marginals JVP (`jvp(s, ds)`: the marginals' derivative in
+/// direction `ds`) against central differences (step `e`) of `marginals`
+/// along `dir` from `sc`, entry by entry within `tol`.
+pub fn assert_jvp_is_the_finite_difference(
+    n: usize,
+    sc: &[f64],
+    dir: &[f64],
+    jvp: &dyn Fn(Scores, Scores) -> Vec<f64>,
+    marginals: &dyn Fn(Scores) -> Vec<f64>,
+    e: f64,
+    tol: f64,
+) {
+    let idx = |h: usize, m: usize| h * (n + 1) + m;
+    let dmu = jvp(&|h, m| sc[idx(h, m)], &|h, m| dir[idx(h, m)]);
+    let at = |t: f64| marginals(&|h, m| sc[idx(h, m)] + t * dir[idx(h, m)]);
+    let (p, q) = (at(e), at(-e));
+    for (i, d) in dmu.iter().enumerate() {
+        let fd = (p[i] - q[i]) / (2.0 * e);
+        assert!((fd - d).abs() < tol, "entry {i}: {d} vs {fd}");
+    }
+}
+
 /// A tree as a `(n+1) × (n+1)` row-major arc indicator.
 pub fn indicator(heads: &[usize]) -> Vec<f64> {
     let n1 = heads.len();

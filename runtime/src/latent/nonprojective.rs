@@ -466,54 +466,34 @@ mod tests {
     use super::*;
     use rand::{Rng, SeedableRng};
 
-    fn random_scores(n: usize, seed: u64, scale: f64) -> Vec<f64> {
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-        (0..(n + 1) * (n + 1))
-            .map(|_| (rng.random::<f64>() * 2.0 - 1.0) * scale)
-            .collect()
-    }
+    use brute::random_scores;
 
     #[test]
     fn map_log_partition_and_marginals_match_brute_force() {
-        for n in 1..=6 {
-            for single in [true, false] {
-                let trees = brute::trees(n, false, single);
-                for seed in 0..3 {
-                    let sc = random_scores(n, seed * 17 + n as u64, 2.0);
-                    let s = |h: usize, m: usize| sc[h * (n + 1) + m];
-                    let want = brute::Exact::of(&trees, n, &s);
-                    let got = map(n, &s, single);
-                    assert!(trees.contains(&got), "n={n} single={single}: {got:?}");
-                    assert!((brute::score(&s, &got) - want.best).abs() < 1e-9);
-                    let (lz, mu) = marginals_by_laplacian(n, &s, single).unwrap();
-                    assert!(
-                        (lz - want.log_z).abs() < 1e-9,
-                        "n={n} {lz} vs {}",
-                        want.log_z
-                    );
-                    for (a, b) in mu.iter().zip(&want.marginals) {
-                        assert!((a - b).abs() < 1e-9, "n={n} single={single}: {a} vs {b}");
-                    }
-                }
-            }
-        }
+        brute::assert_matches_enumeration(
+            false,
+            1..=6,
+            2.0,
+            &|n, s, single| marginals_by_laplacian(n, s, single).unwrap(),
+            Some(&|n, s, single| map(n, s, single)),
+            &|_, _, _| false,
+        );
     }
 
     #[test]
     fn marginals_jvp_is_the_finite_difference_of_the_marginals() {
         let n = 6;
-        let sc = random_scores(n, 3, 1.5);
-        let dir = random_scores(n, 4, 1.0);
+        let (sc, dir) = (random_scores(n, 3, 1.5), random_scores(n, 4, 1.0));
         for single in [true, false] {
-            let idx = |h: usize, m: usize| h * (n + 1) + m;
-            let (_, dmu) = marginals_jvp(n, &|h, m| sc[idx(h, m)], &|h, m| dir[idx(h, m)], single);
-            let e = 1e-6;
-            let at = |t: f64| marginals(n, &|h, m| sc[idx(h, m)] + t * dir[idx(h, m)], single).1;
-            let (p, q) = (at(e), at(-e));
-            for i in 0..dmu.len() {
-                let fd = (p[i] - q[i]) / (2.0 * e);
-                assert!((fd - dmu[i]).abs() < 1e-7, "entry {i}: {} vs {fd}", dmu[i]);
-            }
+            brute::assert_jvp_is_the_finite_difference(
+                n,
+                &sc,
+                &dir,
+                &|s, ds| marginals_jvp(n, s, ds, single).1,
+                &|s| marginals(n, s, single).1,
+                1e-6,
+                1e-7,
+            );
         }
     }
 
@@ -600,18 +580,15 @@ mod tests {
                 continue;
             }
             let dir = random_scores(n, 200 + seed, 1.0);
-            let (_, dmu) = marginals_jvp(n, &|h, m| sc[idx(h, m)], &|h, m| dir[idx(h, m)], single);
-            let e = 1e-5;
-            let at = |t: f64| marginals(n, &|h, m| sc[idx(h, m)] + t * dir[idx(h, m)], single).1;
-            let (p, q) = (at(e), at(-e));
-            for i in 0..dmu.len() {
-                let fd = (p[i] - q[i]) / (2.0 * e);
-                assert!(
-                    (fd - dmu[i]).abs() < 1e-6,
-                    "seed {seed} entry {i}: {} vs {fd}",
-                    dmu[i]
-                );
-            }
+            brute::assert_jvp_is_the_finite_difference(
+                n,
+                &sc,
+                &dir,
+                &|s, ds| marginals_jvp(n, s, ds, single).1,
+                &|s| marginals(n, s, single).1,
+                1e-5,
+                1e-6,
+            );
             checked += 1;
             if checked == 3 {
                 break;

@@ -73,16 +73,6 @@ fn score<D: Num>(s: &dyn Fn(usize, usize) -> D, h: usize, m: usize) -> D {
     }
 }
 
-/// The score of a tree.
-pub fn tree_score(s: &dyn Fn(usize, usize) -> f64, heads: &[usize]) -> f64 {
-    heads
-        .iter()
-        .enumerate()
-        .skip(1)
-        .map(|(m, &h)| s(h, m))
-        .sum()
-}
-
 /// MAP tree (Eisner): `heads[m]` for `m ∈ 1..=n`. Ties go to the first
 /// split; NaN scores never win.
 pub fn map(n: usize, s: &dyn Fn(usize, usize) -> f64, single_root: bool) -> Vec<usize> {
@@ -379,55 +369,18 @@ mod tests {
     use super::*;
     use rand::{Rng, SeedableRng};
 
-    fn random_scores(n: usize, seed: u64, scale: f64) -> Vec<f64> {
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-        (0..(n + 1) * (n + 1))
-            .map(|_| (rng.random::<f64>() * 2.0 - 1.0) * scale)
-            .collect()
-    }
+    use brute::random_scores;
 
     #[test]
     fn map_log_partition_and_marginals_match_brute_force() {
-        for n in 1..=6 {
-            for single in [true, false] {
-                let trees = brute::trees(n, true, single);
-                for seed in 0..4 {
-                    let sc = random_scores(n, seed * 31 + n as u64, 2.0);
-                    let s = |h: usize, m: usize| sc[h * (n + 1) + m];
-                    let scores: Vec<f64> = trees.iter().map(|t| tree_score(&s, t)).collect();
-                    let best = scores.iter().cloned().fold(NEG, f64::max);
-                    let got = map(n, &s, single);
-                    assert!(
-                        trees.contains(&got),
-                        "n={n} single={single}: {got:?} is not a valid tree"
-                    );
-                    assert!(
-                        (tree_score(&s, &got) - best).abs() < 1e-9,
-                        "n={n} single={single}"
-                    );
-                    let m = scores.iter().cloned().fold(NEG, f64::max);
-                    let log_z = m + scores.iter().map(|x| (x - m).exp()).sum::<f64>().ln();
-                    let (lz, mu) = marginals(n, &s, single);
-                    assert!(
-                        (lz - log_z).abs() < 1e-9,
-                        "n={n} single={single}: {lz} vs {log_z}"
-                    );
-                    let mut want = vec![0.0; (n + 1) * (n + 1)];
-                    for (t, sc) in trees.iter().zip(&scores) {
-                        let p = (sc - log_z).exp();
-                        for mm in 1..=n {
-                            want[t[mm] * (n + 1) + mm] += p;
-                        }
-                    }
-                    for (a, b) in mu.iter().zip(&want) {
-                        assert!(
-                            (a - b).abs() < 1e-9,
-                            "n={n} single={single}: marginal {a} vs {b}"
-                        );
-                    }
-                }
-            }
-        }
+        brute::assert_matches_enumeration(
+            true,
+            1..=6,
+            2.0,
+            &|n, s, single| marginals(n, s, single),
+            Some(&|n, s, single| map(n, s, single)),
+            &|_, _, _| false,
+        );
     }
 
     #[test]
@@ -458,31 +411,23 @@ mod tests {
     #[test]
     fn marginals_jvp_is_the_finite_difference_of_the_marginals() {
         let n = 5;
-        let sc = random_scores(n, 9, 1.5);
-        let dir = random_scores(n, 10, 1.0);
+        let (sc, dir) = (random_scores(n, 9, 1.5), random_scores(n, 10, 1.0));
         for single in [true, false] {
-            let (mu, dmu) = marginals_jvp(
+            brute::assert_jvp_is_the_finite_difference(
                 n,
-                &|h, m| sc[h * (n + 1) + m],
-                &|h, m| dir[h * (n + 1) + m],
-                single,
+                &sc,
+                &dir,
+                &|s, ds| {
+                    let (mu, dmu) = marginals_jvp(n, s, ds, single);
+                    // The values are the marginals themselves.
+                    let (_, mu0) = marginals(n, s, single);
+                    assert!(mu.iter().zip(&mu0).all(|(a, b)| (a - b).abs() < 1e-12));
+                    dmu
+                },
+                &|s| marginals(n, s, single).1,
+                1e-6,
+                1e-7,
             );
-            let (_, mu0) = marginals(n, &|h, m| sc[h * (n + 1) + m], single);
-            let e = 1e-6;
-            let at = |t: f64| {
-                marginals(
-                    n,
-                    &|h, m| sc[h * (n + 1) + m] + t * dir[h * (n + 1) + m],
-                    single,
-                )
-                .1
-            };
-            let (p, q) = (at(e), at(-e));
-            for i in 0..mu.len() {
-                assert!((mu[i] - mu0[i]).abs() < 1e-12);
-                let fd = (p[i] - q[i]) / (2.0 * e);
-                assert!((fd - dmu[i]).abs() < 1e-7, "entry {i}: {} vs {fd}", dmu[i]);
-            }
         }
     }
 
