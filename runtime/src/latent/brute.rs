@@ -169,6 +169,30 @@ pub fn assert_matches_enumeration(
     counted
 }
 
+/// Checks that the marginals `compute(s).1` are the gradient of its log
+/// partition `compute(s).0`, arc by arc, by central differences in f64.
+pub fn assert_marginals_are_the_gradient_of_log_z(
+    n: usize,
+    sc: &[f64],
+    compute: &dyn Fn(Scores) -> (f64, Vec<f64>),
+) {
+    let idx = |h: usize, m: usize| h * (n + 1) + m;
+    let (_, mu) = compute(&|h, m| sc[idx(h, m)]);
+    let e = 1e-6;
+    for h in 0..=n {
+        for m in (1..=n).filter(|&m| m != h) {
+            let at = |t: f64| {
+                let mut v = sc.to_vec();
+                v[idx(h, m)] += t;
+                compute(&|a, b| v[idx(a, b)]).0
+            };
+            let fd = (at(e) - at(-e)) / (2.0 * e);
+            let got = mu[idx(h, m)];
+            assert!((fd - got).abs() < 1e-7, "{h}->{m}: {got} vs {fd}");
+        }
+    }
+}
+
 /// Checks a marginals JVP (`jvp(s, ds)`: the marginals' derivative in
 /// direction `ds`) against central differences (step `e`) of `marginals`
 /// along `dir` from `sc`, entry by entry within `tol`.

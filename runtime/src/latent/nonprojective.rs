@@ -481,6 +481,20 @@ mod tests {
     }
 
     #[test]
+    fn marginals_are_the_gradient_of_the_log_partition() {
+        let n = 5;
+        let sc = random_scores(n, 7, 1.5);
+        for single in [true, false] {
+            brute::assert_marginals_are_the_gradient_of_log_z(n, &sc, &|s| {
+                marginals_by_laplacian(n, s, single).unwrap()
+            });
+            brute::assert_marginals_are_the_gradient_of_log_z(n, &sc, &|s| {
+                absorbing::marginals::<f64>(n, s, single)
+            });
+        }
+    }
+
+    #[test]
     fn marginals_jvp_is_the_finite_difference_of_the_marginals() {
         let n = 6;
         let (sc, dir) = (random_scores(n, 3, 1.5), random_scores(n, 4, 1.0));

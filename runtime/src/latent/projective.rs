@@ -388,23 +388,7 @@ mod tests {
         let n = 5;
         let sc = random_scores(n, 7, 1.5);
         for single in [true, false] {
-            let (_, mu) = marginals(n, &|h, m| sc[h * (n + 1) + m], single);
-            for h in 0..=n {
-                for m in 1..=n {
-                    if h == m {
-                        continue;
-                    }
-                    let e = 1e-6;
-                    let idx = h * (n + 1) + m;
-                    let (mut p, mut q) = (sc.clone(), sc.clone());
-                    p[idx] += e;
-                    q[idx] -= e;
-                    let fd = (marginals(n, &|a, b| p[a * (n + 1) + b], single).0
-                        - marginals(n, &|a, b| q[a * (n + 1) + b], single).0)
-                        / (2.0 * e);
-                    assert!((fd - mu[idx]).abs() < 1e-7, "{h}->{m}: {} vs {fd}", mu[idx]);
-                }
-            }
+            brute::assert_marginals_are_the_gradient_of_log_z(n, &sc, &|s| marginals(n, s, single));
         }
     }
 
