@@ -20,6 +20,7 @@ pub struct BenchArgs {
     /// Time a structure's MAP, marginals and marginals backward instead of a spec.
     #[arg(long, value_enum)]
     structure: Option<crate::infer_cmd::StructureArg>,
+    /// Trees only: exactly one word attached to the root, or any number.
     #[arg(long, value_enum, default_value = "single")]
     root: crate::infer_cmd::RootArg,
     /// Items per batch (`--structure`).

@@ -29,7 +29,7 @@ enum Command {
     Train(train_cmd::TrainArgs),
     /// Print the computation graph a spec lowers to (`--dot` for Graphviz).
     Graph(graph_cmd::GraphArgs),
-    /// Time training steps of a spec (JSON), to compare with the baselines in bench/.
+    /// Time training steps of a spec, or (`--structure`) structured inference; JSON, to compare with bench/.
     Bench(bench_cmd::BenchArgs),
     /// Run one structured computation (MAP, marginals, log-partition, SparseMAP) on scores from JSON.
     Infer(infer_cmd::InferArgs),
