@@ -168,15 +168,17 @@ fn absorptions<D: Num>(
     if targets.len() == 1 {
         let mut logp = vec![D::NEG; n_states];
         logp[0] = D::ZERO;
+        let mut terms = Vec::with_capacity(n_states);
         for level in path.iter().rev() {
             let k1 = level.states.len();
             for p in level.first..k1 {
                 let row = &level.m[p * k1..p * k1 + p];
-                let terms: Vec<D> = row
-                    .iter()
-                    .zip(&level.states[..p])
-                    .map(|(&w, &y)| w.add(logp[y]))
-                    .collect();
+                terms.clear();
+                terms.extend(
+                    row.iter()
+                        .zip(&level.states[..p])
+                        .map(|(&w, &y)| w.add(logp[y])),
+                );
                 logp[level.states[p]] = D::lse(&terms).sub(level.den[p]);
             }
         }
