@@ -5,7 +5,7 @@
 //! the parameter gradients of the main pass.
 
 use crate::latent::structure::Structure;
-use crate::latent::{categorical, surrogate};
+use crate::latent::surrogate;
 use crate::ops::{self, Env};
 use crate::real::Real;
 use lsmc_compiler::ir::{Graph, LatentOp, NodeId, Op};
@@ -95,13 +95,7 @@ impl<'g> Executor<'g> {
         let mut needs_grad = vec![false; n];
         let mut downstream = vec![false; n];
         for (i, node) in graph.nodes.iter().enumerate() {
-            if let Op::Latent(l) = &node.op {
-                if l.structure != StructureKind::Categorical && l.surrogate.is_some() {
-                    return Err(ExecError::Unsupported(format!(
-                        "latent `{}`: surrogate programs on dependency trees are not supported by this runtime yet; use `marg` or `sparsemap`",
-                        l.name
-                    )));
-                }
+            if let Op::Latent(_) = &node.op {
                 downstream[i] = true;
             }
             needs_grad[i] =
@@ -387,8 +381,19 @@ impl<'g> Executor<'g> {
                                 batch,
                                 rng: &mut *rng,
                             };
-                            let out = surrogate::run(call, s, z, &g, &mut oracle, state)
-                                .map_err(ExecError::Unsupported)?;
+                            let lengths = node.inputs.get(1).map(|&j| lengths_of(pass.value(j)));
+                            let st = Structure::new(l.structure, l.single_root);
+                            let out = surrogate::run(
+                                call,
+                                st,
+                                lengths.as_deref(),
+                                s,
+                                z,
+                                &g,
+                                &mut oracle,
+                                state,
+                            )
+                            .map_err(ExecError::Unsupported)?;
                             info.decoder_calls += out.decoder_calls;
                             if trace {
                                 info.latent = Some(LatentTrace {
@@ -465,14 +470,7 @@ fn latent_forward<T: Real>(
         Forward::Argmax => st.map(s, lengths),
         Forward::Marg => st.marginals(s, lengths).map(|r| r.1),
         Forward::SparseMap => st.sparsemap(s, lengths),
-        Forward::Sample if env.train => {
-            if st != Structure::Categorical {
-                return Err(
-                    "sampling dependency trees is not supported by this runtime yet".into(),
-                );
-            }
-            return Ok(categorical::sample(s, env.rng));
-        }
+        Forward::Sample if env.train => st.sample(s, lengths, env.rng),
         Forward::Sample => st.map(s, lengths),
     };
     r.map_err(|e| e.to_string())

@@ -8,6 +8,7 @@ use lsmc_compiler::model::Forward;
 use lsmc_compiler::span::{FileId, Span};
 use lsmc_compiler::types::StructureKind;
 use lsmc_runtime::exec::{Batch, Executor};
+use lsmc_runtime::latent::structure::Structure;
 use ndarray::{ArrayD, IxDyn};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -30,14 +31,17 @@ fn node(op: Op, inputs: Vec<usize>, section: Section) -> Node {
 
 /// scores (a parameter) → latent → µ ⊙ w → masked sum over heads → cross-entropy.
 fn graph(structure: StructureKind, forward: Forward) -> Graph {
-    let latent = LatentOp {
+    graph_with(LatentOp {
         name: "z".into(),
         structure,
         k: 0,
         single_root: true,
         forward,
         surrogate: None,
-    };
+    })
+}
+
+fn graph_with(latent: LatentOp) -> Graph {
     Graph {
         nodes: vec![
             node(Op::Param(0), vec![], Section::Encoder),
@@ -145,4 +149,129 @@ fn nonprojective_marginals_backward_matches_finite_differences() {
 #[test]
 fn projective_sparsemap_backward_matches_finite_differences() {
     check(StructureKind::Projective, Forward::SparseMap);
+}
+
+/// The latent line of an SST spec in `models/sst/` with `--set` flags,
+/// checked: its surrogate call, as the compiler resolved it from the prelude.
+fn sst_latent(spec: &str, set: &[&str]) -> LatentOp {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../models/sst")
+        .join(spec);
+    let set: Vec<String> = set.iter().map(|s| s.to_string()).collect();
+    let report = lsmc_compiler::check_path(&path, spec, &set).expect("readable");
+    assert!(!report.has_errors(), "{:?}", report.diagnostics);
+    let l = report.model.expect("checked").latent.expect("a latent");
+    LatentOp {
+        name: l.name,
+        structure: l.structure,
+        k: 0,
+        single_root: l.single_root,
+        forward: l.forward,
+        surrogate: l.surrogate,
+    }
+}
+
+/// One traced backward pass through a projective-tree latent with a
+/// surrogate: (scores, z, γ(z), iterates, surrogate gradient, decoder calls).
+#[allow(clippy::type_complexity)]
+fn tree_surrogate(
+    spec: &str,
+    set: &[&str],
+) -> (
+    ArrayD<f64>,
+    ArrayD<f64>,
+    Vec<lsmc_runtime::latent::surrogate::Iterate<f64>>,
+    ArrayD<f64>,
+    usize,
+) {
+    let g = graph_with(sst_latent(spec, set));
+    let exec = Executor::new(&g).expect("runnable");
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let batch = batch(&mut rng);
+    let params = vec![ArrayD::from_shape_simple_fn(IxDyn(&[B, N1, N1]), || {
+        rng.random::<f64>() * 2.0 - 1.0
+    })];
+    let pass = exec.forward(&params, &batch, true, &mut rng).unwrap();
+    let mut state = Default::default();
+    let (_, info) = exec
+        .backward(&pass, &params, &batch, &mut rng, &mut state, true)
+        .unwrap();
+    let t = info.latent.expect("traced");
+    (
+        t.scores,
+        t.forward,
+        t.iterates,
+        t.surrogate_grad,
+        info.decoder_calls,
+    )
+}
+
+const LENGTHS: [usize; 3] = [5, 2, 4];
+
+fn projective() -> Structure {
+    Structure::new(StructureKind::Projective, true)
+}
+
+/// Compares within 1e-10, and refuses a trivially zero expectation.
+fn close(a: &ArrayD<f64>, b: &ArrayD<f64>) {
+    assert!(b.iter().any(|v| v.abs() > 1e-6), "nothing to compare: {b}");
+    assert_eq!(a.shape(), b.shape());
+    for (x, y) in a.iter().zip(b.iter()) {
+        assert!((x - y).abs() < 1e-10, "{a}\nvs\n{b}");
+    }
+}
+
+#[test]
+fn tree_surrogates_return_the_papers_closed_forms() {
+    let st = projective();
+    let ls = Some(&LENGTHS[..]);
+    let eta = 0.7;
+    let set = [format!("z.eta={eta}")];
+    let set: Vec<&str> = set.iter().map(String::as_str).collect();
+
+    // STE-I (Eq. 15): η·γ(z), no decoder call.
+    let (_, z, its, g, calls) = tree_surrogate("ste_i.lsm", &set);
+    assert_eq!(its[0].mu, z);
+    close(&g, &its[0].grad.mapv(|v| eta * v));
+    assert_eq!(calls, 0);
+
+    // SPIGOT (Eq. 9/14): ẑ − Π_M(ẑ − ηγ(ẑ)), no decoder call.
+    let (s, z, its, g, calls) = tree_surrogate("spigot.lsm", &set);
+    assert_eq!(z, st.map(&s, ls).unwrap());
+    let pulled = &z - &its[0].grad.mapv(|v| eta * v);
+    close(&g, &(&z - &st.sparsemap(&pulled, ls).unwrap()));
+    assert_eq!(calls, 0);
+
+    // SPIGOT-CE (Eq. 16–17): µ⁽⁰⁾ − Π_M(µ⁽⁰⁾ − ηγ(µ⁽⁰⁾)), µ⁽⁰⁾ = Marg(s); one call.
+    let (s, _, its, g, calls) = tree_surrogate("spigot_ce.lsm", &set);
+    let mu0 = st.marginals(&s, ls).unwrap().1;
+    close(&its[0].mu, &mu0);
+    let pulled = &mu0 - &its[0].grad.mapv(|v| eta * v);
+    close(&g, &(&mu0 - &st.sparsemap(&pulled, ls).unwrap()));
+    assert_eq!(calls, 1);
+
+    // SPIGOT-EG (Eq. 20–22): Marg(s) − Marg(s − ηγ(Marg(s))); one call.
+    let (s, _, its, g, calls) = tree_surrogate("spigot_eg.lsm", &set);
+    let mu0 = st.marginals(&s, ls).unwrap().1;
+    close(&its[0].mu, &mu0);
+    let moved = &s - &its[0].grad.mapv(|v| eta * v);
+    close(&g, &(&mu0 - &st.marginals(&moved, ls).unwrap().1));
+    assert_eq!(calls, 1);
+
+    // k steps add k − 1 calls.
+    let set3 = [format!("z.eta={eta}"), "z.steps=3".to_string()];
+    let set3: Vec<&str> = set3.iter().map(String::as_str).collect();
+    assert_eq!(tree_surrogate("spigot.lsm", &set3).4, 2);
+    assert_eq!(tree_surrogate("spigot_eg.lsm", &set3).4, 3);
+}
+
+#[test]
+fn ste_marginals_on_trees_is_the_marginals_vjp() {
+    let (s, z, its, g, calls) = tree_surrogate("ste_s.lsm", &[]);
+    assert_eq!(its[0].mu, z);
+    let want = projective()
+        .marginals_vjp(&s, Some(&LENGTHS[..]), &its[0].grad)
+        .unwrap();
+    close(&g, &want);
+    assert_eq!(calls, 0);
 }

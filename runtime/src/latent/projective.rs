@@ -207,27 +207,29 @@ fn lse_of_sums<D: Num>(buf: &mut [D], a: &[D], b: &[D]) -> D {
     D::lse(xs)
 }
 
-/// Inside then outside over numbers `D`: log Z and `µ[h][m]` (an
-/// `(n+1) × (n+1)` row-major matrix, zero where there is no arc).
+/// The inside charts (log space) of one sentence.
+struct Inside<D> {
+    cr: Chart<D>,
+    crt: Chart<D>,
+    cl: Chart<D>,
+    clt: Chart<D>,
+    ir: Chart<D>,
+    ilt: Chart<D>,
+    /// The two complete halves under each incomplete span, summed (before
+    /// its arc score): kept so the outside pass need not recompute it.
+    inner: Chart<D>,
+}
+
+/// The inside pass: every span's log-sum over its subtrees.
 #[inline(always)]
-fn inside_outside<D: Num>(
-    n: usize,
-    s: &dyn Fn(usize, usize) -> D,
-    single_root: bool,
-) -> (D, Vec<D>) {
+fn inside<D: Num>(n: usize, s: &dyn Fn(usize, usize) -> D) -> Inside<D> {
     let n1 = n + 1;
-    let mut mu = vec![D::ZERO; n1 * n1];
-    if n == 0 {
-        return (D::ZERO, mu);
-    }
     let mut cr = Chart::new(n1, D::NEG);
     let mut crt = Chart::new(n1, D::NEG);
     let mut cl = Chart::new(n1, D::NEG);
     let mut clt = Chart::new(n1, D::NEG);
     let mut ir = Chart::new(n1, D::NEG);
     let mut ilt = Chart::new(n1, D::NEG);
-    // The two complete halves under each incomplete span, summed (before
-    // its arc score): kept so the outside pass need not recompute it.
     let mut inner = Chart::new(n1, D::NEG);
     let zero_log = D::ZERO;
     for i in 0..n1 {
@@ -260,6 +262,115 @@ fn inside_outside<D: Num>(
             clt.set(j, i, v);
         }
     }
+    Inside {
+        cr,
+        crt,
+        cl,
+        clt,
+        ir,
+        ilt,
+        inner,
+    }
+}
+
+/// An exact sample from the tree distribution `p(t) ∝ exp(score(t))`:
+/// the inside chart, then top-down, each span's split drawn in proportion
+/// to the weight of the subtrees through it.
+pub fn sample(
+    n: usize,
+    s: &dyn Fn(usize, usize) -> f64,
+    single_root: bool,
+    rng: &mut impl rand::Rng,
+) -> Vec<usize> {
+    let mut heads = vec![0; n + 1];
+    if n == 0 {
+        return heads;
+    }
+    let c = inside::<f64>(n, s);
+    // Index of a draw from the log-weights `xs`.
+    let mut draw = |xs: &[f64]| {
+        let total = f64::lse(xs);
+        let u: f64 = rng.random();
+        let mut acc = 0.0;
+        for (q, &x) in xs.iter().enumerate() {
+            acc += f64::weight(x, total);
+            if u < acc {
+                return q;
+            }
+        }
+        // Rounding left u above the last partial sum: the last possible one.
+        xs.iter().rposition(|&x| x > f64::NEG_INFINITY).unwrap_or(0)
+    };
+    // Spans to expand: 0 = ir, 1 = il, 2 = cr, 3 = cl.
+    let mut stack: Vec<(u8, usize, usize)> = Vec::new();
+    if single_root {
+        let xs: Vec<f64> = (1..=n)
+            .map(|r| score(s, 0, r) + c.cl.at(1, r) + c.cr.at(r, n))
+            .collect();
+        let r = 1 + draw(&xs);
+        heads[r] = 0;
+        stack.push((3, 1, r));
+        stack.push((2, r, n));
+    } else {
+        stack.push((2, 0, n));
+    }
+    while let Some((kind, i, j)) = stack.pop() {
+        if i == j {
+            continue;
+        }
+        match kind {
+            0 | 1 => {
+                if kind == 0 {
+                    heads[j] = i;
+                } else {
+                    heads[i] = j;
+                }
+                let xs: Vec<f64> = (i..j).map(|q| c.cr.at(i, q) + c.clt.at(j, q + 1)).collect();
+                let q = i + draw(&xs);
+                stack.push((2, i, q));
+                stack.push((3, q + 1, j));
+            }
+            2 => {
+                let xs: Vec<f64> = (i + 1..=j)
+                    .map(|q| c.ir.at(i, q) + c.crt.at(j, q))
+                    .collect();
+                let q = i + 1 + draw(&xs);
+                stack.push((0, i, q));
+                stack.push((2, q, j));
+            }
+            _ => {
+                let xs: Vec<f64> = (i..j).map(|q| c.cl.at(i, q) + c.ilt.at(j, q)).collect();
+                let q = i + draw(&xs);
+                stack.push((3, i, q));
+                stack.push((1, q, j));
+            }
+        }
+    }
+    heads
+}
+
+/// Inside then outside over numbers `D`: log Z and `µ[h][m]` (an
+/// `(n+1) × (n+1)` row-major matrix, zero where there is no arc).
+#[inline(always)]
+fn inside_outside<D: Num>(
+    n: usize,
+    s: &dyn Fn(usize, usize) -> D,
+    single_root: bool,
+) -> (D, Vec<D>) {
+    let n1 = n + 1;
+    let mut mu = vec![D::ZERO; n1 * n1];
+    if n == 0 {
+        return (D::ZERO, mu);
+    }
+    let Inside {
+        cr,
+        crt,
+        cl,
+        clt,
+        ir,
+        ilt,
+        inner,
+    } = inside(n, s);
     // Adjoints of the chart entries (the outside pass, as reverse mode).
     // A chart written both along rows and down columns gets two
     // accumulators, one per layout; its adjoint is their sum.
@@ -441,6 +552,32 @@ mod tests {
             }
             let heads = map(n, &|h, m| sc[h * (n + 1) + m], single);
             assert!(heads[1..].iter().all(|&h| h <= n));
+        }
+    }
+
+    #[test]
+    fn samples_follow_the_tree_distribution() {
+        let n = 3;
+        let sc = random_scores(n, 12, 1.5);
+        let f = |h: usize, m: usize| sc[h * (n + 1) + m];
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        for single in [true, false] {
+            let trees = brute::trees(n, true, single);
+            let want = brute::Exact::of(&trees, n, &f);
+            let draws = 40_000;
+            let mut counts = vec![0usize; trees.len()];
+            for _ in 0..draws {
+                let t = sample(n, &f, single, &mut rng);
+                let k = trees.iter().position(|x| *x == t).expect("a valid tree");
+                counts[k] += 1;
+            }
+            for (t, &c) in trees.iter().zip(&counts) {
+                let p = (brute::score(&f, t) - want.log_z).exp();
+                let freq = c as f64 / draws as f64;
+                // Five standard errors of a binomial frequency.
+                let se = (p * (1.0 - p) / draws as f64).sqrt();
+                assert!((freq - p).abs() < 5.0 * se + 1e-4, "{t:?}: {freq} vs {p}");
+            }
         }
     }
 }

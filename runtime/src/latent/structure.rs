@@ -24,12 +24,14 @@ pub enum Structure {
 pub enum StructureError {
     /// Scores of the wrong rank, or lengths that do not fit them.
     Shape(String),
+    /// An operation the structure has no algorithm for.
+    Unsupported(String),
 }
 
 impl std::fmt::Display for StructureError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            StructureError::Shape(m) => f.write_str(m),
+            StructureError::Shape(m) | StructureError::Unsupported(m) => f.write_str(m),
         }
     }
 }
@@ -149,6 +151,22 @@ impl Structure {
         }
     }
 
+    /// An exact sample from the structure's Gibbs distribution per item, as
+    /// a one-hot (categorical) or arc indicator (projective trees); items
+    /// in batch order from one generator, so a run is reproducible.
+    pub fn sample<T: Real>(
+        &self,
+        s: &ArrayD<T>,
+        lengths: Option<&[usize]>,
+        rng: &mut rand_chacha::ChaCha8Rng,
+    ) -> Result<ArrayD<T>, StructureError> {
+        let ls = self.lengths(s.shape(), lengths)?;
+        match self {
+            Structure::Categorical => Ok(masked(s, &ls, |x| categorical::sample(x, rng))),
+            Structure::Tree(t) => t.sample(s, &ls, rng),
+        }
+    }
+
     pub fn sparsemap<T: Real>(
         &self,
         s: &ArrayD<T>,
@@ -188,7 +206,11 @@ fn mask<T: Real>(s: &ArrayD<T>, lengths: &[usize]) -> ArrayD<T> {
 }
 
 /// `f` on masked categorical scores, zero on the padding.
-fn masked<T: Real>(s: &ArrayD<T>, lengths: &[usize], f: fn(&ArrayD<T>) -> ArrayD<T>) -> ArrayD<T> {
+fn masked<T: Real>(
+    s: &ArrayD<T>,
+    lengths: &[usize],
+    mut f: impl FnMut(&ArrayD<T>) -> ArrayD<T>,
+) -> ArrayD<T> {
     if lengths.iter().all(|&k| k == s.shape()[1]) {
         return f(s);
     }

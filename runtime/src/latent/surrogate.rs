@@ -6,7 +6,7 @@
 //! re-enter the decoder through an [`Oracle`]; `grad(z)` is free: it is the
 //! gradient the ordinary backward pass brought to the latent node.
 
-use super::categorical;
+use super::structure::Structure;
 use crate::real::Real;
 use lsmc_compiler::model::SurrogateCall;
 use lsmc_compiler::syntax::ast::{BinOp, Expr, ExprKind, SurrogateStmt};
@@ -50,6 +50,8 @@ pub struct Outcome<T> {
 }
 
 struct Interp<'a, T: Real> {
+    structure: Structure,
+    lengths: Option<&'a [usize]>,
     s: &'a ArrayD<T>,
     z: &'a ArrayD<T>,
     gz: &'a ArrayD<T>,
@@ -61,9 +63,14 @@ struct Interp<'a, T: Real> {
     site: String,
 }
 
-/// Runs `call`'s body with `s`, `z` and the free gradient `gz = grad(z)`.
+/// Runs `call`'s body with `s`, `z` and the free gradient `gz = grad(z)`;
+/// `map`, `marg`, `project`, `sample` and their VJPs are those of
+/// `structure` over items of the given lengths.
+#[allow(clippy::too_many_arguments)]
 pub fn run<T: Real>(
     call: &SurrogateCall,
+    structure: Structure,
+    lengths: Option<&[usize]>,
     s: &ArrayD<T>,
     z: &ArrayD<T>,
     gz: &ArrayD<T>,
@@ -71,6 +78,8 @@ pub fn run<T: Real>(
     state: &mut State,
 ) -> Result<Outcome<T>, String> {
     let mut it = Interp {
+        structure,
+        lengths,
         s,
         z,
         gz,
@@ -154,12 +163,38 @@ impl<T: Real> Interp<'_, T> {
             ExprKind::Call(c) => {
                 let arg = |i: usize| &c.args[i].value;
                 match c.callee.name.as_str() {
-                    "map" => SVal::Scores(categorical::argmax(&self.scores(arg(0))?)),
-                    "marg" => SVal::Scores(categorical::marginals(&self.scores(arg(0))?)),
-                    "project" => SVal::Scores(categorical::sparsemax(&self.scores(arg(0))?)),
+                    "map" => {
+                        let x = self.scores(arg(0))?;
+                        SVal::Scores(
+                            self.structure
+                                .map(&x, self.lengths)
+                                .map_err(|e| e.to_string())?,
+                        )
+                    }
+                    "marg" => {
+                        let x = self.scores(arg(0))?;
+                        let (_, mu) = self
+                            .structure
+                            .marginals(&x, self.lengths)
+                            .map_err(|e| e.to_string())?;
+                        SVal::Scores(mu)
+                    }
+                    "project" => {
+                        let x = self.scores(arg(0))?;
+                        SVal::Scores(
+                            self.structure
+                                .sparsemap(&x, self.lengths)
+                                .map_err(|e| e.to_string())?,
+                        )
+                    }
                     "sample" => {
                         let x = self.scores(arg(0))?;
-                        SVal::Scores(categorical::sample(&x, self.oracle.rng()))
+                        let (structure, lengths) = (self.structure, self.lengths);
+                        SVal::Scores(
+                            structure
+                                .sample(&x, lengths, self.oracle.rng())
+                                .map_err(|e| e.to_string())?,
+                        )
                     }
                     "zeros" => SVal::Scores(ArrayD::zeros(self.s.raw_dim())),
                     "gumbel" => {
@@ -195,11 +230,12 @@ impl<T: Real> Interp<'_, T> {
                             ExprKind::Name(id) => id.name.as_str(),
                             _ => "",
                         };
-                        SVal::Scores(if f == "project" {
-                            categorical::sparsemax_vjp(&at, &g)
+                        let r = if f == "project" {
+                            self.structure.sparsemap_vjp(&at, self.lengths, &g)
                         } else {
-                            categorical::marginals_vjp(&at, &g)
-                        })
+                            self.structure.marginals_vjp(&at, self.lengths, &g)
+                        };
+                        SVal::Scores(r.map_err(|e| e.to_string())?)
                     }
                     "running_mean" => {
                         let v = self.expr(arg(0))?;

@@ -326,6 +326,37 @@ impl Tree {
         })
     }
 
+    /// Exact samples, one tree per sentence, drawn in batch order.
+    pub fn sample<T: Real>(
+        &self,
+        s: &ArrayD<T>,
+        lengths: &[usize],
+        rng: &mut rand_chacha::ChaCha8Rng,
+    ) -> Result<ArrayD<T>, StructureError> {
+        check_shape(s.shape(), lengths)?;
+        if !self.projective {
+            return Err(StructureError::Unsupported(
+                "sampling non-projective trees (Wilson's algorithm) is not available".into(),
+            ));
+        }
+        let n1 = s.shape()[1];
+        let view = s
+            .view()
+            .into_shape_with_order((s.shape()[0], n1, n1))
+            .map_err(|_| StructureError::Shape("scores are not contiguous".into()))?;
+        let blocks: Vec<Vec<f64>> = lengths
+            .iter()
+            .enumerate()
+            .map(|(b, &n)| {
+                let v = block(&view.index_axis(Axis(0), b), n);
+                let heads =
+                    projective::sample(n, &|h, m| v[h * (n + 1) + m], self.single_root, rng);
+                brute::indicator(&heads)
+            })
+            .collect();
+        Ok(unblock(s.shape(), lengths, &blocks))
+    }
+
     /// SparseMAP: the projection of the scores onto the tree polytope.
     pub fn sparsemap<T: Real>(
         &self,
