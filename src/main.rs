@@ -4,6 +4,7 @@ mod bench_cmd;
 mod check_cmd;
 mod graph_cmd;
 mod infer_cmd;
+mod inspect_cmd;
 mod spec;
 mod train_cmd;
 
@@ -31,6 +32,8 @@ enum Command {
     Graph(graph_cmd::GraphArgs),
     /// Time training steps of a spec, or (`--structure`) structured inference; JSON, to compare with bench/.
     Bench(bench_cmd::BenchArgs),
+    /// Show what the latent node and its surrogate did in the first training step (`--json`: every value).
+    Inspect(inspect_cmd::InspectArgs),
     /// Run one structured computation (MAP, marginals, log-partition, SparseMAP) on scores from JSON.
     Infer(infer_cmd::InferArgs),
 }
@@ -88,6 +91,7 @@ fn main() -> ExitCode {
         Command::Graph(args) => graph_cmd::run(&args),
         Command::Bench(args) => bench_cmd::run(&args),
         Command::Infer(args) => infer_cmd::run(&args),
+        Command::Inspect(args) => inspect_cmd::run(&args),
     }
 }
 

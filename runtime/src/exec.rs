@@ -371,6 +371,11 @@ impl<'g> Executor<'g> {
                 Op::Latent(l) => {
                     let s = pass.value(node.inputs[0]);
                     let z = pass.value(i);
+                    // Without a surrogate the one "iterate" is z and the gradient brought to it.
+                    let mut iterates = vec![surrogate::Iterate {
+                        mu: z.clone(),
+                        grad: g.clone(),
+                    }];
                     let gs = match (&l.surrogate, l.forward) {
                         (Some(call), _) => {
                             let mut oracle = GraphOracle {
@@ -395,14 +400,7 @@ impl<'g> Executor<'g> {
                             )
                             .map_err(ExecError::Unsupported)?;
                             info.decoder_calls += out.decoder_calls;
-                            if trace {
-                                info.latent = Some(LatentTrace {
-                                    scores: s.clone(),
-                                    forward: z.clone(),
-                                    surrogate_grad: out.grad.clone(),
-                                    iterates: out.iterates,
-                                });
-                            }
+                            iterates = out.iterates;
                             out.grad
                         }
                         // The forward value is the softmax: its VJP needs nothing else.
@@ -425,6 +423,14 @@ impl<'g> Executor<'g> {
                         // Unreachable for checked specs: argmax and sample need `via`.
                         (None, _) => ArrayD::zeros(s.raw_dim()),
                     };
+                    if trace {
+                        info.latent = Some(LatentTrace {
+                            scores: s.clone(),
+                            forward: z.clone(),
+                            surrogate_grad: gs.clone(),
+                            iterates,
+                        });
+                    }
                     add_into(&mut grads[node.inputs[0]], gs);
                 }
                 op => {

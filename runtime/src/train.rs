@@ -226,6 +226,73 @@ impl Cursor {
     }
 }
 
+/// The cursor's next training batch (the whole split when the batch covers
+/// it), shuffling the order at the start of each epoch.
+fn next_batch<T: Real>(
+    data: &Dataset<T>,
+    batch_size: usize,
+    rng: &mut ChaCha8Rng,
+    cur: &mut Cursor,
+) -> crate::exec::Batch<T> {
+    let full_batch = batch_size >= data.train.len;
+    if cur.position == 0 && !full_batch {
+        cur.order.shuffle(rng);
+    }
+    if full_batch {
+        data.train.all()
+    } else {
+        let end = (cur.position + batch_size).min(cur.order.len());
+        let idx: Vec<usize> = cur.order[cur.position..end]
+            .iter()
+            .map(|&i| i as usize)
+            .collect();
+        data.train.batch(&idx)
+    }
+}
+
+/// What the latent node did in one training step, for `lsmc inspect`.
+pub struct Inspection<T> {
+    /// Examples in the batch.
+    pub batch: usize,
+    /// The batch loss before the step.
+    pub loss: f64,
+    pub latent: Option<crate::exec::LatentTrace<T>>,
+    /// Decoder passes the surrogate made (the free `grad(z)` excluded).
+    pub decoder_calls: usize,
+}
+
+/// The first training step of a run — the same seed, parameters, batch and
+/// random draws as `lsmc train` — traced at the latent node. `batch`
+/// overrides the spec's batch size. Nothing is updated or written.
+pub fn inspect<T: Real>(
+    graph: &Graph,
+    model: &Model,
+    seed: u64,
+    batch: Option<usize>,
+) -> Result<Inspection<T>, TrainError> {
+    let exec = Executor::new(graph).map_err(|e| TrainError::Exec(format!("{e:?}")))?;
+    let data: Dataset<T> = data::load(model).map_err(TrainError::Data)?;
+    let size = batch.unwrap_or_else(|| plan(model, data.train.len).batch);
+    let params = init_params(graph, &data, seed);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(1);
+    let mut cursor = Cursor::start(data.train.len);
+    let b = next_batch(&data, size, &mut rng, &mut cursor);
+    let fail = |e: ExecError| TrainError::Exec(format!("{e:?}"));
+    let pass = exec.forward(&params, &b, true, &mut rng).map_err(fail)?;
+    let loss = exec.loss(&pass);
+    let mut state = BTreeMap::new();
+    let (_, info) = exec
+        .backward(&pass, &params, &b, &mut rng, &mut state, true)
+        .map_err(fail)?;
+    Ok(Inspection {
+        batch: b.size,
+        loss,
+        latent: info.latent,
+        decoder_calls: info.decoder_calls,
+    })
+}
+
 /// One optimisation step on the next batch (the whole split when the batch
 /// covers it); returns the batch loss.
 #[allow(clippy::too_many_arguments)]
@@ -240,19 +307,7 @@ fn take_step<T: Real>(
     cur: &mut Cursor,
 ) -> Result<f64, ExecError> {
     let full_batch = batch_size >= data.train.len;
-    if cur.position == 0 && !full_batch {
-        cur.order.shuffle(rng);
-    }
-    let batch = if full_batch {
-        data.train.all()
-    } else {
-        let end = (cur.position + batch_size).min(cur.order.len());
-        let idx: Vec<usize> = cur.order[cur.position..end]
-            .iter()
-            .map(|&i| i as usize)
-            .collect();
-        data.train.batch(&idx)
-    };
+    let batch = next_batch(data, batch_size, rng, cur);
     let pass = exec.forward(params, &batch, true, rng)?;
     let loss = exec.loss(&pass);
     let (grads, _) = exec.backward(&pass, params, &batch, rng, state, false)?;
