@@ -261,3 +261,47 @@ fn the_softmax_model_reaches_090_test_accuracy_with_3_clusters() {
 fn the_softmax_model_reaches_082_test_accuracy_with_10_clusters() {
     softmax_reaches(10, 0.82);
 }
+
+#[test]
+fn every_synthetic_spec_and_a_spec_with_its_own_surrogate_train_end_to_end() {
+    let mut specs: Vec<PathBuf> =
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("models/synthetic"))
+            .expect("models")
+            .map(|e| e.expect("entry").path())
+            .filter(|p| p.extension().is_some_and(|x| x == "lsm"))
+            .collect();
+    specs.sort();
+    assert!(specs.len() >= 11, "every Table 2 row");
+    specs.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lsm/ok/custom_surrogate.lsm"));
+    for spec in specs {
+        let name = spec.file_stem().unwrap().to_string_lossy().into_owned();
+        let out = scratch(&format!("all-{name}"));
+        let o = train(
+            spec.to_str().unwrap(),
+            &out,
+            &[
+                "--set",
+                "train.steps=3",
+                "--set",
+                "data.train=200",
+                "--set",
+                "data.valid=50",
+                "--set",
+                "data.test=50",
+            ],
+        );
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{name}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let summary = json(&out.join("summary.json"));
+        assert_eq!(summary["steps"], 3, "{name}");
+        let loss = summary["final"]["valid"]["loss"]
+            .as_f64()
+            .expect("a valid loss");
+        assert!(loss.is_finite(), "{name}: {loss}");
+        let _ = std::fs::remove_dir_all(&out);
+    }
+}
