@@ -371,11 +371,9 @@ impl<'g> Executor<'g> {
                 Op::Latent(l) => {
                     let s = pass.value(node.inputs[0]);
                     let z = pass.value(i);
-                    // Without a surrogate the one "iterate" is z and the gradient brought to it.
-                    let mut iterates = vec![surrogate::Iterate {
-                        mu: z.clone(),
-                        grad: g.clone(),
-                    }];
+                    let lengths = node.inputs.get(1).map(|&j| lengths_of(pass.value(j)));
+                    let st = Structure::new(l.structure, l.single_root);
+                    let mut iterates = None;
                     let gs = match (&l.surrogate, l.forward) {
                         (Some(call), _) => {
                             let mut oracle = GraphOracle {
@@ -386,8 +384,6 @@ impl<'g> Executor<'g> {
                                 batch,
                                 rng: &mut *rng,
                             };
-                            let lengths = node.inputs.get(1).map(|&j| lengths_of(pass.value(j)));
-                            let st = Structure::new(l.structure, l.single_root);
                             let out = surrogate::run(
                                 call,
                                 st,
@@ -400,7 +396,7 @@ impl<'g> Executor<'g> {
                             )
                             .map_err(ExecError::Unsupported)?;
                             info.decoder_calls += out.decoder_calls;
-                            iterates = out.iterates;
+                            iterates = Some(out.iterates);
                             out.grad
                         }
                         // The forward value is the softmax: its VJP needs nothing else.
@@ -408,8 +404,6 @@ impl<'g> Executor<'g> {
                             ops::softmax::softmax_vjp(z, &g)
                         }
                         (None, Forward::Marg | Forward::SparseMap) => {
-                            let lengths = node.inputs.get(1).map(|&j| lengths_of(pass.value(j)));
-                            let st = Structure::new(l.structure, l.single_root);
                             let r = if l.forward == Forward::Marg {
                                 st.marginals_vjp(s, lengths.as_deref(), &g)
                             } else {
@@ -428,7 +422,14 @@ impl<'g> Executor<'g> {
                             scores: s.clone(),
                             forward: z.clone(),
                             surrogate_grad: gs.clone(),
-                            iterates,
+                            // Without a surrogate the one "iterate" is z and
+                            // the gradient brought to it.
+                            iterates: iterates.unwrap_or_else(|| {
+                                vec![surrogate::Iterate {
+                                    mu: z.clone(),
+                                    grad: g.clone(),
+                                }]
+                            }),
                         });
                     }
                     add_into(&mut grads[node.inputs[0]], gs);

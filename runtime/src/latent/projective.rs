@@ -73,104 +73,6 @@ fn score<D: Num>(s: &dyn Fn(usize, usize) -> D, h: usize, m: usize) -> D {
     }
 }
 
-/// MAP tree (Eisner): `heads[m]` for `m ∈ 1..=n`. Ties go to the first
-/// split; NaN scores never win.
-pub fn map(n: usize, s: &dyn Fn(usize, usize) -> f64, single_root: bool) -> Vec<usize> {
-    let mut heads = vec![0; n + 1];
-    if n == 0 {
-        return heads;
-    }
-    let n1 = n + 1;
-    // Viterbi charts (row-major and transposed copies, as in the inside
-    // pass) and the best split of each span.
-    let mut cr = Chart::new(n1, NEG);
-    let mut crt = Chart::new(n1, NEG);
-    let mut cl = Chart::new(n1, NEG);
-    let mut clt = Chart::new(n1, NEG);
-    let mut ir = Chart::new(n1, NEG);
-    let mut ilt = Chart::new(n1, NEG);
-    let mut split = [vec![0; n1 * n1], vec![0; n1 * n1], vec![0; n1 * n1]];
-    for i in 0..n1 {
-        cr.set(i, i, 0.0);
-        crt.set(i, i, 0.0);
-        cl.set(i, i, 0.0);
-        clt.set(i, i, 0.0);
-    }
-    let best = |a: &[f64], b: &[f64]| {
-        let (mut m, mut arg) = (NEG, 0);
-        for (q, (x, y)) in a.iter().zip(b).enumerate() {
-            let v = x + y;
-            if v > m {
-                m = v;
-                arg = q;
-            }
-        }
-        (m, arg)
-    };
-    for k in 1..n1 {
-        for i in 0..n1 - k {
-            let j = i + k;
-            let (inner, q) = best(cr.row(i, i, j), clt.row(j, i + 1, j + 1));
-            split[0][i * n1 + j] = i + q;
-            ir.set(i, j, inner + score(s, i, j));
-            ilt.set(j, i, if i == 0 { NEG } else { inner + score(s, j, i) });
-            let (v, q) = best(ir.row(i, i + 1, j + 1), crt.row(j, i + 1, j + 1));
-            split[1][i * n1 + j] = i + 1 + q;
-            cr.set(i, j, v);
-            crt.set(j, i, v);
-            let (v, q) = best(cl.row(i, i, j), ilt.row(j, i, j));
-            split[2][i * n1 + j] = i + q;
-            cl.set(i, j, v);
-            clt.set(j, i, v);
-        }
-    }
-    // Back-pointers: 0 = ir, 1 = il, 2 = cr, 3 = cl.
-    let mut stack: Vec<(u8, usize, usize)> = Vec::new();
-    if single_root {
-        let (mut m, mut r) = (NEG, 1);
-        for c in 1..=n {
-            let v = score(s, 0, c) + cl.at(1, c) + cr.at(c, n);
-            if v > m {
-                m = v;
-                r = c;
-            }
-        }
-        heads[r] = 0;
-        stack.push((3, 1, r));
-        stack.push((2, r, n));
-    } else {
-        stack.push((2, 0, n));
-    }
-    while let Some((kind, i, j)) = stack.pop() {
-        if i == j {
-            continue;
-        }
-        match kind {
-            0 | 1 => {
-                if kind == 0 {
-                    heads[j] = i;
-                } else {
-                    heads[i] = j;
-                }
-                let q = split[0][i * n1 + j];
-                stack.push((2, i, q));
-                stack.push((3, q + 1, j));
-            }
-            2 => {
-                let q = split[1][i * n1 + j];
-                stack.push((0, i, q));
-                stack.push((2, q, j));
-            }
-            _ => {
-                let q = split[2][i * n1 + j];
-                stack.push((3, i, q));
-                stack.push((1, q, j));
-            }
-        }
-    }
-    heads
-}
-
 /// [`inside_outside`] compiled for 256-bit vectors where the CPU has
 /// them (chosen at run time: one binary serves every x86-64 machine).
 fn inside_outside_fastest<D: Num>(
@@ -196,18 +98,48 @@ unsafe fn inside_outside_avx2<D: Num>(
     inside_outside::<D>(n, s, single_root)
 }
 
-/// `lse_q (a_q + b_q)`, through a scratch buffer. A function, not a
-/// closure, so it inlines into the vector-compiled copy.
+/// `sum_q (a_q + b_q)` in the chart's semiring (log-sum-exp for the
+/// inside pass, max for Viterbi), through a scratch buffer. A function,
+/// not a closure, so it inlines into the vector-compiled copy.
 #[inline(always)]
-fn lse_of_sums<D: Num>(buf: &mut [D], a: &[D], b: &[D]) -> D {
+fn sum_of_sums<D: Num>(buf: &mut [D], a: &[D], b: &[D], sum: impl Fn(&[D]) -> D) -> D {
     let xs = &mut buf[..a.len()];
     for ((x, &p), &q) in xs.iter_mut().zip(a).zip(b) {
         *x = p.add(q);
     }
-    D::lse(xs)
+    sum(xs)
 }
 
-/// The inside charts (log space) of one sentence.
+/// The largest of `xs` (−∞ if none; NaN never wins): Viterbi's "sum".
+/// Four partial maxima, so the loop vectorises.
+fn max_of(xs: &[f64]) -> f64 {
+    let chunks = xs.chunks_exact(4);
+    let rest = chunks.remainder();
+    let mut m = [NEG; 4];
+    for c in chunks {
+        for l in 0..4 {
+            m[l] = if c[l] > m[l] { c[l] } else { m[l] };
+        }
+    }
+    m.iter()
+        .chain(rest)
+        .fold(NEG, |a, &x| if x > a { x } else { a })
+}
+
+/// The index of the first largest of `xs` (NaN never wins).
+fn argmax_of(xs: &[f64]) -> usize {
+    let (mut best, mut arg) = (NEG, 0);
+    for (q, &x) in xs.iter().enumerate() {
+        if x > best {
+            best = x;
+            arg = q;
+        }
+    }
+    arg
+}
+
+/// The charts of one sentence: inside scores (log space) or, with max as
+/// the sum, Viterbi scores.
 struct Inside<D> {
     cr: Chart<D>,
     crt: Chart<D>,
@@ -220,9 +152,14 @@ struct Inside<D> {
     inner: Chart<D>,
 }
 
-/// The inside pass: every span's log-sum over its subtrees.
+/// The inside pass: every span's `sum` (log-sum-exp, or max) over its
+/// subtrees.
 #[inline(always)]
-fn inside<D: Num>(n: usize, s: &dyn Fn(usize, usize) -> D) -> Inside<D> {
+fn inside<D: Num, F: Fn(&[D]) -> D + Copy>(
+    n: usize,
+    s: &dyn Fn(usize, usize) -> D,
+    sum: F,
+) -> Inside<D> {
     let n1 = n + 1;
     let mut cr = Chart::new(n1, D::NEG);
     let mut crt = Chart::new(n1, D::NEG);
@@ -242,7 +179,7 @@ fn inside<D: Num>(n: usize, s: &dyn Fn(usize, usize) -> D) -> Inside<D> {
     for k in 1..n1 {
         for i in 0..n1 - k {
             let j = i + k;
-            let v = lse_of_sums(&mut buf, cr.row(i, i, j), clt.row(j, i + 1, j + 1));
+            let v = sum_of_sums(&mut buf, cr.row(i, i, j), clt.row(j, i + 1, j + 1), sum);
             inner.set(i, j, v);
             ir.set(i, j, v.add(score(s, i, j)));
             ilt.set(
@@ -254,10 +191,15 @@ fn inside<D: Num>(n: usize, s: &dyn Fn(usize, usize) -> D) -> Inside<D> {
                     v.add(score(s, j, i))
                 },
             );
-            let v = lse_of_sums(&mut buf, ir.row(i, i + 1, j + 1), crt.row(j, i + 1, j + 1));
+            let v = sum_of_sums(
+                &mut buf,
+                ir.row(i, i + 1, j + 1),
+                crt.row(j, i + 1, j + 1),
+                sum,
+            );
             cr.set(i, j, v);
             crt.set(j, i, v);
-            let v = lse_of_sums(&mut buf, cl.row(i, i, j), ilt.row(j, i, j));
+            let v = sum_of_sums(&mut buf, cl.row(i, i, j), ilt.row(j, i, j), sum);
             cl.set(i, j, v);
             clt.set(j, i, v);
         }
@@ -273,6 +215,98 @@ fn inside<D: Num>(n: usize, s: &dyn Fn(usize, usize) -> D) -> Inside<D> {
     }
 }
 
+/// [`inside`] compiled for 256-bit vectors where the CPU has them.
+fn inside_fastest<D: Num, F: Fn(&[D]) -> D + Copy>(
+    n: usize,
+    s: &dyn Fn(usize, usize) -> D,
+    sum: F,
+) -> Inside<D> {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, the only feature the copy assumes.
+        return unsafe { inside_avx2(n, s, sum) };
+    }
+    inside(n, s, sum)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn inside_avx2<D: Num, F: Fn(&[D]) -> D + Copy>(
+    n: usize,
+    s: &dyn Fn(usize, usize) -> D,
+    sum: F,
+) -> Inside<D> {
+    inside(n, s, sum)
+}
+
+/// A tree read top-down from filled charts: at each span, `choose` picks
+/// one of its splits from their scores (the sub-chart values summed), the
+/// same candidates the chart summed over. Argmax over Viterbi charts gives
+/// the MAP tree; a draw over inside charts, an exact sample.
+fn backtrack(
+    n: usize,
+    s: &dyn Fn(usize, usize) -> f64,
+    single_root: bool,
+    c: &Inside<f64>,
+    mut choose: impl FnMut(&[f64]) -> usize,
+) -> Vec<usize> {
+    let mut heads = vec![0; n + 1];
+    if n == 0 {
+        return heads;
+    }
+    let mut xs = Vec::with_capacity(n + 1);
+    // Spans to expand: 0 = ir, 1 = il, 2 = cr, 3 = cl.
+    let mut stack: Vec<(u8, usize, usize)> = Vec::new();
+    if single_root {
+        xs.extend((1..=n).map(|r| score(s, 0, r) + c.cl.at(1, r) + c.cr.at(r, n)));
+        let r = 1 + choose(&xs);
+        heads[r] = 0;
+        stack.push((3, 1, r));
+        stack.push((2, r, n));
+    } else {
+        stack.push((2, 0, n));
+    }
+    while let Some((kind, i, j)) = stack.pop() {
+        if i == j {
+            continue;
+        }
+        xs.clear();
+        match kind {
+            0 | 1 => {
+                if kind == 0 {
+                    heads[j] = i;
+                } else {
+                    heads[i] = j;
+                }
+                xs.extend((i..j).map(|q| c.cr.at(i, q) + c.clt.at(j, q + 1)));
+                let q = i + choose(&xs);
+                stack.push((2, i, q));
+                stack.push((3, q + 1, j));
+            }
+            2 => {
+                xs.extend((i + 1..=j).map(|q| c.ir.at(i, q) + c.crt.at(j, q)));
+                let q = i + 1 + choose(&xs);
+                stack.push((0, i, q));
+                stack.push((2, q, j));
+            }
+            _ => {
+                xs.extend((i..j).map(|q| c.cl.at(i, q) + c.ilt.at(j, q)));
+                let q = i + choose(&xs);
+                stack.push((3, i, q));
+                stack.push((1, q, j));
+            }
+        }
+    }
+    heads
+}
+
+/// MAP tree (Eisner): `heads[m]` for `m ∈ 1..=n`. Ties go to the first
+/// split; NaN scores never win.
+pub fn map(n: usize, s: &dyn Fn(usize, usize) -> f64, single_root: bool) -> Vec<usize> {
+    let c = inside_fastest(n, s, max_of);
+    backtrack(n, s, single_root, &c, argmax_of)
+}
+
 /// An exact sample from the tree distribution `p(t) ∝ exp(score(t))`:
 /// the inside chart, then top-down, each span's split drawn in proportion
 /// to the weight of the subtrees through it.
@@ -282,13 +316,8 @@ pub fn sample(
     single_root: bool,
     rng: &mut impl rand::Rng,
 ) -> Vec<usize> {
-    let mut heads = vec![0; n + 1];
-    if n == 0 {
-        return heads;
-    }
-    let c = inside::<f64>(n, s);
-    // Index of a draw from the log-weights `xs`.
-    let mut draw = |xs: &[f64]| {
+    let c = inside_fastest(n, s, |xs: &[f64]| f64::lse(xs));
+    backtrack(n, s, single_root, &c, |xs| {
         let total = f64::lse(xs);
         let u: f64 = rng.random();
         let mut acc = 0.0;
@@ -300,53 +329,7 @@ pub fn sample(
         }
         // Rounding left u above the last partial sum: the last possible one.
         xs.iter().rposition(|&x| x > f64::NEG_INFINITY).unwrap_or(0)
-    };
-    // Spans to expand: 0 = ir, 1 = il, 2 = cr, 3 = cl.
-    let mut stack: Vec<(u8, usize, usize)> = Vec::new();
-    if single_root {
-        let xs: Vec<f64> = (1..=n)
-            .map(|r| score(s, 0, r) + c.cl.at(1, r) + c.cr.at(r, n))
-            .collect();
-        let r = 1 + draw(&xs);
-        heads[r] = 0;
-        stack.push((3, 1, r));
-        stack.push((2, r, n));
-    } else {
-        stack.push((2, 0, n));
-    }
-    while let Some((kind, i, j)) = stack.pop() {
-        if i == j {
-            continue;
-        }
-        match kind {
-            0 | 1 => {
-                if kind == 0 {
-                    heads[j] = i;
-                } else {
-                    heads[i] = j;
-                }
-                let xs: Vec<f64> = (i..j).map(|q| c.cr.at(i, q) + c.clt.at(j, q + 1)).collect();
-                let q = i + draw(&xs);
-                stack.push((2, i, q));
-                stack.push((3, q + 1, j));
-            }
-            2 => {
-                let xs: Vec<f64> = (i + 1..=j)
-                    .map(|q| c.ir.at(i, q) + c.crt.at(j, q))
-                    .collect();
-                let q = i + 1 + draw(&xs);
-                stack.push((0, i, q));
-                stack.push((2, q, j));
-            }
-            _ => {
-                let xs: Vec<f64> = (i..j).map(|q| c.cl.at(i, q) + c.ilt.at(j, q)).collect();
-                let q = i + draw(&xs);
-                stack.push((3, i, q));
-                stack.push((1, q, j));
-            }
-        }
-    }
-    heads
+    })
 }
 
 /// Inside then outside over numbers `D`: log Z and `µ[h][m]` (an
@@ -370,7 +353,7 @@ fn inside_outside<D: Num>(
         ir,
         ilt,
         inner,
-    } = inside(n, s);
+    } = inside(n, s, |xs: &[D]| D::lse(xs));
     // Adjoints of the chart entries (the outside pass, as reverse mode).
     // A chart written both along rows and down columns gets two
     // accumulators, one per layout; its adjoint is their sum.
