@@ -102,6 +102,7 @@ pub fn run(args: &InspectArgs) -> ExitCode {
             "arguments": arguments,
             "batch": ins.batch,
             "loss": ins.loss,
+            "lengths": trace.lengths,
             "scores": array(&trace.scores),
             "forward": array(&trace.forward),
             "iterates": trace.iterates.iter().map(|it| json!({"mu": array(&it.mu), "grad": array(&it.grad)})).collect::<Vec<_>>(),

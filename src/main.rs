@@ -5,7 +5,11 @@ mod check_cmd;
 mod graph_cmd;
 mod infer_cmd;
 mod inspect_cmd;
+mod plot;
+mod report_cmd;
+mod runs;
 mod spec;
+mod sweep_cmd;
 mod train_cmd;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -34,6 +38,10 @@ enum Command {
     Bench(bench_cmd::BenchArgs),
     /// Show what the latent node and its surrogate did in the first training step (`--json`: every value).
     Inspect(inspect_cmd::InspectArgs),
+    /// Train specs over a grid of overrides and seeds, in parallel; re-running resumes.
+    Sweep(sweep_cmd::SweepArgs),
+    /// Tables (median ± standard error over seeds) and learning curves from run directories.
+    Report(report_cmd::ReportArgs),
     /// Run one structured computation (MAP, marginals, log-partition, SparseMAP) on scores from JSON.
     Infer(infer_cmd::InferArgs),
 }
@@ -92,6 +100,8 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench_cmd::run(&args),
         Command::Infer(args) => infer_cmd::run(&args),
         Command::Inspect(args) => inspect_cmd::run(&args),
+        Command::Sweep(args) => sweep_cmd::run(&args),
+        Command::Report(args) => report_cmd::run(&args),
     }
 }
 

@@ -164,6 +164,26 @@ pub fn run(args: &TrainArgs) -> ExitCode {
         fingerprint: fnv(&format!("{spec_text}\u{0}{seed}\u{0}{precision}")),
         spec_text,
     };
+    // Written first so that a sweep or a report can tell what this run
+    // is even if it is killed before its first checkpoint; a directory that
+    // already holds a run keeps its description (train refuses it below).
+    if !out.join("checkpoint.bin").exists() {
+        let info = crate::runs::RunInfo {
+            spec: args.spec.display().to_string(),
+            model: model.name.clone(),
+            overrides: args.overrides.set.clone(),
+            seed,
+            precision: precision.to_string(),
+        };
+        if let Err(e) = info.write(&out) {
+            eprintln!(
+                "error: cannot write {}: {}",
+                out.join("run.json").display(),
+                crate::io_reason(&e)
+            );
+            return ExitCode::from(crate::EXIT_USAGE);
+        }
+    }
     let mut progress = Progress {
         bar: None,
         last: String::new(),

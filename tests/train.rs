@@ -219,14 +219,72 @@ fn graph_prints_sections_and_dot() {
 }
 
 #[test]
-fn specs_the_runtime_cannot_run_yet_are_refused_with_a_diagnostic() {
-    let o = train("models/sst/spigot.lsm", &scratch("sst"), &[]);
-    assert_eq!(o.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        err.contains("lsm::lower::unsupported") && err.contains("`bilstm` cannot run yet"),
-        "{err}"
-    );
+fn arc_scores_lower_to_two_per_word_projections_and_a_pair_score() {
+    // Eq. 23's Wᵀ[h_i; h_j] is rewritten as W₁ᵀh_i + W₂ᵀh_j: the graph has
+    // two products of the (root-prefixed) words and one pairwise node.
+    let o = lsmc()
+        .args(["graph", "models/sst/spigot.lsm"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    let line = |needle: &str| {
+        text.lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no {needle:?} in\n{text}"))
+            .to_string()
+    };
+    let root = line("prepend_root(");
+    let id = root.split_whitespace().next().unwrap();
+    let products: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(&format!("mat_mul({id},")))
+        .collect();
+    assert_eq!(products.len(), 2, "{text}");
+    for p in &products {
+        assert!(p.contains(": f32[B, N+1, 100]"), "{p}");
+    }
+    assert!(line("pair_score(").contains(": f32[B, N+1, N+1]  # s"));
+    // The latent node reads the sentence lengths: padding never joins a tree.
+    let lengths = line("= input lengths");
+    let lid = lengths.split_whitespace().next().unwrap();
+    assert!(line("latent z =").contains(&format!(", {lid})")), "{text}");
+}
+
+#[test]
+fn a_tree_model_trains_end_to_end_on_sentences() {
+    let spec = scratch("tiny-trees.lsm");
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/tiny_sst");
+    std::fs::write(
+        &spec,
+        format!(
+            "model tiny_trees\n\
+             data sst(path = \"{}\", labels = binary, embeddings = random(dim = 6))\n\
+             encoder {{\n  e = embed(tokens, embeddings)\n  h = bilstm(e, 8)\n  s = arc_scores(h, 8)\n}}\n\
+             latent z : dependency_tree(projective) = argmax(s) via spigot_ce(eta = 1.0)\n\
+             decoder {{\n  r = concat(h, heads(z, h))\n  y_hat = linear(attention_pool(r), 2)\n}}\n\
+             loss cross_entropy(y_hat, y)\n\
+             train {{\n  optimizer adamw(lr = 0.05)\n  batch 4\n  epochs 30\n  evaluate every 10 epochs on valid, test\n  metric accuracy(y_hat, y)\n}}\n",
+            data.display()
+        ),
+    )
+    .unwrap();
+    let out = scratch("tiny-trees");
+    let o = train(spec.to_str().unwrap(), &out, &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let s = json(&out.join("summary.json"));
+    assert_eq!(s["epochs"], 30);
+    // 11 training sentences in batches of 4: 3 steps an epoch.
+    assert_eq!(s["steps"], 90);
+    let valid_loss: Vec<f64> = std::fs::read_to_string(out.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["split"] == "valid")
+        .map(|v| v["loss"].as_f64().unwrap())
+        .collect();
+    assert_eq!(valid_loss.len(), 3);
+    assert!(valid_loss.iter().all(|l| l.is_finite()), "{valid_loss:?}");
 }
 
 /// The paper's Table 2 softmax row at the acceptance settings (10,000

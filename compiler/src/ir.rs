@@ -111,6 +111,21 @@ pub enum Op {
     OneHot(usize),
     /// Standard Gumbel noise of the node's shape (zero at evaluation).
     Gumbel,
+    /// One LSTM direction over `x[B, N, E]` (PyTorch's gates); inputs
+    /// `x, lengths, w_ih[E, 4H], w_hh[H, 4H], b_ih[4H], b_hh[4H]`. `reverse`
+    /// reads each sentence from its last word.
+    Lstm {
+        reverse: bool,
+    },
+    /// `h[B, N, D]`, `root[D]` → `[B, N+1, D]`, the root first.
+    PrependRoot,
+    /// `s[b, i, j] = Σ_k v_k tanh(p[b, i, k] + q[b, j, k] + c_k)`; inputs
+    /// `p, q, c, v`: Eq. 23 after splitting `W` into the head and modifier halves.
+    PairScore,
+    /// `Σ_j z[b, j, i] h[b, j]` over word heads j; inputs `z[B, N+1, N+1], h[B, N, D]`.
+    Heads,
+    /// Attention-weighted sum over each sentence's words; inputs `x, lengths, w[D]`.
+    AttentionPool,
     Latent(LatentOp),
 }
 

@@ -35,7 +35,12 @@ pub fn lower(model: &Model) -> Result<Graph, Vec<Diagnostic>> {
                 surrogate: lat.surrogate.clone(),
             };
             let dims = lat.scores.ty.dims.clone();
-            let id = l.node(Op::Latent(op), vec![scores], dims, lat.forward_span);
+            // Trees are over each sentence's own words: padding never joins one.
+            let mut inputs = vec![scores];
+            if lat.structure.is_tree() {
+                inputs.push(l.input("lengths", vec![Dim::Sym("B", 0)], lat.forward_span));
+            }
+            let id = l.node(Op::Latent(op), inputs, dims, lat.forward_span);
             l.g.nodes[id].name = Some(lat.name.clone());
             l.named.insert(lat.name.clone(), id);
             l.g.values.push((lat.name.clone(), id));
@@ -428,6 +433,116 @@ impl Lowerer {
                 let logits = self.arg(args, "logits")?;
                 let labels = self.arg(args, "labels")?;
                 Some(self.node(Op::CrossEntropy, vec![logits, labels], dims, span))
+            }
+            "bilstm" => {
+                let xe = args.expr("x")?;
+                let e = feature(&xe.ty.dims);
+                let x = self.arg(args, "x")?;
+                let hd = args.int("hidden") as usize / 2;
+                let lengths = self.input("lengths", vec![Dim::Sym("B", 0)], span);
+                self.layer_index += 1;
+                // nn.LSTM draws every weight and bias from U(−1/√H, 1/√H).
+                let bound = 1.0 / (hd.max(1) as f64).sqrt();
+                let mut half = dims.clone();
+                if let Some(l) = half.last_mut() {
+                    *l = Dim::Const(hd as u64);
+                }
+                let mut parts = Vec::new();
+                for (dir, reverse) in [("forward", false), ("backward", true)] {
+                    let layer = format!("bilstm.{dir}");
+                    let mut p = |role: &str, shape: Vec<usize>| {
+                        self.param(&layer, role, shape, Init::Uniform(bound), span)
+                    };
+                    let w_ih = p("w_ih", vec![e, 4 * hd]);
+                    let w_hh = p("w_hh", vec![hd, 4 * hd]);
+                    let b_ih = p("b_ih", vec![4 * hd]);
+                    let b_hh = p("b_hh", vec![4 * hd]);
+                    parts.push(self.node(
+                        Op::Lstm { reverse },
+                        vec![x, lengths, w_ih, w_hh, b_ih, b_hh],
+                        half.clone(),
+                        span,
+                    ));
+                }
+                Some(self.node(Op::Concat, parts, dims, span))
+            }
+            "arc_scores" => {
+                // Eq. 23, vᵀ tanh(Wᵀ[h_i; h_j] + c), rewritten as
+                // vᵀ tanh(W₁ᵀh_i + W₂ᵀh_j + c): the two projections are per
+                // word, O(N·D·K), and only the tanh and the v-contraction are
+                // per pair, O(N²·K), instead of O(N²·D·K).
+                let he = args.expr("h")?;
+                let d = feature(&he.ty.dims);
+                let k = args.int("hidden") as usize;
+                let h = self.arg(args, "h")?;
+                self.layer_index += 1;
+                let root = self.param(
+                    "arc_scores",
+                    "root",
+                    vec![d],
+                    Init::Uniform(1.0 / (d.max(1) as f64).sqrt()),
+                    span,
+                );
+                let n1 = match he.ty.dims.get(1) {
+                    Some(Dim::Sym(s, o)) => Dim::Sym(s, o + 1),
+                    Some(Dim::Const(c)) => Dim::Const(c + 1),
+                    None => Dim::Sym("N", 1),
+                };
+                let batch = he.ty.dims.first().copied().unwrap_or(Dim::Sym("B", 0));
+                let hr = self.node(
+                    Op::PrependRoot,
+                    vec![h, root],
+                    vec![batch, n1, Dim::Const(d as u64)],
+                    span,
+                );
+                // As nn.Linear(2D, K) and nn.Linear(K, 1).
+                let bound = 1.0 / ((2 * d).max(1) as f64).sqrt();
+                let w1 = self.param(
+                    "arc_scores",
+                    "w_head",
+                    vec![d, k],
+                    Init::Uniform(bound),
+                    span,
+                );
+                let w2 = self.param(
+                    "arc_scores",
+                    "w_mod",
+                    vec![d, k],
+                    Init::Uniform(bound),
+                    span,
+                );
+                let c = self.param("arc_scores", "bias", vec![k], Init::Uniform(bound), span);
+                let v = self.param(
+                    "arc_scores",
+                    "v",
+                    vec![k],
+                    Init::Uniform(1.0 / (k.max(1) as f64).sqrt()),
+                    span,
+                );
+                let proj = vec![batch, n1, Dim::Const(k as u64)];
+                let p = self.node(Op::MatMul, vec![hr, w1], proj.clone(), span);
+                let q = self.node(Op::MatMul, vec![hr, w2], proj, span);
+                Some(self.node(Op::PairScore, vec![p, q, c, v], dims, span))
+            }
+            "heads" => {
+                let z = self.arg(args, "z")?;
+                let h = self.arg(args, "h")?;
+                Some(self.node(Op::Heads, vec![z, h], dims, span))
+            }
+            "attention_pool" => {
+                let xe = args.expr("x")?;
+                let d = feature(&xe.ty.dims);
+                let x = self.arg(args, "x")?;
+                let lengths = self.input("lengths", vec![Dim::Sym("B", 0)], span);
+                self.layer_index += 1;
+                let w = self.param(
+                    "attention_pool",
+                    "weight",
+                    vec![d],
+                    Init::Uniform(1.0 / (d.max(1) as f64).sqrt()),
+                    span,
+                );
+                Some(self.node(Op::AttentionPool, vec![x, lengths, w], dims, span))
             }
             other => self.unsupported(other, span),
         }

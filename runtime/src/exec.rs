@@ -64,6 +64,8 @@ pub struct BackwardInfo<T> {
 
 #[derive(Clone, Debug)]
 pub struct LatentTrace<T> {
+    /// Words per sentence, for tree latents (scores are padded to the longest).
+    pub lengths: Option<Vec<usize>>,
     pub scores: ArrayD<T>,
     pub forward: ArrayD<T>,
     pub surrogate_grad: ArrayD<T>,
@@ -78,8 +80,22 @@ pub struct Executor<'g> {
     downstream: Vec<bool>,
 }
 
+/// Whether every entry is finite. `v · 0` is zero for a finite `v` and NaN
+/// for ±∞ and NaN; summed in lanes without a branch, the check vectorises
+/// and costs a fraction of any op that made the array.
 fn finite<T: Real>(a: &ArrayD<T>) -> bool {
-    a.iter().all(|v| v.is_finite())
+    let Some(s) = a.as_slice_memory_order() else {
+        return a.iter().all(|v| v.is_finite());
+    };
+    let chunks = s.chunks_exact(8);
+    let rest = chunks.remainder();
+    let mut acc = [T::zero(); 8];
+    for c in chunks {
+        for (a, &v) in acc.iter_mut().zip(c) {
+            *a += v * T::zero();
+        }
+    }
+    acc.iter().all(|&a| a == T::zero()) && rest.iter().all(|v| v.is_finite())
 }
 
 fn add_into<T: Real>(slot: &mut Option<ArrayD<T>>, g: ArrayD<T>) {
@@ -228,7 +244,6 @@ impl<'g> Executor<'g> {
         rng: &mut ChaCha8Rng,
     ) -> Result<HashMap<NodeId, ArrayD<T>>, ExecError> {
         let mut local: HashMap<NodeId, ArrayD<T>> = HashMap::new();
-        local.insert(latent, mu.clone());
         let mut env = Env {
             train: pass.train,
             rng,
@@ -237,28 +252,46 @@ impl<'g> Executor<'g> {
             if !self.downstream[i] {
                 continue;
             }
-            let f = {
-                let get = |j: NodeId| local.get(&j).unwrap_or_else(|| pass.value(j));
+            let node = &self.graph.nodes[i];
+            let get = |j: NodeId| {
+                if j == latent {
+                    mu
+                } else {
+                    local.get(&j).unwrap_or_else(|| pass.value(j))
+                }
+            };
+            let out = match (&node.op, pass.aux[i].as_ref()) {
+                // `x · w` does not move with µ: only its contraction with
+                // µ is redone.
+                (Op::Bilinear, Some(t))
+                    if !self.downstream[node.inputs[1]] && !self.downstream[node.inputs[2]] =>
+                {
+                    let o = get(node.inputs[2]).shape()[2];
+                    ops::matmul::bilinear_contract(get(node.inputs[0]), t, o)
+                }
                 // Dropout reuses the main pass's mask: the surrogate probes
                 // the same network the forward pass ran.
-                self.eval(
-                    i,
-                    &get,
-                    params,
-                    batch,
-                    &mut env,
-                    pass.aux[i]
-                        .as_ref()
-                        .filter(|_| matches!(self.graph.nodes[i].op, Op::Dropout(_))),
-                )?
+                _ => {
+                    self.eval(
+                        i,
+                        &get,
+                        params,
+                        batch,
+                        &mut env,
+                        pass.aux[i]
+                            .as_ref()
+                            .filter(|_| matches!(node.op, Op::Dropout(_))),
+                    )?
+                    .out
+                }
             };
-            if !finite(&f.out) {
+            if !finite(&out) {
                 return Err(ExecError::NonFinite {
                     node: i,
                     in_gradient: false,
                 });
             }
-            local.insert(i, f.out);
+            local.insert(i, out);
         }
         Ok(local)
     }
@@ -275,7 +308,13 @@ impl<'g> Executor<'g> {
         rng: &mut ChaCha8Rng,
     ) -> Result<ArrayD<T>, ExecError> {
         let local = self.rerun(latent, mu, pass, params, batch, rng)?;
-        let value = |j: NodeId| local.get(&j).unwrap_or_else(|| pass.value(j));
+        let value = |j: NodeId| {
+            if j == latent {
+                mu
+            } else {
+                local.get(&j).unwrap_or_else(|| pass.value(j))
+            }
+        };
         let mut grads: HashMap<NodeId, ArrayD<T>> = HashMap::new();
         grads.insert(self.graph.loss, ArrayD::from_elem(IxDyn(&[]), T::one()));
         for i in (latent + 1..self.graph.nodes.len()).rev() {
@@ -329,7 +368,13 @@ impl<'g> Executor<'g> {
             ));
         }
         let local = self.rerun(latent, mu, pass, params, batch, rng)?;
-        let value = |j: NodeId| local.get(&j).unwrap_or_else(|| pass.value(j));
+        let value = |j: NodeId| {
+            if j == latent {
+                mu
+            } else {
+                local.get(&j).unwrap_or_else(|| pass.value(j))
+            }
+        };
         let rows = ops::softmax::cross_entropy_rows(value(loss.inputs[0]), value(loss.inputs[1]));
         Ok(ArrayD::from_shape_vec(IxDyn(&[rows.len()]), rows).expect("one loss per example"))
     }
@@ -371,6 +416,7 @@ impl<'g> Executor<'g> {
                 Op::Latent(l) => {
                     let s = pass.value(node.inputs[0]);
                     let z = pass.value(i);
+                    let g = Arc::new(g);
                     let lengths = node.inputs.get(1).map(|&j| lengths_of(pass.value(j)));
                     let st = Structure::new(l.structure, l.single_root);
                     let mut iterates = None;
@@ -388,11 +434,12 @@ impl<'g> Executor<'g> {
                                 call,
                                 st,
                                 lengths.as_deref(),
-                                s,
-                                z,
-                                &g,
+                                Arc::clone(pass.values[node.inputs[0]].as_ref().expect("computed")),
+                                Arc::clone(pass.values[i].as_ref().expect("computed")),
+                                Arc::clone(&g),
                                 &mut oracle,
                                 state,
+                                trace,
                             )
                             .map_err(ExecError::Unsupported)?;
                             info.decoder_calls += out.decoder_calls;
@@ -402,6 +449,10 @@ impl<'g> Executor<'g> {
                         // The forward value is the softmax: its VJP needs nothing else.
                         (None, Forward::Marg) if l.structure == StructureKind::Categorical => {
                             ops::softmax::softmax_vjp(z, &g)
+                        }
+                        // Likewise sparsemax: its support is that of z.
+                        (None, Forward::SparseMap) if l.structure == StructureKind::Categorical => {
+                            crate::latent::categorical::sparsemax_vjp_at(z, &g)
                         }
                         (None, Forward::Marg | Forward::SparseMap) => {
                             let r = if l.forward == Forward::Marg {
@@ -417,8 +468,11 @@ impl<'g> Executor<'g> {
                         // Unreachable for checked specs: argmax and sample need `via`.
                         (None, _) => ArrayD::zeros(s.raw_dim()),
                     };
+                    let mut gs = gs;
+                    st.keep_parts(&mut gs, lengths.as_deref());
                     if trace {
                         info.latent = Some(LatentTrace {
+                            lengths: lengths.clone(),
                             scores: s.clone(),
                             forward: z.clone(),
                             surrogate_grad: gs.clone(),
@@ -427,7 +481,7 @@ impl<'g> Executor<'g> {
                             iterates: iterates.unwrap_or_else(|| {
                                 vec![surrogate::Iterate {
                                     mu: z.clone(),
-                                    grad: g.clone(),
+                                    grad: (*g).clone(),
                                 }]
                             }),
                         });
@@ -475,7 +529,7 @@ fn latent_forward<T: Real>(
     let st = Structure::new(l.structure, l.single_root);
     let r = match l.forward {
         Forward::Argmax => st.map(s, lengths),
-        Forward::Marg => st.marginals(s, lengths).map(|r| r.1),
+        Forward::Marg => st.marginals_only(s, lengths),
         Forward::SparseMap => st.sparsemap(s, lengths),
         Forward::Sample if env.train => st.sample(s, lengths, env.rng),
         Forward::Sample => st.map(s, lengths),

@@ -92,6 +92,7 @@ pub fn init_params<T: Real>(graph: &Graph, data: &Dataset<T>, seed: u64) -> Vec<
                 .train
                 .inputs
                 .get(name)
+                .or_else(|| data.train.shared.get(name))
                 .map(|a| (**a).clone())
                 .unwrap_or_else(|| ArrayD::zeros(ndarray::IxDyn(&p.shape))),
         })
@@ -145,27 +146,50 @@ pub fn evaluate<T: Real>(
         model.train.evaluate_on.clone()
     };
     for split in splits {
-        let batch = data.split(&split).all();
-        // Evaluation draws no random numbers; a fixed generator keeps the
-        // training generator untouched, so evaluating never changes a run.
-        let mut rng = ChaCha8Rng::seed_from_u64(0);
-        let pass = exec.forward(params, &batch, false, &mut rng)?;
-        let mut m = BTreeMap::new();
-        m.insert("loss".to_string(), exec.loss(&pass));
-        let value = |name: &str| -> &ArrayD<T> {
-            match graph.value(name) {
-                Some(id) => pass.value(id),
-                None => &batch.inputs[name],
-            }
-        };
-        for metric in &model.train.metrics {
-            let (pred, gold) = (value(&metric.args[0]), value(&metric.args[1]));
-            let v = match metric.name.as_str() {
-                "accuracy" => metrics::accuracy(pred, gold),
-                _ => {
-                    let gold: Vec<usize> = gold.iter().map(|g| g.f64() as usize).collect();
-                    metrics::v_measure(&metrics::clusters(pred), &gold)
+        let part = data.split(&split);
+        // Per metric: correct predictions (accuracy) or the clusters and
+        // gold labels seen so far (V-measure needs them all at once).
+        let mut loss = (0.0, 0usize);
+        let mut correct = vec![0.0; model.train.metrics.len()];
+        let mut clusters: Vec<(Vec<usize>, Vec<usize>)> =
+            vec![Default::default(); model.train.metrics.len()];
+        let batches = part.evaluation_batches();
+        let single = batches.len() == 1;
+        for idx in batches {
+            let batch = if single { part.all() } else { part.batch(&idx) };
+            // Evaluation draws no random numbers; a fixed generator keeps the
+            // training generator untouched, so evaluating never changes a run.
+            let mut rng = ChaCha8Rng::seed_from_u64(0);
+            let pass = exec.forward(params, &batch, false, &mut rng)?;
+            let l = exec.loss(&pass);
+            loss = if single {
+                (l, 1)
+            } else {
+                (loss.0 + l * batch.size as f64, loss.1 + batch.size)
+            };
+            let value = |name: &str| -> &ArrayD<T> {
+                match graph.value(name) {
+                    Some(id) => pass.value(id),
+                    None => &batch.inputs[name],
                 }
+            };
+            for (i, metric) in model.train.metrics.iter().enumerate() {
+                let (pred, gold) = (value(&metric.args[0]), value(&metric.args[1]));
+                if metric.name == "accuracy" {
+                    correct[i] += (metrics::accuracy(pred, gold) * batch.size as f64).round();
+                } else {
+                    clusters[i].0.extend(metrics::clusters(pred));
+                    clusters[i].1.extend(gold.iter().map(|g| g.f64() as usize));
+                }
+            }
+        }
+        let mut m = BTreeMap::new();
+        m.insert("loss".to_string(), loss.0 / loss.1.max(1) as f64);
+        for (i, metric) in model.train.metrics.iter().enumerate() {
+            let v = if metric.name == "accuracy" {
+                correct[i] / part.len.max(1) as f64
+            } else {
+                metrics::v_measure(&clusters[i].0, &clusters[i].1)
             };
             // Two metrics of one kind are told apart by their arguments.
             let twice = model
@@ -237,6 +261,7 @@ fn next_batch<T: Real>(
     let full_batch = batch_size >= data.train.len;
     if cur.position == 0 && !full_batch {
         cur.order.shuffle(rng);
+        data.train.bucket(&mut cur.order, batch_size);
     }
     if full_batch {
         data.train.all()

@@ -727,7 +727,10 @@ impl Checker {
             ArgTy::Str | ArgTy::File | ArgTy::Dir => match self.const_expr(e)? {
                 Const::Str(s) => {
                     if p.ty != ArgTy::Str {
-                        self.check_path(&s, e.span, p.ty == ArgTy::Dir)?;
+                        // The runtime reads the path from wherever it runs:
+                        // it gets the one resolved against the spec's directory.
+                        let full = self.check_path(&s, e.span, p.ty == ArgTy::Dir)?;
+                        return Some(Val::Str(full));
                     }
                     Some(Val::Str(s))
                 }
@@ -836,14 +839,15 @@ impl Checker {
         })
     }
 
-    /// Checks that a data path exists, relative to the file it is written in.
-    fn check_path(&mut self, path: &str, span: Span, dir: bool) -> Option<()> {
+    /// Checks that a data path exists, relative to the file it is written
+    /// in; returns it resolved that way.
+    fn check_path(&mut self, path: &str, span: Span, dir: bool) -> Option<String> {
         let src = self.sources.get(span.file);
         let base = src.base_dir();
         let full = base.join(path);
         let ok = if dir { full.is_dir() } else { full.is_file() };
         if ok {
-            return Some(());
+            return Some(full.display().to_string());
         }
         let kind = if dir { "directory" } else { "file" };
         // Show the path relative to where the user ran the command, not an

@@ -1,6 +1,7 @@
 //! Data sources: each split as named tensors with examples on the first
 //! axis, and batching over them.
 
+pub mod sst;
 pub mod synthetic;
 
 use crate::exec::Batch;
@@ -10,33 +11,100 @@ use ndarray::{ArrayD, Axis};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// One split: named tensors that share their first axis.
+/// One split: named tensors that share their first axis, tables every
+/// example uses (word vectors), and for sentences their lengths.
 #[derive(Clone, Debug)]
 pub struct Split<T> {
     pub inputs: HashMap<String, Arc<ArrayD<T>>>,
+    /// Passed whole to every batch, never sliced by example.
+    pub shared: HashMap<String, Arc<ArrayD<T>>>,
+    /// Words per example, for inputs padded along their second axis (named
+    /// in `padded`); `None` for fixed-size examples.
+    pub lengths: Option<Vec<usize>>,
+    pub padded: Vec<String>,
     pub len: usize,
 }
 
 impl<T: Real> Split<T> {
-    /// The examples at `idx`, in that order.
+    /// Fixed-size examples: every input sliced by example, nothing padded.
+    pub fn new(inputs: HashMap<String, Arc<ArrayD<T>>>, len: usize) -> Split<T> {
+        Split {
+            inputs,
+            shared: HashMap::new(),
+            lengths: None,
+            padded: Vec::new(),
+            len,
+        }
+    }
+
+    /// The examples at `idx`, in that order; padded inputs are cut to the
+    /// longest of these examples.
     pub fn batch(&self, idx: &[usize]) -> Batch<T> {
-        let inputs = self
+        let seq_len = self
+            .lengths
+            .as_ref()
+            .map_or(0, |l| idx.iter().map(|&i| l[i]).max().unwrap_or(0));
+        let mut inputs: HashMap<String, Arc<ArrayD<T>>> = self
             .inputs
             .iter()
-            .map(|(k, v)| (k.clone(), Arc::new(v.select(Axis(0), idx))))
+            .map(|(k, v)| {
+                let rows = v.select(Axis(0), idx);
+                let rows = if self.padded.contains(k) {
+                    rows.slice_axis(Axis(1), ndarray::Slice::from(..seq_len))
+                        .to_owned()
+                } else {
+                    rows
+                };
+                (k.clone(), Arc::new(rows))
+            })
             .collect();
+        for (k, v) in &self.shared {
+            inputs.insert(k.clone(), Arc::clone(v));
+        }
         Batch {
             inputs,
             size: idx.len(),
-            seq_len: 0,
+            seq_len,
         }
     }
 
     pub fn all(&self) -> Batch<T> {
+        let mut inputs = self.inputs.clone();
+        for (k, v) in &self.shared {
+            inputs.insert(k.clone(), Arc::clone(v));
+        }
         Batch {
-            inputs: self.inputs.clone(),
+            inputs,
             size: self.len,
-            seq_len: 0,
+            seq_len: self
+                .lengths
+                .as_ref()
+                .map_or(0, |l| l.iter().copied().max().unwrap_or(0)),
+        }
+    }
+
+    /// How evaluation walks the split: fixed-size examples in one batch;
+    /// sentences by length, a few hundred at a time, so that no batch pads
+    /// short sentences to the longest of the split.
+    pub fn evaluation_batches(&self) -> Vec<Vec<usize>> {
+        match &self.lengths {
+            None => vec![(0..self.len).collect()],
+            Some(l) => {
+                let mut idx: Vec<usize> = (0..self.len).collect();
+                idx.sort_by_key(|&i| l[i]);
+                idx.chunks(256).map(<[usize]>::to_vec).collect()
+            }
+        }
+    }
+
+    /// Reorders a shuffled epoch so that each batch holds sentences of
+    /// similar length: within pools of 20 batches (still random between
+    /// pools) the examples are sorted by length. No-op for fixed-size data.
+    pub fn bucket(&self, order: &mut [u32], batch: usize) {
+        if let Some(l) = &self.lengths {
+            for pool in order.chunks_mut(batch.max(1) * 20) {
+                pool.sort_by_key(|&i| l[i as usize]);
+            }
         }
     }
 }
@@ -64,6 +132,7 @@ pub fn load<T: Real>(model: &Model) -> Result<Dataset<T>, String> {
         "synthetic_mixture" => Ok(synthetic::generate(&synthetic::Config::from_args(
             &model.data_args,
         ))),
+        "sst" => sst::load(&model.data_args),
         other => Err(format!(
             "the `{other}` data source has no reader in this runtime yet; synthetic specs run today"
         )),

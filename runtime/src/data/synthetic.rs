@@ -118,7 +118,7 @@ fn split<T: Real>(x: Array2<f64>, y: Array1<usize>, z: Array1<usize>) -> Split<T
         "z_gold".to_string(),
         Arc::new(to(z.mapv(|v| v as f64).into_dyn())),
     );
-    Split { inputs, len }
+    Split::new(inputs, len)
 }
 
 pub fn generate<T: Real>(c: &Config) -> Dataset<T> {

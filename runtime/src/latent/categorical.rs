@@ -72,28 +72,39 @@ pub fn sparsemax<T: Real>(s: &ArrayD<T>) -> ArrayD<T> {
 
 /// On the support S of sparsemax(s): `g − mean_S(g)`; zero elsewhere.
 pub fn sparsemax_vjp<T: Real>(s: &ArrayD<T>, g: &ArrayD<T>) -> ArrayD<T> {
-    let p = sparsemax(s);
-    let b = s.shape()[0];
-    let (pm, gm) = (as_matrix(&p, b), as_matrix(g, b));
-    let mut out = ndarray::Array2::zeros((b, s.shape()[1]));
-    for ((pr, gr), mut o) in pm
-        .outer_iter()
-        .zip(gm.outer_iter())
-        .zip(out.outer_iter_mut())
-    {
-        let (mut sum, mut n) = (T::zero(), 0usize);
-        for (&pv, &gv) in pr.iter().zip(gr.iter()) {
-            if pv > T::zero() {
-                sum += gv;
-                n += 1;
+    sparsemax_vjp_at(&sparsemax(s), g)
+}
+
+/// [`sparsemax_vjp`] from the forward value `p = sparsemax(s)` (whose
+/// support is all the VJP needs), when it is at hand.
+pub fn sparsemax_vjp_at<T: Real>(p: &ArrayD<T>, g: &ArrayD<T>) -> ArrayD<T> {
+    let (b, k) = (p.shape()[0], p.shape()[1]);
+    let (pm, gm) = (as_matrix(p, b), as_matrix(g, b));
+    let (pm, gm) = (
+        pm.as_slice().expect("standard layout"),
+        gm.as_slice().expect("standard layout"),
+    );
+    let mut out = vec![T::zero(); b * k];
+    if k > 0 {
+        for ((pr, gr), o) in pm
+            .chunks_exact(k)
+            .zip(gm.chunks_exact(k))
+            .zip(out.chunks_exact_mut(k))
+        {
+            let (mut sum, mut n) = (T::zero(), 0usize);
+            for (&pv, &gv) in pr.iter().zip(gr) {
+                if pv > T::zero() {
+                    sum += gv;
+                    n += 1;
+                }
+            }
+            let mean = sum / T::of(n.max(1) as f64);
+            for ((x, &pv), &gv) in o.iter_mut().zip(pr).zip(gr) {
+                *x = if pv > T::zero() { gv - mean } else { T::zero() };
             }
         }
-        let mean = sum / T::of(n.max(1) as f64);
-        for ((x, &pv), &gv) in o.iter_mut().zip(pr.iter()).zip(gr.iter()) {
-            *x = if pv > T::zero() { gv - mean } else { T::zero() };
-        }
     }
-    from_matrix(out, s.shape())
+    ArrayD::from_shape_vec(p.raw_dim(), out).expect("shape of p")
 }
 
 /// A one-hot sample from softmax(s) per row.

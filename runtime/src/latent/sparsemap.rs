@@ -21,17 +21,47 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
+fn gram_of(structures: &[Vec<f64>]) -> Vec<Vec<f64>> {
+    structures
+        .iter()
+        .map(|a| structures.iter().map(|b| dot(a, b)).collect())
+        .collect()
+}
+
+/// Keeps the entries (and Gram rows and columns) where `keep` holds.
+fn retain_active(structures: &mut Vec<Vec<f64>>, gram: &mut Vec<Vec<f64>>, keep: &[bool]) {
+    let mut i = 0;
+    structures.retain(|_| {
+        i += 1;
+        keep[i - 1]
+    });
+    let mut i = 0;
+    gram.retain(|_| {
+        i += 1;
+        keep[i - 1]
+    });
+    for row in gram.iter_mut() {
+        let mut j = 0;
+        row.retain(|_| {
+            j += 1;
+            keep[j - 1]
+        });
+    }
+}
+
 /// Solves `[M 1; 1ᵀ 0] [x; τ] = [r; c]` for the Gram matrix `M` of the
 /// structures (Gaussian elimination with partial pivoting; a singular
 /// system, from affinely dependent structures, gets a tiny ridge).
-fn kkt(structures: &[Vec<f64>], r: &[f64], c: f64) -> (Vec<f64>, f64) {
-    let k = structures.len();
+/// `gram[i][j] = ⟨z_i, z_j⟩`, kept up to date as the active set changes
+/// rather than recomputed: each product is over all the parts.
+fn kkt(gram: &[Vec<f64>], r: &[f64], c: f64) -> (Vec<f64>, f64) {
+    let k = gram.len();
     let d = k + 1;
     for ridge in [0.0, 1e-10, 1e-7] {
         let mut a = vec![vec![0.0; d + 1]; d];
         for i in 0..k {
             for j in 0..k {
-                a[i][j] = dot(&structures[i], &structures[j]) + if i == j { ridge } else { 0.0 };
+                a[i][j] = gram[i][j] + if i == j { ridge } else { 0.0 };
             }
             a[i][k] = 1.0;
             a[k][i] = 1.0;
@@ -76,6 +106,7 @@ pub fn solve_active_set(s: &[f64], map: &dyn Fn(&[f64]) -> Vec<f64>) -> Solution
     const TOL: f64 = 1e-10;
     const MAX_ITER: usize = 500;
     let mut structures = vec![map(s)];
+    let mut gram = gram_of(&structures);
     let mut weights = vec![1.0];
     let mut iterations = 0;
     let mu_of = |zs: &[Vec<f64>], w: &[f64]| {
@@ -90,7 +121,7 @@ pub fn solve_active_set(s: &[f64], map: &dyn Fn(&[f64]) -> Vec<f64>) -> Solution
     while iterations < MAX_ITER {
         iterations += 1;
         let r: Vec<f64> = structures.iter().map(|z| dot(z, s)).collect();
-        let (beta, _) = kkt(&structures, &r, 1.0);
+        let (beta, _) = kkt(&gram, &r, 1.0);
         if beta.iter().all(|&b| b >= -TOL) {
             weights = beta.iter().map(|&b| b.max(0.0)).collect();
             let mu = mu_of(&structures, &weights);
@@ -101,6 +132,13 @@ pub fn solve_active_set(s: &[f64], map: &dyn Fn(&[f64]) -> Vec<f64>) -> Solution
             if gap <= TOL * (1.0 + dot(&resid, &resid).sqrt()) || structures.contains(&z) {
                 break;
             }
+            let row: Vec<f64> = structures.iter().map(|y| dot(y, &z)).collect();
+            for (g, &v) in gram.iter_mut().zip(&row) {
+                g.push(v);
+            }
+            let mut row = row;
+            row.push(dot(&z, &z));
+            gram.push(row);
             structures.push(z);
             weights.push(0.0);
         } else {
@@ -121,21 +159,13 @@ pub fn solve_active_set(s: &[f64], map: &dyn Fn(&[f64]) -> Vec<f64>) -> Solution
             }
             weights[blocking] = 0.0;
             let keep: Vec<bool> = weights.iter().map(|&a| a > TOL).collect();
-            let mut i = 0;
-            structures.retain(|_| {
-                i += 1;
-                keep[i - 1]
-            });
+            retain_active(&mut structures, &mut gram, &keep);
             weights.retain(|&a| a > TOL);
         }
     }
     // Final support: drop zero weights so the Jacobian sees only the face.
-    let mut i = 0;
     let keep: Vec<bool> = weights.iter().map(|&a| a > 0.0).collect();
-    structures.retain(|_| {
-        i += 1;
-        keep[i - 1]
-    });
+    retain_active(&mut structures, &mut gram, &keep);
     weights.retain(|&a| a > 0.0);
     let total: f64 = weights.iter().sum();
     weights.iter_mut().for_each(|a| *a /= total);
@@ -154,7 +184,7 @@ impl Solution {
     /// change of `µ` when `s` moves by `g` and the active face stays.
     pub fn vjp(&self, g: &[f64]) -> Vec<f64> {
         let r: Vec<f64> = self.structures.iter().map(|z| dot(z, g)).collect();
-        let (beta, _) = kkt(&self.structures, &r, 0.0);
+        let (beta, _) = kkt(&gram_of(&self.structures), &r, 0.0);
         let mut out = vec![0.0; g.len()];
         for (z, &b) in self.structures.iter().zip(&beta) {
             for (o, &x) in out.iter_mut().zip(z) {

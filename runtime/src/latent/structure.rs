@@ -53,6 +53,27 @@ impl Structure {
         }
     }
 
+    /// Zeroes the entries of a score-shaped gradient that are no part of
+    /// any structure: for trees, arcs into the root, self-loops and arcs
+    /// touching padding. A surrogate that returns a gradient of the
+    /// decoder (STE-I's `ηγ`) would otherwise send gradient to scores no
+    /// tree ever uses.
+    pub fn keep_parts<T: Real>(&self, g: &mut ArrayD<T>, lengths: Option<&[usize]>) {
+        if let Structure::Tree(_) = self {
+            let n1 = g.shape()[1];
+            for (b, mut item) in g.axis_iter_mut(Axis(0)).enumerate() {
+                let len = lengths.and_then(|l| l.get(b).copied()).unwrap_or(n1 - 1);
+                for h in 0..n1 {
+                    for m in 0..n1 {
+                        if m == 0 || h == m || h > len || m > len {
+                            item[[h, m]] = T::zero();
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// The lengths to use: the given ones, or every item at full size.
     fn lengths(
         &self,
@@ -132,6 +153,22 @@ impl Structure {
                 Ok((log_z, p))
             }
             Structure::Tree(t) => t.marginals(s, &ls),
+        }
+    }
+
+    /// The marginals alone: [`Structure::marginals`] without the
+    /// log-partition, which the categorical case would compute apart.
+    pub fn marginals_only<T: Real>(
+        &self,
+        s: &ArrayD<T>,
+        lengths: Option<&[usize]>,
+    ) -> Result<ArrayD<T>, StructureError> {
+        match self {
+            Structure::Categorical => {
+                let ls = self.lengths(s.shape(), lengths)?;
+                Ok(masked(s, &ls, categorical::marginals))
+            }
+            Structure::Tree(_) => self.marginals(s, lengths).map(|r| r.1),
         }
     }
 

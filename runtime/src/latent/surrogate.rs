@@ -13,6 +13,7 @@ use lsmc_compiler::syntax::ast::{BinOp, Expr, ExprKind, SurrogateStmt};
 use ndarray::{ArrayD, Axis, IxDyn};
 use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 /// What a surrogate needs from the rest of the graph.
 pub trait Oracle<T: Real> {
@@ -34,9 +35,11 @@ pub struct Iterate<T> {
 /// call site; saved in checkpoints so a resumed run is bit-identical.
 pub type State = BTreeMap<String, f64>;
 
+/// Score-shaped values are shared, not copied, when a name is read; an
+/// operation writes in place into an operand nothing else holds.
 #[derive(Clone, Debug)]
 enum SVal<T> {
-    Scores(ArrayD<T>),
+    Scores(Arc<ArrayD<T>>),
     PerExample(ArrayD<T>),
     Scalar(f64),
 }
@@ -46,36 +49,40 @@ pub struct Outcome<T> {
     pub grad: ArrayD<T>,
     /// Decoder forward+backward passes the surrogate made (free `grad(z)` excluded).
     pub decoder_calls: usize,
+    /// Recorded only when asked for (they copy every µ and gradient).
     pub iterates: Vec<Iterate<T>>,
 }
 
 struct Interp<'a, T: Real> {
     structure: Structure,
     lengths: Option<&'a [usize]>,
-    s: &'a ArrayD<T>,
-    z: &'a ArrayD<T>,
-    gz: &'a ArrayD<T>,
+    s: Arc<ArrayD<T>>,
+    z: Arc<ArrayD<T>>,
+    gz: Arc<ArrayD<T>>,
     oracle: &'a mut dyn Oracle<T>,
     state: &'a mut State,
     vars: HashMap<String, SVal<T>>,
     decoder_calls: usize,
     iterates: Vec<Iterate<T>>,
+    trace: bool,
     site: String,
 }
 
 /// Runs `call`'s body with `s`, `z` and the free gradient `gz = grad(z)`;
 /// `map`, `marg`, `project`, `sample` and their VJPs are those of
-/// `structure` over items of the given lengths.
+/// `structure` over items of the given lengths. The inner iterates are
+/// kept when `trace` is set.
 #[allow(clippy::too_many_arguments)]
 pub fn run<T: Real>(
     call: &SurrogateCall,
     structure: Structure,
     lengths: Option<&[usize]>,
-    s: &ArrayD<T>,
-    z: &ArrayD<T>,
-    gz: &ArrayD<T>,
+    s: Arc<ArrayD<T>>,
+    z: Arc<ArrayD<T>>,
+    gz: Arc<ArrayD<T>>,
     oracle: &mut dyn Oracle<T>,
     state: &mut State,
+    trace: bool,
 ) -> Result<Outcome<T>, String> {
     let mut it = Interp {
         structure,
@@ -88,6 +95,7 @@ pub fn run<T: Real>(
         vars: HashMap::new(),
         decoder_calls: 0,
         iterates: Vec::new(),
+        trace,
         site: call.name.clone(),
     };
     for (name, v) in &call.args {
@@ -96,7 +104,7 @@ pub fn run<T: Real>(
     let out = it.block(&call.def.body)?;
     match out {
         Some(SVal::Scores(g)) => Ok(Outcome {
-            grad: g,
+            grad: Arc::try_unwrap(g).unwrap_or_else(|g| (*g).clone()),
             decoder_calls: it.decoder_calls,
             iterates: it.iterates,
         }),
@@ -132,7 +140,7 @@ impl<T: Real> Interp<'_, T> {
         Ok(None)
     }
 
-    fn scores(&mut self, e: &Expr) -> Result<ArrayD<T>, String> {
+    fn scores(&mut self, e: &Expr) -> Result<Arc<ArrayD<T>>, String> {
         match self.expr(e)? {
             SVal::Scores(a) => Ok(a),
             _ => Err("expected a value shaped like the scores".into()),
@@ -143,8 +151,8 @@ impl<T: Real> Interp<'_, T> {
         Ok(match &e.kind {
             ExprKind::Number { value, .. } => SVal::Scalar(*value),
             ExprKind::Name(id) => match id.name.as_str() {
-                "s" => SVal::Scores(self.s.clone()),
-                "z" => SVal::Scores(self.z.clone()),
+                "s" => SVal::Scores(Arc::clone(&self.s)),
+                "z" => SVal::Scores(Arc::clone(&self.z)),
                 n => self
                     .vars
                     .get(n)
@@ -153,7 +161,10 @@ impl<T: Real> Interp<'_, T> {
             },
             ExprKind::Neg(inner) => match self.expr(inner)? {
                 SVal::Scalar(v) => SVal::Scalar(-v),
-                SVal::Scores(a) => SVal::Scores(a.mapv(|v| -v)),
+                SVal::Scores(mut a) => {
+                    Arc::make_mut(&mut a).mapv_inplace(|v| -v);
+                    SVal::Scores(a)
+                }
                 SVal::PerExample(a) => SVal::PerExample(a.mapv(|v| -v)),
             },
             ExprKind::Binary { op, lhs, rhs } => {
@@ -165,57 +176,62 @@ impl<T: Real> Interp<'_, T> {
                 match c.callee.name.as_str() {
                     "map" => {
                         let x = self.scores(arg(0))?;
-                        SVal::Scores(
+                        SVal::Scores(Arc::new(
                             self.structure
                                 .map(&x, self.lengths)
                                 .map_err(|e| e.to_string())?,
-                        )
+                        ))
                     }
                     "marg" => {
                         let x = self.scores(arg(0))?;
-                        let (_, mu) = self
+                        let mu = self
                             .structure
-                            .marginals(&x, self.lengths)
+                            .marginals_only(&x, self.lengths)
                             .map_err(|e| e.to_string())?;
-                        SVal::Scores(mu)
+                        SVal::Scores(Arc::new(mu))
                     }
                     "project" => {
                         let x = self.scores(arg(0))?;
-                        SVal::Scores(
+                        SVal::Scores(Arc::new(
                             self.structure
                                 .sparsemap(&x, self.lengths)
                                 .map_err(|e| e.to_string())?,
-                        )
+                        ))
                     }
                     "sample" => {
                         let x = self.scores(arg(0))?;
                         let (structure, lengths) = (self.structure, self.lengths);
-                        SVal::Scores(
+                        SVal::Scores(Arc::new(
                             structure
                                 .sample(&x, lengths, self.oracle.rng())
                                 .map_err(|e| e.to_string())?,
-                        )
+                        ))
                     }
-                    "zeros" => SVal::Scores(ArrayD::zeros(self.s.raw_dim())),
+                    "zeros" => SVal::Scores(Arc::new(ArrayD::zeros(self.s.raw_dim()))),
                     "gumbel" => {
                         let mut env = crate::ops::Env {
                             train: true,
                             rng: self.oracle.rng(),
                         };
-                        SVal::Scores(crate::ops::noise::gumbel(self.s.shape(), &mut env))
+                        SVal::Scores(Arc::new(crate::ops::noise::gumbel(
+                            self.s.shape(),
+                            &mut env,
+                        )))
                     }
                     "grad" => {
                         let mu = self.scores(arg(0))?;
-                        let g = if mu == *self.z {
-                            self.gz.clone()
+                        let g = if Arc::ptr_eq(&mu, &self.z) || *mu == *self.z {
+                            Arc::clone(&self.gz)
                         } else {
                             self.decoder_calls += 1;
-                            self.oracle.grad(&mu)?
+                            Arc::new(self.oracle.grad(&mu)?)
                         };
-                        self.iterates.push(Iterate {
-                            mu,
-                            grad: g.clone(),
-                        });
+                        if self.trace {
+                            self.iterates.push(Iterate {
+                                mu: (*mu).clone(),
+                                grad: (*g).clone(),
+                            });
+                        }
                         SVal::Scores(g)
                     }
                     "loss" => {
@@ -235,7 +251,7 @@ impl<T: Real> Interp<'_, T> {
                         } else {
                             self.structure.marginals_vjp(&at, self.lengths, &g)
                         };
-                        SVal::Scores(r.map_err(|e| e.to_string())?)
+                        SVal::Scores(Arc::new(r.map_err(|e| e.to_string())?))
                     }
                     "running_mean" => {
                         let v = self.expr(arg(0))?;
@@ -280,7 +296,10 @@ impl<T: Real> Interp<'_, T> {
 fn map<T: Real>(v: SVal<T>, f: fn(f64) -> f64) -> SVal<T> {
     match v {
         SVal::Scalar(x) => SVal::Scalar(f(x)),
-        SVal::Scores(a) => SVal::Scores(a.mapv(|x| T::of(f(x.f64())))),
+        SVal::Scores(mut a) => {
+            Arc::make_mut(&mut a).mapv_inplace(|x| T::of(f(x.f64())));
+            SVal::Scores(a)
+        }
         SVal::PerExample(a) => SVal::PerExample(a.mapv(|x| T::of(f(x.f64())))),
     }
 }
@@ -295,33 +314,63 @@ fn apply<T: Real>(op: BinOp, a: T, b: T) -> T {
 }
 
 /// Broadcasts a per-example `[B]` value over the rows of a `[B, …]` one.
-fn per_row<T: Real>(scores: &ArrayD<T>, v: &ArrayD<T>, f: impl Fn(T, T) -> T) -> ArrayD<T> {
-    let mut out = scores.clone();
-    for (mut row, &x) in out.axis_iter_mut(Axis(0)).zip(v.iter()) {
+fn per_row<T: Real>(
+    mut scores: Arc<ArrayD<T>>,
+    v: &ArrayD<T>,
+    f: impl Fn(T, T) -> T,
+) -> Arc<ArrayD<T>> {
+    for (mut row, &x) in Arc::make_mut(&mut scores)
+        .axis_iter_mut(Axis(0))
+        .zip(v.iter())
+    {
         row.mapv_inplace(|s| f(s, x));
     }
-    out
+    scores
+}
+
+/// `f` elementwise on a shared value, in place when nothing else holds it.
+fn scores_map<T: Real>(mut x: Arc<ArrayD<T>>, f: impl Fn(T) -> T) -> Arc<ArrayD<T>> {
+    Arc::make_mut(&mut x).mapv_inplace(f);
+    x
+}
+
+/// `op` elementwise on two score-shaped values, into whichever operand
+/// nothing else holds.
+fn scores_zip<T: Real>(op: BinOp, mut x: Arc<ArrayD<T>>, mut y: Arc<ArrayD<T>>) -> Arc<ArrayD<T>> {
+    if let Some(xm) = Arc::get_mut(&mut x) {
+        ndarray::Zip::from(xm)
+            .and(&*y)
+            .for_each(|p, &q| *p = apply(op, *p, q));
+        x
+    } else if let Some(ym) = Arc::get_mut(&mut y) {
+        ndarray::Zip::from(ym)
+            .and(&*x)
+            .for_each(|q, &p| *q = apply(op, p, *q));
+        y
+    } else {
+        Arc::new(
+            ndarray::Zip::from(&*x)
+                .and(&*y)
+                .map_collect(|&p, &q| apply(op, p, q)),
+        )
+    }
 }
 
 fn binary<T: Real>(op: BinOp, a: SVal<T>, b: SVal<T>) -> SVal<T> {
     use SVal::*;
     match (a, b) {
         (Scalar(x), Scalar(y)) => Scalar(apply(op, x, y)),
-        (Scores(x), Scores(y)) => Scores(
-            ndarray::Zip::from(&x)
-                .and(&y)
-                .map_collect(|&p, &q| apply(op, p, q)),
-        ),
+        (Scores(x), Scores(y)) => Scores(scores_zip(op, x, y)),
         (PerExample(x), PerExample(y)) => PerExample(
             ndarray::Zip::from(&x)
                 .and(&y)
                 .map_collect(|&p, &q| apply(op, p, q)),
         ),
-        (Scores(x), Scalar(c)) => Scores(x.mapv(|p| apply(op, p, T::of(c)))),
-        (Scalar(c), Scores(x)) => Scores(x.mapv(|p| apply(op, T::of(c), p))),
+        (Scores(x), Scalar(c)) => Scores(scores_map(x, |p| apply(op, p, T::of(c)))),
+        (Scalar(c), Scores(x)) => Scores(scores_map(x, |p| apply(op, T::of(c), p))),
         (PerExample(x), Scalar(c)) => PerExample(x.mapv(|p| apply(op, p, T::of(c)))),
         (Scalar(c), PerExample(x)) => PerExample(x.mapv(|p| apply(op, T::of(c), p))),
-        (Scores(x), PerExample(v)) => Scores(per_row(&x, &v, |s, e| apply(op, s, e))),
-        (PerExample(v), Scores(x)) => Scores(per_row(&x, &v, |s, e| apply(op, e, s))),
+        (Scores(x), PerExample(v)) => Scores(per_row(x, &v, |s, e| apply(op, s, e))),
+        (PerExample(v), Scores(x)) => Scores(per_row(x, &v, |s, e| apply(op, e, s))),
     }
 }

@@ -1,15 +1,37 @@
 //! Matrix products: `MatMul`, `AddBias` (together, `linear`) and `Bilinear`.
 
-use super::{as_matrix, from_matrix, Fwd};
+use super::{as_matrix, from_matrix, gemm, Fwd};
 use crate::real::Real;
-use ndarray::{ArrayD, Axis, IxDyn};
+use ndarray::{Array2, ArrayD, ArrayView2, Axis, IxDyn};
+
+/// `a · b`, through the narrow kernels when `b` has few columns.
+fn dot<T: Real>(a: ArrayView2<T>, b: ArrayView2<T>) -> Array2<T> {
+    let ((m, k), n) = (a.dim(), b.ncols());
+    if m > 0 && k > 0 && gemm::applies::<T>(n) {
+        if let (Some(x), Some(w)) = (a.as_slice(), b.as_slice()) {
+            return Array2::from_shape_vec((m, n), gemm::xw(x, m, k, w, n)).expect("m × n");
+        }
+    }
+    a.dot(&b)
+}
+
+/// `aᵀ · b`, through the narrow kernels when `b` has few columns.
+fn t_dot<T: Real>(a: ArrayView2<T>, b: ArrayView2<T>) -> Array2<T> {
+    let ((m, k), n) = (a.dim(), b.ncols());
+    if m > 0 && k > 0 && gemm::applies::<T>(n) {
+        if let (Some(x), Some(g)) = (a.as_slice(), b.as_slice()) {
+            return Array2::from_shape_vec((k, n), gemm::xtg(x, m, k, g, n)).expect("k × n");
+        }
+    }
+    a.t().dot(&b)
+}
 
 /// `x[…, K] · w[K, N]`, or a batched product when `w` has batch axes too.
 pub fn matmul<T: Real>(x: &ArrayD<T>, w: &ArrayD<T>) -> ArrayD<T> {
     if w.ndim() == 2 {
         let k = w.shape()[0];
         let rows = x.len() / k.max(1);
-        let y = as_matrix(x, rows).dot(&as_matrix(w, k));
+        let y = dot(as_matrix(x, rows).view(), as_matrix(w, k).view());
         let mut dims = x.shape().to_vec();
         *dims.last_mut().expect("rank ≥ 1") = w.shape()[1];
         from_matrix(y, &dims)
@@ -59,7 +81,8 @@ pub fn matmul_vjp<T: Real>(
         let rows = x.len() / k.max(1);
         let gm = as_matrix(g, rows);
         let dx = needs[0].then(|| from_matrix(gm.dot(&as_matrix(w, k).t()), x.shape()));
-        let dw = needs[1].then(|| from_matrix(as_matrix(x, rows).t().dot(&gm), &[k, n]));
+        let dw =
+            needs[1].then(|| from_matrix(t_dot(as_matrix(x, rows).view(), gm.view()), &[k, n]));
         vec![dx, dw]
     } else {
         vec![
@@ -86,29 +109,43 @@ pub fn add_bias_vjp<T: Real>(x: &ArrayD<T>, g: &ArrayD<T>) -> Vec<Option<ArrayD<
 /// `[B, K·O]` product (one GEMM), then a small contraction with `a`. `t` is
 /// kept for the backward pass.
 pub fn bilinear<T: Real>(a: &ArrayD<T>, x: &ArrayD<T>, w: &ArrayD<T>) -> Fwd<T> {
+    let bsz = a.shape()[0];
+    let d = w.shape()[0];
+    let t = dot(as_matrix(x, bsz).view(), as_matrix(w, d).view()).into_dyn(); // [B, K·O]
+    Fwd {
+        out: bilinear_contract(a, &t, w.shape()[2]),
+        aux: Some(t),
+    }
+}
+
+/// The second half of [`bilinear`]: `y[b, o] = Σ_k a[b, k] t[b, k·O + o]`
+/// from the kept product `t = x · w`, which does not depend on `a` (so a
+/// re-run at another `a` reuses it).
+pub fn bilinear_contract<T: Real>(a: &ArrayD<T>, t: &ArrayD<T>, o: usize) -> ArrayD<T> {
     let (bsz, k) = (a.shape()[0], a.shape()[1]);
-    let (d, o) = (w.shape()[0], w.shape()[2]);
-    let t = as_matrix(x, bsz).dot(&as_matrix(w, d)); // [B, K·O]
-    let mut y = ndarray::Array2::<T>::zeros((bsz, o));
-    for ((mut yr, ar), tr) in y
-        .outer_iter_mut()
-        .zip(as_matrix(a, bsz).outer_iter())
-        .zip(t.outer_iter())
-    {
-        for kk in 0..k {
-            let av = ar[kk];
-            if av == T::zero() {
-                continue;
-            }
-            for oo in 0..o {
-                yr[oo] += av * tr[kk * o + oo];
+    let (am, tm) = (as_matrix(a, bsz), as_matrix(t, bsz));
+    let (am, tm) = (
+        am.as_slice().expect("standard layout"),
+        tm.as_slice().expect("standard layout"),
+    );
+    let mut y = vec![T::zero(); bsz * o];
+    if k > 0 && o > 0 {
+        for ((yr, ar), tr) in y
+            .chunks_exact_mut(o)
+            .zip(am.chunks_exact(k))
+            .zip(tm.chunks_exact(k * o))
+        {
+            for (&av, tk) in ar.iter().zip(tr.chunks_exact(o)) {
+                if av == T::zero() {
+                    continue;
+                }
+                for (yv, &tv) in yr.iter_mut().zip(tk) {
+                    *yv += av * tv;
+                }
             }
         }
     }
-    Fwd {
-        out: y.into_dyn(),
-        aux: Some(t.into_dyn()),
-    }
+    ArrayD::from_shape_vec(IxDyn(&[bsz, o]), y).expect("B × O")
 }
 
 pub fn bilinear_vjp<T: Real>(
@@ -122,32 +159,60 @@ pub fn bilinear_vjp<T: Real>(
     let (bsz, k) = (a.shape()[0], a.shape()[1]);
     let (d, o) = (w.shape()[0], w.shape()[2]);
     let (am, tm, gm) = (as_matrix(a, bsz), as_matrix(t, bsz), as_matrix(g, bsz));
-    let mut da = ndarray::Array2::<T>::zeros((bsz, k));
-    let mut dt = ndarray::Array2::<T>::zeros((bsz, k * o));
-    for ((((ar, tr), gr), mut dar), mut dtr) in am
-        .outer_iter()
-        .zip(tm.outer_iter())
-        .zip(gm.outer_iter())
-        .zip(da.outer_iter_mut())
-        .zip(dt.outer_iter_mut())
-    {
-        let (tr, gr) = (
-            tr.as_slice().expect("contiguous row"),
-            gr.as_slice().expect("contiguous row"),
-        );
-        let dtr = dtr.as_slice_mut().expect("contiguous row");
-        for kk in 0..k {
-            let mut s = T::zero();
-            for oo in 0..o {
-                s += tr[kk * o + oo] * gr[oo];
-                dtr[kk * o + oo] = ar[kk] * gr[oo];
+    let (am, tm, gm) = (
+        am.as_slice().expect("standard layout"),
+        tm.as_slice().expect("standard layout"),
+        gm.as_slice().expect("standard layout"),
+    );
+    let empty = k == 0 || o == 0;
+    // `da[b, k] = ⟨t[b, k, ·], g[b, ·]⟩`
+    let da = needs[0].then(|| {
+        let mut da = vec![T::zero(); bsz * k];
+        if !empty {
+            for ((dar, tr), gr) in da
+                .chunks_exact_mut(k)
+                .zip(tm.chunks_exact(k * o))
+                .zip(gm.chunks_exact(o))
+            {
+                for (dv, tk) in dar.iter_mut().zip(tr.chunks_exact(o)) {
+                    let mut s = T::zero();
+                    for (&tv, &gv) in tk.iter().zip(gr) {
+                        s += tv * gv;
+                    }
+                    *dv = s;
+                }
             }
-            dar[kk] = s;
         }
-    }
-    let dw = needs[2].then(|| from_matrix(as_matrix(x, bsz).t().dot(&dt), &[d, k, o]));
-    let dx = needs[1].then(|| from_matrix(dt.dot(&as_matrix(w, d).t()), x.shape()));
-    vec![needs[0].then(|| da.into_dyn()), dx, dw]
+        ArrayD::from_shape_vec(IxDyn(&[bsz, k]), da).expect("B × K")
+    });
+    // `dt[b, k, o] = a[b, k] g[b, o]`, the gradient of the product, only
+    // when `x` or `w` needs one.
+    let dt = (needs[1] || needs[2]).then(|| {
+        let mut dt = vec![T::zero(); bsz * k * o];
+        if !empty {
+            for ((dtr, ar), gr) in dt
+                .chunks_exact_mut(k * o)
+                .zip(am.chunks_exact(k))
+                .zip(gm.chunks_exact(o))
+            {
+                for (dtk, &av) in dtr.chunks_exact_mut(o).zip(ar) {
+                    for (dv, &gv) in dtk.iter_mut().zip(gr) {
+                        *dv = av * gv;
+                    }
+                }
+            }
+        }
+        Array2::from_shape_vec((bsz, k * o), dt).expect("B × K·O")
+    });
+    let dw = dt
+        .as_ref()
+        .filter(|_| needs[2])
+        .map(|dt| from_matrix(t_dot(as_matrix(x, bsz).view(), dt.view()), &[d, k, o]));
+    let dx = dt
+        .as_ref()
+        .filter(|_| needs[1])
+        .map(|dt| from_matrix(dt.dot(&as_matrix(w, d).t()), x.shape()));
+    vec![da, dx, dw]
 }
 
 #[cfg(test)]

@@ -2,10 +2,12 @@
 //! one family per file. [`forward`] and [`vjp`] dispatch on [`Op`].
 
 pub mod elementwise;
+pub mod gemm;
 #[cfg(test)]
 pub mod gradcheck;
 pub mod matmul;
 pub mod noise;
+pub mod sequence;
 pub mod shape;
 pub mod softmax;
 
@@ -64,6 +66,29 @@ pub fn forward<T: Real>(op: &Op, x: &[&ArrayD<T>], shape: &[usize], env: &mut En
         Op::OneHot(k) => Fwd::plain(shape::one_hot(x[0], *k)),
         Op::Dropout(p) => noise::dropout(x[0], *p, env),
         Op::Gumbel => Fwd::plain(noise::gumbel(shape, env)),
+        Op::Lstm { reverse } => {
+            let (out, aux) = sequence::lstm(x[0], x[1], x[2], x[3], x[4], x[5], *reverse);
+            Fwd {
+                out,
+                aux: Some(aux),
+            }
+        }
+        Op::PrependRoot => Fwd::plain(sequence::prepend_root(x[0], x[1])),
+        Op::PairScore => {
+            let (out, aux) = sequence::pair_score(x[0], x[1], x[2], x[3]);
+            Fwd {
+                out,
+                aux: Some(aux),
+            }
+        }
+        Op::Heads => Fwd::plain(sequence::heads(x[0], x[1])),
+        Op::AttentionPool => {
+            let (out, aux) = sequence::attention_pool(x[0], x[1], x[2]);
+            Fwd {
+                out,
+                aux: Some(aux),
+            }
+        }
         Op::Input(_) | Op::Param(_) | Op::Latent(_) => {
             unreachable!("inputs, parameters and latent nodes are evaluated by the executor")
         }
@@ -79,7 +104,7 @@ pub fn vjp<T: Real>(
     aux: Option<&ArrayD<T>>,
     g: &ArrayD<T>,
 ) -> Vec<Option<ArrayD<T>>> {
-    vjp_needed(op, x, out, aux, g, &[true; 4])
+    vjp_needed(op, x, out, aux, g, &[true; 8])
 }
 
 /// [`vjp`], skipping the expensive gradients of inputs that need none
@@ -132,6 +157,31 @@ pub fn vjp_needed<T: Real>(
         Op::OneHot(_) => vec![None],
         Op::Dropout(_) => vec![Some(noise::dropout_vjp(aux, g))],
         Op::Gumbel => vec![],
+        Op::Lstm { reverse } => sequence::lstm_vjp(
+            x[0],
+            x[1],
+            x[2],
+            x[3],
+            out,
+            aux.expect("lstm keeps its gates"),
+            g,
+            *reverse,
+        ),
+        Op::PrependRoot => sequence::prepend_root_vjp(g),
+        Op::PairScore => sequence::pair_score_vjp(
+            x[0],
+            x[3],
+            aux.expect("pair_score keeps its tanh values"),
+            g,
+        ),
+        Op::Heads => sequence::heads_vjp(x[0], x[1], g),
+        Op::AttentionPool => sequence::attention_pool_vjp(
+            x[0],
+            x[1],
+            x[2],
+            aux.expect("attention_pool keeps its weights"),
+            g,
+        ),
         Op::Input(_) | Op::Param(_) | Op::Latent(_) => {
             unreachable!("inputs, parameters and latent nodes are differentiated by the executor")
         }

@@ -1,0 +1,694 @@
+//! `lsmc report DIR… [--select SPLIT.METRIC] [--at best|final] [--by PATH]…
+//! [--pivot PATH] [--where PATH=VALUE]… [--split S] [--metrics A,B]
+//! [--percent] [--format md|csv|json] [--plot FILE.svg|FILE.png]`
+//!
+//! Groups finished runs into configurations (model + overrides other than
+//! the seed), picks per row (model + `--by` settings) the configuration whose
+//! median validation metric over seeds is best, and reports the median and
+//! standard error over seeds of its test metrics, as the paper's Table 2
+//! does. Each run contributes the evaluation at which its `--select` metric
+//! peaked (early stopping; `--at final` takes the last one instead).
+
+use crate::runs::{self, Evaluation, Run, State};
+use crate::EXIT_USAGE;
+use clap::ValueEnum;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(clap::Args, Debug)]
+pub struct ReportArgs {
+    /// Sweep or run directories (searched for run directories).
+    #[arg(required = true)]
+    dirs: Vec<PathBuf>,
+    /// The validation metric that picks hyper-parameters (and each run's evaluation).
+    #[arg(long, default_value = "valid.accuracy", value_name = "SPLIT.METRIC")]
+    select: String,
+    /// Which evaluation of each run counts: where `--select` peaked, or the last.
+    #[arg(long, value_enum, default_value = "best")]
+    at: At,
+    /// Override paths that split rows instead of being tuned (`--by K`). Repeatable.
+    #[arg(long, value_name = "PATH")]
+    by: Vec<String>,
+    /// One `--by`-like path whose values become column groups (`--pivot K`).
+    #[arg(long, value_name = "PATH")]
+    pivot: Option<String>,
+    /// Only these models (`--model synthetic_spigot`). Repeatable.
+    #[arg(long = "model", value_name = "NAME")]
+    models: Vec<String>,
+    /// Only runs with this override (`--where K=10`). Repeatable.
+    #[arg(long = "where", value_name = "PATH=VALUE")]
+    filters: Vec<String>,
+    /// The split whose metrics are reported.
+    #[arg(long, default_value = "test")]
+    split: String,
+    /// Metrics to report (default: all but the loss).
+    #[arg(long, value_delimiter = ',')]
+    metrics: Vec<String>,
+    /// Report metrics ×100, as the paper does.
+    #[arg(long)]
+    percent: bool,
+    #[arg(long, value_enum, default_value = "md")]
+    format: Format,
+    /// Draw learning curves (median and inter-quartile band over seeds of
+    /// each row's chosen configuration): `.svg` or `.png`.
+    #[arg(long, value_name = "FILE")]
+    plot: Option<PathBuf>,
+    /// The split the curves show.
+    #[arg(long, default_value = "test")]
+    plot_split: String,
+    /// Plot the `--split` metrics against this `--by` setting (median ±
+    /// standard error, one line per model) instead of learning curves.
+    #[arg(long, value_name = "PATH", requires = "plot")]
+    plot_x: Option<String>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum At {
+    Best,
+    Final,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Format {
+    Md,
+    Csv,
+    Json,
+}
+
+/// Median and standard error (sample standard deviation / √n) of values.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Stat {
+    pub median: f64,
+    pub se: f64,
+    pub n: usize,
+}
+
+pub fn quantile(sorted: &[f64], q: f64) -> f64 {
+    // Linear interpolation between order statistics (numpy's default).
+    let pos = q * (sorted.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+}
+
+pub fn stat(values: &[f64]) -> Option<Stat> {
+    if values.is_empty() {
+        return None;
+    }
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    let mean = v.iter().sum::<f64>() / n as f64;
+    let se = if n > 1 {
+        (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt()
+            / (n as f64).sqrt()
+    } else {
+        0.0
+    };
+    Some(Stat {
+        median: quantile(&v, 0.5),
+        se,
+        n,
+    })
+}
+
+/// `split.metric` of an evaluation.
+fn lookup(e: &Evaluation, key: &(String, String)) -> Option<f64> {
+    e.get(&key.0)?.get(&key.1).copied()
+}
+
+/// The evaluation of a run that counts, and its step.
+fn counted<'a>(run: &'a Run, select: &(String, String), at: At) -> Option<(u64, &'a Evaluation)> {
+    match at {
+        At::Final => run.evaluations.iter().next_back().map(|(s, e)| (*s, e)),
+        // The first evaluation reaching the maximum: ties go to the earlier step.
+        At::Best => run
+            .evaluations
+            .iter()
+            .filter_map(|(s, e)| Some((*s, e, lookup(e, select)?)))
+            .fold(
+                None,
+                |best: Option<(u64, &Evaluation, f64)>, (s, e, v)| match best {
+                    Some((_, _, b)) if b >= v => best,
+                    _ => Some((s, e, v)),
+                },
+            )
+            .map(|(s, e, _)| (s, e)),
+    }
+}
+
+/// One row of the table: a model and its `--by` settings, with the chosen
+/// configuration's runs.
+pub struct Row<'a> {
+    pub model: String,
+    /// `--by` values, then the pivot value if any.
+    pub by: Vec<String>,
+    /// The chosen configuration's other settings.
+    pub chosen: Vec<(String, String)>,
+    /// Configurations compared for this row.
+    pub candidates: usize,
+    pub runs: Vec<&'a Run>,
+    /// For each run, the step whose metrics count.
+    pub steps: Vec<u64>,
+    /// metric → statistic over seeds (of `--split`), plus the select metric.
+    pub stats: BTreeMap<String, Stat>,
+    pub select: Option<Stat>,
+}
+
+type Settings = Vec<(String, String)>;
+/// A model and its `--by` values.
+type RowKey = (String, Vec<String>);
+
+fn numeric_order(a: &str, b: &str) -> std::cmp::Ordering {
+    match (a.parse::<f64>(), b.parse::<f64>()) {
+        (Ok(x), Ok(y)) => x.total_cmp(&y),
+        _ => a.cmp(b),
+    }
+}
+
+/// Groups, selects and aggregates.
+#[allow(clippy::too_many_arguments)]
+pub fn rows<'a>(
+    runs: &'a [Run],
+    order: &[String],
+    by: &[String],
+    select: &(String, String),
+    at: At,
+    split: &str,
+    metrics: &[String],
+) -> Vec<Row<'a>> {
+    // (model, by values) → config settings → runs
+    let mut groups: BTreeMap<RowKey, BTreeMap<Settings, Vec<&Run>>> = BTreeMap::new();
+    for run in runs {
+        let settings = run.info.settings();
+        let by_values: Vec<String> = by
+            .iter()
+            .map(|k| {
+                settings
+                    .iter()
+                    .find(|(p, _)| p == k)
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_else(|| "-".into())
+            })
+            .collect();
+        let mut rest: Settings = settings
+            .into_iter()
+            .filter(|(p, _)| !by.contains(p))
+            .collect();
+        rest.sort();
+        groups
+            .entry((run.info.model.clone(), by_values))
+            .or_default()
+            .entry(rest)
+            .or_default()
+            .push(run);
+    }
+    let mut out = Vec::new();
+    for ((model, by_values), configs) in groups {
+        let candidates = configs.len();
+        let mut best: Option<(f64, Settings, Vec<&Run>)> = None;
+        for (settings, rs) in configs {
+            let vals: Vec<f64> = rs
+                .iter()
+                .filter_map(|r| counted(r, select, at).and_then(|(_, e)| lookup(e, select)))
+                .collect();
+            let score = stat(&vals).map_or(f64::NEG_INFINITY, |s| s.median);
+            if best.as_ref().is_none_or(|(b, _, _)| score > *b) {
+                best = Some((score, settings, rs));
+            }
+        }
+        let Some((_, chosen, mut rs)) = best else {
+            continue;
+        };
+        rs.sort_by_key(|r| r.info.seed);
+        let points: Vec<Option<(u64, &Evaluation)>> =
+            rs.iter().map(|r| counted(r, select, at)).collect();
+        let mut stats = BTreeMap::new();
+        for m in metrics {
+            let key = (split.to_string(), m.clone());
+            let vals: Vec<f64> = points
+                .iter()
+                .flatten()
+                .filter_map(|(_, e)| lookup(e, &key))
+                .collect();
+            if let Some(s) = stat(&vals) {
+                stats.insert(m.clone(), s);
+            }
+        }
+        let sel: Vec<f64> = points
+            .iter()
+            .flatten()
+            .filter_map(|(_, e)| lookup(e, select))
+            .collect();
+        out.push(Row {
+            model,
+            by: by_values,
+            chosen,
+            candidates,
+            steps: points.iter().map(|p| p.map_or(0, |(s, _)| s)).collect(),
+            runs: rs,
+            stats,
+            select: stat(&sel),
+        });
+    }
+    let rank = |m: &str| order.iter().position(|o| o == m).unwrap_or(usize::MAX);
+    out.sort_by(|a, b| {
+        rank(&a.model)
+            .cmp(&rank(&b.model))
+            .then_with(|| a.model.cmp(&b.model))
+            .then_with(|| {
+                a.by.iter()
+                    .zip(&b.by)
+                    .map(|(x, y)| numeric_order(x, y))
+                    .find(|o| o.is_ne())
+                    .unwrap_or(std::cmp::Ordering::Equal)
+            })
+    });
+    out
+}
+
+fn cell(s: Option<&Stat>, percent: bool) -> String {
+    match s {
+        None => "–".into(),
+        Some(s) if percent => format!("{:.2} ± {:.2}", 100.0 * s.median, 100.0 * s.se),
+        Some(s) => format!("{:.4} ± {:.4}", s.median, s.se),
+    }
+}
+
+/// The settings every reported run shares: said once under the table
+/// rather than in every row.
+fn common_settings(runs: &[Run]) -> Settings {
+    let mut common = runs.first().map(|r| r.info.settings()).unwrap_or_default();
+    for r in runs {
+        let s = r.info.settings();
+        common.retain(|c| s.contains(c));
+    }
+    common.sort();
+    common
+}
+
+fn chosen_text(c: &Settings, common: &Settings) -> String {
+    let shown: Vec<_> = c.iter().filter(|s| !common.contains(s)).collect();
+    if shown.is_empty() {
+        "–".into()
+    } else {
+        shown
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// The Markdown table; with a pivot the last `by` value spreads into column groups.
+fn markdown(rows: &[Row], args: &ReportArgs, metrics: &[String], common: &Settings) -> String {
+    let mut s = String::new();
+    let by: Vec<&String> = args.by.iter().collect();
+    if let Some(p) = &args.pivot {
+        let mut pivots: Vec<String> = rows
+            .iter()
+            .filter_map(|r| r.by.last().cloned())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        pivots.sort_by(|a, b| numeric_order(a, b));
+        // Rows keyed by (model, by values without the pivot), in first-seen order.
+        let mut keys: Vec<(String, Vec<String>)> = Vec::new();
+        for r in rows {
+            let k = (r.model.clone(), r.by[..r.by.len() - 1].to_vec());
+            if !keys.contains(&k) {
+                keys.push(k);
+            }
+        }
+        let mut head = vec!["model".to_string()];
+        head.extend(by.iter().map(|b| b.to_string()));
+        for pv in &pivots {
+            for m in metrics {
+                head.push(format!("{p}={pv} {m}"));
+            }
+        }
+        head.push("seeds".into());
+        head.push("chosen".into());
+        s += &format!("| {} |\n", head.join(" | "));
+        s += &format!("|{}\n", "---|".repeat(head.len()));
+        for (model, byv) in keys {
+            let mut line = vec![model.clone()];
+            line.extend(byv.iter().cloned());
+            let mut seeds = Vec::new();
+            let mut chosen = Vec::new();
+            for pv in &pivots {
+                let r = rows.iter().find(|r| {
+                    r.model == model && r.by[..r.by.len() - 1] == byv[..] && r.by.last() == Some(pv)
+                });
+                for m in metrics {
+                    line.push(cell(r.and_then(|r| r.stats.get(m)), args.percent));
+                }
+                if let Some(r) = r {
+                    seeds.push(r.runs.len().to_string());
+                    chosen.push(format!("{p}={pv}: {}", chosen_text(&r.chosen, common)));
+                }
+            }
+            line.push(seeds.join("/"));
+            line.push(chosen.join("; "));
+            s += &format!("| {} |\n", line.join(" | "));
+        }
+    } else {
+        let mut head = vec!["model".to_string()];
+        head.extend(by.iter().map(|b| b.to_string()));
+        head.extend(metrics.iter().map(|m| format!("{} {m}", args.split)));
+        head.push(args.select.clone());
+        head.push("seeds".into());
+        head.push("chosen".into());
+        s += &format!("| {} |\n", head.join(" | "));
+        s += &format!("|{}\n", "---|".repeat(head.len()));
+        for r in rows {
+            let mut line = vec![r.model.clone()];
+            line.extend(r.by.iter().cloned());
+            line.extend(metrics.iter().map(|m| cell(r.stats.get(m), args.percent)));
+            line.push(cell(r.select.as_ref(), args.percent));
+            line.push(r.runs.len().to_string());
+            line.push(format!(
+                "{} (best of {})",
+                chosen_text(&r.chosen, common),
+                r.candidates
+            ));
+            s += &format!("| {} |\n", line.join(" | "));
+        }
+    }
+    s += &format!(
+        "\nMedian ± standard error over seeds; hyper-parameters chosen by the median {} ({} evaluation of each run){}.\n",
+        args.select,
+        match args.at {
+            At::Best => "best",
+            At::Final => "final",
+        },
+        if common.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; every run: {}",
+                common
+                    .iter()
+                    .map(|(k, v)| format!("`{k}={v}`"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            )
+        }
+    );
+    s
+}
+
+fn row_json(r: &Row, args: &ReportArgs, by: &[String]) -> Value {
+    let scale = if args.percent { 100.0 } else { 1.0 };
+    let st = |s: &Stat| json!({"median": s.median * scale, "se": s.se * scale, "n": s.n});
+    json!({
+        "model": r.model,
+        "by": by.iter().zip(&r.by).map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
+        "chosen": r.chosen.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
+        "candidates": r.candidates,
+        "split": args.split,
+        "metrics": r.stats.iter().map(|(k, s)| (k.clone(), st(s))).collect::<serde_json::Map<_, _>>(),
+        "select": {"metric": args.select, "stat": r.select.as_ref().map(st)},
+        "runs": r.runs.iter().zip(&r.steps).map(|(run, step)| json!({
+            "dir": run.dir.display().to_string(),
+            "seed": run.info.seed,
+            "step": step,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn csv(rows: &[Row], args: &ReportArgs, by: &[String], metrics: &[String]) -> String {
+    let scale = if args.percent { 100.0 } else { 1.0 };
+    let quote = |t: &str| {
+        if t.contains([',', '"']) {
+            format!("\"{}\"", t.replace('"', "\"\""))
+        } else {
+            t.to_string()
+        }
+    };
+    let mut s = String::from("model");
+    for b in by {
+        s += &format!(",{}", quote(b));
+    }
+    s += ",chosen,seeds,split,metric,median,se\n";
+    for r in rows {
+        for m in metrics {
+            if let Some(st) = r.stats.get(m) {
+                s += &quote(&r.model);
+                for v in &r.by {
+                    s += &format!(",{}", quote(v));
+                }
+                s += &format!(
+                    ",{},{},{},{},{},{}\n",
+                    quote(&chosen_text(&r.chosen, &Vec::new())),
+                    r.runs.len(),
+                    args.split,
+                    m,
+                    st.median * scale,
+                    st.se * scale
+                );
+            }
+        }
+    }
+    s
+}
+
+/// The model order of the sweeps' `sweep.json` files (the order specs were given).
+fn sweep_order(dirs: &[PathBuf]) -> Vec<String> {
+    let mut order = Vec::new();
+    for d in dirs {
+        let Some(doc) = std::fs::read_to_string(d.join("sweep.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+        else {
+            continue;
+        };
+        for r in doc["runs"].as_array().into_iter().flatten() {
+            if let Some(m) = r["model"].as_str() {
+                if !order.iter().any(|o| o == m) {
+                    order.push(m.to_string());
+                }
+            }
+        }
+    }
+    order
+}
+
+pub fn run(args: &ReportArgs) -> ExitCode {
+    let usage = |m: String| {
+        eprintln!("error: {m}");
+        ExitCode::from(EXIT_USAGE)
+    };
+    let Some(select) = args
+        .select
+        .split_once('.')
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+    else {
+        return usage(format!(
+            "--select `{}`: expected SPLIT.METRIC, e.g. valid.accuracy",
+            args.select
+        ));
+    };
+    let mut filters = Vec::new();
+    for f in &args.filters {
+        match f.split_once('=') {
+            Some((k, v)) => filters.push((k.trim().to_string(), v.trim().to_string())),
+            None => return usage(format!("--where `{f}`: expected PATH=VALUE")),
+        }
+    }
+    let mut by = args.by.clone();
+    if let Some(p) = &args.pivot {
+        if by.contains(p) {
+            return usage(format!("`{p}` is both --by and --pivot"));
+        }
+        by.push(p.clone());
+    }
+    let mut all = Vec::new();
+    let mut problems = Vec::new();
+    for d in &args.dirs {
+        if !d.is_dir() {
+            return usage(format!("{}: no such directory", d.display()));
+        }
+        for dir in runs::find(d) {
+            match runs::read(&dir) {
+                Ok(r) => all.push(r),
+                Err(e) => problems.push(e),
+            }
+        }
+    }
+    for p in &problems {
+        eprintln!("warning: skipped {p}");
+    }
+    let total = all.len();
+    let incomplete: Vec<String> = all
+        .iter()
+        .filter(|r| r.state != State::Complete)
+        .map(|r| r.dir.display().to_string())
+        .collect();
+    let runs: Vec<Run> = all
+        .into_iter()
+        .filter(|r| r.state == State::Complete)
+        .filter(|r| {
+            let s = r.info.settings();
+            filters.iter().all(|f| s.contains(f))
+                && (args.models.is_empty() || args.models.contains(&r.info.model))
+        })
+        .collect();
+    if !incomplete.is_empty() {
+        eprintln!(
+            "note: {} of {total} runs are not finished and are left out (first: {})",
+            incomplete.len(),
+            incomplete[0]
+        );
+    }
+    if runs.is_empty() {
+        return usage(format!(
+            "no finished runs{} under {}",
+            if filters.is_empty() && args.models.is_empty() {
+                ""
+            } else {
+                " matching --where and --model"
+            },
+            args.dirs
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    let metrics: Vec<String> = if args.metrics.is_empty() {
+        runs.iter()
+            .flat_map(|r| r.evaluations.values())
+            .filter_map(|e| e.get(&args.split))
+            .flat_map(|m| m.keys().cloned())
+            .filter(|k| k != "loss")
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect()
+    } else {
+        args.metrics.clone()
+    };
+    let order = sweep_order(&args.dirs);
+    let rows = rows(&runs, &order, &by, &select, args.at, &args.split, &metrics);
+    match args.format {
+        Format::Md => crate::out(&markdown(&rows, args, &metrics, &common_settings(&runs))),
+        Format::Csv => crate::out(&csv(&rows, args, &by, &metrics)),
+        Format::Json => crate::out(
+            &(serde_json::to_string_pretty(&json!({
+                "select": args.select,
+                "at": format!("{:?}", args.at).to_lowercase(),
+                "rows": rows.iter().map(|r| row_json(r, args, &by)).collect::<Vec<_>>(),
+                "incomplete": incomplete,
+            }))
+            .unwrap_or_default()
+                + "\n"),
+        ),
+    }
+    if let (Some(path), Some(x)) = (&args.plot, &args.plot_x) {
+        let Some(xi) = by.iter().position(|b| b == x) else {
+            return usage(format!("--plot-x `{x}` must also be a --by setting"));
+        };
+        let scale = if args.percent { 100.0 } else { 1.0 };
+        let mut curves: Vec<crate::plot::Curve> = Vec::new();
+        for r in &rows {
+            let Ok(xv) = r.by[xi].parse::<f64>() else {
+                return usage(format!("--plot-x `{x}`: `{}` is not a number", r.by[xi]));
+            };
+            let label = std::iter::once(r.model.clone())
+                .chain(
+                    by.iter()
+                        .zip(&r.by)
+                        .filter(|(k, _)| *k != x)
+                        .map(|(k, v)| format!("{k}={v}")),
+                )
+                .collect::<Vec<_>>()
+                .join(" ");
+            let at = match curves.iter().position(|c| c.label == label) {
+                Some(i) => i,
+                None => {
+                    curves.push(crate::plot::Curve {
+                        label,
+                        panels: vec![Vec::new(); metrics.len()],
+                    });
+                    curves.len() - 1
+                }
+            };
+            for (m, metric) in metrics.iter().enumerate() {
+                if let Some(st) = r.stats.get(metric) {
+                    let (md, se) = (st.median * scale, st.se * scale);
+                    curves[at].panels[m].push((xv, md - se, md, md + se));
+                }
+            }
+        }
+        for c in &mut curves {
+            for p in &mut c.panels {
+                p.sort_by(|a, b| a.0.total_cmp(&b.0));
+            }
+        }
+        let titles: Vec<String> = metrics
+            .iter()
+            .map(|m| format!("{} {m}", args.split))
+            .collect();
+        if let Err(e) = crate::plot::render(path, &titles, x, &curves) {
+            eprintln!("error: cannot draw {}: {e}", path.display());
+            return ExitCode::from(EXIT_USAGE);
+        }
+        eprintln!("wrote {}", path.display());
+    } else if let Some(path) = &args.plot {
+        let scale = if args.percent { 100.0 } else { 1.0 };
+        let series: Vec<crate::plot::Series> = rows
+            .iter()
+            .map(|r| crate::plot::Series {
+                label: std::iter::once(r.model.clone())
+                    .chain(by.iter().zip(&r.by).map(|(k, v)| format!("{k}={v}")))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                runs: r
+                    .runs
+                    .iter()
+                    .map(|run| {
+                        metrics
+                            .iter()
+                            .map(|m| {
+                                run.evaluations
+                                    .iter()
+                                    .filter_map(|(s, e)| {
+                                        Some((*s, e.get(&args.plot_split)?.get(m)? * scale))
+                                    })
+                                    .collect()
+                            })
+                            .collect()
+                    })
+                    .collect(),
+            })
+            .collect();
+        let titles: Vec<String> = metrics
+            .iter()
+            .map(|m| format!("{} {m}", args.plot_split))
+            .collect();
+        if let Err(e) = crate::plot::curves(path, &titles, &series) {
+            eprintln!("error: cannot draw {}: {e}", path.display());
+            return ExitCode::from(EXIT_USAGE);
+        }
+        eprintln!("wrote {}", path.display());
+    }
+    ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_and_standard_error_match_hand_computation() {
+        let s = stat(&[0.9, 0.7, 0.8, 1.0]).unwrap();
+        assert!((s.median - 0.85).abs() < 1e-12);
+        // mean 0.85, sample variance (0.0025+0.0225+0.0025+0.0225)/3 = 0.05/3
+        let se = (0.05f64 / 3.0).sqrt() / 2.0;
+        assert!((s.se - se).abs() < 1e-12);
+        assert_eq!(stat(&[0.5]).unwrap().se, 0.0);
+        assert!(stat(&[]).is_none());
+        assert!((quantile(&[1.0, 2.0, 3.0, 4.0], 0.25) - 1.75).abs() < 1e-12);
+    }
+}
