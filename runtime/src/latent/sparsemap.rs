@@ -57,18 +57,21 @@ fn retain_active(structures: &mut Vec<Vec<f64>>, gram: &mut Vec<Vec<f64>>, keep:
 fn kkt(gram: &[Vec<f64>], r: &[f64], c: f64) -> (Vec<f64>, f64) {
     let k = gram.len();
     let d = k + 1;
+    // One flat buffer for the augmented matrix [A | b], reused across ridges.
+    let mut a = vec![0.0; d * (d + 1)];
     for ridge in [0.0, 1e-10, 1e-7] {
-        let mut a = vec![vec![0.0; d + 1]; d];
+        let w = d + 1;
         for i in 0..k {
             for j in 0..k {
-                a[i][j] = gram[i][j] + if i == j { ridge } else { 0.0 };
+                a[i * w + j] = gram[i][j] + if i == j { ridge } else { 0.0 };
             }
-            a[i][k] = 1.0;
-            a[k][i] = 1.0;
-            a[i][d] = r[i];
+            a[i * w + k] = 1.0;
+            a[k * w + i] = 1.0;
+            a[i * w + d] = r[i];
         }
-        a[k][d] = c;
-        if let Some(x) = solve(a) {
+        a[k * w + k] = 0.0;
+        a[k * w + d] = c;
+        if let Some(x) = solve(&mut a, d) {
             return (x[..k].to_vec(), x[k]);
         }
     }
@@ -76,28 +79,39 @@ fn kkt(gram: &[Vec<f64>], r: &[f64], c: f64) -> (Vec<f64>, f64) {
     (vec![1.0 / k as f64; k], 0.0)
 }
 
-/// Solves the augmented system `a = [A | b]` in place.
-fn solve(mut a: Vec<Vec<f64>>) -> Option<Vec<f64>> {
-    let d = a.len();
+/// Solves the `d × d` system of the row-major augmented matrix `a = [A | b]`
+/// in place: elimination below the pivot with partial pivoting, then back
+/// substitution. `None` when a pivot vanishes (a singular system).
+fn solve(a: &mut [f64], d: usize) -> Option<Vec<f64>> {
+    let w = d + 1;
     for col in 0..d {
-        let p = (col..d).max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs()))?;
-        if a[p][col].abs() < 1e-12 {
+        let p = (col..d).max_by(|&i, &j| a[i * w + col].abs().total_cmp(&a[j * w + col].abs()))?;
+        if a[p * w + col].abs() < 1e-12 {
             return None;
         }
-        a.swap(p, col);
-        let pivot_row = a[col].clone();
-        for (i, row) in a.iter_mut().enumerate() {
-            if i != col {
-                let f = row[col] / pivot_row[col];
-                if f != 0.0 {
-                    for (x, &y) in row.iter_mut().zip(&pivot_row).skip(col) {
-                        *x -= f * y;
-                    }
+        if p != col {
+            for j in col..w {
+                a.swap(p * w + j, col * w + j);
+            }
+        }
+        let (upper, lower) = a.split_at_mut((col + 1) * w);
+        let pivot = &upper[col * w..];
+        for row in lower.chunks_exact_mut(w) {
+            let f = row[col] / pivot[col];
+            if f != 0.0 {
+                for (x, &y) in row[col..].iter_mut().zip(&pivot[col..]) {
+                    *x -= f * y;
                 }
             }
         }
     }
-    Some((0..d).map(|i| a[i][d] / a[i][i]).collect())
+    let mut x = vec![0.0; d];
+    for i in (0..d).rev() {
+        let row = &a[i * w..(i + 1) * w];
+        let tail: f64 = (i + 1..d).map(|j| row[j] * x[j]).sum();
+        x[i] = (row[d] - tail) / row[i];
+    }
+    Some(x)
 }
 
 /// Projects `s` onto the convex hull of the structures that `map` returns
