@@ -48,12 +48,12 @@ impl<T: Real> Split<T> {
             .inputs
             .iter()
             .map(|(k, v)| {
-                let rows = v.select(Axis(0), idx);
+                // Cut the padding before gathering: one copy of the rows.
                 let rows = if self.padded.contains(k) {
-                    rows.slice_axis(Axis(1), ndarray::Slice::from(..seq_len))
-                        .to_owned()
+                    v.slice_axis(Axis(1), ndarray::Slice::from(..seq_len))
+                        .select(Axis(0), idx)
                 } else {
-                    rows
+                    v.select(Axis(0), idx)
                 };
                 (k.clone(), Arc::new(rows))
             })

@@ -43,8 +43,13 @@ fn has_avx2_fma() -> bool {
 }
 
 /// The thread count as matrixmultiply reads it: `MATMUL_NUM_THREADS`, or
-/// every core.
+/// every core. Read once, as matrixmultiply does, not on every product.
 fn single_threaded() -> bool {
+    static SINGLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *SINGLE.get_or_init(read_single_threaded)
+}
+
+fn read_single_threaded() -> bool {
     let threads = std::env::var("MATMUL_NUM_THREADS")
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
