@@ -2,15 +2,19 @@
 
 mod bench_cmd;
 mod check_cmd;
+mod eval_cmd;
 mod graph_cmd;
 mod infer_cmd;
 mod inspect_cmd;
 mod plot;
+mod predict_cmd;
 mod report_cmd;
 mod runs;
 mod spec;
 mod sweep_cmd;
 mod train_cmd;
+mod trained;
+mod tree_draw;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::process::ExitCode;
@@ -42,6 +46,10 @@ enum Command {
     Sweep(sweep_cmd::SweepArgs),
     /// Tables (median ± standard error over seeds) and learning curves from run directories.
     Report(report_cmd::ReportArgs),
+    /// Evaluate trained runs again: metrics, loss and the shapes of induced trees.
+    Eval(eval_cmd::EvalArgs),
+    /// Classify sentences with a trained run and show each one's latent tree (terminal, CoNLL-U, JSON, SVG).
+    Predict(predict_cmd::PredictArgs),
     /// Run one structured computation (MAP, marginals, log-partition, SparseMAP) on scores from JSON.
     Infer(infer_cmd::InferArgs),
 }
@@ -99,6 +107,8 @@ fn main() -> ExitCode {
         Command::Graph(args) => graph_cmd::run(&args),
         Command::Bench(args) => bench_cmd::run(&args),
         Command::Infer(args) => infer_cmd::run(&args),
+        Command::Eval(args) => eval_cmd::run(&args),
+        Command::Predict(args) => predict_cmd::run(&args),
         Command::Inspect(args) => inspect_cmd::run(&args),
         Command::Sweep(args) => sweep_cmd::run(&args),
         Command::Report(args) => report_cmd::run(&args),

@@ -19,17 +19,24 @@ pub struct RunInfo {
     pub overrides: Vec<String>,
     pub seed: u64,
     pub precision: String,
+    /// The spec's absolute path when it was trained: relative data paths
+    /// in the run's `spec.lsm` resolve against its directory.
+    pub spec_path: Option<String>,
 }
 
 impl RunInfo {
     pub fn to_json(&self) -> Value {
-        json!({
+        let mut v = json!({
             "spec": self.spec,
             "model": self.model,
             "overrides": self.overrides,
             "seed": self.seed,
             "precision": self.precision,
-        })
+        });
+        if let Some(p) = &self.spec_path {
+            v["spec_path"] = json!(p);
+        }
+        v
     }
 
     pub fn from_json(v: &Value) -> Option<RunInfo> {
@@ -43,6 +50,7 @@ impl RunInfo {
                 .collect::<Option<_>>()?,
             seed: v["seed"].as_u64()?,
             precision: v["precision"].as_str().unwrap_or("f32").to_string(),
+            spec_path: v["spec_path"].as_str().map(str::to_string),
         })
     }
 
@@ -100,12 +108,12 @@ pub struct Run {
     pub evaluations: BTreeMap<u64, Evaluation>,
 }
 
-/// Reads the run in `dir`; `Err` says what is wrong with which file.
-pub fn read(dir: &Path) -> Result<Run, String> {
+/// Reads `dir/run.json`; `Err` says what is wrong with it.
+pub fn read_info(dir: &Path) -> Result<RunInfo, String> {
     let info_path = dir.join("run.json");
     let text = std::fs::read_to_string(&info_path)
         .map_err(|e| format!("{}: {}", info_path.display(), crate::io_reason(&e)))?;
-    let info = serde_json::from_str::<Value>(&text)
+    serde_json::from_str::<Value>(&text)
         .ok()
         .as_ref()
         .and_then(RunInfo::from_json)
@@ -114,7 +122,12 @@ pub fn read(dir: &Path) -> Result<Run, String> {
                 "{}: not a run description (spec, model, overrides, seed)",
                 info_path.display()
             )
-        })?;
+        })
+}
+
+/// Reads the run in `dir`; `Err` says what is wrong with which file.
+pub fn read(dir: &Path) -> Result<Run, String> {
+    let info = read_info(dir)?;
     let metrics_path = dir.join("metrics.jsonl");
     let mut evaluations: BTreeMap<u64, Evaluation> = BTreeMap::new();
     if let Ok(text) = std::fs::read_to_string(&metrics_path) {
@@ -181,6 +194,7 @@ mod tests {
             overrides: vec!["K=3".into(), "z.eta = 1".into()],
             seed: 4,
             precision: "f32".into(),
+            spec_path: Some("/work/models/a.lsm".into()),
         };
         assert_eq!(RunInfo::from_json(&info.to_json()), Some(info.clone()));
         assert_eq!(

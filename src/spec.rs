@@ -21,6 +21,11 @@ pub fn load(path: &Path, overrides: &[String], color: Color) -> Result<Loaded, u
             return Err(EXIT_USAGE);
         }
     };
+    from_report(report, &name, color)
+}
+
+/// Lowers a checked spec; on failure prints why and returns the exit status.
+pub fn from_report(report: Report, name: &str, color: Color) -> Result<Loaded, u8> {
     let color = color.enabled();
     for d in &report.diagnostics {
         eprintln!("{}", diag::render(d, &report.sources, color));
@@ -55,6 +60,13 @@ pub fn load_with_threads(
     color: Color,
     threads: Option<usize>,
 ) -> Result<Loaded, u8> {
+    set_threads(threads)?;
+    load(path, overrides, color)
+}
+
+/// Sets the thread count for matrix products and tree workers (`None`:
+/// all cores), refusing zero.
+pub fn set_threads(threads: Option<usize>) -> Result<(), u8> {
     if let Some(n) = threads {
         if n == 0 {
             eprintln!("error: --threads must be at least 1");
@@ -63,5 +75,5 @@ pub fn load_with_threads(
         // Read by matrixmultiply (and the tree workers) when they first start.
         std::env::set_var("MATMUL_NUM_THREADS", n.to_string());
     }
-    load(path, overrides, color)
+    Ok(())
 }

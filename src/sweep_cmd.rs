@@ -237,6 +237,7 @@ fn plan(args: &SweepArgs, seeds: &[u64]) -> Result<(Vec<Planned>, Value), (Strin
                         overrides: flags.clone(),
                         seed,
                         precision: "f32".into(),
+                        spec_path: None,
                     },
                 });
             }

@@ -174,6 +174,9 @@ pub fn run(args: &TrainArgs) -> ExitCode {
             overrides: args.overrides.set.clone(),
             seed,
             precision: precision.to_string(),
+            spec_path: std::fs::canonicalize(&args.spec)
+                .ok()
+                .map(|p| p.display().to_string()),
         };
         if let Err(e) = info.write(&out) {
             eprintln!(

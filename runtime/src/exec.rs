@@ -518,6 +518,57 @@ fn lengths_of<T: Real>(a: &ArrayD<T>) -> Vec<usize> {
     a.iter().map(|x| x.f64().max(0.0) as usize).collect()
 }
 
+impl Executor<'_> {
+    /// The trees a tree latent induced in a pass, as each word's head
+    /// (0 is the root) per item: the forward value itself when it is a MAP
+    /// tree, else the MAP tree of the same scores, the relaxation's mode.
+    /// `None` when the graph has no tree latent.
+    pub fn induced_trees<T: Real>(
+        &self,
+        pass: &Pass<T>,
+    ) -> Result<Option<Vec<Vec<usize>>>, String> {
+        let Some((i, l)) = self
+            .graph
+            .nodes
+            .iter()
+            .enumerate()
+            .find_map(|(i, n)| match &n.op {
+                Op::Latent(l) if l.structure != StructureKind::Categorical => Some((i, l)),
+                _ => None,
+            })
+        else {
+            return Ok(None);
+        };
+        let node = &self.graph.nodes[i];
+        let s = pass.value(node.inputs[0]);
+        let n1 = s.shape()[1];
+        let lengths = match node.inputs.get(1) {
+            Some(&j) => lengths_of(pass.value(j)),
+            None => vec![n1 - 1; s.shape()[0]],
+        };
+        let map;
+        let trees = match l.forward {
+            Forward::Argmax | Forward::Sample => pass.value(i),
+            Forward::Marg | Forward::SparseMap => {
+                map = Structure::new(l.structure, l.single_root)
+                    .map(s, Some(&lengths))
+                    .map_err(|e| e.to_string())?;
+                &map
+            }
+        };
+        Ok(Some(
+            trees
+                .outer_iter()
+                .zip(&lengths)
+                .map(|(z, &n)| {
+                    let z = z.into_dimensionality::<ndarray::Ix2>().expect("[N+1, N+1]");
+                    crate::metrics::heads(z, n)
+                })
+                .collect(),
+        ))
+    }
+}
+
 /// The forward mapping of a latent. At evaluation, sampling becomes MAP
 /// and noise is off (noise nodes produce zeros).
 fn latent_forward<T: Real>(

@@ -118,3 +118,140 @@ mod tests {
         assert!((accuracy(&pred, &gold) - 2.0 / 3.0).abs() < 1e-12);
     }
 }
+
+/// Each word's head (0 is the root) in a tree-shaped value `z[h, m]` of a
+/// sentence of `len` words: the head of largest weight, so a one-hot tree
+/// gives its own arcs back.
+pub fn heads<T: Real>(z: ndarray::ArrayView2<T>, len: usize) -> Vec<usize> {
+    (1..=len)
+        .map(|m| {
+            argmax_index((0..=len).map(|h| {
+                if h == m {
+                    T::of(f64::NEG_INFINITY)
+                } else {
+                    z[[h, m]]
+                }
+            }))
+        })
+        .collect()
+}
+
+/// The depth of every word (the root's children are at depth 1);
+/// `None` if the heads do not form a tree under the root.
+pub fn depths(heads: &[usize]) -> Option<Vec<usize>> {
+    let n = heads.len();
+    (1..=n)
+        .map(|m| {
+            // Walk up to the root; more than n steps means a cycle.
+            let (mut at, mut d) = (m, 0);
+            while at != 0 {
+                at = *heads.get(at - 1)?;
+                d += 1;
+                if d > n || at > n {
+                    return None;
+                }
+            }
+            Some(d)
+        })
+        .collect()
+}
+
+/// Shapes of induced trees, accumulated over sentences: how deep they are,
+/// how many are flat and how long their arcs are. A tree is flat when
+/// every word hangs from the root or from one and the same word (with a
+/// single root: the root's child heads all the others).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TreeStats {
+    pub sentences: usize,
+    depth_sum: f64,
+    /// Flat trees among the sentences of two words or more.
+    flat: usize,
+    multiword: usize,
+    arc_length_sum: f64,
+    /// Arcs between two words (root arcs have no length).
+    arcs: usize,
+}
+
+impl TreeStats {
+    pub fn add(&mut self, heads: &[usize]) {
+        self.sentences += 1;
+        let depth = depths(heads).map_or(heads.len(), |d| d.into_iter().max().unwrap_or(0));
+        self.depth_sum += depth as f64;
+        if heads.len() >= 2 {
+            self.multiword += 1;
+            let mut hubs = heads.iter().filter(|&&h| h != 0);
+            let first = hubs.next();
+            if hubs.all(|h| Some(h) == first) {
+                self.flat += 1;
+            }
+        }
+        for (i, &h) in heads.iter().enumerate() {
+            if h != 0 {
+                self.arc_length_sum += (h as f64 - (i + 1) as f64).abs();
+                self.arcs += 1;
+            }
+        }
+    }
+
+    /// Mean over sentences of the deepest word's depth.
+    pub fn depth(&self) -> f64 {
+        self.depth_sum / self.sentences.max(1) as f64
+    }
+
+    /// Share of flat trees among sentences of two words or more.
+    pub fn flat_share(&self) -> f64 {
+        self.flat as f64 / self.multiword.max(1) as f64
+    }
+
+    /// Mean distance |h − m| over arcs between words.
+    pub fn arc_length(&self) -> f64 {
+        self.arc_length_sum / self.arcs.max(1) as f64
+    }
+}
+
+#[cfg(test)]
+mod tree_tests {
+    use super::*;
+    use ndarray::Array2;
+
+    #[test]
+    fn heads_are_read_from_the_largest_weight_into_each_word() {
+        // Words 1..3: 2 is the root's child, 1 and 3 hang from 2.
+        let mut z = Array2::<f64>::zeros((4, 4));
+        z[[0, 2]] = 1.0;
+        z[[2, 1]] = 0.7;
+        z[[3, 1]] = 0.3;
+        z[[2, 3]] = 1.0;
+        assert_eq!(heads(z.view(), 3), [2, 0, 2]);
+    }
+
+    #[test]
+    fn depth_flatness_and_arc_length_of_known_trees() {
+        let mut s = TreeStats::default();
+        // A chain 0 → 1 → 2 → 3 → 4: depth 4, not flat, arcs of length 1.
+        s.add(&[0, 1, 2, 3]);
+        assert_eq!(s.depth(), 4.0);
+        assert_eq!(s.flat_share(), 0.0);
+        assert_eq!(s.arc_length(), 1.0);
+        // Every word under word 3, the root's child: flat, depth 2, arcs
+        // 2, 1, 1, 2 long.
+        s.add(&[3, 3, 0, 3, 3]);
+        assert_eq!(s.depth(), 3.0);
+        assert_eq!(s.flat_share(), 0.5);
+        // Every word from the root (multi-root): flat, depth 1, no arcs.
+        s.add(&[0, 0, 0]);
+        assert_eq!(s.flat_share(), 2.0 / 3.0);
+        assert_eq!(s.depth(), 7.0 / 3.0);
+        assert_eq!(s.arc_length(), (3.0 + 6.0) / 7.0);
+        // Two hubs: not flat. One word is never counted as flat or not.
+        s.add(&[2, 0, 2, 3]);
+        s.add(&[0]);
+        assert_eq!(s.flat_share(), 2.0 / 4.0);
+    }
+
+    #[test]
+    fn a_cycle_is_not_a_tree() {
+        assert_eq!(depths(&[2, 1]), None);
+        assert_eq!(depths(&[0, 1, 1]), Some(vec![1, 2, 2]));
+    }
+}

@@ -21,7 +21,7 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 pub struct Options {
@@ -138,14 +138,32 @@ pub fn evaluate<T: Real>(
     params: &[ArrayD<T>],
     data: &Dataset<T>,
 ) -> Result<BTreeMap<String, BTreeMap<String, f64>>, ExecError> {
-    let graph = exec.graph;
-    let mut out = BTreeMap::new();
-    let splits = if model.train.evaluate_on.is_empty() {
+    evaluate_splits(exec, model, params, data, &evaluated_splits(model))
+}
+
+/// The splits training evaluates on: the spec's `evaluate … on`, else
+/// valid and test.
+pub fn evaluated_splits(model: &Model) -> Vec<String> {
+    if model.train.evaluate_on.is_empty() {
         vec!["valid".to_string(), "test".to_string()]
     } else {
         model.train.evaluate_on.clone()
-    };
-    for split in splits {
+    }
+}
+
+/// Evaluates the named splits (`train`, `valid`, `test`) in evaluation
+/// mode: the loss, the spec's metrics and, for tree latents, the shapes of
+/// the induced trees (`tree_depth`, `flat_trees`, `arc_length`).
+pub fn evaluate_splits<T: Real>(
+    exec: &Executor,
+    model: &Model,
+    params: &[ArrayD<T>],
+    data: &Dataset<T>,
+    splits: &[String],
+) -> Result<BTreeMap<String, BTreeMap<String, f64>>, ExecError> {
+    let graph = exec.graph;
+    let mut out = BTreeMap::new();
+    for split in splits.iter().cloned() {
         let part = data.split(&split);
         // Per metric: correct predictions (accuracy) or the clusters and
         // gold labels seen so far (V-measure needs them all at once).
@@ -153,6 +171,7 @@ pub fn evaluate<T: Real>(
         let mut correct = vec![0.0; model.train.metrics.len()];
         let mut clusters: Vec<(Vec<usize>, Vec<usize>)> =
             vec![Default::default(); model.train.metrics.len()];
+        let mut trees: Option<metrics::TreeStats> = None;
         let batches = part.evaluation_batches();
         let single = batches.len() == 1;
         for idx in batches {
@@ -173,6 +192,10 @@ pub fn evaluate<T: Real>(
                     None => &batch.inputs[name],
                 }
             };
+            if let Some(heads) = exec.induced_trees(&pass).map_err(ExecError::Unsupported)? {
+                let stats = trees.get_or_insert_with(Default::default);
+                heads.iter().for_each(|h| stats.add(h));
+            }
             for (i, metric) in model.train.metrics.iter().enumerate() {
                 let (pred, gold) = (value(&metric.args[0]), value(&metric.args[1]));
                 if metric.name == "accuracy" {
@@ -205,6 +228,11 @@ pub fn evaluate<T: Real>(
                 metric.name.clone()
             };
             m.insert(key, v);
+        }
+        if let Some(t) = trees {
+            m.insert("tree_depth".to_string(), t.depth());
+            m.insert("flat_trees".to_string(), t.flat_share());
+            m.insert("arc_length".to_string(), t.arc_length());
         }
         out.insert(split, m);
     }
@@ -393,6 +421,45 @@ pub fn time_steps<T: Real>(
         times.push(t.elapsed().as_secs_f64());
     }
     Ok(times)
+}
+
+/// The file in a run directory that holds the parameters of the best
+/// evaluation (by the first metric on the validation split).
+pub const BEST: &str = "best.bin";
+
+/// The parameters saved in a checkpoint (`checkpoint.bin`: the last
+/// evaluation; [`BEST`]: the best one) for `graph`, with the step they
+/// were saved at; `Err` says which file is unusable and why.
+pub fn saved_params<T: Real>(graph: &Graph, path: &Path) -> Result<(Vec<ArrayD<T>>, u64), String> {
+    let ck: Checkpoint<T> = checkpoint::load(path)?;
+    let mut params = Vec::with_capacity(graph.params.len());
+    for p in &graph.params {
+        let name = format!("param.{}", p.name);
+        let at = ck
+            .header
+            .tensors
+            .iter()
+            .position(|(n, _)| *n == name)
+            .ok_or_else(|| {
+                format!(
+                    "{} holds no parameter `{}`: it was saved by another spec",
+                    path.display(),
+                    p.name
+                )
+            })?;
+        let t = &ck.tensors[at];
+        if t.shape() != p.shape.as_slice() {
+            return Err(format!(
+                "{}: parameter `{}` has shape {:?}, the spec makes {:?}",
+                path.display(),
+                p.name,
+                t.shape(),
+                p.shape
+            ));
+        }
+        params.push(t.clone());
+    }
+    Ok((params, ck.header.step))
 }
 
 pub fn train<T: Real>(
@@ -588,6 +655,24 @@ pub fn train<T: Real>(
                 seconds,
                 tensors: names,
             };
+            // The best parameters so far, for `lsmc eval` and `lsmc predict`;
+            // written before the checkpoint that records them as best, so a
+            // run killed in between redoes this evaluation and this write.
+            if improved {
+                let np = params.len();
+                let best_header = Header {
+                    tensors: header.tensors[..np].to_vec(),
+                    ..header.clone()
+                };
+                checkpoint::save(
+                    &opts.out.join(BEST),
+                    &Checkpoint {
+                        header: best_header,
+                        tensors: params.clone(),
+                    },
+                )
+                .map_err(|e| io(e, "cannot write the best parameters"))?;
+            }
             checkpoint::save(&ck_path, &Checkpoint { header, tensors })
                 .map_err(|e| io(e, "cannot write the checkpoint"))?;
             last_checkpoint = Some(step);

@@ -317,6 +317,9 @@ pub static SURROGATE_OPS: &[SurrogateOp] = &[
     SurrogateOp { name: "gumbel", arity: 0, doc: "Standard Gumbel noise shaped like the scores." },
     SurrogateOp { name: "sample", arity: 1, doc: "An exact sample from the Gibbs distribution with these scores." },
     SurrogateOp { name: "running_mean", arity: 2, doc: "running_mean(v, decay): moving average of v's batch mean over earlier steps (0 at the first)." },
+    SurrogateOp { name: "ema", arity: 2, doc: "ema(v, decay): moving average of v's batch mean over earlier steps, started at 0 with no bias correction." },
+    SurrogateOp { name: "batch_mean", arity: 1, doc: "batch_mean(v): the mean of a per-example value over the batch, for every example." },
+    SurrogateOp { name: "batch_size", arity: 0, doc: "batch_size(): the number of examples B in the batch." },
     SurrogateOp { name: "exp", arity: 1, doc: "Elementwise exponential." },
     SurrogateOp { name: "log", arity: 1, doc: "Elementwise natural logarithm." },
 ];

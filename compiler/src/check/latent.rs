@@ -605,9 +605,11 @@ impl Checker {
                 )?;
                 Some(SType::PerExample)
             }
-            "running_mean" => {
+            "batch_size" => Some(SType::Scalar),
+            // Averages of a per-example value; the moving ones take a decay.
+            "batch_mean" | "running_mean" | "ema" => {
                 let v = self.sexpr(&c.args[0].value, scope, info);
-                let d = self.sexpr(&c.args[1].value, scope, info);
+                let d = c.args.get(1).map(|a| self.sexpr(&a.value, scope, info));
                 want(
                     self,
                     &c.args[0].value,
@@ -615,7 +617,9 @@ impl Checker {
                     &[SType::PerExample, SType::Scalar],
                     "a per-example value",
                 )?;
-                want(self, &c.args[1].value, d, &[SType::Scalar], "a number")?;
+                if let (Some(d), Some(a)) = (d, c.args.get(1)) {
+                    want(self, &a.value, d, &[SType::Scalar], "a number")?;
+                }
                 Some(SType::PerExample)
             }
             "exp" | "log" => self.sexpr(&c.args[0].value, scope, info),
@@ -637,8 +641,9 @@ impl Checker {
 fn op_params(op: &builtins::SurrogateOp) -> &'static [&'static str] {
     match op.name {
         "vjp" => &["f", "at", "g"],
-        "running_mean" => &["v", "decay"],
-        "zeros" | "gumbel" => &[],
+        "running_mean" | "ema" => &["v", "decay"],
+        "batch_mean" => &["v"],
+        "zeros" | "gumbel" | "batch_size" => &[],
         _ => &["mu"],
     }
 }

@@ -48,6 +48,41 @@ impl Labels {
             Labels::Fine => 5,
         }
     }
+
+    /// What each class means, for people.
+    pub fn names(self) -> &'static [&'static str] {
+        match self {
+            Labels::Binary => &["negative", "positive"],
+            Labels::Fine => &[
+                "very negative",
+                "negative",
+                "neutral",
+                "positive",
+                "very positive",
+            ],
+        }
+    }
+
+    /// The `labels` argument of an `sst(…)` data line.
+    pub fn of(args: &Args) -> Labels {
+        match args.symbol("labels") {
+            "fine" => Labels::Fine,
+            _ => Labels::Binary,
+        }
+    }
+}
+
+/// A plain-text token in the treebank's spelling: brackets become
+/// `-LRB-`/`-RRB-`, `/` and `*` are escaped, as in the SST files, so that
+/// text typed by a person finds the words the model was trained on.
+pub fn ptb_escape(token: &str) -> String {
+    match token {
+        "(" => "-LRB-".into(),
+        ")" => "-RRB-".into(),
+        "{" => "-LCB-".into(),
+        "}" => "-RCB-".into(),
+        t => t.replace('/', "\\/").replace('*', "\\*"),
+    }
 }
 
 /// Parses one bracketed tree; `Err((column, message))`, columns from 1.
@@ -178,16 +213,21 @@ pub fn read_split(path: &Path, labels: Labels) -> Result<Vec<(Sentence, usize)>,
     Ok(out)
 }
 
-/// The forms under which a token is looked up in a word-vector file, in
-/// order: as written, lowercased, and lowercased with PTB escapes undone.
-pub fn lookup_forms(token: &str) -> Vec<String> {
-    let unescaped = match token {
+/// A treebank token as plain text: the PTB escapes undone.
+pub fn ptb_unescape(token: &str) -> String {
+    match token {
         "-LRB-" => "(".to_string(),
         "-RRB-" => ")".to_string(),
         "-LCB-" => "{".to_string(),
         "-RCB-" => "}".to_string(),
         t => t.replace("\\/", "/").replace("\\*", "*"),
-    };
+    }
+}
+
+/// The forms under which a token is looked up in a word-vector file, in
+/// order: as written, lowercased, and lowercased with PTB escapes undone.
+pub fn lookup_forms(token: &str) -> Vec<String> {
+    let unescaped = ptb_unescape(token);
     let mut forms: Vec<String> = Vec::new();
     for f in [
         token.to_string(),
@@ -387,8 +427,9 @@ impl Vocabulary {
     }
 }
 
-/// Sentences as padded token ids, lengths and labels.
-fn split<T: Real>(
+/// Sentences as padded token ids, lengths and labels (the classes given
+/// beside them).
+pub fn encode<T: Real>(
     sentences: &[(Sentence, usize)],
     voc: &Vocabulary,
     table: &Arc<ArrayD<T>>,
@@ -426,14 +467,17 @@ fn split<T: Real>(
 /// The `sst(path, labels, embeddings)` data source: `train.txt`, `dev.txt`
 /// and `test.txt` under `path`.
 pub fn load<T: Real>(args: &Args) -> Result<Dataset<T>, String> {
+    load_with_vocabulary(args).map(|(d, _)| d)
+}
+
+/// [`load`], with the vocabulary it built: new sentences are encoded with
+/// it ([`encode`]) to run a trained model on them.
+pub fn load_with_vocabulary<T: Real>(args: &Args) -> Result<(Dataset<T>, Vocabulary), String> {
     let dir = match args.get("path") {
         Some(Val::Str(p)) => std::path::PathBuf::from(p),
         _ => return Err("sst: no `path`".into()),
     };
-    let labels = match args.symbol("labels") {
-        "fine" => Labels::Fine,
-        _ => Labels::Binary,
-    };
+    let labels = Labels::of(args);
     let read = |f: &str| read_split(&dir.join(f), labels);
     let (train, valid, test) = (read("train.txt")?, read("dev.txt")?, read("test.txt")?);
     let (vectors, dim) = match args.get("embeddings") {
@@ -455,11 +499,12 @@ pub fn load<T: Real>(args: &Args) -> Result<Dataset<T>, String> {
     )
     .map_err(|e| format!("embedding table: {e}"))?;
     let table = Arc::new(table);
-    Ok(Dataset {
-        train: split(&train, &voc, &table),
-        valid: split(&valid, &voc, &table),
-        test: split(&test, &voc, &table),
-    })
+    let data = Dataset {
+        train: encode(&train, &voc, &table),
+        valid: encode(&valid, &voc, &table),
+        test: encode(&test, &voc, &table),
+    };
+    Ok((data, voc))
 }
 
 #[cfg(test)]
@@ -499,6 +544,15 @@ mod tests {
         let got: Vec<_> = (0..5).map(|l| b.class(l)).collect();
         assert_eq!(got, [Some(0), Some(0), None, Some(1), Some(1)]);
         assert_eq!(Labels::Fine.class(2), Some(2));
+    }
+
+    #[test]
+    fn typed_text_takes_the_treebank_spelling() {
+        let got: Vec<String> = ["(", "great", ")", "1/2", "*", "-"]
+            .iter()
+            .map(|t| ptb_escape(t))
+            .collect();
+        assert_eq!(got, ["-LRB-", "great", "-RRB-", "1\\/2", "\\*", "-"]);
     }
 
     #[test]

@@ -7,10 +7,14 @@
 //! Structures and scores are flat vectors (for trees, the `(n+1)²`
 //! row-major arc layout; entries outside every structure stay zero).
 
+/// A structure as its nonzero parts `(index, value)`, indices increasing:
+/// a tree has n arcs among (n+1)² entries, so products with it cost O(n).
+pub type Sparse = Vec<(usize, f64)>;
+
 /// The solution: the active structures, their weights and `µ`.
 #[derive(Clone, Debug)]
 pub struct Solution {
-    pub structures: Vec<Vec<f64>>,
+    pub structures: Vec<Sparse>,
     pub weights: Vec<f64>,
     pub mu: Vec<f64>,
     /// Active-set iterations used.
@@ -21,97 +25,122 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
-fn gram_of(structures: &[Vec<f64>]) -> Vec<Vec<f64>> {
-    structures
-        .iter()
-        .map(|a| structures.iter().map(|b| dot(a, b)).collect())
+fn sparse(z: &[f64]) -> Sparse {
+    z.iter()
+        .enumerate()
+        .filter(|(_, &v)| v != 0.0)
+        .map(|(i, &v)| (i, v))
         .collect()
 }
 
-/// Keeps the entries (and Gram rows and columns) where `keep` holds.
-fn retain_active(structures: &mut Vec<Vec<f64>>, gram: &mut Vec<Vec<f64>>, keep: &[bool]) {
-    let mut i = 0;
-    structures.retain(|_| {
-        i += 1;
-        keep[i - 1]
-    });
-    let mut i = 0;
-    gram.retain(|_| {
-        i += 1;
-        keep[i - 1]
-    });
-    for row in gram.iter_mut() {
-        let mut j = 0;
-        row.retain(|_| {
-            j += 1;
-            keep[j - 1]
-        });
-    }
+/// `⟨z, v⟩` for a sparse `z` and a dense `v`.
+fn sdot(z: &Sparse, v: &[f64]) -> f64 {
+    z.iter().map(|&(i, x)| x * v[i]).sum()
 }
 
-/// Solves `[M 1; 1ᵀ 0] [x; τ] = [r; c]` for the Gram matrix `M` of the
-/// structures (Gaussian elimination with partial pivoting; a singular
-/// system, from affinely dependent structures, gets a tiny ridge).
-/// `gram[i][j] = ⟨z_i, z_j⟩`, kept up to date as the active set changes
-/// rather than recomputed: each product is over all the parts.
-fn kkt(gram: &[Vec<f64>], r: &[f64], c: f64) -> (Vec<f64>, f64) {
-    let k = gram.len();
-    let d = k + 1;
-    // One flat buffer for the augmented matrix [A | b], reused across ridges.
-    let mut a = vec![0.0; d * (d + 1)];
-    for ridge in [0.0, 1e-10, 1e-7] {
-        let w = d + 1;
-        for i in 0..k {
-            for j in 0..k {
-                a[i * w + j] = gram[i][j] + if i == j { ridge } else { 0.0 };
+/// `⟨a, b⟩` of two sparse structures, by merging their index lists.
+fn sparse_dot(a: &Sparse, b: &Sparse) -> f64 {
+    let (mut i, mut j, mut sum) = (0, 0, 0.0);
+    while i < a.len() && j < b.len() {
+        match a[i].0.cmp(&b[j].0) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                sum += a[i].1 * b[j].1;
+                i += 1;
+                j += 1;
             }
-            a[i * w + k] = 1.0;
-            a[k * w + i] = 1.0;
-            a[i * w + d] = r[i];
-        }
-        a[k * w + k] = 0.0;
-        a[k * w + d] = c;
-        if let Some(x) = solve(&mut a, d) {
-            return (x[..k].to_vec(), x[k]);
         }
     }
-    // Unreachable for 0/1 structures: the last ridge makes M positive definite.
-    (vec![1.0 / k as f64; k], 0.0)
+    sum
 }
 
-/// Solves the `d × d` system of the row-major augmented matrix `a = [A | b]`
-/// in place: elimination below the pivot with partial pivoting, then back
-/// substitution. `None` when a pivot vanishes (a singular system).
-fn solve(a: &mut [f64], d: usize) -> Option<Vec<f64>> {
-    let w = d + 1;
-    for col in 0..d {
-        let p = (col..d).max_by(|&i, &j| a[i * w + col].abs().total_cmp(&a[j * w + col].abs()))?;
-        if a[p * w + col].abs() < 1e-12 {
-            return None;
+/// A Cholesky factor `L` (rows of a lower-triangular matrix) of the active
+/// structures' Gram matrix `G = LLᵀ`, updated as structures come and go:
+/// O(k²) per change and per solve instead of refactoring the KKT system
+/// (O(k³)) at every active-set iteration.
+struct Cholesky {
+    rows: Vec<Vec<f64>>,
+}
+
+impl Cholesky {
+    /// Appends a structure with Gram row `g` (its products with the active
+    /// ones) and squared norm `gzz`. A structure (numerically) in the span
+    /// of the others gets a tiny ridge on its own diagonal, as the dense
+    /// solve did, so the system stays solvable.
+    fn push(&mut self, g: &[f64], gzz: f64) {
+        let mut l = Vec::with_capacity(g.len() + 1);
+        for (i, row) in self.rows.iter().enumerate() {
+            let t: f64 = row[..i].iter().zip(&l).map(|(a, b)| a * b).sum();
+            l.push((g[i] - t) / row[i]);
         }
-        if p != col {
-            for j in col..w {
-                a.swap(p * w + j, col * w + j);
+        let d2 = gzz - l.iter().map(|x| x * x).sum::<f64>();
+        l.push(d2.max(1e-10 * gzz.max(1.0)).sqrt());
+        self.rows.push(l);
+    }
+
+    /// Drops structure `j`: deletes its row, then Givens rotations on
+    /// column pairs (c, c+1) restore the triangle. `LLᵀ` keeps the other
+    /// structures' Gram matrix because the rotations are orthogonal.
+    fn remove(&mut self, j: usize) {
+        self.rows.remove(j);
+        for c in j..self.rows.len() {
+            let (a, b) = (self.rows[c][c], self.rows[c][c + 1]);
+            let r = a.hypot(b);
+            let (cos, sin) = if r == 0.0 { (1.0, 0.0) } else { (a / r, b / r) };
+            for row in &mut self.rows[c..] {
+                let (x, y) = (row[c], row[c + 1]);
+                row[c] = cos * x + sin * y;
+                row[c + 1] = -sin * x + cos * y;
             }
-        }
-        let (upper, lower) = a.split_at_mut((col + 1) * w);
-        let pivot = &upper[col * w..];
-        for row in lower.chunks_exact_mut(w) {
-            let f = row[col] / pivot[col];
-            if f != 0.0 {
-                for (x, &y) in row[col..].iter_mut().zip(&pivot[col..]) {
-                    *x -= f * y;
-                }
-            }
+            self.rows[c].truncate(c + 1);
         }
     }
-    let mut x = vec![0.0; d];
-    for i in (0..d).rev() {
-        let row = &a[i * w..(i + 1) * w];
-        let tail: f64 = (i + 1..d).map(|j| row[j] * x[j]).sum();
-        x[i] = (row[d] - tail) / row[i];
+
+    /// `G⁻¹ r` and `G⁻¹ 1` together, by forward and back substitution;
+    /// both passes walk the rows of `L`, which are contiguous (the back
+    /// substitution with `Lᵀ` subtracts each solved entry's row).
+    fn solve_pair(&self, r: &[f64]) -> (Vec<f64>, Vec<f64>) {
+        let k = self.rows.len();
+        let (mut x, mut y) = (vec![0.0; k], vec![0.0; k]);
+        for (i, row) in self.rows.iter().enumerate() {
+            let (mut tx, mut ty) = (0.0, 0.0);
+            for ((&l, &a), &b) in row[..i].iter().zip(&x).zip(&y) {
+                tx += l * a;
+                ty += l * b;
+            }
+            x[i] = (r[i] - tx) / row[i];
+            y[i] = (1.0 - ty) / row[i];
+        }
+        for i in (0..k).rev() {
+            let row = &self.rows[i];
+            x[i] /= row[i];
+            y[i] /= row[i];
+            let (xi, yi) = (x[i], y[i]);
+            for ((&l, a), b) in row[..i].iter().zip(&mut x[..i]).zip(&mut y[..i]) {
+                *a -= l * xi;
+                *b -= l * yi;
+            }
+        }
+        (x, y)
     }
-    Some(x)
+
+    /// The KKT solution of `[G 1; 1ᵀ 0] [β; τ] = [r; c]`:
+    /// `β = G⁻¹r − τ G⁻¹1` with `τ` such that `1ᵀβ = c`.
+    fn kkt(&self, r: &[f64], c: f64) -> Vec<f64> {
+        let (x, y) = self.solve_pair(r);
+        let tau = (x.iter().sum::<f64>() - c) / y.iter().sum::<f64>();
+        x.iter().zip(&y).map(|(a, b)| a - tau * b).collect()
+    }
+
+    fn of(structures: &[Sparse]) -> Cholesky {
+        let mut chol = Cholesky { rows: Vec::new() };
+        for (i, z) in structures.iter().enumerate() {
+            let g: Vec<f64> = structures[..i].iter().map(|y| sparse_dot(y, z)).collect();
+            chol.push(&g, sparse_dot(z, z));
+        }
+        chol
+    }
 }
 
 /// Projects `s` onto the convex hull of the structures that `map` returns
@@ -119,40 +148,48 @@ fn solve(a: &mut [f64], d: usize) -> Option<Vec<f64>> {
 pub fn solve_active_set(s: &[f64], map: &dyn Fn(&[f64]) -> Vec<f64>) -> Solution {
     const TOL: f64 = 1e-10;
     const MAX_ITER: usize = 500;
-    let mut structures = vec![map(s)];
-    let mut gram = gram_of(&structures);
+    let first = sparse(&map(s));
+    let mut chol = Cholesky { rows: Vec::new() };
+    chol.push(&[], sparse_dot(&first, &first));
+    // ⟨z_i, s⟩ of each active structure, kept with it.
+    let mut r = vec![sdot(&first, s)];
+    let mut structures = vec![first];
     let mut weights = vec![1.0];
     let mut iterations = 0;
-    let mu_of = |zs: &[Vec<f64>], w: &[f64]| {
+    let mut dense = vec![0.0; s.len()];
+    let mu_of = |zs: &[Sparse], w: &[f64]| {
         let mut mu = vec![0.0; s.len()];
         for (z, &a) in zs.iter().zip(w) {
-            for (m, &x) in mu.iter_mut().zip(z) {
-                *m += a * x;
+            for &(i, x) in z {
+                mu[i] += a * x;
             }
         }
         mu
     };
     while iterations < MAX_ITER {
         iterations += 1;
-        let r: Vec<f64> = structures.iter().map(|z| dot(z, s)).collect();
-        let (beta, _) = kkt(&gram, &r, 1.0);
+        let beta = chol.kkt(&r, 1.0);
         if beta.iter().all(|&b| b >= -TOL) {
             weights = beta.iter().map(|&b| b.max(0.0)).collect();
             let mu = mu_of(&structures, &weights);
             let resid: Vec<f64> = s.iter().zip(&mu).map(|(a, b)| a - b).collect();
             // Optimal iff no structure points further along s − µ than µ does.
-            let z = map(&resid);
-            let gap = dot(&z, &resid) - dot(&mu, &resid);
+            let z = sparse(&map(&resid));
+            let gap = sdot(&z, &resid) - dot(&mu, &resid);
             if gap <= TOL * (1.0 + dot(&resid, &resid).sqrt()) || structures.contains(&z) {
                 break;
             }
-            let row: Vec<f64> = structures.iter().map(|y| dot(y, &z)).collect();
-            for (g, &v) in gram.iter_mut().zip(&row) {
-                g.push(v);
+            // The new structure's products with the active ones, read
+            // through a dense copy of it (gathers, no index merging).
+            for &(i, x) in &z {
+                dense[i] = x;
             }
-            let mut row = row;
-            row.push(dot(&z, &z));
-            gram.push(row);
+            let g: Vec<f64> = structures.iter().map(|y| sdot(y, &dense)).collect();
+            for &(i, _) in &z {
+                dense[i] = 0.0;
+            }
+            chol.push(&g, sparse_dot(&z, &z));
+            r.push(sdot(&z, s));
             structures.push(z);
             weights.push(0.0);
         } else {
@@ -172,14 +209,22 @@ pub fn solve_active_set(s: &[f64], map: &dyn Fn(&[f64]) -> Vec<f64>) -> Solution
                 *a += t * (b - *a);
             }
             weights[blocking] = 0.0;
-            let keep: Vec<bool> = weights.iter().map(|&a| a > TOL).collect();
-            retain_active(&mut structures, &mut gram, &keep);
-            weights.retain(|&a| a > TOL);
+            for i in (0..weights.len()).rev() {
+                if weights[i] <= TOL {
+                    chol.remove(i);
+                    r.remove(i);
+                    structures.remove(i);
+                    weights.remove(i);
+                }
+            }
         }
     }
     // Final support: drop zero weights so the Jacobian sees only the face.
-    let keep: Vec<bool> = weights.iter().map(|&a| a > 0.0).collect();
-    retain_active(&mut structures, &mut gram, &keep);
+    let mut i = 0;
+    structures.retain(|_| {
+        i += 1;
+        weights[i - 1] > 0.0
+    });
     weights.retain(|&a| a > 0.0);
     let total: f64 = weights.iter().sum();
     weights.iter_mut().for_each(|a| *a /= total);
@@ -197,12 +242,12 @@ impl Solution {
     /// `Z (M⁻¹ − M⁻¹11ᵀM⁻¹ / 1ᵀM⁻¹1) Zᵀ g` over the active set, i.e. the
     /// change of `µ` when `s` moves by `g` and the active face stays.
     pub fn vjp(&self, g: &[f64]) -> Vec<f64> {
-        let r: Vec<f64> = self.structures.iter().map(|z| dot(z, g)).collect();
-        let (beta, _) = kkt(&gram_of(&self.structures), &r, 0.0);
+        let r: Vec<f64> = self.structures.iter().map(|z| sdot(z, g)).collect();
+        let beta = Cholesky::of(&self.structures).kkt(&r, 0.0);
         let mut out = vec![0.0; g.len()];
         for (z, &b) in self.structures.iter().zip(&beta) {
-            for (o, &x) in out.iter_mut().zip(z) {
-                *o += b * x;
+            for &(i, x) in z {
+                out[i] += b * x;
             }
         }
         out
@@ -230,6 +275,46 @@ mod tests {
             .iter()
             .copied()
             .collect()
+    }
+
+    #[test]
+    fn the_cholesky_factor_follows_structures_added_and_removed() {
+        // Five 0/1 vectors, independent; drop the middle one, then the first.
+        let zs: Vec<Sparse> = (0..5)
+            .map(|i| {
+                let dense: Vec<f64> = (0..8)
+                    .map(|j| f64::from(u8::from((i * 3 + j * 5) % 7 < 3 || j == i)))
+                    .collect();
+                sparse(&dense)
+            })
+            .collect();
+        let mut chol = Cholesky::of(&zs);
+        let mut kept: Vec<usize> = (0..5).collect();
+        for drop in [2, 0] {
+            chol.remove(drop);
+            kept.remove(drop);
+            let k = kept.len();
+            for a in 0..k {
+                assert_eq!(chol.rows[a].len(), a + 1, "lower-triangular");
+                for b in 0..k {
+                    let llt: f64 = (0..=a.min(b))
+                        .map(|c| chol.rows[a][c] * chol.rows[b][c])
+                        .sum();
+                    let want = sparse_dot(&zs[kept[a]], &zs[kept[b]]);
+                    assert!((llt - want).abs() < 1e-12, "{a},{b}: {llt} vs {want}");
+                }
+            }
+        }
+        // And it solves: G x = b and G y = 1.
+        let b = vec![1.0, -2.0, 0.5];
+        let (x, y) = chol.solve_pair(&b);
+        for (a, &want) in b.iter().enumerate() {
+            let g = |c: usize| sparse_dot(&zs[kept[a]], &zs[kept[c]]);
+            let got: f64 = (0..3).map(|c| g(c) * x[c]).sum();
+            assert!((got - want).abs() < 1e-10);
+            let one: f64 = (0..3).map(|c| g(c) * y[c]).sum();
+            assert!((one - 1.0).abs() < 1e-10);
+        }
     }
 
     #[test]
@@ -290,7 +375,7 @@ mod tests {
                     assert!((sol.weights.iter().sum::<f64>() - 1.0).abs() < 1e-12);
                     assert!(sol.weights.iter().all(|&w| w > 0.0));
                     for z in &sol.structures {
-                        assert!(trees.iter().any(|t| &brute::indicator(t) == z));
+                        assert!(trees.iter().any(|t| &sparse(&brute::indicator(t)) == z));
                     }
                     // ⟨s − µ, z − µ⟩ ≤ 0 for every tree z: µ is the projection.
                     let resid: Vec<f64> = s.iter().zip(&sol.mu).map(|(a, b)| a - b).collect();

@@ -116,6 +116,11 @@ pub fn run<T: Real>(
 }
 
 impl<T: Real> Interp<'_, T> {
+    /// One value for every example of the batch.
+    fn per_example(&self, v: f64) -> SVal<T> {
+        SVal::PerExample(ArrayD::from_elem(IxDyn(&[self.s.shape()[0]]), T::of(v)))
+    }
+
     fn block(&mut self, body: &[SurrogateStmt]) -> Result<Option<SVal<T>>, String> {
         for stmt in body {
             match stmt {
@@ -173,7 +178,8 @@ impl<T: Real> Interp<'_, T> {
             }
             ExprKind::Call(c) => {
                 let arg = |i: usize| &c.args[i].value;
-                match c.callee.name.as_str() {
+                let callee = c.callee.name.as_str();
+                match callee {
                     "map" => {
                         let x = self.scores(arg(0))?;
                         SVal::Scores(Arc::new(
@@ -253,34 +259,34 @@ impl<T: Real> Interp<'_, T> {
                         };
                         SVal::Scores(Arc::new(r.map_err(|e| e.to_string())?))
                     }
-                    "running_mean" => {
+                    "running_mean" | "ema" => {
                         let v = self.expr(arg(0))?;
                         let decay = match self.expr(arg(1))? {
                             SVal::Scalar(d) => d,
-                            _ => return Err("`running_mean` takes a numeric decay".into()),
+                            _ => return Err(format!("`{callee}` takes a numeric decay")),
                         };
-                        let b = self.s.shape()[0];
-                        let mean = match &v {
-                            SVal::PerExample(a) => {
-                                a.iter().map(|x| x.f64()).sum::<f64>() / a.len().max(1) as f64
-                            }
-                            SVal::Scalar(x) => *x,
-                            SVal::Scores(_) => {
-                                return Err("`running_mean` averages per-example values".into())
-                            }
-                        };
+                        let mean = batch_mean(&v)
+                            .ok_or_else(|| format!("`{callee}` averages per-example values"))?;
                         let key = format!("{}@{}", self.site, c.callee.span.start);
                         let current = self.state.get(&key).copied();
-                        let next = match current {
-                            Some(avg) => decay * avg + (1.0 - decay) * mean,
-                            None => mean,
+                        // running_mean starts from the first batch's mean; ema
+                        // starts from 0 and keeps the start's bias, as the
+                        // paper's published REINFORCE baseline does.
+                        let next = match (current, callee) {
+                            (Some(avg), _) => decay * avg + (1.0 - decay) * mean,
+                            (None, "ema") => (1.0 - decay) * mean,
+                            (None, _) => mean,
                         };
                         self.state.insert(key, next);
-                        SVal::PerExample(ArrayD::from_elem(
-                            IxDyn(&[b]),
-                            T::of(current.unwrap_or(0.0)),
-                        ))
+                        self.per_example(current.unwrap_or(0.0))
                     }
+                    "batch_mean" => {
+                        let v = self.expr(arg(0))?;
+                        let mean =
+                            batch_mean(&v).ok_or("`batch_mean` averages per-example values")?;
+                        self.per_example(mean)
+                    }
+                    "batch_size" => SVal::Scalar(self.s.shape()[0] as f64),
                     "exp" => map(self.expr(arg(0))?, f64::exp),
                     "log" => map(self.expr(arg(0))?, f64::ln),
                     other => return Err(format!("`{other}` is not a surrogate operation")),
@@ -290,6 +296,15 @@ impl<T: Real> Interp<'_, T> {
                 return Err("surrogates compute with numbers and score-shaped values".into())
             }
         })
+    }
+}
+
+/// The mean over the batch of a per-example value (a scalar is its own).
+fn batch_mean<T: Real>(v: &SVal<T>) -> Option<f64> {
+    match v {
+        SVal::PerExample(a) => Some(a.iter().map(|x| x.f64()).sum::<f64>() / a.len().max(1) as f64),
+        SVal::Scalar(x) => Some(*x),
+        SVal::Scores(_) => None,
     }
 }
 

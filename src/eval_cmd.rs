@@ -1,0 +1,127 @@
+//! `lsmc eval RUN_DIR… [--split valid,test] [--at best|final] [--json]`:
+//! reloads trained runs and evaluates them again — the spec's metrics, the
+//! loss and, for tree latents, the shapes of the induced trees.
+
+use crate::trained::{self, At};
+use crate::{Color, EXIT_DIAGNOSTICS, EXIT_USAGE};
+use lsmc_runtime::exec::Executor;
+use lsmc_runtime::real::Real;
+use lsmc_runtime::{data, train};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(clap::Args, Debug)]
+pub struct EvalArgs {
+    /// Run directories, as `lsmc train` or `lsmc sweep` left them.
+    #[arg(required = true)]
+    runs: Vec<PathBuf>,
+    /// Splits to evaluate, comma-separated: train, valid, test (default:
+    /// those the spec evaluates on).
+    #[arg(long, value_delimiter = ',')]
+    split: Vec<String>,
+    /// Which saved parameters: the best validation evaluation or the last.
+    #[arg(long, value_enum, default_value = "best")]
+    at: At,
+    /// One JSON object per run instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Threads for matrix products (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    #[arg(long, value_enum, default_value = "auto")]
+    color: Color,
+}
+
+pub fn run(args: &EvalArgs) -> ExitCode {
+    if let Some(bad) = args
+        .split
+        .iter()
+        .find(|s| !["train", "valid", "test"].contains(&s.as_str()))
+    {
+        eprintln!("error: --split `{bad}`: the splits are train, valid and test");
+        return ExitCode::from(EXIT_USAGE);
+    }
+    if let Err(code) = crate::spec::set_threads(args.threads) {
+        return ExitCode::from(code);
+    }
+    let mut status = ExitCode::SUCCESS;
+    for dir in &args.runs {
+        let precision = crate::runs::read_info(dir).map(|i| i.precision);
+        let result = match precision.as_deref() {
+            Ok("f64") => eval::<f64>(dir, args),
+            _ => eval::<f32>(dir, args),
+        };
+        match result {
+            Ok(v) if args.json => println!("{v}"),
+            Ok(v) => print_table(dir, &v),
+            Err(code) => status = ExitCode::from(code),
+        }
+    }
+    status
+}
+
+fn eval<T: Real>(dir: &Path, args: &EvalArgs) -> Result<Value, u8> {
+    let t = trained::load::<T>(dir, args.at, args.color)?;
+    let model = &t.loaded.model;
+    let exec = Executor::new(&t.loaded.graph).map_err(|e| {
+        eprintln!("error: {}: {e:?}", dir.display());
+        EXIT_DIAGNOSTICS
+    })?;
+    let data: data::Dataset<T> = data::load(model).map_err(|e| {
+        eprintln!("error: {e}");
+        EXIT_DIAGNOSTICS
+    })?;
+    let splits = if args.split.is_empty() {
+        train::evaluated_splits(model)
+    } else {
+        args.split.clone()
+    };
+    let results = train::evaluate_splits(&exec, model, &t.params, &data, &splits).map_err(|e| {
+        eprintln!("error: {}: evaluation failed: {e:?}", dir.display());
+        EXIT_DIAGNOSTICS
+    })?;
+    Ok(json!({
+        "run": dir.display().to_string(),
+        "model": model.name,
+        "seed": t.info.seed,
+        "at": match args.at { At::Best => "best", At::Final => "final" },
+        "step": t.step,
+        "results": results,
+    }))
+}
+
+fn print_table(dir: &Path, v: &Value) {
+    println!(
+        "{} ({}, seed {}, {} parameters: step {})",
+        dir.display(),
+        v["model"].as_str().unwrap_or(""),
+        v["seed"],
+        v["at"].as_str().unwrap_or(""),
+        v["step"]
+    );
+    let results: BTreeMap<String, BTreeMap<String, f64>> =
+        serde_json::from_value(v["results"].clone()).unwrap_or_default();
+    // Loss first, then the metrics in a stable order.
+    let mut columns: Vec<String> = vec!["loss".into()];
+    for m in results.values().flat_map(|m| m.keys()) {
+        if !columns.contains(m) {
+            columns.push(m.clone());
+        }
+    }
+    let width = |c: &str| c.len().max(8);
+    let mut head = format!("  {:<6}", "split");
+    for c in &columns {
+        head += &format!("  {:>w$}", c, w = width(c));
+    }
+    println!("{head}");
+    for (split, m) in &results {
+        let mut line = format!("  {split:<6}");
+        for c in &columns {
+            let cell = m.get(c).map_or("–".to_string(), |x| format!("{x:.4}"));
+            line += &format!("  {:>w$}", cell, w = width(c));
+        }
+        println!("{line}");
+    }
+}
