@@ -46,7 +46,8 @@ pub struct ReportArgs {
     /// Metrics to report (default: all but the loss).
     #[arg(long, value_delimiter = ',')]
     metrics: Vec<String>,
-    /// Report metrics ×100, as the paper does.
+    /// Report fractions (accuracy, V-measure, flat trees) ×100, as the
+    /// paper does; the loss, tree depth and arc length stay as they are.
     #[arg(long)]
     percent: bool,
     #[arg(long, value_enum, default_value = "md")]
@@ -268,10 +269,23 @@ pub fn rows<'a>(
     out
 }
 
-fn cell(s: Option<&Stat>, percent: bool) -> String {
+/// What `--percent` multiplies a metric by (`metric` or `split.metric`):
+/// fractions become percentages; the loss and the sizes of trees (depth,
+/// arc length) are not fractions and stay as they are.
+fn scale_of(metric: &str, percent: bool) -> f64 {
+    let name = metric.rsplit('.').next().unwrap_or(metric);
+    if percent && !matches!(name, "loss" | "tree_depth" | "arc_length") {
+        100.0
+    } else {
+        1.0
+    }
+}
+
+fn cell(s: Option<&Stat>, metric: &str, percent: bool) -> String {
+    let k = scale_of(metric, percent);
     match s {
         None => "–".into(),
-        Some(s) if percent => format!("{:.2} ± {:.2}", 100.0 * s.median, 100.0 * s.se),
+        Some(s) if percent => format!("{:.2} ± {:.2}", k * s.median, k * s.se),
         Some(s) => format!("{:.4} ± {:.4}", s.median, s.se),
     }
 }
@@ -342,7 +356,7 @@ fn markdown(rows: &[Row], args: &ReportArgs, metrics: &[String], common: &Settin
                     r.model == model && r.by[..r.by.len() - 1] == byv[..] && r.by.last() == Some(pv)
                 });
                 for m in metrics {
-                    line.push(cell(r.and_then(|r| r.stats.get(m)), args.percent));
+                    line.push(cell(r.and_then(|r| r.stats.get(m)), m, args.percent));
                 }
                 if let Some(r) = r {
                     seeds.push(r.runs.len().to_string());
@@ -365,8 +379,12 @@ fn markdown(rows: &[Row], args: &ReportArgs, metrics: &[String], common: &Settin
         for r in rows {
             let mut line = vec![r.model.clone()];
             line.extend(r.by.iter().cloned());
-            line.extend(metrics.iter().map(|m| cell(r.stats.get(m), args.percent)));
-            line.push(cell(r.select.as_ref(), args.percent));
+            line.extend(
+                metrics
+                    .iter()
+                    .map(|m| cell(r.stats.get(m), m, args.percent)),
+            );
+            line.push(cell(r.select.as_ref(), &args.select, args.percent));
             line.push(r.runs.len().to_string());
             line.push(format!(
                 "{} (best of {})",
@@ -400,16 +418,18 @@ fn markdown(rows: &[Row], args: &ReportArgs, metrics: &[String], common: &Settin
 }
 
 fn row_json(r: &Row, args: &ReportArgs, by: &[String]) -> Value {
-    let scale = if args.percent { 100.0 } else { 1.0 };
-    let st = |s: &Stat| json!({"median": s.median * scale, "se": s.se * scale, "n": s.n});
+    let st = |m: &str, s: &Stat| {
+        let k = scale_of(m, args.percent);
+        json!({"median": s.median * k, "se": s.se * k, "n": s.n})
+    };
     json!({
         "model": r.model,
         "by": by.iter().zip(&r.by).map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
         "chosen": r.chosen.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
         "candidates": r.candidates,
         "split": args.split,
-        "metrics": r.stats.iter().map(|(k, s)| (k.clone(), st(s))).collect::<serde_json::Map<_, _>>(),
-        "select": {"metric": args.select, "stat": r.select.as_ref().map(st)},
+        "metrics": r.stats.iter().map(|(k, s)| (k.clone(), st(k, s))).collect::<serde_json::Map<_, _>>(),
+        "select": {"metric": args.select, "stat": r.select.as_ref().map(|s| st(&args.select, s))},
         "runs": r.runs.iter().zip(&r.steps).map(|(run, step)| json!({
             "dir": run.dir.display().to_string(),
             "seed": run.info.seed,
@@ -419,7 +439,6 @@ fn row_json(r: &Row, args: &ReportArgs, by: &[String]) -> Value {
 }
 
 fn csv(rows: &[Row], args: &ReportArgs, by: &[String], metrics: &[String]) -> String {
-    let scale = if args.percent { 100.0 } else { 1.0 };
     let quote = |t: &str| {
         if t.contains([',', '"']) {
             format!("\"{}\"", t.replace('"', "\"\""))
@@ -445,8 +464,8 @@ fn csv(rows: &[Row], args: &ReportArgs, by: &[String], metrics: &[String]) -> St
                     r.runs.len(),
                     args.split,
                     m,
-                    st.median * scale,
-                    st.se * scale
+                    st.median * scale_of(m, args.percent),
+                    st.se * scale_of(m, args.percent)
                 );
             }
         }
@@ -589,7 +608,6 @@ pub fn run(args: &ReportArgs) -> ExitCode {
         let Some(xi) = by.iter().position(|b| b == x) else {
             return usage(format!("--plot-x `{x}` must also be a --by setting"));
         };
-        let scale = if args.percent { 100.0 } else { 1.0 };
         let mut curves: Vec<crate::plot::Curve> = Vec::new();
         for r in &rows {
             let Ok(xv) = r.by[xi].parse::<f64>() else {
@@ -616,7 +634,8 @@ pub fn run(args: &ReportArgs) -> ExitCode {
             };
             for (m, metric) in metrics.iter().enumerate() {
                 if let Some(st) = r.stats.get(metric) {
-                    let (md, se) = (st.median * scale, st.se * scale);
+                    let k = scale_of(metric, args.percent);
+                    let (md, se) = (st.median * k, st.se * k);
                     curves[at].panels[m].push((xv, md - se, md, md + se));
                 }
             }
@@ -636,7 +655,6 @@ pub fn run(args: &ReportArgs) -> ExitCode {
         }
         eprintln!("wrote {}", path.display());
     } else if let Some(path) = &args.plot {
-        let scale = if args.percent { 100.0 } else { 1.0 };
         let series: Vec<crate::plot::Series> = rows
             .iter()
             .map(|r| crate::plot::Series {
@@ -654,7 +672,8 @@ pub fn run(args: &ReportArgs) -> ExitCode {
                                 run.evaluations
                                     .iter()
                                     .filter_map(|(s, e)| {
-                                        Some((*s, e.get(&args.plot_split)?.get(m)? * scale))
+                                        let k = scale_of(m, args.percent);
+                                        Some((*s, e.get(&args.plot_split)?.get(m)? * k))
                                     })
                                     .collect()
                             })
@@ -679,6 +698,17 @@ pub fn run(args: &ReportArgs) -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn percent_scales_fractions_but_not_losses_or_tree_sizes() {
+        for m in ["accuracy", "valid.accuracy", "v_measure", "flat_trees"] {
+            assert_eq!(scale_of(m, true), 100.0, "{m}");
+        }
+        for m in ["loss", "valid.loss", "tree_depth", "arc_length"] {
+            assert_eq!(scale_of(m, true), 1.0, "{m}");
+        }
+        assert_eq!(scale_of("accuracy", false), 1.0);
+    }
 
     #[test]
     fn median_and_standard_error_match_hand_computation() {
