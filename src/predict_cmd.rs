@@ -229,12 +229,8 @@ fn predict<T: Real>(args: &PredictArgs) -> Result<(), u8> {
             .forward(&t.params, &batch, false, &mut rng)
             .map_err(|e| fail(format!("{e:?}")))?;
         let trees = exec.induced_trees(&pass).map_err(fail)?;
-        let y = pass.value(logits);
+        let p = lsmc_runtime::ops::softmax::softmax(pass.value(logits));
         for (b, &i) in idx.iter().enumerate() {
-            let row: Vec<f64> = (0..y.shape()[1]).map(|c| y[[b, c]].f64()).collect();
-            let top = row.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-            let e: Vec<f64> = row.iter().map(|v| (v - top).exp()).collect();
-            let sum: f64 = e.iter().sum();
             let item = slots[i].take().expect("each sentence once");
             let parse = match (&trees, latent) {
                 (Some(trees), Some(l)) => {
@@ -255,7 +251,7 @@ fn predict<T: Real>(args: &PredictArgs) -> Result<(), u8> {
             };
             predictions[i] = Some(Prediction {
                 item,
-                probabilities: e.iter().map(|v| v / sum).collect(),
+                probabilities: (0..p.shape()[1]).map(|c| p[[b, c]].f64()).collect(),
                 parse,
             });
         }
