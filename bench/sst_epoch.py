@@ -10,7 +10,8 @@ writes it today (torch-struct for trees, autograd Functions for SPIGOT):
 Latents: `marginals` (torch-struct DependencyCRF marginals, autograd
 backward), `spigot` (MAP forward; backward z - Proj(z - eta*grad)),
 `spigot_ce` (MAP forward; backward mu - Proj(mu - eta*grad(mu)) with mu the
-marginals, one extra decoder pass). Proj is SparseMAP onto the tree
+marginals, one extra decoder pass; its projection stops after --ce-max-iter
+trees are added, 10 as in the lsmc spec). Proj is SparseMAP onto the tree
 polytope: an active-set solver in double precision with torch-struct's
 Eisner MAP as the oracle, batched over the sentences still iterating.
 
@@ -20,7 +21,7 @@ evaluation), after --warmup untimed steps.
 
 Usage (outside CI; needs torch and torch-struct):
     python3 bench/sst_epoch.py --model spigot [--threads 2] [--data ../shared/data]
-                               [--steps N] [--warmup 2] [--seed 0]
+                               [--steps N] [--warmup 2] [--seed 0] [--ce-max-iter 10]
     python3 bench/sst_epoch.py --check     (SparseMAP against enumeration, n <= 4)
 Prints one JSON line.
 """
@@ -39,6 +40,8 @@ p.add_argument("--steps", type=int, default=0, help="0: the whole epoch")
 p.add_argument("--warmup", type=int, default=2)
 p.add_argument("--seed", type=int, default=0)
 p.add_argument("--check", action="store_true")
+p.add_argument("--ce-max-iter", type=int, default=10,
+               help="SPIGOT-CE's projection budget (models/sst/spigot_ce.lsm: max_iter = 10)")
 a = p.parse_args()
 torch.set_num_threads(a.threads)
 torch.manual_seed(a.seed)
@@ -277,7 +280,7 @@ class SpigotCE(torch.autograd.Function):
     def backward(ctx, g):
         s, lengths = ctx.saved_tensors
         mu = tree_marginals(s, lengths)
-        target = sparsemap(mu - ETA * ctx.decoder_grad(mu), lengths)
+        target = sparsemap(mu - ETA * ctx.decoder_grad(mu), lengths, max_iter=a.ce_max_iter)
         return mu - target, None, None
 
 

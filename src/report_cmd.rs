@@ -1,12 +1,14 @@
 //! `lsmc report DIR… [--select SPLIT.METRIC] [--at best|final] [--by PATH]…
 //! [--pivot PATH] [--where PATH=VALUE]… [--split S] [--metrics A,B]
-//! [--percent] [--format md|csv|json] [--plot FILE.svg|FILE.png]`
+//! [--percent] [--summary median-se|mean-sd] [--format md|csv|json]
+//! [--plot FILE.svg|FILE.png]`
 //!
 //! Groups finished runs into configurations (model + overrides other than
 //! the seed), picks per row (model + `--by` settings) the configuration whose
 //! median validation metric over seeds is best, and reports the median and
 //! standard error over seeds of its test metrics, as the paper's Table 2
-//! does. Each run contributes the evaluation at which its `--select` metric
+//! does (`--summary mean-sd`: mean and standard deviation, as its Table 3,
+//! and the best mean picks). Each run contributes the evaluation at which its `--select` metric
 //! peaked (early stopping; `--at final` takes the last one instead).
 
 use crate::runs::{self, Evaluation, Run, State};
@@ -52,6 +54,11 @@ pub struct ReportArgs {
     percent: bool,
     #[arg(long, value_enum, default_value = "md")]
     format: Format,
+    /// How seeds are summarised (and hyper-parameters chosen): median ±
+    /// standard error, as the paper's Table 2, or mean ± standard
+    /// deviation, as its Table 3.
+    #[arg(long, value_enum, default_value = "median-se")]
+    summary: Summary,
     /// Draw learning curves (median and inter-quartile band over seeds of
     /// each row's chosen configuration): `.svg` or `.png`.
     #[arg(long, value_name = "FILE")]
@@ -59,8 +66,8 @@ pub struct ReportArgs {
     /// The split the curves show.
     #[arg(long, default_value = "test")]
     plot_split: String,
-    /// Plot the `--split` metrics against this `--by` setting (median ±
-    /// standard error, one line per model) instead of learning curves.
+    /// Plot the `--split` metrics against this `--by` setting (`--summary`'s
+    /// centre ± spread, one line per model) instead of learning curves.
     #[arg(long, value_name = "PATH", requires = "plot")]
     plot_x: Option<String>,
 }
@@ -71,6 +78,29 @@ pub enum At {
     Final,
 }
 
+/// The centre and spread a table reports for each row's seeds.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Summary {
+    MedianSe,
+    MeanSd,
+}
+
+impl Summary {
+    fn of(self, s: &Stat) -> (f64, f64) {
+        match self {
+            Summary::MedianSe => (s.median, s.se),
+            Summary::MeanSd => (s.mean, s.sd),
+        }
+    }
+
+    fn describe(self) -> (&'static str, &'static str) {
+        match self {
+            Summary::MedianSe => ("median", "standard error"),
+            Summary::MeanSd => ("mean", "standard deviation"),
+        }
+    }
+}
+
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 enum Format {
     Md,
@@ -78,10 +108,13 @@ enum Format {
     Json,
 }
 
-/// Median and standard error (sample standard deviation / √n) of values.
+/// Median, mean, sample standard deviation and standard error (sd / √n)
+/// of values.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Stat {
     pub median: f64,
+    pub mean: f64,
+    pub sd: f64,
     pub se: f64,
     pub n: usize,
 }
@@ -101,15 +134,16 @@ pub fn stat(values: &[f64]) -> Option<Stat> {
     v.sort_by(f64::total_cmp);
     let n = v.len();
     let mean = v.iter().sum::<f64>() / n as f64;
-    let se = if n > 1 {
+    let sd = if n > 1 {
         (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt()
-            / (n as f64).sqrt()
     } else {
         0.0
     };
     Some(Stat {
         median: quantile(&v, 0.5),
-        se,
+        mean,
+        sd,
+        se: sd / (n as f64).sqrt(),
         n,
     })
 }
@@ -176,6 +210,7 @@ pub fn rows<'a>(
     by: &[String],
     select: &(String, String),
     at: At,
+    summary: Summary,
     split: &str,
     metrics: &[String],
 ) -> Vec<Row<'a>> {
@@ -214,7 +249,7 @@ pub fn rows<'a>(
                 .iter()
                 .filter_map(|r| counted(r, select, at).and_then(|(_, e)| lookup(e, select)))
                 .collect();
-            let score = stat(&vals).map_or(f64::NEG_INFINITY, |s| s.median);
+            let score = stat(&vals).map_or(f64::NEG_INFINITY, |s| summary.of(&s).0);
             if best.as_ref().is_none_or(|(b, _, _)| score > *b) {
                 best = Some((score, settings, rs));
             }
@@ -281,12 +316,12 @@ fn scale_of(metric: &str, percent: bool) -> f64 {
     }
 }
 
-fn cell(s: Option<&Stat>, metric: &str, percent: bool) -> String {
-    let k = scale_of(metric, percent);
-    match s {
+fn cell(s: Option<&Stat>, metric: &str, args: &ReportArgs) -> String {
+    let k = scale_of(metric, args.percent);
+    match s.map(|s| args.summary.of(s)) {
         None => "–".into(),
-        Some(s) if percent => format!("{:.2} ± {:.2}", k * s.median, k * s.se),
-        Some(s) => format!("{:.4} ± {:.4}", s.median, s.se),
+        Some((c, w)) if args.percent => format!("{:.2} ± {:.2}", k * c, k * w),
+        Some((c, w)) => format!("{c:.4} ± {w:.4}"),
     }
 }
 
@@ -356,7 +391,7 @@ fn markdown(rows: &[Row], args: &ReportArgs, metrics: &[String], common: &Settin
                     r.model == model && r.by[..r.by.len() - 1] == byv[..] && r.by.last() == Some(pv)
                 });
                 for m in metrics {
-                    line.push(cell(r.and_then(|r| r.stats.get(m)), m, args.percent));
+                    line.push(cell(r.and_then(|r| r.stats.get(m)), m, args));
                 }
                 if let Some(r) = r {
                     seeds.push(r.runs.len().to_string());
@@ -379,12 +414,8 @@ fn markdown(rows: &[Row], args: &ReportArgs, metrics: &[String], common: &Settin
         for r in rows {
             let mut line = vec![r.model.clone()];
             line.extend(r.by.iter().cloned());
-            line.extend(
-                metrics
-                    .iter()
-                    .map(|m| cell(r.stats.get(m), m, args.percent)),
-            );
-            line.push(cell(r.select.as_ref(), &args.select, args.percent));
+            line.extend(metrics.iter().map(|m| cell(r.stats.get(m), m, args)));
+            line.push(cell(r.select.as_ref(), &args.select, args));
             line.push(r.runs.len().to_string());
             line.push(format!(
                 "{} (best of {})",
@@ -394,8 +425,11 @@ fn markdown(rows: &[Row], args: &ReportArgs, metrics: &[String], common: &Settin
             s += &format!("| {} |\n", line.join(" | "));
         }
     }
+    let (centre, spread) = args.summary.describe();
+    let mut capital = centre.to_string();
+    capital[..1].make_ascii_uppercase();
     s += &format!(
-        "\nMedian ± standard error over seeds; hyper-parameters chosen by the median {} ({} evaluation of each run){}.\n",
+        "\n{capital} ± {spread} over seeds; hyper-parameters chosen by the {centre} {} ({} evaluation of each run){}.\n",
         args.select,
         match args.at {
             At::Best => "best",
@@ -420,7 +454,7 @@ fn markdown(rows: &[Row], args: &ReportArgs, metrics: &[String], common: &Settin
 fn row_json(r: &Row, args: &ReportArgs, by: &[String]) -> Value {
     let st = |m: &str, s: &Stat| {
         let k = scale_of(m, args.percent);
-        json!({"median": s.median * k, "se": s.se * k, "n": s.n})
+        json!({"median": s.median * k, "se": s.se * k, "mean": s.mean * k, "sd": s.sd * k, "n": s.n})
     };
     json!({
         "model": r.model,
@@ -450,7 +484,11 @@ fn csv(rows: &[Row], args: &ReportArgs, by: &[String], metrics: &[String]) -> St
     for b in by {
         s += &format!(",{}", quote(b));
     }
-    s += ",chosen,seeds,split,metric,median,se\n";
+    let (centre, spread) = match args.summary {
+        Summary::MedianSe => ("median", "se"),
+        Summary::MeanSd => ("mean", "sd"),
+    };
+    s += &format!(",chosen,seeds,split,metric,{centre},{spread}\n");
     for r in rows {
         for m in metrics {
             if let Some(st) = r.stats.get(m) {
@@ -464,8 +502,8 @@ fn csv(rows: &[Row], args: &ReportArgs, by: &[String], metrics: &[String]) -> St
                     r.runs.len(),
                     args.split,
                     m,
-                    st.median * scale_of(m, args.percent),
-                    st.se * scale_of(m, args.percent)
+                    args.summary.of(st).0 * scale_of(m, args.percent),
+                    args.summary.of(st).1 * scale_of(m, args.percent)
                 );
             }
         }
@@ -589,7 +627,16 @@ pub fn run(args: &ReportArgs) -> ExitCode {
         args.metrics.clone()
     };
     let order = sweep_order(&args.dirs);
-    let rows = rows(&runs, &order, &by, &select, args.at, &args.split, &metrics);
+    let rows = rows(
+        &runs,
+        &order,
+        &by,
+        &select,
+        args.at,
+        args.summary,
+        &args.split,
+        &metrics,
+    );
     match args.format {
         Format::Md => crate::out(&markdown(&rows, args, &metrics, &common_settings(&runs))),
         Format::Csv => crate::out(&csv(&rows, args, &by, &metrics)),
@@ -635,7 +682,8 @@ pub fn run(args: &ReportArgs) -> ExitCode {
             for (m, metric) in metrics.iter().enumerate() {
                 if let Some(st) = r.stats.get(metric) {
                     let k = scale_of(metric, args.percent);
-                    let (md, se) = (st.median * k, st.se * k);
+                    let (md, se) = args.summary.of(st);
+                    let (md, se) = (md * k, se * k);
                     curves[at].panels[m].push((xv, md - se, md, md + se));
                 }
             }
@@ -717,6 +765,14 @@ mod tests {
         // mean 0.85, sample variance (0.0025+0.0225+0.0025+0.0225)/3 = 0.05/3
         let se = (0.05f64 / 3.0).sqrt() / 2.0;
         assert!((s.se - se).abs() < 1e-12);
+        assert!((s.mean - 0.85).abs() < 1e-12);
+        assert!((s.sd - (0.05f64 / 3.0).sqrt()).abs() < 1e-12);
+        // Skewed: mean and median part.
+        let t = stat(&[1.0, 2.0, 6.0]).unwrap();
+        assert_eq!((t.median, t.mean), (2.0, 3.0));
+        assert!((t.sd - 7f64.sqrt()).abs() < 1e-12);
+        assert_eq!(Summary::MeanSd.of(&t), (3.0, t.sd));
+        assert_eq!(Summary::MedianSe.of(&t), (2.0, t.se));
         assert_eq!(stat(&[0.5]).unwrap().se, 0.0);
         assert!(stat(&[]).is_none());
         assert!((quantile(&[1.0, 2.0, 3.0, 4.0], 0.25) - 1.75).abs() < 1e-12);

@@ -200,7 +200,7 @@ fn the_summary_names_the_surrogate_and_its_calls() {
         .expect("lsmc runs");
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(
-        text.contains("latent z : categorical(3) = argmax via spigot_ce(eta = 0.1, steps = 1)"),
+        text.contains("latent z : categorical(3) = argmax via spigot_ce(eta = 0.1, steps = 1, max_iter = 500)"),
         "{text}"
     );
     assert!(text.contains("decoder calls: 1"), "{text}");

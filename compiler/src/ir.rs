@@ -63,6 +63,8 @@ pub struct LatentOp {
     pub single_root: bool,
     pub forward: Forward,
     pub surrogate: Option<SurrogateCall>,
+    /// Active-set iterations of a `sparsemap` forward (and its VJP).
+    pub max_iter: usize,
 }
 
 #[derive(Clone, Debug, PartialEq)]

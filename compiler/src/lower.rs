@@ -33,6 +33,7 @@ pub fn lower(model: &Model) -> Result<Graph, Vec<Diagnostic>> {
                 single_root: lat.single_root,
                 forward: lat.forward,
                 surrogate: lat.surrogate.clone(),
+                max_iter: lat.max_iter,
             };
             let dims = lat.scores.ty.dims.clone();
             // Trees are over each sentence's own words: padding never joins one.

@@ -74,6 +74,8 @@ pub struct LatentModel {
     pub surrogate: Option<SurrogateCall>,
     /// The whole `= …` expression, for messages.
     pub forward_span: Span,
+    /// `sparsemap(…, max_iter)`: the trees' active-set budget.
+    pub max_iter: usize,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]

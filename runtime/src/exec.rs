@@ -458,7 +458,7 @@ impl<'g> Executor<'g> {
                             let r = if l.forward == Forward::Marg {
                                 st.marginals_vjp(s, lengths.as_deref(), &g)
                             } else {
-                                st.sparsemap_vjp(s, lengths.as_deref(), &g)
+                                st.sparsemap_vjp_within(s, lengths.as_deref(), &g, l.max_iter)
                             };
                             r.map_err(|e| ExecError::Structure {
                                 node: i,
@@ -581,7 +581,7 @@ fn latent_forward<T: Real>(
     let r = match l.forward {
         Forward::Argmax => st.map(s, lengths),
         Forward::Marg => st.marginals_only(s, lengths),
-        Forward::SparseMap => st.sparsemap(s, lengths),
+        Forward::SparseMap => st.sparsemap_within(s, lengths, l.max_iter),
         Forward::Sample if env.train => st.sample(s, lengths, env.rng),
         Forward::Sample => st.map(s, lengths),
     };

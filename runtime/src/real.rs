@@ -28,6 +28,9 @@ pub trait Real:
     fn f64(self) -> f64;
     fn to_le_bytes_vec(self) -> Vec<u8>;
     fn from_le_slice(b: &[u8]) -> Self;
+    /// `tanh` of every element, in place: vectorised for `f32`
+    /// ([`crate::ops::fastmath`]), libm's for `f64`.
+    fn tanh_in_place(xs: &mut [Self]);
 }
 
 impl Real for f32 {
@@ -43,6 +46,9 @@ impl Real for f32 {
     }
     fn from_le_slice(b: &[u8]) -> f32 {
         f32::from_le_bytes([b[0], b[1], b[2], b[3]])
+    }
+    fn tanh_in_place(xs: &mut [f32]) {
+        crate::ops::fastmath::tanh_in_place(xs);
     }
 }
 
@@ -61,5 +67,8 @@ impl Real for f64 {
         let mut a = [0u8; 8];
         a.copy_from_slice(&b[..8]);
         f64::from_le_bytes(a)
+    }
+    fn tanh_in_place(xs: &mut [f64]) {
+        xs.iter_mut().for_each(|x| *x = x.tanh());
     }
 }

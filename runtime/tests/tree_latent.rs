@@ -7,7 +7,7 @@ use lsmc_compiler::ir::{Graph, Init, LatentOp, Node, Op, Param, Section};
 use lsmc_compiler::model::Forward;
 use lsmc_compiler::span::{FileId, Span};
 use lsmc_compiler::types::StructureKind;
-use lsmc_runtime::exec::{Batch, Executor};
+use lsmc_runtime::exec::{BackwardInfo, Batch, ExecError, Executor};
 use lsmc_runtime::latent::structure::Structure;
 use ndarray::{ArrayD, IxDyn};
 use rand::{Rng, SeedableRng};
@@ -38,6 +38,7 @@ fn graph(structure: StructureKind, forward: Forward) -> Graph {
         single_root: true,
         forward,
         surrogate: None,
+        max_iter: 500,
     })
 }
 
@@ -168,7 +169,24 @@ fn sst_latent(spec: &str, set: &[&str]) -> LatentOp {
         single_root: l.single_root,
         forward: l.forward,
         surrogate: l.surrogate,
+        max_iter: l.max_iter,
     }
+}
+
+/// Forward and traced backward through the latent of an SST spec, on
+/// random scores.
+fn traced_backward(spec: &str, set: &[&str]) -> Result<BackwardInfo<f64>, ExecError> {
+    let g = graph_with(sst_latent(spec, set));
+    let exec = Executor::new(&g).expect("runnable");
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let batch = batch(&mut rng);
+    let params = vec![ArrayD::from_shape_simple_fn(IxDyn(&[B, N1, N1]), || {
+        rng.random::<f64>() * 2.0 - 1.0
+    })];
+    let pass = exec.forward(&params, &batch, true, &mut rng).unwrap();
+    let mut state = Default::default();
+    exec.backward(&pass, &params, &batch, &mut rng, &mut state, true)
+        .map(|(_, info)| info)
 }
 
 /// One traced backward pass through a projective-tree latent with a
@@ -184,18 +202,7 @@ fn tree_surrogate(
     ArrayD<f64>,
     usize,
 ) {
-    let g = graph_with(sst_latent(spec, set));
-    let exec = Executor::new(&g).expect("runnable");
-    let mut rng = ChaCha8Rng::seed_from_u64(7);
-    let batch = batch(&mut rng);
-    let params = vec![ArrayD::from_shape_simple_fn(IxDyn(&[B, N1, N1]), || {
-        rng.random::<f64>() * 2.0 - 1.0
-    })];
-    let pass = exec.forward(&params, &batch, true, &mut rng).unwrap();
-    let mut state = Default::default();
-    let (_, info) = exec
-        .backward(&pass, &params, &batch, &mut rng, &mut state, true)
-        .unwrap();
+    let info = traced_backward(spec, set).unwrap();
     let t = info.latent.expect("traced");
     (
         t.scores,
@@ -254,12 +261,25 @@ fn tree_surrogates_return_the_papers_closed_forms() {
     assert_eq!(calls, 0);
 
     // SPIGOT-CE (Eq. 16–17): µ⁽⁰⁾ − Π_M(µ⁽⁰⁾ − ηγ(µ⁽⁰⁾)), µ⁽⁰⁾ = Marg(s); one call.
-    let (s, _, its, g, calls) = tree_surrogate("spigot_ce.lsm", &set);
+    // Exact with a large budget; the SST spec's 10 iterations stop short.
+    let exact = [format!("z.eta={eta}"), "z.max_iter=500".to_string()];
+    let exact: Vec<&str> = exact.iter().map(String::as_str).collect();
+    let (s, _, its, g, calls) = tree_surrogate("spigot_ce.lsm", &exact);
     let mu0 = st.marginals(&s, ls).unwrap().1;
     close(&its[0].mu, &mu0);
     let pulled = &mu0 - &its[0].grad.mapv(|v| eta * v);
     close(&g, &(&mu0 - &st.sparsemap(&pulled, ls).unwrap()));
     assert_eq!(calls, 1);
+    let (_, _, its, capped, _) = tree_surrogate("spigot_ce.lsm", &set);
+    let pulled = &mu0 - &its[0].grad.mapv(|v| eta * v);
+    close(
+        &capped,
+        &(&mu0 - &st.sparsemap_within(&pulled, ls, 10).unwrap()),
+    );
+    assert!(
+        (&capped - &g).iter().any(|v| v.abs() > 1e-6),
+        "10 iterations do not reach this interior point's projection"
+    );
 
     // SPIGOT-EG (Eq. 20–22): Marg(s) − Marg(s − ηγ(Marg(s))); one call.
     let (s, _, its, g, calls) = tree_surrogate("spigot_eg.lsm", &set);
@@ -305,4 +325,40 @@ fn ste_marginals_on_trees_is_the_marginals_vjp() {
         .unwrap();
     close(&g, &want);
     assert_eq!(calls, 0);
+}
+
+#[test]
+fn the_sst_sparsemap_spec_caps_its_active_set_as_the_papers_solver_does() {
+    let l = sst_latent("sparsemap.lsm", &[]);
+    assert_eq!((l.forward, l.max_iter), (Forward::SparseMap, 10));
+    let g = graph_with(l);
+    let exec = Executor::new(&g).expect("runnable");
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let batch = batch(&mut rng);
+    // Small scores: the projection lies deep inside, beyond 10 iterations.
+    let s = ArrayD::from_shape_simple_fn(IxDyn(&[B, N1, N1]), || rng.random::<f64>() * 0.02 - 0.01);
+    let pass = exec
+        .forward(std::slice::from_ref(&s), &batch, true, &mut rng)
+        .unwrap();
+    let ls = Some(&LENGTHS[..]);
+    let st = projective();
+    let capped = st.sparsemap_within(&s, ls, 10).unwrap();
+    let z = pass.value(2);
+    assert_eq!(z, &capped);
+    assert_ne!(z, &st.sparsemap(&s, ls).unwrap());
+}
+
+#[test]
+fn a_projection_budget_that_is_not_a_whole_positive_number_is_an_error() {
+    for bad in ["0", "2.5"] {
+        let set = format!("z.max_iter={bad}");
+        let Err(err) = traced_backward("spigot_ce.lsm", &[&set]) else {
+            panic!("max_iter={bad} was accepted");
+        };
+        let text = format!("{err:?}");
+        assert!(
+            text.contains("max_iter must be a whole number of at least 1"),
+            "{text}"
+        );
+    }
 }

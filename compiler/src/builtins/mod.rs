@@ -237,7 +237,9 @@ pub static BUILTINS: &[Builtin] = &[
       "MAP structure (one-hot / tree). Zero gradient almost everywhere: needs `via SURROGATE`."),
     b("marg", Kind::Forward, &[SCORES],
       "Marginals of the Gibbs distribution (softmax / inside-outside / matrix-tree). Differentiable."),
-    b("sparsemap", Kind::Forward, &[SCORES],
+    b("sparsemap", Kind::Forward, &[SCORES,
+        opt("max_iter", Int, Default::Int(500),
+            "for trees, active-set iterations before the solver stops (500 is exact in practice; the paper's solver stops at 10)").positive()],
       "SparseMAP: Euclidean projection onto the marginal polytope (sparsemax for categorical). Differentiable."),
     b("sample", Kind::Forward, &[SCORES],
       "An exact sample from the Gibbs distribution. Needs `via SURROGATE` (e.g. `score_function`)."),
@@ -307,27 +309,30 @@ pub fn names_of(kind: Kind) -> impl Iterator<Item = &'static str> {
 
 /// Words that only mean something inside a `surrogate` block.
 pub static SURROGATE_OPS: &[SurrogateOp] = &[
-    SurrogateOp { name: "map", arity: 1, doc: "MAP structure of the argument (argmax)." },
-    SurrogateOp { name: "marg", arity: 1, doc: "Marginals of the argument (softmax / inside-outside)." },
-    SurrogateOp { name: "project", arity: 1, doc: "Euclidean projection onto the marginal polytope (SparseMAP)." },
-    SurrogateOp { name: "grad", arity: 1, doc: "∇_µ L(ŷ(µ), y): one decoder forward and backward at µ (free at µ = z)." },
-    SurrogateOp { name: "loss", arity: 1, doc: "Per-example downstream loss L(ŷ(µ), y), f32[B]." },
-    SurrogateOp { name: "vjp", arity: 3, doc: "vjp(marg | project, at, g): vector-Jacobian product of the mapping at `at` with `g`." },
-    SurrogateOp { name: "zeros", arity: 0, doc: "Zeros shaped like the scores." },
-    SurrogateOp { name: "gumbel", arity: 0, doc: "Standard Gumbel noise shaped like the scores." },
-    SurrogateOp { name: "sample", arity: 1, doc: "An exact sample from the Gibbs distribution with these scores." },
-    SurrogateOp { name: "running_mean", arity: 2, doc: "running_mean(v, decay): moving average of v's batch mean over earlier steps (0 at the first)." },
-    SurrogateOp { name: "ema", arity: 2, doc: "ema(v, decay): moving average of v's batch mean over earlier steps, started at 0 with no bias correction." },
-    SurrogateOp { name: "batch_mean", arity: 1, doc: "batch_mean(v): the mean of a per-example value over the batch, for every example." },
-    SurrogateOp { name: "batch_size", arity: 0, doc: "batch_size(): the number of examples B in the batch." },
-    SurrogateOp { name: "exp", arity: 1, doc: "Elementwise exponential." },
-    SurrogateOp { name: "log", arity: 1, doc: "Elementwise natural logarithm." },
+    SurrogateOp { name: "map", arity: 1, optional: 0, doc: "MAP structure of the argument (argmax)." },
+    SurrogateOp { name: "marg", arity: 1, optional: 0, doc: "Marginals of the argument (softmax / inside-outside)." },
+    SurrogateOp { name: "project", arity: 1, optional: 1, doc: "project(mu[, max_iter]): Euclidean projection onto the marginal polytope (SparseMAP); for trees, max_iter caps the active-set iterations (default: until exact)." },
+    SurrogateOp { name: "grad", arity: 1, optional: 0, doc: "∇_µ L(ŷ(µ), y): one decoder forward and backward at µ (free at µ = z)." },
+    SurrogateOp { name: "loss", arity: 1, optional: 0, doc: "Per-example downstream loss L(ŷ(µ), y), f32[B]." },
+    SurrogateOp { name: "vjp", arity: 3, optional: 0, doc: "vjp(marg | project, at, g): vector-Jacobian product of the mapping at `at` with `g`." },
+    SurrogateOp { name: "zeros", arity: 0, optional: 0, doc: "Zeros shaped like the scores." },
+    SurrogateOp { name: "gumbel", arity: 0, optional: 0, doc: "Standard Gumbel noise shaped like the scores." },
+    SurrogateOp { name: "sample", arity: 1, optional: 0, doc: "An exact sample from the Gibbs distribution with these scores." },
+    SurrogateOp { name: "running_mean", arity: 2, optional: 0, doc: "running_mean(v, decay): moving average of v's batch mean over earlier steps (0 at the first)." },
+    SurrogateOp { name: "ema", arity: 2, optional: 0, doc: "ema(v, decay): moving average of v's batch mean over earlier steps, started at 0 with no bias correction." },
+    SurrogateOp { name: "batch_mean", arity: 1, optional: 0, doc: "batch_mean(v): the mean of a per-example value over the batch, for every example." },
+    SurrogateOp { name: "batch_size", arity: 0, optional: 0, doc: "batch_size(): the number of examples B in the batch." },
+    SurrogateOp { name: "exp", arity: 1, optional: 0, doc: "Elementwise exponential." },
+    SurrogateOp { name: "log", arity: 1, optional: 0, doc: "Elementwise natural logarithm." },
 ];
 
 #[derive(Debug)]
 pub struct SurrogateOp {
     pub name: &'static str,
+    /// Required arguments.
     pub arity: usize,
+    /// Optional arguments after the required ones.
+    pub optional: usize,
     pub doc: &'static str,
 }
 

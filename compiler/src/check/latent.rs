@@ -16,6 +16,9 @@ use crate::syntax::ast::*;
 use crate::types::StructureKind;
 use std::collections::HashMap;
 
+/// The `max_iter` of `sparsemap` when none is given: exact in practice.
+pub const DEFAULT_MAX_ITER: usize = 500;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum SType {
     Scores,
@@ -161,6 +164,10 @@ impl Checker {
                 scores,
                 surrogate: surrogate.as_ref().map(|(_, call)| call.clone()),
                 forward_span: l.forward.span,
+                max_iter: match op {
+                    StructOp::SparseMap => fargs.int("max_iter").max(1) as usize,
+                    _ => DEFAULT_MAX_ITER,
+                },
             });
         }
         let surrogate = surrogate.map(|(text, _)| text);
@@ -509,12 +516,12 @@ impl Checker {
                 return None;
             }
         }
-        if c.args.len() > op.arity {
+        if c.args.len() > op.arity + op.optional {
             self.emit(
-                c.args[op.arity].span,
+                c.args[op.arity + op.optional].span,
                 CheckError::TooManyArguments {
                     callee: name.into(),
-                    max: op.arity,
+                    max: op.arity + op.optional,
                     given: c.args.len(),
                     signature: sig,
                 },
@@ -606,21 +613,29 @@ impl Checker {
                 Some(SType::PerExample)
             }
             "batch_size" => Some(SType::Scalar),
-            // Averages of a per-example value; the moving ones take a decay.
-            "batch_mean" | "running_mean" | "ema" => {
+            // A value, then an optional number: the averages of a per-example
+            // value (the moving ones take a decay) and `project`'s budget.
+            "batch_mean" | "running_mean" | "ema" | "project" => {
+                let (allowed, what, result): (&[SType], _, _) = if name == "project" {
+                    (
+                        &[SType::Scores],
+                        "a value shaped like the scores",
+                        SType::Scores,
+                    )
+                } else {
+                    (
+                        &[SType::PerExample, SType::Scalar],
+                        "a per-example value",
+                        SType::PerExample,
+                    )
+                };
                 let v = self.sexpr(&c.args[0].value, scope, info);
                 let d = c.args.get(1).map(|a| self.sexpr(&a.value, scope, info));
-                want(
-                    self,
-                    &c.args[0].value,
-                    v,
-                    &[SType::PerExample, SType::Scalar],
-                    "a per-example value",
-                )?;
+                want(self, &c.args[0].value, v, allowed, what)?;
                 if let (Some(d), Some(a)) = (d, c.args.get(1)) {
                     want(self, &a.value, d, &[SType::Scalar], "a number")?;
                 }
-                Some(SType::PerExample)
+                Some(result)
             }
             "exp" | "log" => self.sexpr(&c.args[0].value, scope, info),
             _ => {
@@ -643,13 +658,23 @@ fn op_params(op: &builtins::SurrogateOp) -> &'static [&'static str] {
         "vjp" => &["f", "at", "g"],
         "running_mean" | "ema" => &["v", "decay"],
         "batch_mean" => &["v"],
+        "project" => &["mu", "max_iter"],
         "zeros" | "gumbel" | "batch_size" => &[],
         _ => &["mu"],
     }
 }
 
 fn op_signature(op: &builtins::SurrogateOp) -> String {
-    format!("{}({})", op.name, op_params(op).join(", "))
+    let (required, optional) = op_params(op).split_at(op.arity);
+    let mut args = required.join(", ");
+    for o in optional {
+        args += &if args.is_empty() {
+            format!("[{o}]")
+        } else {
+            format!("[, {o}]")
+        };
+    }
+    format!("{}({args})", op.name)
 }
 
 fn surrogate_vocabulary() -> String {

@@ -143,11 +143,29 @@ impl Cholesky {
     }
 }
 
+/// The iteration budget of an exact projection: far more than the
+/// active-set method needs from a vertex or for SparseMAP of scores.
+pub const EXACT_ITERATIONS: usize = 500;
+
 /// Projects `s` onto the convex hull of the structures that `map` returns
 /// (`map(v)` is a highest-scoring structure under scores `v`).
 pub fn solve_active_set(s: &[f64], map: &dyn Fn(&[f64]) -> Vec<f64>) -> Solution {
+    solve_active_set_within(s, map, EXACT_ITERATIONS)
+}
+
+/// [`solve_active_set`] stopped after `max_iter` active-set iterations.
+/// The result is always a convex combination of structures (a point of the
+/// polytope); short of convergence it is not the nearest one. A point deep
+/// inside the polytope (marginals minus a small step, as SPIGOT-CE
+/// projects) needs as many structures as dimensions, one per iteration:
+/// a budget of 10 is what the paper's solver (AD3's active set, as
+/// lp-sparsemap wraps it) uses by default.
+pub fn solve_active_set_within(
+    s: &[f64],
+    map: &dyn Fn(&[f64]) -> Vec<f64>,
+    max_iter: usize,
+) -> Solution {
     const TOL: f64 = 1e-10;
-    const MAX_ITER: usize = 500;
     let first = sparse(&map(s));
     let mut chol = Cholesky { rows: Vec::new() };
     chol.push(&[], sparse_dot(&first, &first));
@@ -166,7 +184,7 @@ pub fn solve_active_set(s: &[f64], map: &dyn Fn(&[f64]) -> Vec<f64>) -> Solution
         }
         mu
     };
-    while iterations < MAX_ITER {
+    while iterations < max_iter {
         iterations += 1;
         let beta = chol.kkt(&r, 1.0);
         if beta.iter().all(|&b| b >= -TOL) {
@@ -386,6 +404,50 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn a_capped_projection_stays_in_the_polytope_and_reaches_the_exact_one_with_budget() {
+        // Marginals of small random scores: deep inside the polytope, the
+        // case SPIGOT-CE projects, where each iteration adds one tree.
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let n = 4;
+        let trees = brute::trees(n, true, true);
+        for _ in 0..5 {
+            let scores: Vec<f64> = (0..(n + 1) * (n + 1))
+                .map(|_| rng.random::<f64>() * 0.2 - 0.1)
+                .collect();
+            let marg = projective::marginals(n, &|h, m| scores[h * (n + 1) + m], true).1;
+            let s = masked(n, marg);
+            let oracle = tree_oracle(n, true, true);
+            let exact = solve_active_set(&s, &oracle);
+            let first = solve_active_set_within(&s, &oracle, 1);
+            assert_eq!(first.mu, oracle(&s), "one iteration stops at MAP(s)");
+            let mut last = f64::INFINITY;
+            for budget in [1, 2, 3, 5, 10, 20, EXACT_ITERATIONS] {
+                let sol = solve_active_set_within(&s, &oracle, budget);
+                assert!(sol.iterations <= budget);
+                assert!((sol.weights.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+                assert!(sol.weights.iter().all(|&w| w > 0.0));
+                for z in &sol.structures {
+                    assert!(trees.iter().any(|t| &sparse(&brute::indicator(t)) == z));
+                }
+                let dist: f64 = s.iter().zip(&sol.mu).map(|(a, b)| (a - b).powi(2)).sum();
+                assert!(dist <= last + 1e-12, "budget {budget}: {dist} after {last}");
+                last = dist;
+            }
+            assert!(
+                exact.iterations > 10,
+                "needed {} iterations",
+                exact.iterations
+            );
+            let at_budget = solve_active_set_within(&s, &oracle, EXACT_ITERATIONS);
+            assert_eq!(at_budget.mu, exact.mu);
+            assert!(
+                last < 1e-18,
+                "an interior point projects onto itself: {last}"
+            );
         }
     }
 

@@ -8,6 +8,7 @@
 //! the full size. Padding never takes part, and is zero in every output.
 
 use super::categorical;
+use super::sparsemap;
 use super::tree::Tree;
 use crate::real::Real;
 use lsmc_compiler::types::StructureKind;
@@ -209,10 +210,22 @@ impl Structure {
         s: &ArrayD<T>,
         lengths: Option<&[usize]>,
     ) -> Result<ArrayD<T>, StructureError> {
+        self.sparsemap_within(s, lengths, sparsemap::EXACT_ITERATIONS)
+    }
+
+    /// SparseMAP with the trees' active set stopped after `max_iter`
+    /// iterations (see [`sparsemap::solve_active_set_within`]); sparsemax,
+    /// the categorical case, is exact in closed form and ignores it.
+    pub fn sparsemap_within<T: Real>(
+        &self,
+        s: &ArrayD<T>,
+        lengths: Option<&[usize]>,
+        max_iter: usize,
+    ) -> Result<ArrayD<T>, StructureError> {
         let ls = self.lengths(s.shape(), lengths)?;
         match self {
             Structure::Categorical => Ok(masked(s, &ls, categorical::sparsemax)),
-            Structure::Tree(t) => t.sparsemap(s, &ls),
+            Structure::Tree(t) => t.sparsemap(s, &ls, max_iter),
         }
     }
 
@@ -222,13 +235,25 @@ impl Structure {
         lengths: Option<&[usize]>,
         g: &ArrayD<T>,
     ) -> Result<ArrayD<T>, StructureError> {
+        self.sparsemap_vjp_within(s, lengths, g, sparsemap::EXACT_ITERATIONS)
+    }
+
+    /// The VJP of [`Self::sparsemap_within`]: over the active set that the
+    /// same budget reaches.
+    pub fn sparsemap_vjp_within<T: Real>(
+        &self,
+        s: &ArrayD<T>,
+        lengths: Option<&[usize]>,
+        g: &ArrayD<T>,
+        max_iter: usize,
+    ) -> Result<ArrayD<T>, StructureError> {
         let ls = self.lengths(s.shape(), lengths)?;
         match self {
             Structure::Categorical => {
                 let masked_s = mask(s, &ls);
                 Ok(categorical::sparsemax_vjp(&masked_s, g))
             }
-            Structure::Tree(t) => t.sparsemap_vjp(s, &ls, g),
+            Structure::Tree(t) => t.sparsemap_vjp(s, &ls, g, max_iter),
         }
     }
 }

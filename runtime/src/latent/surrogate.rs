@@ -198,9 +198,21 @@ impl<T: Real> Interp<'_, T> {
                     }
                     "project" => {
                         let x = self.scores(arg(0))?;
+                        let max_iter = match c.args.get(1) {
+                            None => crate::latent::sparsemap::EXACT_ITERATIONS,
+                            Some(a) => match self.expr(&a.value)? {
+                                SVal::Scalar(m) if m >= 1.0 && m.fract() == 0.0 => m as usize,
+                                SVal::Scalar(m) => {
+                                    return Err(format!(
+                                        "`project`'s max_iter must be a whole number of at least 1, not {m}"
+                                    ))
+                                }
+                                _ => return Err("`project`'s max_iter must be a number".into()),
+                            },
+                        };
                         SVal::Scores(Arc::new(
                             self.structure
-                                .sparsemap(&x, self.lengths)
+                                .sparsemap_within(&x, self.lengths, max_iter)
                                 .map_err(|e| e.to_string())?,
                         ))
                     }

@@ -320,9 +320,14 @@ impl Tree {
         &self,
         s: &ArrayD<T>,
         lengths: &[usize],
+        max_iter: usize,
     ) -> Vec<sparsemap::Solution> {
         per_sentence(s, lengths, |_, sb, n| {
-            sparsemap::solve_active_set(&block(&sb, n), &|v: &[f64]| self.map_block(n, v))
+            sparsemap::solve_active_set_within(
+                &block(&sb, n),
+                &|v: &[f64]| self.map_block(n, v),
+                max_iter,
+            )
         })
     }
 
@@ -362,9 +367,10 @@ impl Tree {
         &self,
         s: &ArrayD<T>,
         lengths: &[usize],
+        max_iter: usize,
     ) -> Result<ArrayD<T>, StructureError> {
         check_shape(s.shape(), lengths)?;
-        let sols = self.sparsemap_blocks(s, lengths);
+        let sols = self.sparsemap_blocks(s, lengths, max_iter);
         let blocks: Vec<Vec<f64>> = sols.into_iter().map(|x| x.mu).collect();
         Ok(unblock(s.shape(), lengths, &blocks))
     }
@@ -375,9 +381,10 @@ impl Tree {
         s: &ArrayD<T>,
         lengths: &[usize],
         g: &ArrayD<T>,
+        max_iter: usize,
     ) -> Result<ArrayD<T>, StructureError> {
         check_shape(s.shape(), lengths)?;
-        let sols = self.sparsemap_blocks(s, lengths);
+        let sols = self.sparsemap_blocks(s, lengths, max_iter);
         let n1 = s.shape()[1];
         let gv = g
             .view()

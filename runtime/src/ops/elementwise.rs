@@ -11,6 +11,13 @@ pub fn affine<T: Real>(x: &ArrayD<T>, scale: f64, shift: f64) -> ArrayD<T> {
     x.mapv(|v| a * v + b)
 }
 
+/// `tanh` elementwise, through the vectorised slice kernel.
+pub fn tanh<T: Real>(x: &ArrayD<T>) -> ArrayD<T> {
+    let mut out = x.as_standard_layout().into_owned();
+    T::tanh_in_place(out.as_slice_mut().expect("standard layout"));
+    out
+}
+
 /// The logistic function, computed without overflow for large |x|.
 pub fn sigmoid<T: Real>(v: T) -> T {
     if v >= T::zero() {

@@ -2,6 +2,7 @@
 //! one family per file. [`forward`] and [`vjp`] dispatch on [`Op`].
 
 pub mod elementwise;
+pub mod fastmath;
 pub mod gemm;
 #[cfg(test)]
 pub mod gradcheck;
@@ -51,7 +52,7 @@ pub fn forward<T: Real>(op: &Op, x: &[&ArrayD<T>], shape: &[usize], env: &mut En
         Op::Affine { scale, shift } => Fwd::plain(ew::affine(x[0], *scale, *shift)),
         Op::Recip => Fwd::plain(x[0].mapv(|v| T::one() / v)),
         Op::Neg => Fwd::plain(x[0].mapv(|v| -v)),
-        Op::Tanh => Fwd::plain(x[0].mapv(T::tanh)),
+        Op::Tanh => Fwd::plain(ew::tanh(x[0])),
         Op::Relu => Fwd::plain(x[0].mapv(|v| if v > T::zero() { v } else { T::zero() })),
         Op::Sigmoid => Fwd::plain(x[0].mapv(ew::sigmoid)),
         Op::Exp => Fwd::plain(x[0].mapv(T::exp)),

@@ -11,8 +11,40 @@ fn len<T: Real>(lengths: &ArrayD<T>, b: usize) -> usize {
     lengths[[b]].f64() as usize
 }
 
-fn sigmoid<T: Real>(v: T) -> T {
-    T::one() / (T::one() + (-v).exp())
+/// `Σ a_k b_k` with eight running sums, which the compiler keeps in one
+/// vector register (a single running sum forces one add after another).
+fn dot<T: Real>(a: &[T], b: &[T]) -> T {
+    let mut acc = [T::zero(); 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .fold(T::zero(), |t, (&x, &y)| t + x * y);
+    for (xa, xb) in ca.zip(cb) {
+        for l in 0..8 {
+            acc[l] += xa[l] * xb[l];
+        }
+    }
+    acc.iter().fold(tail, |t, &x| t + x)
+}
+
+/// The LSTM gate activations in place over `[i | f | g | o]` pre-activations
+/// (`hd` each): σ for i, f, o as `½ + ½·tanh(x/2)` and tanh for g, so that
+/// all four go through one vectorised tanh.
+fn activate_gates<T: Real>(gates: &mut [T], hd: usize) {
+    let half = T::of(0.5);
+    for (q, x) in gates.iter_mut().enumerate() {
+        if q / hd != 2 {
+            *x *= half;
+        }
+    }
+    T::tanh_in_place(gates);
+    for (q, x) in gates.iter_mut().enumerate() {
+        if q / hd != 2 {
+            *x = half + half * *x;
+        }
+    }
 }
 
 /// Sizes, weight matrices and lengths, as both LSTM passes read them.
@@ -88,6 +120,11 @@ pub fn lstm<T: Real>(
         .dot(&w_ih);
     let mut h = Array2::<T>::zeros((bsz, hd));
     let mut c = Array2::<T>::zeros((bsz, hd));
+    let (mut gates, mut cell, mut tanh_cell) = (
+        vec![T::zero(); 4 * hd],
+        vec![T::zero(); hd],
+        vec![T::zero(); hd],
+    );
     for step in 0..n {
         let a_h = h.dot(&w_hh);
         for b in 0..bsz {
@@ -96,27 +133,26 @@ pub fn lstm<T: Real>(
             }
             let t = if reverse { lens[b] - 1 - step } else { step };
             let row = xw.row(b * n + t);
+            for (q, x) in gates.iter_mut().enumerate() {
+                *x = row[q] + b_ih[[q]] + a_h[[b, q]] + b_hh[[q]];
+            }
+            activate_gates(&mut gates, hd);
+            for j in 0..hd {
+                let (i, f, g) = (gates[j], gates[hd + j], gates[2 * hd + j]);
+                cell[j] = f * c[[b, j]] + i * g;
+                c[[b, j]] = cell[j];
+            }
+            tanh_cell.copy_from_slice(&cell);
+            T::tanh_in_place(&mut tanh_cell);
             let mut au = aux.slice_mut(s![b, t, ..]);
             for j in 0..hd {
-                let pre = |q: usize| {
-                    row[q * hd + j] + b_ih[[q * hd + j]] + a_h[[b, q * hd + j]] + b_hh[[q * hd + j]]
-                };
-                let (i, f, g, o) = (
-                    sigmoid(pre(0)),
-                    sigmoid(pre(1)),
-                    pre(2).tanh(),
-                    sigmoid(pre(3)),
-                );
-                let cn = f * c[[b, j]] + i * g;
-                c[[b, j]] = cn;
-                let hn = o * cn.tanh();
+                let hn = gates[3 * hd + j] * tanh_cell[j];
                 h[[b, j]] = hn;
                 out[[b, t, j]] = hn;
-                au[j] = i;
-                au[hd + j] = f;
-                au[2 * hd + j] = g;
-                au[3 * hd + j] = o;
-                au[4 * hd + j] = cn;
+                au[4 * hd + j] = cell[j];
+            }
+            for (q, &x) in gates.iter().enumerate() {
+                au[q] = x;
             }
         }
     }
@@ -152,6 +188,7 @@ pub fn lstm_vjp<T: Real>(
     let mut h_prev = Array2::<T>::zeros((bsz * n, hd));
     let mut dh_next = Array2::<T>::zeros((bsz, hd));
     let mut dc_next = Array2::<T>::zeros((bsz, hd));
+    let mut tanh_cell = vec![T::zero(); hd];
     for step in (0..n).rev() {
         let mut rows = Array2::<T>::zeros((bsz, h4));
         for b in 0..bsz {
@@ -161,16 +198,14 @@ pub fn lstm_vjp<T: Real>(
             let t = if reverse { lens[b] - 1 - step } else { step };
             let prev = (step > 0).then(|| if reverse { t + 1 } else { t - 1 });
             let au = aux.slice(s![b, t, ..]);
+            for (j, x) in tanh_cell.iter_mut().enumerate() {
+                *x = au[4 * hd + j];
+            }
+            T::tanh_in_place(&mut tanh_cell);
             for j in 0..hd {
-                let (i, f, gg, o, c) = (
-                    au[j],
-                    au[hd + j],
-                    au[2 * hd + j],
-                    au[3 * hd + j],
-                    au[4 * hd + j],
-                );
+                let (i, f, gg, o) = (au[j], au[hd + j], au[2 * hd + j], au[3 * hd + j]);
                 let c_prev = prev.map_or(T::zero(), |p| aux[[b, p, 4 * hd + j]]);
-                let tc = c.tanh();
+                let tc = tanh_cell[j];
                 let dh = g[[b, t, j]] + dh_next[[b, j]];
                 let d_o = dh * tc;
                 let dc = dh * o * (T::one() - tc * tc) + dc_next[[b, j]];
@@ -255,17 +290,18 @@ pub fn pair_score<T: Real>(
     for bi in 0..b {
         for i in 0..m {
             let pr = &ps[(bi * m + i) * k..][..k];
-            for j in 0..m {
+            // One head's row of pre-activations, then one vectorised tanh
+            // over all of it.
+            let row = &mut th[(bi * m + i) * m * k..][..m * k];
+            for (j, tr) in row.chunks_exact_mut(k).enumerate() {
                 let qr = &qs[(bi * m + j) * k..][..k];
-                let at = ((bi * m + i) * m + j) * k;
-                let tr = &mut th[at..at + k];
-                let mut sum = T::zero();
                 for kk in 0..k {
-                    let t = (pr[kk] + qr[kk] + cs[kk]).tanh();
-                    tr[kk] = t;
-                    sum += vs[kk] * t;
+                    tr[kk] = pr[kk] + qr[kk] + cs[kk];
                 }
-                os[(bi * m + i) * m + j] = sum;
+            }
+            T::tanh_in_place(row);
+            for (j, tr) in row.chunks_exact(k).enumerate() {
+                os[(bi * m + i) * m + j] = dot(tr, vs);
             }
         }
     }
