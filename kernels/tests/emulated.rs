@@ -1,0 +1,166 @@
+//! The CUDA kernels, compiled for the CPU and run through the host
+//! emulation, against the CPU engine (`lsmc_runtime::latent::projective`,
+//! itself checked against enumeration of all trees): random batches of
+//! sentences of different lengths with padding, single and multi root,
+//! several block sizes (including blocks smaller than a span, so the
+//! threads' strided loops and reductions are exercised).
+#![cfg(feature = "emulate")]
+
+use lsmc_kernels::emulated::{self, Batch};
+use lsmc_runtime::latent::projective;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// Scores `[lengths.len(), n1, n1]`, padding filled with large junk that
+/// must not leak into any result.
+fn random_batch(lengths: &[i32], n1: usize, scale: f64, seed: u64) -> Vec<f64> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut s = vec![0.0; lengths.len() * n1 * n1];
+    for (b, &n) in lengths.iter().enumerate() {
+        for h in 0..n1 {
+            for m in 0..n1 {
+                let inside = h <= n as usize && m <= n as usize;
+                s[(b * n1 + h) * n1 + m] = if inside {
+                    (rng.random::<f64>() * 2.0 - 1.0) * scale
+                } else {
+                    1e6
+                };
+            }
+        }
+    }
+    s
+}
+
+/// The CPU engine on sentence `b` of a batch.
+fn sentence(s: &[f64], b: usize, n1: usize) -> impl Fn(usize, usize) -> f64 + '_ {
+    move |h, m| s[(b * n1 + h) * n1 + m]
+}
+
+const LENGTHS: [i32; 6] = [7, 1, 0, 4, 9, 2];
+const N1: usize = 10;
+
+fn batch<T>(s: &[T], single_root: bool, threads: u32) -> Batch<'_, T> {
+    Batch {
+        s,
+        lengths: &LENGTHS,
+        n1: N1,
+        single_root,
+        threads,
+    }
+}
+
+#[test]
+fn emulated_marginals_and_log_partition_match_the_cpu_engine_in_f64() {
+    for (single_root, threads, seed) in [(true, 4, 1), (false, 4, 2), (true, 1, 3), (false, 16, 4)]
+    {
+        let s = random_batch(&LENGTHS, N1, 2.0, seed);
+        let got = emulated::marginals(&batch(&s, single_root, threads)).unwrap();
+        for (b, &n) in LENGTHS.iter().enumerate() {
+            let n = n as usize;
+            let (log_z, mu) = projective::marginals(n, &sentence(&s, b, N1), single_root);
+            assert!(
+                (got.log_z[b] - log_z).abs() < 1e-10,
+                "sentence {b}: log Z {} vs {log_z}",
+                got.log_z[b]
+            );
+            for h in 0..N1 {
+                for m in 0..N1 {
+                    let want = if h <= n && m <= n {
+                        mu[h * (n + 1) + m]
+                    } else {
+                        0.0
+                    };
+                    let have = got.mu[(b * N1 + h) * N1 + m];
+                    assert!(
+                        (have - want).abs() < 1e-10,
+                        "root {single_root}, threads {threads}, sentence {b}, arc {h}->{m}: {have} vs {want}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn emulated_marginals_in_f32_are_within_1e_5_of_the_f64_engine() {
+    let s = random_batch(&LENGTHS, N1, 2.0, 5);
+    let s32: Vec<f32> = s.iter().map(|&x| x as f32).collect();
+    for single_root in [true, false] {
+        let got = emulated::marginals(&batch(&s32, single_root, 8)).unwrap();
+        for (b, &n) in LENGTHS.iter().enumerate() {
+            let n = n as usize;
+            let (_, mu) = projective::marginals(n, &sentence(&s, b, N1), single_root);
+            for h in 0..=n {
+                for m in 0..=n {
+                    let have = f64::from(got.mu[(b * N1 + h) * N1 + m]);
+                    assert!((have - mu[h * (n + 1) + m]).abs() < 1e-5);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn emulated_marginals_vjp_matches_the_cpu_engine() {
+    let s = random_batch(&LENGTHS, N1, 1.5, 6);
+    let g = random_batch(&LENGTHS, N1, 1.0, 7);
+    for single_root in [true, false] {
+        let got = emulated::marginals_jvp(&batch(&s, single_root, 4), &g).unwrap();
+        for (b, &n) in LENGTHS.iter().enumerate() {
+            let n = n as usize;
+            let (mu, dmu) = projective::marginals_jvp(
+                n,
+                &sentence(&s, b, N1),
+                &sentence(&g, b, N1),
+                single_root,
+            );
+            for h in 0..N1 {
+                for m in 0..N1 {
+                    let c = (b * N1 + h) * N1 + m;
+                    let (want_mu, want_d) = if h <= n && m <= n {
+                        (mu[h * (n + 1) + m], dmu[h * (n + 1) + m])
+                    } else {
+                        (0.0, 0.0)
+                    };
+                    assert!((got.mu[c] - want_mu).abs() < 1e-10);
+                    assert!(
+                        (got.dmu[c] - want_d).abs() < 1e-9,
+                        "sentence {b}, arc {h}->{m}: {} vs {want_d}",
+                        got.dmu[c]
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn emulated_eisner_finds_the_cpu_engines_trees() {
+    for (single_root, threads, seed) in [(true, 4, 8), (false, 2, 9), (true, 32, 10)] {
+        let s = random_batch(&LENGTHS, N1, 3.0, seed);
+        let s32: Vec<f32> = s.iter().map(|&x| x as f32).collect();
+        let (heads, z) = emulated::map(&batch(&s, single_root, threads)).unwrap();
+        let (heads32, _) = emulated::map(&batch(&s32, single_root, threads)).unwrap();
+        for (b, &n) in LENGTHS.iter().enumerate() {
+            let n = n as usize;
+            let want = projective::map(n, &sentence(&s, b, N1), single_root);
+            for m in 1..=n {
+                assert_eq!(
+                    heads[b * N1 + m] as usize,
+                    want[m],
+                    "sentence {b}, word {m}"
+                );
+                assert_eq!(
+                    heads32[b * N1 + m] as usize,
+                    want[m],
+                    "f32, sentence {b}, word {m}"
+                );
+            }
+            let arcs: f64 = z[b * N1 * N1..(b + 1) * N1 * N1].iter().sum();
+            assert_eq!(arcs, n as f64, "one head per word");
+            for m in 1..=n {
+                assert_eq!(z[(b * N1 + want[m]) * N1 + m], 1.0);
+            }
+        }
+    }
+}
