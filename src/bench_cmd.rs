@@ -43,6 +43,8 @@ pub struct BenchArgs {
     /// Threads for matrix products (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
+    #[command(flatten)]
+    device: crate::spec::DeviceArg,
     /// Seed (default: the spec's `train { seed N }`, else 1, as `lsmc train`).
     #[arg(long)]
     seed: Option<u64>,
@@ -51,6 +53,9 @@ pub struct BenchArgs {
 }
 
 pub fn run(args: &BenchArgs) -> ExitCode {
+    if let Err(code) = args.device.select() {
+        return ExitCode::from(code);
+    }
     if args.repeats == 0 || args.steps == 0 {
         eprintln!("error: --steps and --repeats must be at least 1");
         return ExitCode::from(EXIT_USAGE);
@@ -87,6 +92,7 @@ pub fn run(args: &BenchArgs) -> ExitCode {
                     "spec": spec.display().to_string(),
                     "set": args.overrides.set,
                     "threads": threads,
+                    "device": args.device.device,
                     "steps": args.steps,
                     "median_seconds": median,
                     "all": all,
@@ -201,6 +207,7 @@ fn structure_bench(args: &BenchArgs) -> ExitCode {
                     "batch": args.batch,
                     "n": n,
                     "threads": threads,
+                    "device": args.device.device,
                     "median_ms": median(all.clone()),
                     "all_ms": all,
                 })

@@ -59,9 +59,14 @@ pub struct InferArgs {
     /// JSON file with `scores` (and optional `lengths`); `-` reads stdin.
     #[arg(long)]
     input: PathBuf,
+    #[command(flatten)]
+    device: crate::spec::DeviceArg,
 }
 
 pub fn run(args: &InferArgs) -> ExitCode {
+    if let Err(code) = args.device.select() {
+        return ExitCode::from(code);
+    }
     let name = args.input.display().to_string();
     let text = if name == "-" {
         let mut s = String::new();

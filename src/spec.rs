@@ -77,3 +77,35 @@ pub fn set_threads(threads: Option<usize>) -> Result<(), u8> {
     }
     Ok(())
 }
+
+/// `--device auto|cpu|cuda[:N]`: where the structured ops over trees run.
+#[derive(clap::Args, Debug, Clone)]
+pub struct DeviceArg {
+    /// Where tree inference runs: `auto` (the GPU when one is present, else
+    /// the CPU, said in one line), `cpu`, `cuda` or `cuda:N` (an error
+    /// without that GPU).
+    #[arg(long, default_value = "auto", value_name = "auto|cpu|cuda[:N]")]
+    pub device: String,
+}
+
+impl DeviceArg {
+    /// Selects the device for this process, or says why it cannot.
+    pub fn select(&self) -> Result<(), u8> {
+        let choice: lsmc_runtime::device::Choice = self.device.parse().map_err(|e| {
+            eprintln!("error: --device: {e}");
+            EXIT_USAGE
+        })?;
+        match lsmc_runtime::device::select(choice) {
+            Ok(selected) => {
+                if let Some(note) = selected.note() {
+                    eprintln!("{note}");
+                }
+                Ok(())
+            }
+            Err(e) => {
+                eprintln!("error: --device {}: {e}", self.device);
+                Err(EXIT_USAGE)
+            }
+        }
+    }
+}

@@ -27,6 +27,8 @@ pub struct TrainArgs {
     /// Threads for matrix products (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
+    #[command(flatten)]
+    device: crate::spec::DeviceArg,
     /// Continue the run in `--out` from its last checkpoint.
     #[arg(long, requires = "out")]
     resume: bool,
@@ -137,6 +139,9 @@ fn fnv(text: &str) -> String {
 }
 
 pub fn run(args: &TrainArgs) -> ExitCode {
+    if let Err(code) = args.device.select() {
+        return ExitCode::from(code);
+    }
     let loaded = match crate::spec::load_with_threads(
         &args.spec,
         &args.overrides.set,

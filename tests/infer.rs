@@ -216,3 +216,70 @@ fn an_unreadable_input_file_is_a_usage_error() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("cannot read `no/such.json`: no such file"));
 }
+
+/// Whether this machine has a GPU the CUDA backend can open.
+fn has_gpu() -> bool {
+    lsmc_runtime::device::select(lsmc_runtime::device::Choice::Cuda(0)).is_ok()
+}
+
+const TREE: &str = r#"{"scores": [[[0, 1, 2], [0, 0, 1], [0, 3, 0]]]}"#;
+
+#[test]
+fn device_cuda_without_a_gpu_is_a_clear_error_and_auto_falls_back_in_one_line() {
+    let cpu = infer(
+        &[
+            "--structure",
+            "projective",
+            "--op",
+            "map",
+            "--device",
+            "cpu",
+        ],
+        TREE,
+    );
+    let want = result(&cpu);
+    assert!(
+        cpu.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&cpu.stderr)
+    );
+    let auto = infer(&["--structure", "projective", "--op", "map"], TREE);
+    assert_eq!(result(&auto), want);
+    let cuda = infer(
+        &[
+            "--structure",
+            "projective",
+            "--op",
+            "map",
+            "--device",
+            "cuda",
+        ],
+        TREE,
+    );
+    if has_gpu() {
+        assert_eq!(result(&cuda), want);
+        return;
+    }
+    let note = String::from_utf8_lossy(&auto.stderr);
+    assert_eq!(note.lines().count(), 1, "{note}");
+    assert!(note.starts_with("note: no GPU ("), "{note}");
+    assert!(note.contains("structured ops run on the CPU"), "{note}");
+    assert_eq!(cuda.status.code(), Some(2));
+    assert!(cuda.stdout.is_empty());
+    let text = String::from_utf8_lossy(&cuda.stderr);
+    assert!(text.starts_with("error: --device cuda: "), "{text}");
+    assert!(!text.contains("panicked"), "{text}");
+    let bad = infer(
+        &[
+            "--structure",
+            "projective",
+            "--op",
+            "map",
+            "--device",
+            "gpu",
+        ],
+        TREE,
+    );
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("use auto, cpu, cuda or cuda:N"));
+}

@@ -5,15 +5,8 @@
 //! faster on the CPU).
 
 use crate::plan::{self, Kernel, Launch, Shape};
+use crate::{Dual, Marginals};
 use std::ffi::c_int;
-
-/// A dual number as the kernels lay it out: value, tangent.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct Dual<T> {
-    pub v: T,
-    pub t: T,
-}
 
 /// A launch the emulator refused (too many threads or too much shared
 /// memory), as the GPU would.
@@ -326,14 +319,6 @@ impl<T> Batch<'_, T> {
             .all(|&n| n >= 0 && (n as usize) < self.n1));
         Shape::new(self.lengths.len(), self.n1, self.threads)
     }
-}
-
-/// Log-partition per sentence, the marginals `[batch, n1, n1]` and, with
-/// a direction `ds`, their derivative in that direction (the VJP).
-pub struct Marginals<T> {
-    pub log_z: Vec<T>,
-    pub mu: Vec<T>,
-    pub dmu: Vec<T>,
 }
 
 fn inside_outside<T: Copy + Default, N: LogKernels<T>>(

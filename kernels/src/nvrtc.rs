@@ -27,6 +27,30 @@ impl std::fmt::Display for NvrtcError {
 
 impl std::error::Error for NvrtcError {}
 
+/// The NVRTC that made the committed PTX (`kernels/ptx/`): the
+/// nvidia-cuda-nvrtc-cu12 12.9.86 wheel that `.ci/run` installs.
+pub const PTX_NVRTC: (i32, i32) = (12, 9);
+
+/// The virtual architecture of the committed PTX: Volta and every later
+/// GPU (the driver compiles it for the card at load time).
+pub const PTX_ARCH: &str = "compute_70";
+
+/// NVRTC's version, `(major, minor)`.
+pub fn version() -> Result<(i32, i32), NvrtcError> {
+    if !available() {
+        return Err(NvrtcError::Unavailable);
+    }
+    let (mut major, mut minor) = (0, 0);
+    // SAFETY: NVRTC is loadable (checked above); the call writes two ints.
+    let r = unsafe { cudarc::nvrtc::sys::nvrtcVersion(&mut major, &mut minor) };
+    if r != cudarc::nvrtc::sys::nvrtcResult::NVRTC_SUCCESS {
+        return Err(NvrtcError::Compile {
+            log: format!("nvrtcVersion failed: {r:?}"),
+        });
+    }
+    Ok((major, minor))
+}
+
 /// Whether NVRTC can be loaded.
 pub fn available() -> bool {
     // SAFETY: only tries to open the library; nothing is called.

@@ -8,33 +8,9 @@
 
 use lsmc_kernels::emulated::{self, Batch};
 use lsmc_runtime::latent::projective;
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 
-/// Scores `[lengths.len(), n1, n1]`, padding filled with large junk that
-/// must not leak into any result.
-fn random_batch(lengths: &[i32], n1: usize, scale: f64, seed: u64) -> Vec<f64> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut s = vec![0.0; lengths.len() * n1 * n1];
-    for (b, &n) in lengths.iter().enumerate() {
-        for h in 0..n1 {
-            for m in 0..n1 {
-                let inside = h <= n as usize && m <= n as usize;
-                s[(b * n1 + h) * n1 + m] = if inside {
-                    (rng.random::<f64>() * 2.0 - 1.0) * scale
-                } else {
-                    1e6
-                };
-            }
-        }
-    }
-    s
-}
-
-/// The CPU engine on sentence `b` of a batch.
-fn sentence(s: &[f64], b: usize, n1: usize) -> impl Fn(usize, usize) -> f64 + '_ {
-    move |h, m| s[(b * n1 + h) * n1 + m]
-}
+mod common;
+use common::{assert_cpu_trees, random_batch, sentence};
 
 const LENGTHS: [i32; 6] = [7, 1, 0, 4, 9, 2];
 const N1: usize = 10;
@@ -141,21 +117,11 @@ fn emulated_eisner_finds_the_cpu_engines_trees() {
         let s32: Vec<f32> = s.iter().map(|&x| x as f32).collect();
         let (heads, z) = emulated::map(&batch(&s, single_root, threads)).unwrap();
         let (heads32, _) = emulated::map(&batch(&s32, single_root, threads)).unwrap();
+        assert_cpu_trees(&heads, &s, &LENGTHS, N1, single_root, "f64");
+        assert_cpu_trees(&heads32, &s, &LENGTHS, N1, single_root, "f32");
         for (b, &n) in LENGTHS.iter().enumerate() {
             let n = n as usize;
             let want = projective::map(n, &sentence(&s, b, N1), single_root);
-            for m in 1..=n {
-                assert_eq!(
-                    heads[b * N1 + m] as usize,
-                    want[m],
-                    "sentence {b}, word {m}"
-                );
-                assert_eq!(
-                    heads32[b * N1 + m] as usize,
-                    want[m],
-                    "f32, sentence {b}, word {m}"
-                );
-            }
             let arcs: f64 = z[b * N1 * N1..(b + 1) * N1 * N1].iter().sum();
             assert_eq!(arcs, n as f64, "one head per word");
             for m in 1..=n {

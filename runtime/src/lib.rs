@@ -5,6 +5,7 @@
 
 pub mod checkpoint;
 pub mod data;
+pub mod device;
 pub mod exec;
 pub mod latent;
 pub mod metrics;

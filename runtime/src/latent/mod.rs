@@ -7,6 +7,7 @@ pub mod brute;
 pub mod categorical;
 pub mod logspace;
 pub mod nonprojective;
+pub mod on_gpu;
 pub mod projective;
 pub mod projective_lanes;
 pub mod sparsemap;

@@ -27,12 +27,15 @@ pub enum StructureError {
     Shape(String),
     /// An operation the structure has no algorithm for.
     Unsupported(String),
+    /// The GPU failed (the CUDA driver's words).
+    Device(String),
 }
 
 impl std::fmt::Display for StructureError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             StructureError::Shape(m) | StructureError::Unsupported(m) => f.write_str(m),
+            StructureError::Device(m) => write!(f, "on the GPU: {m}"),
         }
     }
 }

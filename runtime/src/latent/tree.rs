@@ -5,7 +5,7 @@
 //! batch is split across threads.
 
 use super::structure::StructureError;
-use super::{brute, nonprojective, projective, projective_lanes, sparsemap};
+use super::{brute, nonprojective, on_gpu, projective, projective_lanes, sparsemap};
 use crate::real::Real;
 use ndarray::{ArrayD, ArrayView2, Axis};
 
@@ -259,6 +259,9 @@ impl Tree {
         lengths: &[usize],
     ) -> Result<ArrayD<T>, StructureError> {
         check_shape(s.shape(), lengths)?;
+        if let (true, Some(gpu)) = (self.projective, crate::device::gpu()) {
+            return on_gpu::map(&gpu, s, lengths, self.single_root);
+        }
         let blocks = per_sentence(s, lengths, |_, sb, n| self.map_block(n, &block(&sb, n)));
         Ok(unblock(s.shape(), lengths, &blocks))
     }
@@ -270,6 +273,9 @@ impl Tree {
         lengths: &[usize],
     ) -> Result<(Vec<f64>, ArrayD<T>), StructureError> {
         check_shape(s.shape(), lengths)?;
+        if let (true, Some(gpu)) = (self.projective, crate::device::gpu()) {
+            return on_gpu::marginals(&gpu, s, lengths, self.single_root);
+        }
         if self.projective {
             let (log_z, mu, _) = projective_lanes(s, lengths, None, self.single_root);
             return Ok((log_z, mu));
@@ -295,6 +301,9 @@ impl Tree {
             return Err(StructureError::Shape(
                 "the gradient's shape differs from the scores'".into(),
             ));
+        }
+        if let (true, Some(gpu)) = (self.projective, crate::device::gpu()) {
+            return on_gpu::marginals_vjp(&gpu, s, lengths, g, self.single_root);
         }
         if self.projective {
             let (_, _, dmu) = projective_lanes(s, lengths, Some(g), self.single_root);
