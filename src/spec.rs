@@ -96,12 +96,8 @@ impl DeviceArg {
             EXIT_USAGE
         })?;
         match lsmc_runtime::device::select(choice) {
-            Ok(selected) => {
-                if let Some(note) = selected.note() {
-                    eprintln!("{note}");
-                }
-                Ok(())
-            }
+            // `auto`'s fallback note comes with the first tree op, if any.
+            Ok(_) => Ok(()),
             Err(e) => {
                 eprintln!("error: --device {}: {e}", self.device);
                 Err(EXIT_USAGE)

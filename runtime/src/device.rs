@@ -5,9 +5,13 @@
 //! graph (the encoder, the decoder) runs on the CPU either way.
 
 use lsmc_kernels::cuda::{CudaError, Gpu};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 static GPU: RwLock<Option<Arc<Gpu>>> = RwLock::new(None);
+
+/// `auto`'s one line about falling back to the CPU, said when a tree op
+/// first runs (a model without trees never needs a GPU, and hears nothing).
+static FALLBACK_NOTE: Mutex<Option<String>> = Mutex::new(None);
 
 /// What the user asked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,12 +96,25 @@ pub fn select(choice: Choice) -> Result<Selected, CudaError> {
         },
     };
     *GPU.write().unwrap_or_else(|e| e.into_inner()) = gpu;
+    *FALLBACK_NOTE.lock().unwrap_or_else(|e| e.into_inner()) = selected.note();
     Ok(selected)
 }
 
-/// The GPU the structured ops use, if one was selected.
+/// The GPU the structured ops use, if one was selected. Called by the
+/// ops that could run there: the first call after `auto` fell back prints
+/// its note to standard error.
 pub fn gpu() -> Option<Arc<Gpu>> {
-    GPU.read().unwrap_or_else(|e| e.into_inner()).clone()
+    let gpu = GPU.read().unwrap_or_else(|e| e.into_inner()).clone();
+    if gpu.is_none() {
+        if let Some(note) = FALLBACK_NOTE
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            eprintln!("{note}");
+        }
+    }
+    gpu
 }
 
 #[cfg(test)]
