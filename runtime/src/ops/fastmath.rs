@@ -13,19 +13,11 @@
 /// Replaces every element of `xs` by its hyperbolic tangent.
 pub fn tanh_in_place(xs: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    if has_avx2_fma() {
+    if super::gemm::has_avx2_fma() {
         // SAFETY: the CPU supports AVX2 and FMA, the features the copy assumes.
         return unsafe { tanh_avx2(xs) };
     }
     tanh_body(xs);
-}
-
-#[cfg(target_arch = "x86_64")]
-fn has_avx2_fma() -> bool {
-    static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *HAS.get_or_init(|| {
-        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
-    })
 }
 
 /// [`tanh_body`] compiled for 256-bit vectors (8 lanes instead of 4).

@@ -31,7 +31,8 @@ fn fits<T: Real>(n: usize) -> bool {
     n > 0 && n <= MAX_N && TypeId::of::<T>() == TypeId::of::<f32>() && has_avx2_fma()
 }
 
-fn has_avx2_fma() -> bool {
+/// Whether this CPU has AVX2 and FMA (std caches the detection).
+pub(crate) fn has_avx2_fma() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
