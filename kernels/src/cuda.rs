@@ -257,42 +257,29 @@ impl Gpu {
                 Kernel::Inside { k } | Kernel::Outside { k } => k as i32,
                 _ => 0,
             };
+            // Every log kernel starts (k,) s, ds, len, n1; the rest differs.
+            if matches!(l.kernel, Kernel::Inside { .. } | Kernel::Outside { .. }) {
+                b.arg(&k);
+            }
+            b.arg(&d_s);
+            match &d_ds {
+                Some(d) => b.arg(d),
+                None => b.arg(&null),
+            };
+            b.arg(&d_len).arg(&n1i);
             match l.kernel {
                 Kernel::Inside { .. } => {
-                    b.arg(&k).arg(&d_s);
-                    match &d_ds {
-                        Some(d) => b.arg(d),
-                        None => b.arg(&null),
-                    };
-                    b.arg(&d_len).arg(&n1i);
                     b.arg(&mut ir).arg(&mut il).arg(&mut cr).arg(&mut cl);
                 }
                 Kernel::LogPartition => {
-                    b.arg(&d_s);
-                    match &d_ds {
-                        Some(d) => b.arg(d),
-                        None => b.arg(&null),
-                    };
-                    b.arg(&d_len).arg(&n1i).arg(&root);
-                    b.arg(&cr).arg(&cl).arg(&mut log_z);
+                    b.arg(&root).arg(&cr).arg(&cl).arg(&mut log_z);
                 }
                 Kernel::Outside { .. } => {
-                    b.arg(&k).arg(&d_s);
-                    match &d_ds {
-                        Some(d) => b.arg(d),
-                        None => b.arg(&null),
-                    };
-                    b.arg(&d_len).arg(&n1i).arg(&root);
-                    b.arg(&ir).arg(&il).arg(&cr).arg(&cl);
+                    b.arg(&root).arg(&ir).arg(&il).arg(&cr).arg(&cl);
                     b.arg(&mut oir).arg(&mut oil).arg(&mut ocr).arg(&mut ocl);
                 }
                 Kernel::Marginals => {
-                    b.arg(&d_s);
-                    match &d_ds {
-                        Some(d) => b.arg(d),
-                        None => b.arg(&null),
-                    };
-                    b.arg(&d_len).arg(&n1i).arg(&bi).arg(&root);
+                    b.arg(&bi).arg(&root);
                     b.arg(&ir)
                         .arg(&il)
                         .arg(&cr)
