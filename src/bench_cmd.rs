@@ -70,8 +70,7 @@ pub fn run(args: &BenchArgs) -> ExitCode {
         };
     let seed = args.seed.or(loaded.model.train.seed).unwrap_or(1);
     match lsmc_runtime::train::time_steps::<f32>(
-        &loaded.graph,
-        &loaded.model,
+        &loaded.program,
         seed,
         args.steps,
         args.repeats,

@@ -4,6 +4,7 @@
 
 use crate::trained::{self, At};
 use crate::{Color, EXIT_DIAGNOSTICS, EXIT_USAGE};
+use lsmc_ir::plan::Split;
 use lsmc_runtime::exec::Executor;
 use lsmc_runtime::real::Real;
 use lsmc_runtime::{data, train};
@@ -65,20 +66,29 @@ pub fn run(args: &EvalArgs) -> ExitCode {
 fn eval<T: Real>(dir: &Path, args: &EvalArgs) -> Result<Value, u8> {
     let t = trained::load::<T>(dir, args.at, args.color)?;
     let model = &t.loaded.model;
-    let exec = Executor::new(&t.loaded.graph).map_err(|e| {
+    let exec = Executor::new(&t.loaded.program.graph).map_err(|e| {
         eprintln!("error: {}: {e:?}", dir.display());
         EXIT_DIAGNOSTICS
     })?;
-    let data: data::Dataset<T> = data::load(model).map_err(|e| {
+    let data: data::Dataset<T> = data::load(&t.loaded.program.data).map_err(|e| {
         eprintln!("error: {e}");
         EXIT_DIAGNOSTICS
     })?;
+    let plan = &t.loaded.program.train;
     let splits = if args.split.is_empty() {
-        train::evaluated_splits(model)
+        plan.evaluate_on.clone()
     } else {
-        args.split.clone()
+        args.split
+            .iter()
+            .map(|s| {
+                Split::parse(s).ok_or_else(|| {
+                    eprintln!("error: --split `{s}`: the splits are train, valid and test");
+                    EXIT_USAGE
+                })
+            })
+            .collect::<Result<_, _>>()?
     };
-    let results = train::evaluate_splits(&exec, model, &t.params, &data, &splits).map_err(|e| {
+    let results = train::evaluate_splits(&exec, plan, &t.params, &data, &splits).map_err(|e| {
         eprintln!("error: {}: evaluation failed: {e:?}", dir.display());
         EXIT_DIAGNOSTICS
     })?;

@@ -21,9 +21,9 @@ pub fn run(args: &GraphArgs) -> ExitCode {
     match crate::spec::load(&args.spec, &args.overrides.set, args.color) {
         Ok(l) => {
             if args.dot {
-                crate::out(&l.graph.to_dot());
+                crate::out(&l.program.graph.to_dot());
             } else {
-                crate::out(&format!("{}\n", l.graph));
+                crate::out(&format!("{}\n", l.program.graph));
             }
             ExitCode::SUCCESS
         }

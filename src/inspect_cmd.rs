@@ -68,7 +68,7 @@ pub fn run(args: &InspectArgs) -> ExitCode {
         return ExitCode::from(EXIT_DIAGNOSTICS);
     };
     let seed = args.seed.or(model.train.seed).unwrap_or(1);
-    let ins = match lsmc_runtime::train::inspect::<f64>(&loaded.graph, model, seed, args.batch) {
+    let ins = match lsmc_runtime::train::inspect::<f64>(&loaded.program, seed, args.batch) {
         Ok(i) => i,
         Err(e) => {
             eprintln!("error: {e}");

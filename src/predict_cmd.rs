@@ -11,8 +11,8 @@ use crate::trained::{self, At};
 use crate::tree_draw::{self, Figure, Parse};
 use crate::{Color, EXIT_DIAGNOSTICS, EXIT_USAGE};
 use clap::ValueEnum;
-use lsmc_compiler::ir::Op;
 use lsmc_compiler::types::StructureKind;
+use lsmc_ir::graph::Op;
 use lsmc_runtime::data::sst::{self, Labels, Sentence};
 use lsmc_runtime::exec::Executor;
 use lsmc_runtime::real::Real;
@@ -121,11 +121,8 @@ fn read_input(path: &Path, labels: Labels) -> Result<Vec<Item>, String> {
     Ok(items)
 }
 
-fn split_items(model: &lsmc_compiler::model::Model, split: &str) -> Result<Vec<Item>, String> {
-    let dir = match model.data_args.get("path") {
-        Some(lsmc_compiler::builtins::shapes::Val::Str(p)) => PathBuf::from(p),
-        _ => return Err("the data line names no path".into()),
-    };
+fn split_items(source: &lsmc_ir::data::Sst, split: &str) -> Result<Vec<Item>, String> {
+    let dir = &source.path;
     let file = match split {
         "train" => "train.txt",
         "valid" => "dev.txt",
@@ -136,7 +133,7 @@ fn split_items(model: &lsmc_compiler::model::Model, split: &str) -> Result<Vec<I
             ))
         }
     };
-    let labels = Labels::of(&model.data_args);
+    let labels = Labels::of(source.labels);
     Ok(sst::read_split(&dir.join(file), labels)?
         .into_iter()
         .map(|(s, c)| Item {
@@ -168,27 +165,29 @@ pub fn run(args: &PredictArgs) -> ExitCode {
 
 fn predict<T: Real>(args: &PredictArgs) -> Result<(), u8> {
     let t = trained::load::<T>(&args.run, args.at, args.color)?;
-    let model = &t.loaded.model;
-    let graph = &t.loaded.graph;
-    if model.data_source != "sst" {
-        eprintln!(
-            "error: `lsmc predict` classifies sentences; {} reads `{}` data (use `lsmc eval` to score it)",
-            args.run.display(),
-            model.data_source
-        );
-        return Err(EXIT_USAGE);
-    }
+    let graph = &t.loaded.program.graph;
+    let source = match &t.loaded.program.data {
+        lsmc_ir::DataSource::Sst(s) => s,
+        other => {
+            eprintln!(
+                "error: `lsmc predict` classifies sentences; {} reads `{}` data (use `lsmc eval` to score it)",
+                args.run.display(),
+                other.name()
+            );
+            return Err(EXIT_USAGE);
+        }
+    };
     let fail = |e: String| {
         eprintln!("error: {e}");
         EXIT_DIAGNOSTICS
     };
-    let labels = Labels::of(&model.data_args);
+    let labels = Labels::of(source.labels);
     let mut items = match (&args.input, &args.split) {
         (Some(p), _) => read_input(p, labels).map_err(|e| {
             eprintln!("error: {e}");
             EXIT_USAGE
         })?,
-        (None, Some(s)) => split_items(model, s).map_err(fail)?,
+        (None, Some(s)) => split_items(source, s).map_err(fail)?,
         (None, None) => {
             eprintln!("error: give sentences with --input FILE (or - for standard input), or --split test");
             return Err(EXIT_USAGE);
@@ -197,7 +196,7 @@ fn predict<T: Real>(args: &PredictArgs) -> Result<(), u8> {
     if let Some(n) = args.limit {
         items.truncate(n);
     }
-    let (data, voc) = sst::load_with_vocabulary::<T>(&model.data_args).map_err(fail)?;
+    let (data, voc) = sst::load_with_vocabulary::<T>(source).map_err(fail)?;
     let table = data.train.shared["embeddings"].clone();
     let sentences: Vec<(Sentence, usize)> = items
         .iter()

@@ -2,13 +2,14 @@
 //! every diagnostic rendered on the way.
 
 use crate::{Color, EXIT_DIAGNOSTICS, EXIT_USAGE};
-use lsmc_compiler::{diag, ir::Graph, model::Model, Report};
+use lsmc_compiler::{diag, model::Model, Report};
+use lsmc_ir::Program;
 use std::path::Path;
 
 pub struct Loaded {
     pub report: Report,
     pub model: Model,
-    pub graph: Graph,
+    pub program: Program,
 }
 
 /// Checks and lowers `path`; on failure prints why and returns the exit status.
@@ -38,10 +39,10 @@ pub fn from_report(report: Report, name: &str, color: Color) -> Result<Loaded, u
         return Err(EXIT_USAGE);
     }
     match lsmc_compiler::lower::lower(&model) {
-        Ok(graph) => Ok(Loaded {
+        Ok(program) => Ok(Loaded {
             report,
             model,
-            graph,
+            program,
         }),
         Err(diags) => {
             for d in &diags {

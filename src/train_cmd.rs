@@ -4,7 +4,7 @@ use crate::{Color, Overrides, EXIT_DIAGNOSTICS};
 use clap::ValueEnum;
 use indicatif::{ProgressBar, ProgressStyle};
 use lsmc_compiler::diag::{self, Diagnostic};
-use lsmc_compiler::ir::Graph;
+use lsmc_ir::graph::Graph;
 use lsmc_runtime::train::{self, Observer, TrainError};
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -204,8 +204,8 @@ pub fn run(args: &TrainArgs) -> ExitCode {
         if args.resume { " (resuming)" } else { "" }
     );
     let result = match args.precision {
-        Precision::F32 => train::train::<f32>(&loaded.graph, model, &opts, &mut progress),
-        Precision::F64 => train::train::<f64>(&loaded.graph, model, &opts, &mut progress),
+        Precision::F32 => train::train::<f32>(&loaded.program, &opts, &mut progress),
+        Precision::F64 => train::train::<f64>(&loaded.program, &opts, &mut progress),
     };
     match result {
         Ok(summary) => {
@@ -215,7 +215,7 @@ pub fn run(args: &TrainArgs) -> ExitCode {
         Err(e) => {
             report_error(
                 &e,
-                &loaded.graph,
+                &loaded.program.graph,
                 &loaded.report,
                 &out,
                 args.color.enabled(),

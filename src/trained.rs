@@ -83,7 +83,7 @@ pub fn load<T: Real>(dir: &Path, at: At, color: Color) -> Result<Trained<T>, u8>
         );
         return Err(EXIT_USAGE);
     }
-    let (params, step) = train::saved_params::<T>(&loaded.graph, &file).map_err(|e| {
+    let (params, step) = train::saved_params::<T>(&loaded.program.graph, &file).map_err(|e| {
         eprintln!("error: {e}");
         EXIT_DIAGNOSTICS
     })?;

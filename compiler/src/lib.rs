@@ -2,7 +2,8 @@
 //! diagnostics as data.
 //!
 //! ```text
-//! text ──lexcheck + pest──▶ AST (spans) ──check──▶ Summary | Vec<Diagnostic>
+//! text ──lexcheck + pest──▶ AST (spans) ──check──▶ Model ──lower──▶ lsmc_ir::Program
+//!                                              └──▶ Summary | Vec<Diagnostic>
 //! ```
 //!
 //! [`check::check_path`] is the entry point used by `lsmc check`.
@@ -10,7 +11,6 @@
 pub mod builtins;
 pub mod check;
 pub mod diag;
-pub mod ir;
 pub mod lower;
 pub mod model;
 pub mod span;
@@ -21,4 +21,5 @@ pub mod types;
 
 pub use check::{check_path, check_text, Report};
 pub use diag::{Diagnostic, Severity};
+pub use lsmc_ir;
 pub use span::{FileId, Origin, Sources, Span};

@@ -1,22 +1,62 @@
-//! Lowering: the typed model → the computation graph.
+//! Lowering: the checked model → the program the runtime executes.
 //!
 //! Layers expand into primitive ops with their parameters (`linear` is a
 //! matmul and a bias add, `mlp` two of those around an activation);
 //! arithmetic with constants becomes `Affine`; the latent line becomes the
-//! scores' nodes followed by one latent node.
+//! scores' nodes followed by one latent node carrying its surrogate as a
+//! typed program ([`surrogate`]); the data line and the training block
+//! become typed values ([`plan`]).
 
-use crate::builtins::shapes::Args;
+mod plan;
+mod surrogate;
+
+use crate::builtins::shapes::{ArgError, Args};
 use crate::diag::Diagnostic;
-use crate::ir::*;
-use crate::model::{Model, Stmt, TExpr, TKind};
+use crate::model::{Forward, Model, Stmt, TExpr, TKind};
 use crate::span::Span;
 use crate::syntax::ast::BinOp;
 use crate::types::{Dim, Elem};
+use lsmc_ir::graph::*;
+use lsmc_ir::Program;
 use std::collections::HashMap;
 
-/// Lowers a checked model. Fails only for layers the runtime cannot
-/// execute yet, with a diagnostic on each.
-pub fn lower(model: &Model) -> Result<Graph, Vec<Diagnostic>> {
+/// Lowers a checked model. Fails only for what the runtime cannot execute
+/// yet, or (a bug) for what the checker should have refused, with a
+/// diagnostic on each.
+pub fn lower(model: &Model) -> Result<Program, Vec<Diagnostic>> {
+    let mut diags = Vec::new();
+    let graph = lower_graph(model);
+    let data = plan::data(model);
+    let train = plan::train(model);
+    let graph = graph.map_err(|d| diags.extend(d)).ok();
+    let data = data.map_err(|d| diags.push(d)).ok();
+    let train = train.map_err(|d| diags.push(d)).ok();
+    match (graph, data, train) {
+        (Some(graph), Some(data), Some(train)) if diags.is_empty() => Ok(Program {
+            name: model.name.clone(),
+            graph,
+            data,
+            train,
+        }),
+        _ => Err(diags),
+    }
+}
+
+/// A diagnostic for what a checked model cannot contain.
+fn internal(message: String, span: Span) -> Diagnostic {
+    Diagnostic::error(
+        "lsm::lower::internal",
+        message,
+        span,
+        "the checker accepted this",
+    )
+    .with_help(Some(
+        "this is a bug in lsmc: please report it with the spec".to_string(),
+    ))
+}
+
+/// The graph alone.
+pub fn lower_graph(model: &Model) -> Result<Graph, Vec<Diagnostic>> {
     let mut l = Lowerer::default();
     for s in &model.encoder {
         l.stmt(s, "encoder");
@@ -25,15 +65,44 @@ pub fn lower(model: &Model) -> Result<Graph, Vec<Diagnostic>> {
         l.section = Section::Latent;
         l.layer_index = 0;
         l.prefix = format!("latent.{}", lat.name);
-        if let Some(scores) = l.expr(&lat.scores) {
+        let via = match &lat.surrogate {
+            Some(call) => match surrogate::lower(call) {
+                Ok(s) => Some(s),
+                Err(d) => {
+                    l.diags.push(d);
+                    None
+                }
+            },
+            None => None,
+        };
+        let mapping = match (lat.forward, via) {
+            (Forward::Argmax, Some(via)) => Some(Mapping::Argmax { via }),
+            (Forward::Sample, Some(via)) => Some(Mapping::Sample { via }),
+            (Forward::Marg, via) => Some(Mapping::Marg { via }),
+            (Forward::SparseMap, via) => Some(Mapping::SparseMap {
+                max_iter: lat.max_iter,
+                via,
+            }),
+            (f @ (Forward::Argmax | Forward::Sample), None) => {
+                if lat.surrogate.is_none() {
+                    l.diags.push(internal(
+                        format!(
+                            "`{}` has a zero gradient almost everywhere and needs `via SURROGATE`",
+                            f.name()
+                        ),
+                        lat.forward_span,
+                    ));
+                }
+                None
+            }
+        };
+        if let (Some(scores), Some(mapping)) = (l.expr(&lat.scores), mapping) {
             let op = LatentOp {
                 name: lat.name.clone(),
                 structure: lat.structure,
                 k: lat.k as usize,
                 single_root: lat.single_root,
-                forward: lat.forward,
-                surrogate: lat.surrogate.clone(),
-                max_iter: lat.max_iter,
+                mapping,
             };
             let dims = lat.scores.ty.dims.clone();
             // Trees are over each sentence's own words: padding never joins one.
@@ -54,14 +123,30 @@ pub fn lower(model: &Model) -> Result<Graph, Vec<Diagnostic>> {
     }
     l.section = Section::Loss;
     l.prefix = "loss".into();
-    if let Some(loss) = model.loss.as_ref().and_then(|e| l.expr(e)) {
-        l.g.loss = loss;
+    match model.loss.as_ref().map(|e| l.expr(e)) {
+        Some(Some(loss)) => l.g.loss = loss,
+        Some(None) => {}
+        None => l.diags.push(internal(
+            "the spec has no loss".into(),
+            Span::new(lsmc_ir::span::FileId(0), 0, 0),
+        )),
     }
-    if l.diags.is_empty() {
-        Ok(l.g)
-    } else {
-        Err(l.diags)
+    if !l.diags.is_empty() {
+        return Err(l.diags);
     }
+    // The lowering's own contract: what it makes, the runtime accepts.
+    if let Err(e) = l.g.validate() {
+        let span = match &e {
+            lsmc_ir::GraphError::NotTopological { node, .. }
+            | lsmc_ir::GraphError::Arity { node, .. }
+            | lsmc_ir::GraphError::NoSuchParam { node, .. }
+            | lsmc_ir::GraphError::Attribute { node, .. }
+            | lsmc_ir::GraphError::Surrogate { node, .. } => l.g.nodes[*node].span,
+            _ => Span::new(lsmc_ir::span::FileId(0), 0, 0),
+        };
+        return Err(vec![internal(e.to_string(), span)]);
+    }
+    Ok(l.g)
 }
 
 #[derive(Default)]
@@ -278,6 +363,23 @@ impl Lowerer {
         self.node(Op::AddBias, vec![y, b], dims, span)
     }
 
+    /// A bound argument; a missing one is the checker's bug, reported.
+    fn need<T>(&mut self, r: Result<T, ArgError>, span: Span) -> Option<T> {
+        match r {
+            Ok(v) => Some(v),
+            Err(e) => {
+                let _ = self.internal(e.to_string(), span);
+                None
+            }
+        }
+    }
+
+    /// Something a checked model cannot contain.
+    fn internal(&mut self, message: String, span: Span) -> Option<NodeId> {
+        self.diags.push(internal(message, span));
+        None
+    }
+
     fn unsupported(&mut self, name: &str, span: Span) -> Option<NodeId> {
         self.diags.push(
             Diagnostic::error(
@@ -314,37 +416,36 @@ impl Lowerer {
                 let xe = args.expr("x")?;
                 let d_in = feature(&xe.ty.dims);
                 let x = self.arg(args, "x")?;
-                Some(self.linear(
-                    x,
-                    d_in,
-                    args.int("out") as usize,
-                    args.bool("bias"),
-                    dims,
-                    span,
-                ))
+                let out = self.need(args.size("out"), span)? as usize;
+                let bias = self.need(args.bool("bias"), span)?;
+                Some(self.linear(x, d_in, out, bias, dims, span))
             }
             "mlp" => {
                 let xe = args.expr("x")?;
                 let d_in = feature(&xe.ty.dims);
                 let x = self.arg(args, "x")?;
-                let hidden = args.int("hidden") as usize;
+                let hidden = self.need(args.size("hidden"), span)? as usize;
                 let mut hdims = dims.clone();
                 if let Some(l) = hdims.last_mut() {
                     *l = Dim::Const(hidden as u64);
                 }
                 let h = self.linear(x, d_in, hidden, true, hdims.clone(), span);
-                let act = match args.symbol("activation") {
+                let act = match self.need(args.symbol("activation"), span)? {
                     "tanh" => Op::Tanh,
                     "sigmoid" => Op::Sigmoid,
-                    _ => Op::Relu,
+                    "relu" => Op::Relu,
+                    other => {
+                        return self.internal(format!("`mlp` has no activation `{other}`"), span)
+                    }
                 };
                 let a = self.node(act, vec![h], hdims, span);
-                Some(self.linear(a, hidden, args.int("out") as usize, true, dims, span))
+                let out = self.need(args.size("out"), span)? as usize;
+                Some(self.linear(a, hidden, out, true, dims, span))
             }
             "bilinear" => {
                 let (ae, be) = (args.expr("a")?, args.expr("b")?);
                 let (k, d) = (feature(&ae.ty.dims), feature(&be.ty.dims));
-                let out = args.int("out") as usize;
+                let out = self.need(args.size("out"), span)? as usize;
                 let a = self.arg(args, "a")?;
                 let x = self.arg(args, "b")?;
                 self.layer_index += 1;
@@ -392,13 +493,17 @@ impl Lowerer {
             "embed" => {
                 let ids = self.arg(args, "ids")?;
                 let te = args.expr("table")?.clone();
-                let table = if args.bool("frozen") {
+                let table = if self.need(args.bool("frozen"), span)? {
                     self.expr(&te)?
                 } else {
-                    let source = match &te.kind {
-                        TKind::Value(n) => n.clone(),
-                        _ => "embeddings".into(),
+                    // A trained table starts as a copy of a data-provided one.
+                    let TKind::Value(source) = &te.kind else {
+                        return self.internal(
+                            "a trained embedding table must be a value the data provides".into(),
+                            te.span,
+                        );
                     };
+                    let source = source.clone();
                     let shape = te
                         .ty
                         .dims
@@ -418,7 +523,8 @@ impl Lowerer {
             }
             "dropout" => {
                 let x = self.arg(args, "x")?;
-                Some(self.node(Op::Dropout(args.float("p")), vec![x], dims, span))
+                let p = self.need(args.float("p"), span)?;
+                Some(self.node(Op::Dropout(p), vec![x], dims, span))
             }
             "one_hot" => {
                 let le = args.expr("labels")?;
@@ -439,7 +545,7 @@ impl Lowerer {
                 let xe = args.expr("x")?;
                 let e = feature(&xe.ty.dims);
                 let x = self.arg(args, "x")?;
-                let hd = args.int("hidden") as usize / 2;
+                let hd = self.need(args.size("hidden"), span)? as usize / 2;
                 let lengths = self.input("lengths", vec![Dim::Sym("B", 0)], span);
                 self.layer_index += 1;
                 // nn.LSTM draws every weight and bias from U(−1/√H, 1/√H).
@@ -474,7 +580,7 @@ impl Lowerer {
                 // per pair, O(N²·K), instead of O(N²·D·K).
                 let he = args.expr("h")?;
                 let d = feature(&he.ty.dims);
-                let k = args.int("hidden") as usize;
+                let k = self.need(args.size("hidden"), span)? as usize;
                 let h = self.arg(args, "h")?;
                 self.layer_index += 1;
                 let root = self.param(

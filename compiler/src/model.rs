@@ -42,13 +42,7 @@ pub struct Stmt {
     pub span: Span,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Forward {
-    Argmax,
-    Marg,
-    SparseMap,
-    Sample,
-}
+pub use lsmc_ir::graph::Forward;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct SurrogateCall {
@@ -78,12 +72,7 @@ pub struct LatentModel {
     pub max_iter: usize,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum Unit {
-    #[default]
-    Steps,
-    Epochs,
-}
+pub use lsmc_ir::plan::Unit;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Metric {

@@ -5,27 +5,7 @@
 use serde::Serialize;
 use std::fmt;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Dim {
-    Const(u64),
-    /// A symbolic size plus a constant, e.g. `N+1` (the root row of a tree).
-    Sym(&'static str, u64),
-}
-
-impl fmt::Display for Dim {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Dim::Const(n) => write!(f, "{n}"),
-            Dim::Sym(s, 0) => write!(f, "{s}"),
-            Dim::Sym(s, k) => write!(f, "{s}+{k}"),
-        }
-    }
-}
-
-pub const B: Dim = Dim::Sym("B", 0);
-pub const N: Dim = Dim::Sym("N", 0);
-pub const N1: Dim = Dim::Sym("N", 1);
-pub const V: Dim = Dim::Sym("V", 0);
+pub use lsmc_ir::types::{Dim, StructureKind, B, N, N1, V};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Elem {
@@ -34,21 +14,6 @@ pub enum Elem {
     Index,
     /// Class labels in `0..k`.
     Class(u64),
-}
-
-/// Which discrete structure a latent ranges over.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StructureKind {
-    Categorical,
-    Projective,
-    Nonprojective,
-}
-
-impl StructureKind {
-    pub fn is_tree(self) -> bool {
-        !matches!(self, StructureKind::Categorical)
-    }
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -8,9 +8,9 @@ use crate::latent::structure::Structure;
 use crate::latent::surrogate;
 use crate::ops::{self, Env};
 use crate::real::Real;
-use lsmc_compiler::ir::{Graph, LatentOp, NodeId, Op};
-use lsmc_compiler::model::Forward;
-use lsmc_compiler::types::{Dim, StructureKind};
+use lsmc_ir::graph::Forward;
+use lsmc_ir::graph::{Graph, LatentOp, Mapping, NodeId, Op};
+use lsmc_ir::types::{Dim, StructureKind};
 use ndarray::{ArrayD, IxDyn};
 use rand_chacha::ChaCha8Rng;
 use std::collections::HashMap;
@@ -34,6 +34,8 @@ pub enum ExecError {
     NonFinite { node: NodeId, in_gradient: bool },
     /// Something the graph asks for that this runtime cannot do.
     Unsupported(String),
+    /// The graph breaks a rule every well-formed one keeps.
+    Invalid(lsmc_ir::GraphError),
     /// The latent node's structured computation failed (e.g. lengths that
     /// do not fit the scores, or an ill-conditioned matrix-tree system).
     Structure { node: NodeId, message: String },
@@ -106,7 +108,9 @@ fn add_into<T: Real>(slot: &mut Option<ArrayD<T>>, g: ArrayD<T>) {
 }
 
 impl<'g> Executor<'g> {
+    /// Checks the graph ([`Graph::validate`]) and prepares its passes.
     pub fn new(graph: &'g Graph) -> Result<Executor<'g>, ExecError> {
+        graph.validate().map_err(ExecError::Invalid)?;
         let n = graph.nodes.len();
         let mut needs_grad = vec![false; n];
         let mut downstream = vec![false; n];
@@ -420,8 +424,13 @@ impl<'g> Executor<'g> {
                     let lengths = node.inputs.get(1).map(|&j| lengths_of(pass.value(j)));
                     let st = Structure::new(l.structure, l.single_root);
                     let mut iterates = None;
-                    let gs = match (&l.surrogate, l.forward) {
-                        (Some(call), _) => {
+                    let gs = match &l.mapping {
+                        Mapping::Argmax { via: call }
+                        | Mapping::Sample { via: call }
+                        | Mapping::Marg { via: Some(call) }
+                        | Mapping::SparseMap {
+                            via: Some(call), ..
+                        } => {
                             let mut oracle = GraphOracle {
                                 exec: self,
                                 latent: i,
@@ -447,26 +456,32 @@ impl<'g> Executor<'g> {
                             out.grad
                         }
                         // The forward value is the softmax: its VJP needs nothing else.
-                        (None, Forward::Marg) if l.structure == StructureKind::Categorical => {
+                        Mapping::Marg { via: None }
+                            if l.structure == StructureKind::Categorical =>
+                        {
                             ops::softmax::softmax_vjp(z, &g)
                         }
                         // Likewise sparsemax: its support is that of z.
-                        (None, Forward::SparseMap) if l.structure == StructureKind::Categorical => {
+                        Mapping::SparseMap { via: None, .. }
+                            if l.structure == StructureKind::Categorical =>
+                        {
                             crate::latent::categorical::sparsemax_vjp_at(z, &g)
                         }
-                        (None, Forward::Marg | Forward::SparseMap) => {
-                            let r = if l.forward == Forward::Marg {
-                                st.marginals_vjp(s, lengths.as_deref(), &g)
-                            } else {
-                                st.sparsemap_vjp_within(s, lengths.as_deref(), &g, l.max_iter)
-                            };
-                            r.map_err(|e| ExecError::Structure {
+                        Mapping::Marg { via: None } => st
+                            .marginals_vjp(s, lengths.as_deref(), &g)
+                            .map_err(|e| ExecError::Structure {
                                 node: i,
                                 message: e.to_string(),
-                            })?
-                        }
-                        // Unreachable for checked specs: argmax and sample need `via`.
-                        (None, _) => ArrayD::zeros(s.raw_dim()),
+                            })?,
+                        Mapping::SparseMap {
+                            via: None,
+                            max_iter,
+                        } => st
+                            .sparsemap_vjp_within(s, lengths.as_deref(), &g, *max_iter)
+                            .map_err(|e| ExecError::Structure {
+                                node: i,
+                                message: e.to_string(),
+                            })?,
                     };
                     let mut gs = gs;
                     st.keep_parts(&mut gs, lengths.as_deref());
@@ -547,7 +562,7 @@ impl Executor<'_> {
             None => vec![n1 - 1; s.shape()[0]],
         };
         let map;
-        let trees = match l.forward {
+        let trees = match l.forward() {
             Forward::Argmax | Forward::Sample => pass.value(i),
             Forward::Marg | Forward::SparseMap => {
                 map = Structure::new(l.structure, l.single_root)
@@ -578,12 +593,12 @@ fn latent_forward<T: Real>(
     env: &mut Env,
 ) -> Result<ArrayD<T>, String> {
     let st = Structure::new(l.structure, l.single_root);
-    let r = match l.forward {
-        Forward::Argmax => st.map(s, lengths),
-        Forward::Marg => st.marginals_only(s, lengths),
-        Forward::SparseMap => st.sparsemap_within(s, lengths, l.max_iter),
-        Forward::Sample if env.train => st.sample(s, lengths, env.rng),
-        Forward::Sample => st.map(s, lengths),
+    let r = match &l.mapping {
+        Mapping::Argmax { .. } => st.map(s, lengths),
+        Mapping::Marg { .. } => st.marginals_only(s, lengths),
+        Mapping::SparseMap { max_iter, .. } => st.sparsemap_within(s, lengths, *max_iter),
+        Mapping::Sample { .. } if env.train => st.sample(s, lengths, env.rng),
+        Mapping::Sample { .. } => st.map(s, lengths),
     };
     r.map_err(|e| e.to_string())
 }
@@ -607,6 +622,7 @@ fn describe(e: ExecError, graph: &Graph) -> String {
                 .unwrap_or_else(|| graph.nodes[node].op.name())
         ),
         ExecError::Unsupported(m) => m,
+        ExecError::Invalid(e) => e.to_string(),
         ExecError::Structure { message, .. } => message,
     }
 }

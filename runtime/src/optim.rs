@@ -6,7 +6,7 @@
 //! - SGD: `g ← g + λp`, `b ← μb + g` (`b = g` at the first step), `p ← p − lr·b`.
 
 use crate::real::Real;
-use lsmc_compiler::builtins::shapes::{Args, Val};
+use lsmc_ir::plan::Optimizer as Spec;
 use ndarray::{ArrayD, Zip};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -33,29 +33,29 @@ pub struct Optimizer<T> {
 }
 
 impl<T: Real> Optimizer<T> {
-    pub fn new(name: &str, args: &Args, params: &[ArrayD<T>]) -> Optimizer<T> {
-        let kind = match name {
-            "adamw" => Kind::AdamW,
-            "sgd" => Kind::Sgd,
-            _ => Kind::Adam,
-        };
-        let betas = match args.get("betas") {
-            Some(Val::Floats(b)) if b.len() == 2 => (b[0], b[1]),
-            _ => (0.9, 0.999),
-        };
+    pub fn new(spec: &Spec, params: &[ArrayD<T>]) -> Optimizer<T> {
         let zeros = || {
             params
                 .iter()
                 .map(|p| ArrayD::zeros(p.raw_dim()))
                 .collect::<Vec<_>>()
         };
+        let (kind, lr, betas, eps, weight_decay, momentum) = match *spec {
+            Spec::Adam(a) => (Kind::Adam, a.lr, a.betas, a.eps, a.weight_decay, 0.0),
+            Spec::AdamW(a) => (Kind::AdamW, a.lr, a.betas, a.eps, a.weight_decay, 0.0),
+            Spec::Sgd {
+                lr,
+                momentum,
+                weight_decay,
+            } => (Kind::Sgd, lr, (0.9, 0.999), 0.0, weight_decay, momentum),
+        };
         Optimizer {
             kind,
-            lr: args.float("lr"),
+            lr,
             betas,
-            eps: args.float("eps"),
-            weight_decay: args.float("weight_decay"),
-            momentum: args.float("momentum"),
+            eps,
+            weight_decay,
+            momentum,
             t: 0,
             m: zeros(),
             v: zeros(),
@@ -122,22 +122,23 @@ mod tests {
     use super::*;
     use ndarray::arr1;
 
-    fn args(pairs: &[(&'static str, Val)]) -> Args {
-        Args(pairs.to_vec())
+    use lsmc_ir::plan::Adam;
+
+    fn adam(lr: f64, weight_decay: f64) -> Adam {
+        Adam {
+            lr,
+            betas: (0.9, 0.999),
+            eps: 1e-8,
+            weight_decay,
+        }
     }
 
     /// Three Adam steps on f(p) = Σ p² / 2 (so g = p), by hand:
     /// the first step of Adam moves every coordinate by lr·sign(g) (up to ε).
     #[test]
     fn adam_matches_a_hand_computation() {
-        let a = args(&[
-            ("lr", Val::Float(0.1)),
-            ("betas", Val::Floats(vec![0.9, 0.999])),
-            ("eps", Val::Float(1e-8)),
-            ("weight_decay", Val::Float(0.0)),
-        ]);
         let mut p = vec![arr1(&[1.0f64, -2.0]).into_dyn()];
-        let mut opt = Optimizer::new("adam", &a, &p);
+        let mut opt = Optimizer::new(&Spec::Adam(adam(0.1, 0.0)), &p);
         let g = p.clone();
         opt.step(&mut p, &g);
         // m = 0.1 g, v = 0.001 g²; m̂ = g, v̂ = g²; step = 0.1 · g/(|g| + 1e-8).
@@ -158,34 +159,26 @@ mod tests {
 
     #[test]
     fn adam_weight_decay_is_l2_and_adamw_is_decoupled() {
-        let mk = |wd: f64| {
-            args(&[
-                ("lr", Val::Float(0.01)),
-                ("betas", Val::Floats(vec![0.9, 0.999])),
-                ("eps", Val::Float(1e-8)),
-                ("weight_decay", Val::Float(wd)),
-            ])
-        };
         // With a zero gradient, Adam's L2 term alone makes the step ≈ lr·sign(p);
         // AdamW only shrinks p by the factor (1 − lr·λ) and takes no Adam step.
         let zero = vec![arr1(&[0.0f64]).into_dyn()];
         let mut p = vec![arr1(&[3.0f64]).into_dyn()];
-        Optimizer::new("adam", &mk(0.5), &p).step(&mut p, &zero);
+        Optimizer::new(&Spec::Adam(adam(0.01, 0.5)), &p).step(&mut p, &zero);
         assert!((p[0][0] - (3.0 - 0.01 * 1.5 / (1.5 + 1e-8))).abs() < 1e-12);
         let mut q = vec![arr1(&[3.0f64]).into_dyn()];
-        Optimizer::new("adamw", &mk(0.5), &q).step(&mut q, &zero);
+        Optimizer::new(&Spec::AdamW(adam(0.01, 0.5)), &q).step(&mut q, &zero);
         assert!((q[0][0] - 3.0 * (1.0 - 0.01 * 0.5)).abs() < 1e-15);
     }
 
     #[test]
     fn sgd_with_momentum_matches_pytorch() {
-        let a = args(&[
-            ("lr", Val::Float(0.1)),
-            ("momentum", Val::Float(0.9)),
-            ("weight_decay", Val::Float(0.0)),
-        ]);
+        let spec = Spec::Sgd {
+            lr: 0.1,
+            momentum: 0.9,
+            weight_decay: 0.0,
+        };
         let mut p = vec![arr1(&[1.0f64]).into_dyn()];
-        let mut opt = Optimizer::new("sgd", &a, &p);
+        let mut opt = Optimizer::new(&spec, &p);
         let g = vec![arr1(&[1.0f64]).into_dyn()];
         opt.step(&mut p, &g); // b = 1, p = 0.9
         opt.step(&mut p, &g); // b = 1.9, p = 0.71

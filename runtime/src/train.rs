@@ -12,8 +12,9 @@ use crate::exec::{ExecError, Executor};
 use crate::metrics;
 use crate::optim::Optimizer;
 use crate::real::Real;
-use lsmc_compiler::ir::{Graph, Init, NodeId};
-use lsmc_compiler::model::{Model, Unit};
+use lsmc_ir::graph::{Graph, Init, NodeId};
+use lsmc_ir::plan::{MetricKind, Split, TrainPlan, Unit};
+use lsmc_ir::Program;
 use ndarray::ArrayD;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -73,28 +74,70 @@ impl std::fmt::Display for TrainError {
     }
 }
 
+/// An executor's refusal or failure outside a training step.
+fn exec_error(e: ExecError) -> TrainError {
+    match e {
+        ExecError::Unsupported(m) => TrainError::Exec(m),
+        ExecError::Invalid(e) => TrainError::Exec(format!("invalid program: {e}")),
+        ExecError::Structure { node, message } => {
+            TrainError::Exec(format!("node {node}: {message}"))
+        }
+        ExecError::NonFinite { node, in_gradient } => TrainError::Exec(format!(
+            "non-finite value at node %{node}{}",
+            if in_gradient {
+                " (in its gradient)"
+            } else {
+                ""
+            }
+        )),
+    }
+}
+
 fn io(e: std::io::Error, what: &str) -> TrainError {
     TrainError::Io(format!("{what}: {e}"))
 }
 
-/// Parameter values as the graph's `Init`s say, from the run's seed.
-pub fn init_params<T: Real>(graph: &Graph, data: &Dataset<T>, seed: u64) -> Vec<ArrayD<T>> {
+/// Parameter values as the graph's `Init`s say, from the run's seed. A
+/// parameter copied from data the data does not provide, or provides in
+/// another shape, is an error naming both.
+pub fn init_params<T: Real>(
+    graph: &Graph,
+    data: &Dataset<T>,
+    seed: u64,
+) -> Result<Vec<ArrayD<T>>, TrainError> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     graph
         .params
         .iter()
         .map(|p| match &p.init {
-            Init::Uniform(a) => ArrayD::from_shape_simple_fn(ndarray::IxDyn(&p.shape), || {
-                T::of(rng.random_range(-a..*a))
-            }),
-            Init::Zeros => ArrayD::zeros(ndarray::IxDyn(&p.shape)),
-            Init::FromInput(name) => data
-                .train
-                .inputs
-                .get(name)
-                .or_else(|| data.train.shared.get(name))
-                .map(|a| (**a).clone())
-                .unwrap_or_else(|| ArrayD::zeros(ndarray::IxDyn(&p.shape))),
+            Init::Uniform(a) => Ok(ArrayD::from_shape_simple_fn(
+                ndarray::IxDyn(&p.shape),
+                || T::of(rng.random_range(-a..*a)),
+            )),
+            Init::Zeros => Ok(ArrayD::zeros(ndarray::IxDyn(&p.shape))),
+            Init::FromInput(name) => {
+                let a = data
+                    .train
+                    .inputs
+                    .get(name)
+                    .or_else(|| data.train.shared.get(name))
+                    .ok_or_else(|| {
+                        TrainError::Data(format!(
+                            "parameter `{}` starts as a copy of `{name}`, which the data does not provide",
+                            p.name
+                        ))
+                    })?;
+                // The table's size is known only once the data is read.
+                if !p.shape.is_empty() && p.shape.iter().all(|&d| d > 0) && a.shape() != p.shape.as_slice() {
+                    return Err(TrainError::Data(format!(
+                        "parameter `{}` has shape {:?}, but `{name}` has shape {:?}",
+                        p.name,
+                        p.shape,
+                        a.shape()
+                    )));
+                }
+                Ok((**a).clone())
+            }
         })
         .collect()
 }
@@ -105,8 +148,7 @@ struct Plan {
     every: u64,
 }
 
-fn plan(model: &Model, train_len: usize) -> Plan {
-    let t = &model.train;
+fn plan(t: &TrainPlan, train_len: usize) -> Plan {
     let batch = t
         .batch
         .map(|b| b as usize)
@@ -134,21 +176,11 @@ fn plan(model: &Model, train_len: usize) -> Plan {
 /// Evaluates every split the plan names, in evaluation mode.
 pub fn evaluate<T: Real>(
     exec: &Executor,
-    model: &Model,
+    plan: &TrainPlan,
     params: &[ArrayD<T>],
     data: &Dataset<T>,
 ) -> Result<BTreeMap<String, BTreeMap<String, f64>>, ExecError> {
-    evaluate_splits(exec, model, params, data, &evaluated_splits(model))
-}
-
-/// The splits training evaluates on: the spec's `evaluate … on`, else
-/// valid and test.
-pub fn evaluated_splits(model: &Model) -> Vec<String> {
-    if model.train.evaluate_on.is_empty() {
-        vec!["valid".to_string(), "test".to_string()]
-    } else {
-        model.train.evaluate_on.clone()
-    }
+    evaluate_splits(exec, plan, params, data, &plan.evaluate_on)
 }
 
 /// Evaluates the named splits (`train`, `valid`, `test`) in evaluation
@@ -156,21 +188,21 @@ pub fn evaluated_splits(model: &Model) -> Vec<String> {
 /// the induced trees (`tree_depth`, `flat_trees`, `arc_length`).
 pub fn evaluate_splits<T: Real>(
     exec: &Executor,
-    model: &Model,
+    plan: &TrainPlan,
     params: &[ArrayD<T>],
     data: &Dataset<T>,
-    splits: &[String],
+    splits: &[Split],
 ) -> Result<BTreeMap<String, BTreeMap<String, f64>>, ExecError> {
     let graph = exec.graph;
     let mut out = BTreeMap::new();
-    for split in splits.iter().cloned() {
-        let part = data.split(&split);
+    for &split in splits {
+        let part = data.split(split);
         // Per metric: correct predictions (accuracy) or the clusters and
         // gold labels seen so far (V-measure needs them all at once).
         let mut loss = (0.0, 0usize);
-        let mut correct = vec![0.0; model.train.metrics.len()];
+        let mut correct = vec![0.0; plan.metrics.len()];
         let mut clusters: Vec<(Vec<usize>, Vec<usize>)> =
-            vec![Default::default(); model.train.metrics.len()];
+            vec![Default::default(); plan.metrics.len()];
         let mut trees: Option<metrics::TreeStats> = None;
         let batches = part.evaluation_batches();
         let single = batches.len() == 1;
@@ -196,36 +228,37 @@ pub fn evaluate_splits<T: Real>(
                 let stats = trees.get_or_insert_with(Default::default);
                 heads.iter().for_each(|h| stats.add(h));
             }
-            for (i, metric) in model.train.metrics.iter().enumerate() {
-                let (pred, gold) = (value(&metric.args[0]), value(&metric.args[1]));
-                if metric.name == "accuracy" {
-                    correct[i] += (metrics::accuracy(pred, gold) * batch.size as f64).round();
-                } else {
-                    clusters[i].0.extend(metrics::clusters(pred));
-                    clusters[i].1.extend(gold.iter().map(|g| g.f64() as usize));
+            for (i, metric) in plan.metrics.iter().enumerate() {
+                let (pred, gold) = (value(&metric.pred), value(&metric.gold));
+                match metric.kind {
+                    MetricKind::Accuracy => {
+                        correct[i] += (metrics::accuracy(pred, gold) * batch.size as f64).round()
+                    }
+                    MetricKind::VMeasure => {
+                        clusters[i].0.extend(metrics::clusters(pred));
+                        clusters[i].1.extend(gold.iter().map(|g| g.f64() as usize));
+                    }
                 }
             }
         }
         let mut m = BTreeMap::new();
         m.insert("loss".to_string(), loss.0 / loss.1.max(1) as f64);
-        for (i, metric) in model.train.metrics.iter().enumerate() {
-            let v = if metric.name == "accuracy" {
-                correct[i] / part.len.max(1) as f64
-            } else {
-                metrics::v_measure(&clusters[i].0, &clusters[i].1)
+        for (i, metric) in plan.metrics.iter().enumerate() {
+            let v = match metric.kind {
+                MetricKind::Accuracy => correct[i] / part.len.max(1) as f64,
+                MetricKind::VMeasure => metrics::v_measure(&clusters[i].0, &clusters[i].1),
             };
             // Two metrics of one kind are told apart by their arguments.
-            let twice = model
-                .train
+            let twice = plan
                 .metrics
                 .iter()
-                .filter(|o| o.name == metric.name)
+                .filter(|o| o.kind == metric.kind)
                 .count()
                 > 1;
             let key = if twice {
                 metric.text.clone()
             } else {
-                metric.name.clone()
+                metric.kind.name().to_string()
             };
             m.insert(key, v);
         }
@@ -234,17 +267,17 @@ pub fn evaluate_splits<T: Real>(
             m.insert("flat_trees".to_string(), t.flat_share());
             m.insert("arc_length".to_string(), t.arc_length());
         }
-        out.insert(split, m);
+        out.insert(split.name().to_string(), m);
     }
     Ok(out)
 }
 
 /// The number the best evaluation is chosen by: the first metric on the
 /// validation split (higher is better), or its loss (lower is better).
-fn score(model: &Model, results: &BTreeMap<String, BTreeMap<String, f64>>) -> Option<f64> {
+fn score(plan: &TrainPlan, results: &BTreeMap<String, BTreeMap<String, f64>>) -> Option<f64> {
     let valid = results.get("valid")?;
-    match model.train.metrics.first() {
-        Some(m) => valid.get(&m.name).copied(),
+    match plan.metrics.first() {
+        Some(m) => valid.get(m.kind.name()).copied(),
         None => valid.get("loss").map(|l| -l),
     }
 }
@@ -318,15 +351,15 @@ pub struct Inspection<T> {
 /// random draws as `lsmc train` — traced at the latent node. `batch`
 /// overrides the spec's batch size. Nothing is updated or written.
 pub fn inspect<T: Real>(
-    graph: &Graph,
-    model: &Model,
+    program: &Program,
     seed: u64,
     batch: Option<usize>,
 ) -> Result<Inspection<T>, TrainError> {
-    let exec = Executor::new(graph).map_err(|e| TrainError::Exec(format!("{e:?}")))?;
-    let data: Dataset<T> = data::load(model).map_err(TrainError::Data)?;
-    let size = batch.unwrap_or_else(|| plan(model, data.train.len).batch);
-    let params = init_params(graph, &data, seed);
+    let graph = &program.graph;
+    let exec = Executor::new(graph).map_err(exec_error)?;
+    let data: Dataset<T> = data::load(&program.data).map_err(TrainError::Data)?;
+    let size = batch.unwrap_or_else(|| plan(&program.train, data.train.len).batch);
+    let params = init_params(graph, &data, seed)?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(1);
     let mut cursor = Cursor::start(data.train.len);
@@ -381,18 +414,18 @@ fn take_step<T: Real>(
 /// Times training steps alone (no evaluation, no files): seconds for each
 /// of `repeats` runs of `steps` steps, after `warmup` steps.
 pub fn time_steps<T: Real>(
-    graph: &Graph,
-    model: &Model,
+    program: &Program,
     seed: u64,
     steps: u64,
     repeats: usize,
     warmup: u64,
 ) -> Result<Vec<f64>, TrainError> {
-    let exec = Executor::new(graph).map_err(|e| TrainError::Exec(format!("{e:?}")))?;
-    let data: Dataset<T> = data::load(model).map_err(TrainError::Data)?;
-    let plan = plan(model, data.train.len);
-    let mut params = init_params(graph, &data, seed);
-    let mut opt = Optimizer::new(&model.train.optimizer, &model.train.optimizer_args, &params);
+    let graph = &program.graph;
+    let exec = Executor::new(graph).map_err(exec_error)?;
+    let data: Dataset<T> = data::load(&program.data).map_err(TrainError::Data)?;
+    let plan = plan(&program.train, data.train.len);
+    let mut params = init_params(graph, &data, seed)?;
+    let mut opt = Optimizer::new(&program.train.optimizer, &params);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(1);
     let mut state = BTreeMap::new();
@@ -463,27 +496,21 @@ pub fn saved_params<T: Real>(graph: &Graph, path: &Path) -> Result<(Vec<ArrayD<T
 }
 
 pub fn train<T: Real>(
-    graph: &Graph,
-    model: &Model,
+    program: &Program,
     opts: &Options,
     obs: &mut dyn Observer,
 ) -> Result<Value, TrainError> {
-    let exec = Executor::new(graph).map_err(|e| match e {
-        ExecError::Unsupported(m) => TrainError::Exec(m),
-        ExecError::Structure { node, message } => {
-            TrainError::Exec(format!("node {node}: {message}"))
-        }
-        other => TrainError::Exec(format!("{other:?}")),
-    })?;
-    let data: Dataset<T> = data::load(model).map_err(TrainError::Data)?;
-    let plan = plan(model, data.train.len);
+    let graph = &program.graph;
+    let exec = Executor::new(graph).map_err(exec_error)?;
+    let data: Dataset<T> = data::load(&program.data).map_err(TrainError::Data)?;
+    let plan = plan(&program.train, data.train.len);
     std::fs::create_dir_all(&opts.out)
         .map_err(|e| io(e, &format!("cannot create {}", opts.out.display())))?;
     let ck_path = opts.out.join("checkpoint.bin");
     let metrics_path = opts.out.join("metrics.jsonl");
 
-    let mut params = init_params(graph, &data, opts.seed);
-    let mut opt = Optimizer::new(&model.train.optimizer, &model.train.optimizer_args, &params);
+    let mut params = init_params(graph, &data, opts.seed)?;
+    let mut opt = Optimizer::new(&program.train.optimizer, &params);
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
     rng.set_stream(1);
     let mut step = 0u64;
@@ -579,10 +606,7 @@ pub fn train<T: Real>(
             evaluating,
             checkpoint: ck,
         },
-        ExecError::Unsupported(m) => TrainError::Exec(m),
-        ExecError::Structure { node, message } => {
-            TrainError::Exec(format!("node {node}: {message}"))
-        }
+        other => exec_error(other),
     };
 
     while step < plan.total_steps {
@@ -602,7 +626,7 @@ pub fn train<T: Real>(
         obs.step(step, epoch, loss);
 
         if step % plan.every == 0 || step == plan.total_steps {
-            let results = evaluate(&exec, model, &params, &data)
+            let results = evaluate(&exec, &program.train, &params, &data)
                 .map_err(|e| non_finite(e, step, last_checkpoint, true))?;
             obs.evaluated(step, &results);
             for (split, m) in &results {
@@ -619,14 +643,14 @@ pub fn train<T: Real>(
             metrics_file
                 .flush()
                 .map_err(|e| io(e, "cannot write metrics.jsonl"))?;
-            let improved = match (&best, score(model, &results)) {
+            let improved = match (&best, score(&program.train, &results)) {
                 (_, None) => best.is_none(),
                 (None, Some(_)) => true,
                 (Some(b), Some(s)) => s > b["score"].as_f64().unwrap_or(f64::NEG_INFINITY),
             };
             if improved {
                 let mut b = results_json(step, epoch, &results);
-                b["score"] = json!(score(model, &results));
+                b["score"] = json!(score(&program.train, &results));
                 best = Some(b);
             }
             let seconds = seconds_before + started.elapsed().as_secs_f64();
@@ -683,7 +707,7 @@ pub fn train<T: Real>(
     let seconds = seconds_before + started.elapsed().as_secs_f64();
     let final_results = match last_results {
         Some(r) => r,
-        None => evaluate(&exec, model, &params, &data)
+        None => evaluate(&exec, &program.train, &params, &data)
             .map_err(|e| non_finite(e, step, last_checkpoint, true))?,
     };
     let epoch = cursor.epoch;
@@ -692,7 +716,7 @@ pub fn train<T: Real>(
         o.remove("score");
     }
     let summary = json!({
-        "model": model.name,
+        "model": program.name,
         "seed": opts.seed,
         "steps": step,
         "epochs": epoch,

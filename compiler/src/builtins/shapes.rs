@@ -61,27 +61,97 @@ impl Args {
             })
             .collect()
     }
-    pub fn float(&self, name: &str) -> f64 {
+    pub fn float(&self, name: &str) -> Result<f64, ArgError> {
         match self.get(name) {
-            Some(Val::Int(v)) => *v as f64,
-            Some(Val::Float(v)) => *v,
-            _ => 0.0,
+            Some(Val::Int(v)) => Ok(*v as f64),
+            Some(Val::Float(v)) => Ok(*v),
+            other => Err(ArgError::new(name, "a number", other)),
         }
     }
-    pub fn int(&self, name: &str) -> i64 {
+    pub fn int(&self, name: &str) -> Result<i64, ArgError> {
         match self.get(name) {
-            Some(Val::Int(v)) => *v,
-            Some(Val::Float(v)) => *v as i64,
-            _ => 0,
+            Some(Val::Int(v)) => Ok(*v),
+            other => Err(ArgError::new(name, "an integer", other)),
         }
     }
-    pub fn bool(&self, name: &str) -> bool {
-        matches!(self.get(name), Some(Val::Bool(true)))
-    }
-    pub fn symbol(&self, name: &str) -> &str {
+    /// A size or count: a non-negative integer.
+    pub fn size(&self, name: &str) -> Result<u64, ArgError> {
         match self.get(name) {
-            Some(Val::Symbol(s)) => s,
-            _ => "",
+            Some(Val::Int(v)) if *v >= 0 => Ok(*v as u64),
+            other => Err(ArgError::new(name, "a non-negative integer", other)),
+        }
+    }
+    pub fn bool(&self, name: &str) -> Result<bool, ArgError> {
+        match self.get(name) {
+            Some(Val::Bool(b)) => Ok(*b),
+            other => Err(ArgError::new(name, "`true` or `false`", other)),
+        }
+    }
+    pub fn symbol(&self, name: &str) -> Result<&str, ArgError> {
+        match self.get(name) {
+            Some(Val::Symbol(s)) => Ok(s),
+            other => Err(ArgError::new(name, "a word", other)),
+        }
+    }
+    pub fn string(&self, name: &str) -> Result<&str, ArgError> {
+        match self.get(name) {
+            Some(Val::Str(s)) => Ok(s),
+            other => Err(ArgError::new(name, "a string", other)),
+        }
+    }
+    /// A call to a built-in (`embeddings = glove(…)`): its name and arguments.
+    pub fn call(&self, name: &str) -> Result<(&str, &Args), ArgError> {
+        match self.get(name) {
+            Some(Val::Call(n, a)) => Ok((n, a)),
+            other => Err(ArgError::new(name, "a call", other)),
+        }
+    }
+}
+
+/// An argument that binding should have supplied and did not, or of
+/// another type than its signature says: a bug between the checker and
+/// its consumers, reported instead of read as 0, "" or false.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ArgError {
+    pub name: String,
+    pub expected: &'static str,
+    /// `None`: the argument is missing.
+    pub found: Option<String>,
+}
+
+impl ArgError {
+    fn new(name: &str, expected: &'static str, found: Option<&Val>) -> ArgError {
+        ArgError {
+            name: name.to_string(),
+            expected,
+            found: found.map(crate::check::format_val),
+        }
+    }
+}
+
+impl std::fmt::Display for ArgError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.found {
+            None => write!(f, "argument `{}` is missing", self.name),
+            Some(v) => write!(
+                f,
+                "argument `{}` should be {}, but is {v}",
+                self.name, self.expected
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ArgError {}
+
+impl From<ArgError> for ShapeError {
+    fn from(e: ArgError) -> ShapeError {
+        ShapeError {
+            kind: ShapeErrorKind::Mismatch,
+            arg: "",
+            message: e.to_string(),
+            label: "here".into(),
+            help: None,
         }
     }
 }
@@ -166,8 +236,8 @@ pub fn layer(name: &str, args: &Args) -> Rule {
         "linear" => {
             let x = expect_f32(args, "x", name, None, "an f32 tensor")?;
             let d = const_dim(&x, "x", name)?;
-            let out = args.int("out") as u64;
-            let bias = if args.bool("bias") { out } else { 0 };
+            let out = args.size("out")?;
+            let bias = if args.bool("bias")? { out } else { 0 };
             Ok((with_last(&x, out), ParamCount::fixed(d * out + bias)))
         }
         "bilinear" => {
@@ -181,7 +251,7 @@ pub fn layer(name: &str, args: &Args) -> Rule {
                 ));
             }
             let (k, d) = (const_dim(&a, "a", name)?, const_dim(&b, "b", name)?);
-            let out = args.int("out") as u64;
+            let out = args.size("out")?;
             Ok((
                 Tensor::f32(vec![a.dims[0], Dim::Const(out)]),
                 ParamCount::fixed(k * d * out + out),
@@ -216,7 +286,7 @@ pub fn layer(name: &str, args: &Args) -> Rule {
             }
             let table = expect_f32(args, "table", name, Some(2), "an embedding table f32[V, E]")?;
             let e = const_dim(&table, "table", name)?;
-            let params = if args.bool("frozen") {
+            let params = if args.bool("frozen")? {
                 none
             } else if table.dims[0] == V {
                 ParamCount {
@@ -236,7 +306,7 @@ pub fn layer(name: &str, args: &Args) -> Rule {
         "bilstm" => {
             let x = expect_f32(args, "x", name, Some(3), "a sequence f32[B, N, D]")?;
             let d = const_dim(&x, "x", name)?;
-            let hidden = args.int("hidden") as u64;
+            let hidden = args.size("hidden")?;
             if hidden % 2 == 1 {
                 return Err(ShapeError {
                     kind: ShapeErrorKind::BadSize,
@@ -260,7 +330,7 @@ pub fn layer(name: &str, args: &Args) -> Rule {
                 "word representations f32[B, N, D]",
             )?;
             let d = const_dim(&h, "h", name)?;
-            let k = args.int("hidden") as u64;
+            let k = args.size("hidden")?;
             // W₁, W₂ [d, k], b [k], v [k], and a learned root representation [d].
             let params = 2 * d * k + 2 * k + d;
             Ok((
@@ -339,7 +409,7 @@ pub fn layer(name: &str, args: &Args) -> Rule {
         "mlp" => {
             let x = expect_f32(args, "x", name, None, "an f32 tensor")?;
             let d = const_dim(&x, "x", name)?;
-            let (h, out) = (args.int("hidden") as u64, args.int("out") as u64);
+            let (h, out) = (args.size("hidden")?, args.size("out")?);
             Ok((
                 with_last(&x, out),
                 ParamCount::fixed(d * h + h + h * out + out),
@@ -439,33 +509,41 @@ pub fn metric(name: &str, args: &Args) -> Result<(), ShapeError> {
     }
 }
 
-/// The named values a data source provides.
-pub fn provides(source: &str, args: &Args) -> Vec<(&'static str, Tensor, &'static str)> {
+/// The names a data source provides, whatever its arguments.
+pub fn provided_names(source: &str) -> &'static [&'static str] {
+    match source {
+        "synthetic_mixture" => &["x", "y", "z_gold"],
+        _ => &["tokens", "y", "embeddings"],
+    }
+}
+
+/// The named values a data source provides, with their types.
+pub fn provides(
+    source: &str,
+    args: &Args,
+) -> Result<Vec<(&'static str, Tensor, &'static str)>, ArgError> {
     let class = |k: u64| Tensor {
         elem: Elem::Class(k),
         dims: vec![B],
         latent: None,
     };
-    match source {
+    Ok(match source {
         "synthetic_mixture" => vec![
             (
                 "x",
-                Tensor::f32(vec![B, Dim::Const(args.int("features") as u64)]),
+                Tensor::f32(vec![B, Dim::Const(args.size("features")?)]),
                 "inputs",
             ),
             ("y", class(2), "binary labels"),
             (
                 "z_gold",
-                class(args.int("clusters") as u64),
+                class(args.size("clusters")?),
                 "the true cluster of each example",
             ),
         ],
         _ => {
-            let dim = match args.get("embeddings") {
-                Some(Val::Call(_, a)) => a.int("dim") as u64,
-                _ => 0,
-            };
-            let classes = if args.symbol("labels") == "fine" {
+            let dim = args.call("embeddings")?.1.size("dim")?;
+            let classes = if args.symbol("labels")? == "fine" {
                 5
             } else {
                 2
@@ -488,7 +566,7 @@ pub fn provides(source: &str, args: &Args) -> Vec<(&'static str, Tensor, &'stati
                 ),
             ]
         }
-    }
+    })
 }
 
 /// The shape of a structure's scores (and of its latent value).

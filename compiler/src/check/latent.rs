@@ -58,12 +58,17 @@ impl Checker {
         let structure_call = l.structure.as_call();
         let sargs = self.builtin_call(&structure_call, Kind::Structure, Ctx::Constant);
         let structure = sargs.as_ref().map(|a| {
-            let kind = match (l.structure.callee.name.as_str(), a.symbol("kind")) {
+            let kind = match (l.structure.callee.name.as_str(), a.symbol("kind").ok()) {
                 ("categorical", _) => StructureKind::Categorical,
-                (_, "nonprojective") => StructureKind::Nonprojective,
+                (_, Some("nonprojective")) => StructureKind::Nonprojective,
                 _ => StructureKind::Projective,
             };
-            (kind, a.int("K").max(0) as u64)
+            // Trees have no `K`; the checker binds it for every categorical.
+            let k = match kind {
+                StructureKind::Categorical => a.size("K").unwrap_or(0),
+                _ => 0,
+            };
+            (kind, k)
         });
         let structure_text = sargs
             .as_ref()
@@ -154,7 +159,7 @@ impl Checker {
                 span: l.name.span,
                 structure: kind,
                 k,
-                single_root: sargs.is_none_or(|a| a.symbol("root") != "multi"),
+                single_root: sargs.is_none_or(|a| a.symbol("root").ok() != Some("multi")),
                 forward: match op {
                     StructOp::Map => crate::model::Forward::Argmax,
                     StructOp::Marginals => crate::model::Forward::Marg,
@@ -165,7 +170,9 @@ impl Checker {
                 surrogate: surrogate.as_ref().map(|(_, call)| call.clone()),
                 forward_span: l.forward.span,
                 max_iter: match op {
-                    StructOp::SparseMap => fargs.int("max_iter").max(1) as usize,
+                    StructOp::SparseMap => fargs
+                        .size("max_iter")
+                        .map_or(DEFAULT_MAX_ITER, |m| m.max(1) as usize),
                     _ => DEFAULT_MAX_ITER,
                 },
             });

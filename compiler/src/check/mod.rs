@@ -499,9 +499,7 @@ impl Checker {
             // The names a source provides do not depend on its arguments.
             self.data_unknown = crate::builtins::lookup(&source.callee.name)
                 .is_none_or(|b| b.kind != crate::builtins::Kind::DataSource);
-            for (name, _, _) in
-                crate::builtins::shapes::provides(&source.callee.name, &Args::default())
-            {
+            for name in crate::builtins::shapes::provided_names(&source.callee.name) {
                 self.poisoned.insert(name.to_string());
             }
             return None;
@@ -509,7 +507,19 @@ impl Checker {
         self.model.data_source = source.callee.name.clone();
         self.model.data_args = args.clone();
         let mut provides = Vec::new();
-        for (name, ty, doc) in crate::builtins::shapes::provides(&source.callee.name, &args) {
+        let provided = match crate::builtins::shapes::provides(&source.callee.name, &args) {
+            Ok(p) => p,
+            Err(e) => {
+                self.diags.push(Diagnostic::error(
+                    "lsm::internal::binding",
+                    format!("`{}`: {e}", source.callee.name),
+                    source.span,
+                    "in this data source",
+                ));
+                return None;
+            }
+        };
+        for (name, ty, doc) in provided {
             provides.push(summary::NamedShape {
                 name: name.to_string(),
                 shape: ty.to_string(),
@@ -667,17 +677,9 @@ fn io_reason(e: &std::io::Error) -> String {
 }
 
 /// Formats a number the way a person writes it: `10`, `0.5`, `1e-4`.
-pub fn fmt_number(v: f64) -> String {
-    if v.is_finite() && v.fract() == 0.0 && v.abs() < 1e15 {
-        format!("{}", v as i64)
-    } else if v != 0.0 && (v.abs() < 1e-3 || v.abs() >= 1e6) {
-        format!("{v:e}")
-    } else {
-        format!("{v}")
-    }
-}
+pub use lsmc_ir::types::fmt_number;
 
-pub(crate) fn format_val(v: &Val) -> String {
+pub fn format_val(v: &Val) -> String {
     match v {
         Val::Tensor(t) => t.ty.to_string(),
         Val::Int(i) => i.to_string(),

@@ -9,24 +9,7 @@ pub struct Ident {
     pub span: Span,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BinOp {
-    Add,
-    Sub,
-    Mul,
-    Div,
-}
-
-impl BinOp {
-    pub fn symbol(self) -> &'static str {
-        match self {
-            BinOp::Add => "+",
-            BinOp::Sub => "-",
-            BinOp::Mul => "*",
-            BinOp::Div => "/",
-        }
-    }
-}
+pub use lsmc_ir::surrogate::BinOp;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Expr {

@@ -6,7 +6,8 @@ pub mod synthetic;
 
 use crate::exec::Batch;
 use crate::real::Real;
-use lsmc_compiler::model::Model;
+use lsmc_ir::data::DataSource;
+use lsmc_ir::plan::Split as Part;
 use ndarray::{ArrayD, Axis};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -117,24 +118,19 @@ pub struct Dataset<T> {
 }
 
 impl<T: Real> Dataset<T> {
-    pub fn split(&self, name: &str) -> &Split<T> {
-        match name {
-            "train" => &self.train,
-            "valid" => &self.valid,
-            _ => &self.test,
+    pub fn split(&self, part: Part) -> &Split<T> {
+        match part {
+            Part::Train => &self.train,
+            Part::Valid => &self.valid,
+            Part::Test => &self.test,
         }
     }
 }
 
-/// Loads (or generates) the data a model's `data` line names.
-pub fn load<T: Real>(model: &Model) -> Result<Dataset<T>, String> {
-    match model.data_source.as_str() {
-        "synthetic_mixture" => Ok(synthetic::generate(&synthetic::Config::from_args(
-            &model.data_args,
-        ))),
-        "sst" => sst::load(&model.data_args),
-        other => Err(format!(
-            "the `{other}` data source has no reader in this runtime yet; synthetic specs run today"
-        )),
+/// Loads (or generates) the data a program's `data` line names.
+pub fn load<T: Real>(source: &DataSource) -> Result<Dataset<T>, String> {
+    match source {
+        DataSource::SyntheticMixture(config) => Ok(synthetic::generate(config)),
+        DataSource::Sst(sst) => sst::load(sst),
     }
 }

@@ -8,7 +8,7 @@
 
 use super::{Dataset, Split};
 use crate::real::Real;
-use lsmc_compiler::builtins::shapes::{Args, Val};
+use lsmc_ir::data::{Embeddings, Sst, SstLabels};
 use ndarray::{ArrayD, IxDyn};
 use std::collections::HashMap;
 use std::io::Read;
@@ -64,10 +64,10 @@ impl Labels {
     }
 
     /// The `labels` argument of an `sst(…)` data line.
-    pub fn of(args: &Args) -> Labels {
-        match args.symbol("labels") {
-            "fine" => Labels::Fine,
-            _ => Labels::Binary,
+    pub fn of(labels: SstLabels) -> Labels {
+        match labels {
+            SstLabels::Fine => Labels::Fine,
+            SstLabels::Binary => Labels::Binary,
         }
     }
 }
@@ -466,31 +466,21 @@ pub fn encode<T: Real>(
 
 /// The `sst(path, labels, embeddings)` data source: `train.txt`, `dev.txt`
 /// and `test.txt` under `path`.
-pub fn load<T: Real>(args: &Args) -> Result<Dataset<T>, String> {
-    load_with_vocabulary(args).map(|(d, _)| d)
+pub fn load<T: Real>(source: &Sst) -> Result<Dataset<T>, String> {
+    load_with_vocabulary(source).map(|(d, _)| d)
 }
 
 /// [`load`], with the vocabulary it built: new sentences are encoded with
 /// it ([`encode`]) to run a trained model on them.
-pub fn load_with_vocabulary<T: Real>(args: &Args) -> Result<(Dataset<T>, Vocabulary), String> {
-    let dir = match args.get("path") {
-        Some(Val::Str(p)) => std::path::PathBuf::from(p),
-        _ => return Err("sst: no `path`".into()),
-    };
-    let labels = Labels::of(args);
+pub fn load_with_vocabulary<T: Real>(source: &Sst) -> Result<(Dataset<T>, Vocabulary), String> {
+    let dir = &source.path;
+    let labels = Labels::of(source.labels);
     let read = |f: &str| read_split(&dir.join(f), labels);
     let (train, valid, test) = (read("train.txt")?, read("dev.txt")?, read("test.txt")?);
-    let (vectors, dim) = match args.get("embeddings") {
-        Some(Val::Call(name, e)) if name == "glove" => {
-            let path = match e.get("path") {
-                Some(Val::Str(p)) => p.clone(),
-                _ => return Err("glove: no `path`".into()),
-            };
-            let dim = e.int("dim") as usize;
-            (Some(read_glove(Path::new(&path), dim)?), dim)
-        }
-        Some(Val::Call(_, e)) => (None, e.int("dim") as usize),
-        _ => return Err("sst: no `embeddings`".into()),
+    let dim = source.embeddings.dim();
+    let vectors = match &source.embeddings {
+        Embeddings::Glove { path, dim } => Some(read_glove(path, *dim)?),
+        Embeddings::Random { .. } => None,
     };
     let voc = Vocabulary::build(&train, &[&valid, &test], vectors.as_ref(), dim);
     let table = ArrayD::from_shape_vec(

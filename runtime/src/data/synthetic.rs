@@ -9,7 +9,6 @@
 
 use super::{Dataset, Split};
 use crate::real::Real;
-use lsmc_compiler::builtins::shapes::Args;
 use ndarray::{Array1, Array2, ArrayD};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -17,30 +16,8 @@ use rand_distr::StandardNormal;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-#[derive(Clone, Debug, PartialEq)]
-pub struct Config {
-    pub clusters: usize,
-    pub features: usize,
-    pub train: usize,
-    pub valid: usize,
-    pub test: usize,
-    pub noise: f64,
-    pub seed: u64,
-}
-
-impl Config {
-    pub fn from_args(a: &Args) -> Config {
-        Config {
-            clusters: a.int("clusters") as usize,
-            features: a.int("features") as usize,
-            train: a.int("train") as usize,
-            valid: a.int("valid") as usize,
-            test: a.int("test") as usize,
-            noise: a.float("noise"),
-            seed: a.int("seed") as u64,
-        }
-    }
-}
+/// The generator's settings: the `synthetic_mixture(…)` data line.
+pub type Config = lsmc_ir::data::Mixture;
 
 /// Raw draws in f64: `(x, y, z)`.
 pub struct Draw {

@@ -11,7 +11,7 @@ use super::categorical;
 use super::sparsemap;
 use super::tree::Tree;
 use crate::real::Real;
-use lsmc_compiler::types::StructureKind;
+use lsmc_ir::types::StructureKind;
 use ndarray::{ArrayD, Axis};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,4 +1,5 @@
-//! Runs a `surrogate` block as the backward pass of a latent node.
+//! Runs a latent's surrogate program (`lsmc_ir::surrogate`) as the
+//! backward pass of a latent node.
 //!
 //! Values are score-shaped (`[B, …]` like `s`), per-example (`[B]`) or
 //! scalars; arithmetic broadcasts scalars and per-example values over
@@ -8,11 +9,10 @@
 
 use super::structure::Structure;
 use crate::real::Real;
-use lsmc_compiler::model::SurrogateCall;
-use lsmc_compiler::syntax::ast::{BinOp, Expr, ExprKind, SurrogateStmt};
+use lsmc_ir::surrogate::{BinOp, Expr, Intrinsic, Mapping, Start, Stmt, Surrogate};
 use ndarray::{ArrayD, Axis, IxDyn};
 use rand_chacha::ChaCha8Rng;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// What a surrogate needs from the rest of the graph.
@@ -54,6 +54,7 @@ pub struct Outcome<T> {
 }
 
 struct Interp<'a, T: Real> {
+    program: &'a Surrogate,
     structure: Structure,
     lengths: Option<&'a [usize]>,
     s: Arc<ArrayD<T>>,
@@ -61,20 +62,19 @@ struct Interp<'a, T: Real> {
     gz: Arc<ArrayD<T>>,
     oracle: &'a mut dyn Oracle<T>,
     state: &'a mut State,
-    vars: HashMap<String, SVal<T>>,
+    slots: Vec<Option<SVal<T>>>,
     decoder_calls: usize,
     iterates: Vec<Iterate<T>>,
     trace: bool,
-    site: String,
 }
 
-/// Runs `call`'s body with `s`, `z` and the free gradient `gz = grad(z)`;
+/// Runs `program` with `s`, `z` and the free gradient `gz = grad(z)`;
 /// `map`, `marg`, `project`, `sample` and their VJPs are those of
 /// `structure` over items of the given lengths. The inner iterates are
 /// kept when `trace` is set.
 #[allow(clippy::too_many_arguments)]
 pub fn run<T: Real>(
-    call: &SurrogateCall,
+    program: &Surrogate,
     structure: Structure,
     lengths: Option<&[usize]>,
     s: Arc<ArrayD<T>>,
@@ -84,7 +84,12 @@ pub fn run<T: Real>(
     state: &mut State,
     trace: bool,
 ) -> Result<Outcome<T>, String> {
+    let mut slots = vec![None; program.slots.len()];
+    for (slot, (_, v)) in slots.iter_mut().zip(&program.args) {
+        *slot = Some(SVal::Scalar(*v));
+    }
     let mut it = Interp {
+        program,
         structure,
         lengths,
         s,
@@ -92,16 +97,12 @@ pub fn run<T: Real>(
         gz,
         oracle,
         state,
-        vars: HashMap::new(),
+        slots,
         decoder_calls: 0,
         iterates: Vec::new(),
         trace,
-        site: call.name.clone(),
     };
-    for (name, v) in &call.args {
-        it.vars.insert(name.clone(), SVal::Scalar(*v));
-    }
-    let out = it.block(&call.def.body)?;
+    let out = it.block(&program.body)?;
     match out {
         Some(SVal::Scores(g)) => Ok(Outcome {
             grad: Arc::try_unwrap(g).unwrap_or_else(|g| (*g).clone()),
@@ -110,7 +111,7 @@ pub fn run<T: Real>(
         }),
         _ => Err(format!(
             "surrogate `{}` did not return a score-shaped value",
-            call.name
+            program.name
         )),
     }
 }
@@ -121,16 +122,21 @@ impl<T: Real> Interp<'_, T> {
         SVal::PerExample(ArrayD::from_elem(IxDyn(&[self.s.shape()[0]]), T::of(v)))
     }
 
-    fn block(&mut self, body: &[SurrogateStmt]) -> Result<Option<SVal<T>>, String> {
+    fn block(&mut self, body: &[Stmt]) -> Result<Option<SVal<T>>, String> {
         for stmt in body {
             match stmt {
-                SurrogateStmt::Assign(a) => {
-                    let v = self.expr(&a.value)?;
-                    self.vars.insert(a.name.name.clone(), v);
+                Stmt::Assign { slot, value } => {
+                    let v = self.expr(value)?;
+                    self.slots[*slot] = Some(v);
                 }
-                SurrogateStmt::Repeat { count, body, .. } => {
+                Stmt::Repeat { count, body, .. } => {
                     let n = match self.expr(count)? {
-                        SVal::Scalar(n) if n >= 0.0 => n as usize,
+                        SVal::Scalar(n) if n >= 0.0 && n.fract() == 0.0 => n as usize,
+                        SVal::Scalar(n) => {
+                            return Err(format!(
+                                "a `repeat` count must be a whole number of steps, not {n}"
+                            ))
+                        }
                         _ => return Err("a `repeat` count must be a number of steps".into()),
                     };
                     for _ in 0..n {
@@ -139,7 +145,7 @@ impl<T: Real> Interp<'_, T> {
                         }
                     }
                 }
-                SurrogateStmt::Return { value, .. } => return Ok(Some(self.expr(value)?)),
+                Stmt::Return(value) => return Ok(Some(self.expr(value)?)),
             }
         }
         Ok(None)
@@ -152,19 +158,25 @@ impl<T: Real> Interp<'_, T> {
         }
     }
 
+    fn scalar(&mut self, e: &Expr, what: &str) -> Result<f64, String> {
+        match self.expr(e)? {
+            SVal::Scalar(v) => Ok(v),
+            _ => Err(format!("{what} must be a number")),
+        }
+    }
+
     fn expr(&mut self, e: &Expr) -> Result<SVal<T>, String> {
-        Ok(match &e.kind {
-            ExprKind::Number { value, .. } => SVal::Scalar(*value),
-            ExprKind::Name(id) => match id.name.as_str() {
-                "s" => SVal::Scores(Arc::clone(&self.s)),
-                "z" => SVal::Scores(Arc::clone(&self.z)),
-                n => self
-                    .vars
-                    .get(n)
-                    .cloned()
-                    .ok_or_else(|| format!("`{n}` is not defined"))?,
-            },
-            ExprKind::Neg(inner) => match self.expr(inner)? {
+        Ok(match e {
+            Expr::Number(v) => SVal::Scalar(*v),
+            Expr::Scores => SVal::Scores(Arc::clone(&self.s)),
+            Expr::Forward => SVal::Scores(Arc::clone(&self.z)),
+            Expr::Var(slot) => self.slots[*slot].clone().ok_or_else(|| {
+                format!(
+                    "`{}` is read before it is assigned",
+                    self.program.slots[*slot]
+                )
+            })?,
+            Expr::Neg(inner) => match self.expr(inner)? {
                 SVal::Scalar(v) => SVal::Scalar(-v),
                 SVal::Scores(mut a) => {
                     Arc::make_mut(&mut a).mapv_inplace(|v| -v);
@@ -172,141 +184,129 @@ impl<T: Real> Interp<'_, T> {
                 }
                 SVal::PerExample(a) => SVal::PerExample(a.mapv(|v| -v)),
             },
-            ExprKind::Binary { op, lhs, rhs } => {
+            Expr::Binary { op, lhs, rhs } => {
                 let (a, b) = (self.expr(lhs)?, self.expr(rhs)?);
                 binary(*op, a, b)
             }
-            ExprKind::Call(c) => {
-                let arg = |i: usize| &c.args[i].value;
-                let callee = c.callee.name.as_str();
-                match callee {
-                    "map" => {
-                        let x = self.scores(arg(0))?;
-                        SVal::Scores(Arc::new(
-                            self.structure
-                                .map(&x, self.lengths)
-                                .map_err(|e| e.to_string())?,
-                        ))
-                    }
-                    "marg" => {
-                        let x = self.scores(arg(0))?;
-                        let mu = self
-                            .structure
-                            .marginals_only(&x, self.lengths)
-                            .map_err(|e| e.to_string())?;
-                        SVal::Scores(Arc::new(mu))
-                    }
-                    "project" => {
-                        let x = self.scores(arg(0))?;
-                        let max_iter = match c.args.get(1) {
-                            None => crate::latent::sparsemap::EXACT_ITERATIONS,
-                            Some(a) => match self.expr(&a.value)? {
-                                SVal::Scalar(m) if m >= 1.0 && m.fract() == 0.0 => m as usize,
-                                SVal::Scalar(m) => {
-                                    return Err(format!(
-                                        "`project`'s max_iter must be a whole number of at least 1, not {m}"
-                                    ))
-                                }
-                                _ => return Err("`project`'s max_iter must be a number".into()),
-                            },
-                        };
-                        SVal::Scores(Arc::new(
-                            self.structure
-                                .sparsemap_within(&x, self.lengths, max_iter)
-                                .map_err(|e| e.to_string())?,
-                        ))
-                    }
-                    "sample" => {
-                        let x = self.scores(arg(0))?;
-                        let (structure, lengths) = (self.structure, self.lengths);
-                        SVal::Scores(Arc::new(
-                            structure
-                                .sample(&x, lengths, self.oracle.rng())
-                                .map_err(|e| e.to_string())?,
-                        ))
-                    }
-                    "zeros" => SVal::Scores(Arc::new(ArrayD::zeros(self.s.raw_dim()))),
-                    "gumbel" => {
-                        let mut env = crate::ops::Env {
-                            train: true,
-                            rng: self.oracle.rng(),
-                        };
-                        SVal::Scores(Arc::new(crate::ops::noise::gumbel(
-                            self.s.shape(),
-                            &mut env,
-                        )))
-                    }
-                    "grad" => {
-                        let mu = self.scores(arg(0))?;
-                        let g = if Arc::ptr_eq(&mu, &self.z) || *mu == *self.z {
-                            Arc::clone(&self.gz)
-                        } else {
-                            self.decoder_calls += 1;
-                            Arc::new(self.oracle.grad(&mu)?)
-                        };
-                        if self.trace {
-                            self.iterates.push(Iterate {
-                                mu: (*mu).clone(),
-                                grad: (*g).clone(),
-                            });
+            Expr::Call { op, .. } => self.intrinsic(op)?,
+        })
+    }
+
+    fn intrinsic(&mut self, op: &Intrinsic) -> Result<SVal<T>, String> {
+        let err = |e: super::structure::StructureError| e.to_string();
+        Ok(match op {
+            Intrinsic::Map(x) => {
+                let x = self.scores(x)?;
+                SVal::Scores(Arc::new(self.structure.map(&x, self.lengths).map_err(err)?))
+            }
+            Intrinsic::Marg(x) => {
+                let x = self.scores(x)?;
+                let mu = self
+                    .structure
+                    .marginals_only(&x, self.lengths)
+                    .map_err(err)?;
+                SVal::Scores(Arc::new(mu))
+            }
+            Intrinsic::Project { at, max_iter } => {
+                let x = self.scores(at)?;
+                let max_iter = match max_iter {
+                    None => crate::latent::sparsemap::EXACT_ITERATIONS,
+                    Some(m) => match self.scalar(m, "`project`'s max_iter")? {
+                        m if m >= 1.0 && m.fract() == 0.0 => m as usize,
+                        m => {
+                            return Err(format!(
+                                "`project`'s max_iter must be a whole number of at least 1, not {m}"
+                            ))
                         }
-                        SVal::Scores(g)
-                    }
-                    "loss" => {
-                        let mu = self.scores(arg(0))?;
-                        self.decoder_calls += 1;
-                        SVal::PerExample(self.oracle.loss(&mu)?)
-                    }
-                    "vjp" => {
-                        let at = self.scores(arg(1))?;
-                        let g = self.scores(arg(2))?;
-                        let f = match &arg(0).kind {
-                            ExprKind::Name(id) => id.name.as_str(),
-                            _ => "",
-                        };
-                        let r = if f == "project" {
-                            self.structure.sparsemap_vjp(&at, self.lengths, &g)
-                        } else {
-                            self.structure.marginals_vjp(&at, self.lengths, &g)
-                        };
-                        SVal::Scores(Arc::new(r.map_err(|e| e.to_string())?))
-                    }
-                    "running_mean" | "ema" => {
-                        let v = self.expr(arg(0))?;
-                        let decay = match self.expr(arg(1))? {
-                            SVal::Scalar(d) => d,
-                            _ => return Err(format!("`{callee}` takes a numeric decay")),
-                        };
-                        let mean = batch_mean(&v)
-                            .ok_or_else(|| format!("`{callee}` averages per-example values"))?;
-                        let key = format!("{}@{}", self.site, c.callee.span.start);
-                        let current = self.state.get(&key).copied();
-                        // running_mean starts from the first batch's mean; ema
-                        // starts from 0 and keeps the start's bias, as the
-                        // paper's published REINFORCE baseline does.
-                        let next = match (current, callee) {
-                            (Some(avg), _) => decay * avg + (1.0 - decay) * mean,
-                            (None, "ema") => (1.0 - decay) * mean,
-                            (None, _) => mean,
-                        };
-                        self.state.insert(key, next);
-                        self.per_example(current.unwrap_or(0.0))
-                    }
-                    "batch_mean" => {
-                        let v = self.expr(arg(0))?;
-                        let mean =
-                            batch_mean(&v).ok_or("`batch_mean` averages per-example values")?;
-                        self.per_example(mean)
-                    }
-                    "batch_size" => SVal::Scalar(self.s.shape()[0] as f64),
-                    "exp" => map(self.expr(arg(0))?, f64::exp),
-                    "log" => map(self.expr(arg(0))?, f64::ln),
-                    other => return Err(format!("`{other}` is not a surrogate operation")),
+                    },
+                };
+                SVal::Scores(Arc::new(
+                    self.structure
+                        .sparsemap_within(&x, self.lengths, max_iter)
+                        .map_err(err)?,
+                ))
+            }
+            Intrinsic::Sample(x) => {
+                let x = self.scores(x)?;
+                let (structure, lengths) = (self.structure, self.lengths);
+                SVal::Scores(Arc::new(
+                    structure
+                        .sample(&x, lengths, self.oracle.rng())
+                        .map_err(err)?,
+                ))
+            }
+            Intrinsic::Zeros => SVal::Scores(Arc::new(ArrayD::zeros(self.s.raw_dim()))),
+            Intrinsic::Gumbel => {
+                let mut env = crate::ops::Env {
+                    train: true,
+                    rng: self.oracle.rng(),
+                };
+                SVal::Scores(Arc::new(crate::ops::noise::gumbel(
+                    self.s.shape(),
+                    &mut env,
+                )))
+            }
+            Intrinsic::Grad(mu) => {
+                let mu = self.scores(mu)?;
+                let g = if Arc::ptr_eq(&mu, &self.z) || *mu == *self.z {
+                    Arc::clone(&self.gz)
+                } else {
+                    self.decoder_calls += 1;
+                    Arc::new(self.oracle.grad(&mu)?)
+                };
+                if self.trace {
+                    self.iterates.push(Iterate {
+                        mu: (*mu).clone(),
+                        grad: (*g).clone(),
+                    });
                 }
+                SVal::Scores(g)
             }
-            ExprKind::Str(_) | ExprKind::Bool(_) | ExprKind::List(_) => {
-                return Err("surrogates compute with numbers and score-shaped values".into())
+            Intrinsic::Loss(mu) => {
+                let mu = self.scores(mu)?;
+                self.decoder_calls += 1;
+                SVal::PerExample(self.oracle.loss(&mu)?)
             }
+            Intrinsic::Vjp { of, at, g } => {
+                let at = self.scores(at)?;
+                let g = self.scores(g)?;
+                let r = match of {
+                    Mapping::Project => self.structure.sparsemap_vjp(&at, self.lengths, &g),
+                    Mapping::Marg => self.structure.marginals_vjp(&at, self.lengths, &g),
+                };
+                SVal::Scores(Arc::new(r.map_err(err)?))
+            }
+            Intrinsic::RunningMean {
+                value,
+                decay,
+                start,
+                site,
+            } => {
+                let name = op.name();
+                let v = self.expr(value)?;
+                let decay = self.scalar(decay, &format!("`{name}`'s decay"))?;
+                let mean = batch_mean(&v)
+                    .ok_or_else(|| format!("`{name}` averages per-example values"))?;
+                let current = self.state.get(site).copied();
+                // running_mean starts from the first batch's mean; ema
+                // starts from 0 and keeps the start's bias, as the
+                // paper's published REINFORCE baseline does.
+                let next = match (current, start) {
+                    (Some(avg), _) => decay * avg + (1.0 - decay) * mean,
+                    (None, Start::Zero) => (1.0 - decay) * mean,
+                    (None, Start::FirstMean) => mean,
+                };
+                self.state.insert(site.clone(), next);
+                self.per_example(current.unwrap_or(0.0))
+            }
+            Intrinsic::BatchMean(x) => {
+                let v = self.expr(x)?;
+                let mean = batch_mean(&v).ok_or("`batch_mean` averages per-example values")?;
+                self.per_example(mean)
+            }
+            Intrinsic::BatchSize => SVal::Scalar(self.s.shape()[0] as f64),
+            Intrinsic::Exp(x) => map(self.expr(x)?, f64::exp),
+            Intrinsic::Log(x) => map(self.expr(x)?, f64::ln),
         })
     }
 }
@@ -338,6 +338,10 @@ fn apply<T: Real>(op: BinOp, a: T, b: T) -> T {
         BinOp::Mul => a * b,
         BinOp::Div => a / b,
     }
+}
+
+fn apply_f64(op: BinOp, a: f64, b: f64) -> f64 {
+    op.apply(a, b)
 }
 
 /// Broadcasts a per-example `[B]` value over the rows of a `[B, …]` one.
@@ -386,7 +390,7 @@ fn scores_zip<T: Real>(op: BinOp, mut x: Arc<ArrayD<T>>, mut y: Arc<ArrayD<T>>) 
 fn binary<T: Real>(op: BinOp, a: SVal<T>, b: SVal<T>) -> SVal<T> {
     use SVal::*;
     match (a, b) {
-        (Scalar(x), Scalar(y)) => Scalar(apply(op, x, y)),
+        (Scalar(x), Scalar(y)) => Scalar(apply_f64(op, x, y)),
         (Scores(x), Scores(y)) => Scores(scores_zip(op, x, y)),
         (PerExample(x), PerExample(y)) => PerExample(
             ndarray::Zip::from(&x)

@@ -48,7 +48,7 @@ pub fn div_vjp<T: Real>(a: &ArrayD<T>, b: &ArrayD<T>, g: &ArrayD<T>) -> Vec<Opti
 #[cfg(test)]
 mod tests {
     use super::super::gradcheck::{check_inputs, check_op, random};
-    use lsmc_compiler::ir::Op;
+    use lsmc_ir::graph::Op;
 
     #[test]
     fn arithmetic_vjps_match_finite_differences() {

@@ -4,7 +4,7 @@
 //! below 1e-8 for gradients smaller than 1e-2).
 
 use super::{forward, vjp, Env};
-use lsmc_compiler::ir::Op;
+use lsmc_ir::graph::Op;
 use ndarray::{ArrayD, IxDyn};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

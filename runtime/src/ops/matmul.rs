@@ -218,7 +218,7 @@ pub fn bilinear_vjp<T: Real>(
 #[cfg(test)]
 mod tests {
     use super::super::gradcheck::check_op;
-    use lsmc_compiler::ir::Op;
+    use lsmc_ir::graph::Op;
 
     #[test]
     fn matmul_vjp_matches_finite_differences() {

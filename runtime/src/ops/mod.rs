@@ -13,7 +13,7 @@ pub mod shape;
 pub mod softmax;
 
 use crate::real::Real;
-use lsmc_compiler::ir::Op;
+use lsmc_ir::graph::Op;
 use ndarray::{ArrayD, ArrayView2, CowArray, Ix2, IxDyn};
 use rand_chacha::ChaCha8Rng;
 

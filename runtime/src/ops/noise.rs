@@ -54,7 +54,7 @@ mod tests {
 
     #[test]
     fn dropout_vjp_matches_finite_differences_for_a_fixed_mask() {
-        check_op(&lsmc_compiler::ir::Op::Dropout(0.3), &[&[4, 6]], &[]);
+        check_op(&lsmc_ir::graph::Op::Dropout(0.3), &[&[4, 6]], &[]);
     }
 
     #[test]

@@ -457,7 +457,7 @@ pub fn attention_pool_vjp<T: Real>(
 mod tests {
     use super::*;
     use crate::ops::gradcheck::{check_inputs, random};
-    use lsmc_compiler::ir::Op;
+    use lsmc_ir::graph::Op;
     use ndarray::arr1;
 
     fn lengths() -> ArrayD<f64> {

@@ -104,7 +104,7 @@ pub fn one_hot<T: Real>(labels: &ArrayD<T>, k: usize) -> ArrayD<T> {
 #[cfg(test)]
 mod tests {
     use super::super::gradcheck::{check_inputs, check_op, random};
-    use lsmc_compiler::ir::Op;
+    use lsmc_ir::graph::Op;
 
     #[test]
     fn concat_vjp_matches_finite_differences() {

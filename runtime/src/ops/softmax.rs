@@ -148,7 +148,7 @@ pub fn cross_entropy_vjp<T: Real>(
 #[cfg(test)]
 mod tests {
     use super::super::gradcheck::{check_op, random};
-    use lsmc_compiler::ir::Op;
+    use lsmc_ir::graph::Op;
 
     #[test]
     fn softmax_and_log_softmax_vjps_match_finite_differences() {

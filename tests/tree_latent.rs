@@ -3,10 +3,9 @@
 //! backward (the exact VJP of marginals or SparseMAP) matches central
 //! finite differences of the loss in f64.
 
-use lsmc_compiler::ir::{Graph, Init, LatentOp, Node, Op, Param, Section};
-use lsmc_compiler::model::Forward;
-use lsmc_compiler::span::{FileId, Span};
-use lsmc_compiler::types::StructureKind;
+use lsmc_ir::graph::{Forward, Graph, Init, LatentOp, Mapping, Node, Op, Param, Section};
+use lsmc_ir::span::{FileId, Span};
+use lsmc_ir::types::StructureKind;
 use lsmc_runtime::exec::{BackwardInfo, Batch, ExecError, Executor};
 use lsmc_runtime::latent::structure::Structure;
 use ndarray::{ArrayD, IxDyn};
@@ -36,9 +35,14 @@ fn graph(structure: StructureKind, forward: Forward) -> Graph {
         structure,
         k: 0,
         single_root: true,
-        forward,
-        surrogate: None,
-        max_iter: 500,
+        mapping: match forward {
+            Forward::Marg => Mapping::Marg { via: None },
+            Forward::SparseMap => Mapping::SparseMap {
+                max_iter: 500,
+                via: None,
+            },
+            other => panic!("{other:?} needs a surrogate"),
+        },
     })
 }
 
@@ -156,20 +160,16 @@ fn projective_sparsemap_backward_matches_finite_differences() {
 /// checked: its surrogate call, as the compiler resolved it from the prelude.
 fn sst_latent(spec: &str, set: &[&str]) -> LatentOp {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../models/sst")
+        .join("models/sst")
         .join(spec);
     let set: Vec<String> = set.iter().map(|s| s.to_string()).collect();
     let report = lsmc_compiler::check_path(&path, spec, &set).expect("readable");
     assert!(!report.has_errors(), "{:?}", report.diagnostics);
-    let l = report.model.expect("checked").latent.expect("a latent");
-    LatentOp {
-        name: l.name,
-        structure: l.structure,
-        k: 0,
-        single_root: l.single_root,
-        forward: l.forward,
-        surrogate: l.surrogate,
-        max_iter: l.max_iter,
+    let program = lsmc_compiler::lower::lower(&report.model.expect("checked")).expect("lowers");
+    let latent = program.graph.latent.expect("a latent");
+    match &program.graph.nodes[latent].op {
+        Op::Latent(l) => l.clone(),
+        other => panic!("the latent node is {other:?}"),
     }
 }
 
@@ -330,7 +330,7 @@ fn ste_marginals_on_trees_is_the_marginals_vjp() {
 #[test]
 fn the_sst_sparsemap_spec_caps_its_active_set_as_the_papers_solver_does() {
     let l = sst_latent("sparsemap.lsm", &[]);
-    assert_eq!((l.forward, l.max_iter), (Forward::SparseMap, 10));
+    assert_eq!((l.forward(), l.max_iter()), (Forward::SparseMap, Some(10)));
     let g = graph_with(l);
     let exec = Executor::new(&g).expect("runnable");
     let mut rng = ChaCha8Rng::seed_from_u64(3);

@@ -3,7 +3,8 @@
 //! central finite differences of the loss in f64; and the latent node's
 //! surrogate backward against the paper's closed forms.
 
-use lsmc_compiler::{check_text, ir::Graph, lower::lower, model::Model, Origin};
+use lsmc_compiler::{check_text, lower::lower, Origin};
+use lsmc_ir::Program;
 use lsmc_runtime::data::{self, Dataset};
 use lsmc_runtime::exec::Executor;
 use lsmc_runtime::train::init_params;
@@ -11,12 +12,10 @@ use ndarray::ArrayD;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-fn build(spec: &str) -> (Model, Graph) {
+fn build(spec: &str) -> Program {
     let r = check_text("test.lsm", spec, Origin::CommandLine, &[]);
     assert!(!r.has_errors(), "{:?}", r.diagnostics);
-    let model = r.model.expect("checked");
-    let graph = lower(&model).expect("lowers");
-    (model, graph)
+    lower(&r.model.expect("checked")).expect("lowers")
 }
 
 const RELAXED: &str = "
@@ -41,10 +40,11 @@ fn loss_at(exec: &Executor, params: &[ArrayD<f64>], data: &Dataset<f64>) -> f64 
 
 #[test]
 fn the_backward_pass_of_a_whole_graph_matches_finite_differences() {
-    let (model, graph) = build(RELAXED);
-    let data: Dataset<f64> = data::load(&model).expect("synthetic data");
-    let exec = Executor::new(&graph).expect("runnable");
-    let params = init_params(&graph, &data, 3);
+    let program = build(RELAXED);
+    let graph = &program.graph;
+    let data: Dataset<f64> = data::load(&program.data).expect("synthetic data");
+    let exec = Executor::new(graph).expect("runnable");
+    let params = init_params(graph, &data, 3).expect("initialised");
     let mut rng = ChaCha8Rng::seed_from_u64(1);
     let batch = data.train.all();
     let pass = exec.forward(&params, &batch, true, &mut rng).unwrap();
@@ -78,10 +78,11 @@ fn the_backward_pass_of_a_whole_graph_matches_finite_differences() {
 /// Runs one backward pass and returns (scores, z, gradient at z, gradient
 /// the latent node sends to the scores, decoder calls).
 fn latent_backward(spec: &str) -> (ArrayD<f64>, ArrayD<f64>, ArrayD<f64>, ArrayD<f64>, usize) {
-    let (model, graph) = build(spec);
-    let data: Dataset<f64> = data::load(&model).unwrap();
-    let exec = Executor::new(&graph).unwrap();
-    let params = init_params(&graph, &data, 5);
+    let program = build(spec);
+    let graph = &program.graph;
+    let data: Dataset<f64> = data::load(&program.data).unwrap();
+    let exec = Executor::new(graph).unwrap();
+    let params = init_params(graph, &data, 5).expect("initialised");
     let batch = data.train.all();
     let mut rng = ChaCha8Rng::seed_from_u64(2);
     let pass = exec.forward(&params, &batch, true, &mut rng).unwrap();
@@ -174,7 +175,7 @@ fn spigot_ce_costs_one_decoder_call_per_step() {
 /// the sampled forward is e_k whatever the draw.
 fn loss_per_cluster(
     exec: &Executor,
-    graph: &Graph,
+    graph: &lsmc_ir::Graph,
     params: &[ArrayD<f64>],
     batch: &lsmc_runtime::exec::Batch<f64>,
     k: usize,
@@ -214,13 +215,14 @@ fn score_function_averages_to_the_gradient_of_the_expected_loss() {
              loss cross_entropy(y_hat, y)
              train {{ optimizer adam  batch full  steps 1 }}"
         );
-        let (model, graph) = build(&spec);
-        let data: Dataset<f64> = data::load(&model).unwrap();
-        let exec = Executor::new(&graph).unwrap();
-        let params = init_params(&graph, &data, 5);
+        let program = build(&spec);
+        let graph = &program.graph;
+        let data: Dataset<f64> = data::load(&program.data).unwrap();
+        let exec = Executor::new(graph).unwrap();
+        let params = init_params(graph, &data, 5).expect("initialised");
         let batch = data.train.all();
         let ell: Vec<Vec<f64>> = (0..4)
-            .map(|k| loss_per_cluster(&exec, &graph, &params, &batch, k))
+            .map(|k| loss_per_cluster(&exec, graph, &params, &batch, k))
             .collect();
 
         let draws = 20_000;

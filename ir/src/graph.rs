@@ -6,8 +6,8 @@
 //! [`Section`]: a surrogate's `grad(µ)` re-runs exactly the nodes after the
 //! latent node, with the latent's value replaced by µ.
 
-use crate::model::{Forward, SurrogateCall};
 use crate::span::Span;
+use crate::surrogate::Surrogate;
 use crate::types::{Dim, StructureKind};
 use std::fmt;
 
@@ -54,17 +54,84 @@ pub struct Param {
     pub section: Section,
 }
 
+/// The forward mapping of a latent, as a tag.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Forward {
+    Argmax,
+    Marg,
+    SparseMap,
+    Sample,
+}
+
+impl Forward {
+    pub fn name(self) -> &'static str {
+        match self {
+            Forward::Argmax => "argmax",
+            Forward::Marg => "marg",
+            Forward::SparseMap => "sparsemap",
+            Forward::Sample => "sample",
+        }
+    }
+}
+
+/// A latent's forward mapping with what its backward pass needs: MAP and
+/// sampling have a zero gradient almost everywhere, so they cannot exist
+/// without a surrogate; the relaxations are differentiable and take one
+/// only when the spec asks.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Mapping {
+    Argmax {
+        via: Surrogate,
+    },
+    Sample {
+        via: Surrogate,
+    },
+    Marg {
+        via: Option<Surrogate>,
+    },
+    /// `max_iter`: active-set iterations of the trees' solver (and its VJP).
+    SparseMap {
+        max_iter: usize,
+        via: Option<Surrogate>,
+    },
+}
+
 /// The latent node: scores in, a structure (or its relaxation) out.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LatentOp {
     pub name: String,
     pub structure: StructureKind,
+    /// Categories (categorical only).
     pub k: usize,
+    /// Exactly one word attaches to the root (trees only).
     pub single_root: bool,
-    pub forward: Forward,
-    pub surrogate: Option<SurrogateCall>,
-    /// Active-set iterations of a `sparsemap` forward (and its VJP).
-    pub max_iter: usize,
+    pub mapping: Mapping,
+}
+
+impl LatentOp {
+    pub fn forward(&self) -> Forward {
+        match self.mapping {
+            Mapping::Argmax { .. } => Forward::Argmax,
+            Mapping::Sample { .. } => Forward::Sample,
+            Mapping::Marg { .. } => Forward::Marg,
+            Mapping::SparseMap { .. } => Forward::SparseMap,
+        }
+    }
+
+    pub fn surrogate(&self) -> Option<&Surrogate> {
+        match &self.mapping {
+            Mapping::Argmax { via } | Mapping::Sample { via } => Some(via),
+            Mapping::Marg { via } | Mapping::SparseMap { via, .. } => via.as_ref(),
+        }
+    }
+
+    /// The SparseMAP forward's iteration budget (`None` for other forwards).
+    pub fn max_iter(&self) -> Option<usize> {
+        match self.mapping {
+            Mapping::SparseMap { max_iter, .. } => Some(max_iter),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -142,13 +209,8 @@ impl Op {
             Op::Dropout(p) => format!("dropout(p = {p})"),
             Op::OneHot(k) => format!("one_hot({k})"),
             Op::Latent(l) => {
-                let f = match l.forward {
-                    Forward::Argmax => "argmax",
-                    Forward::Marg => "marg",
-                    Forward::SparseMap => "sparsemap",
-                    Forward::Sample => "sample",
-                };
-                match &l.surrogate {
+                let f = l.forward().name();
+                match l.surrogate() {
                     Some(s) => format!("latent {} = {f} via {}", l.name, s.name),
                     None => format!("latent {} = {f}", l.name),
                 }
@@ -173,7 +235,7 @@ impl Op {
 }
 
 fn fmt_f(v: f64) -> String {
-    crate::check::fmt_number(v)
+    crate::types::fmt_number(v)
 }
 
 #[derive(Clone, Debug, PartialEq)]

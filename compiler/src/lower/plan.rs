@@ -1,0 +1,167 @@
+//! The data line and the training block as typed values.
+
+// A diagnostic is the error of a whole lowering, made at most once per
+// problem: its size does not matter.
+#![allow(clippy::result_large_err)]
+
+use super::internal;
+use crate::builtins::shapes::{ArgError, Args, Val};
+use crate::diag::Diagnostic;
+use crate::model::Model;
+use crate::span::{FileId, Span};
+use lsmc_ir::data::{DataSource, Embeddings, Mixture, Sst, SstLabels};
+use lsmc_ir::plan::{Adam, Metric, MetricKind, Optimizer, Split, TrainPlan};
+use std::path::PathBuf;
+
+/// Where a plan-level problem is reported: the model carries no span for
+/// its data and training lines.
+fn nowhere() -> Span {
+    Span::new(FileId(0), 0, 0)
+}
+
+fn arg_error(what: &str, e: ArgError) -> Diagnostic {
+    internal(format!("{what}: {e}"), nowhere())
+}
+
+pub(super) fn data(model: &Model) -> Result<DataSource, Diagnostic> {
+    let a = &model.data_args;
+    let err = |e| arg_error(&model.data_source, e);
+    let size = |name: &str| a.size(name).map(|v| v as usize).map_err(err);
+    match model.data_source.as_str() {
+        "synthetic_mixture" => Ok(DataSource::SyntheticMixture(Mixture {
+            clusters: size("clusters")?,
+            features: size("features")?,
+            train: size("train")?,
+            valid: size("valid")?,
+            test: size("test")?,
+            noise: a.float("noise").map_err(err)?,
+            seed: a.size("seed").map_err(err)?,
+        })),
+        "sst" => {
+            let labels = match a.symbol("labels").map_err(err)? {
+                "binary" => SstLabels::Binary,
+                "fine" => SstLabels::Fine,
+                other => {
+                    return Err(internal(
+                        format!("sst has no label set `{other}`"),
+                        nowhere(),
+                    ))
+                }
+            };
+            let (name, e) = a.call("embeddings").map_err(err)?;
+            let dim = e.size("dim").map_err(|x| arg_error(name, x))? as usize;
+            let embeddings = match name {
+                "glove" => Embeddings::Glove {
+                    path: PathBuf::from(e.string("path").map_err(|x| arg_error(name, x))?),
+                    dim,
+                },
+                "random" => Embeddings::Random { dim },
+                other => {
+                    return Err(internal(
+                        format!("no embedding source `{other}`"),
+                        nowhere(),
+                    ))
+                }
+            };
+            Ok(DataSource::Sst(Sst {
+                path: PathBuf::from(a.string("path").map_err(err)?),
+                labels,
+                embeddings,
+            }))
+        }
+        "" => Err(internal("the spec has no `data` line".into(), nowhere())),
+        other => Err(Diagnostic::error(
+            "lsm::lower::unsupported",
+            format!("the `{other}` data source has no reader in this runtime yet"),
+            nowhere(),
+            "no runtime implementation",
+        )),
+    }
+}
+
+fn betas(a: &Args) -> Result<(f64, f64), ArgError> {
+    match a.get("betas") {
+        Some(Val::Floats(b)) if b.len() == 2 => Ok((b[0], b[1])),
+        other => Err(ArgError {
+            name: "betas".into(),
+            expected: "a list of 2 numbers",
+            found: other.map(crate::check::format_val),
+        }),
+    }
+}
+
+fn optimizer(name: &str, a: &Args) -> Result<Optimizer, ArgError> {
+    let adam = || -> Result<Adam, ArgError> {
+        Ok(Adam {
+            lr: a.float("lr")?,
+            betas: betas(a)?,
+            eps: a.float("eps")?,
+            weight_decay: a.float("weight_decay")?,
+        })
+    };
+    Ok(match name {
+        "adam" => Optimizer::Adam(adam()?),
+        "adamw" => Optimizer::AdamW(adam()?),
+        "sgd" => Optimizer::Sgd {
+            lr: a.float("lr")?,
+            momentum: a.float("momentum")?,
+            weight_decay: a.float("weight_decay")?,
+        },
+        other => {
+            return Err(ArgError {
+                name: "optimizer".into(),
+                expected: "adam, adamw or sgd",
+                found: Some(format!("`{other}`")),
+            })
+        }
+    })
+}
+
+pub(super) fn train(model: &Model) -> Result<TrainPlan, Diagnostic> {
+    let t = &model.train;
+    let optimizer = optimizer(&t.optimizer, &t.optimizer_args)
+        .map_err(|e| arg_error(&format!("optimizer `{}`", t.optimizer), e))?;
+    let evaluate_on = if t.evaluate_on.is_empty() {
+        vec![Split::Valid, Split::Test]
+    } else {
+        t.evaluate_on
+            .iter()
+            .map(|s| {
+                Split::parse(s).ok_or_else(|| internal(format!("no split named `{s}`"), nowhere()))
+            })
+            .collect::<Result<_, _>>()?
+    };
+    let metrics = t
+        .metrics
+        .iter()
+        .map(|m| {
+            let kind = match m.name.as_str() {
+                "accuracy" => MetricKind::Accuracy,
+                "v_measure" => MetricKind::VMeasure,
+                other => return Err(internal(format!("no metric `{other}`"), nowhere())),
+            };
+            let [pred, gold] = m.args.as_slice() else {
+                return Err(internal(
+                    format!("`{}` reads {} values, not 2", m.text, m.args.len()),
+                    nowhere(),
+                ));
+            };
+            Ok(Metric {
+                kind,
+                pred: pred.clone(),
+                gold: gold.clone(),
+                text: m.text.clone(),
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(TrainPlan {
+        optimizer,
+        batch: t.batch,
+        steps: t.steps,
+        epochs: t.epochs,
+        seed: t.seed,
+        evaluate_every: t.evaluate_every,
+        evaluate_on,
+        metrics,
+    })
+}

@@ -1,0 +1,121 @@
+//! The training plan: optimiser, batching, length, evaluations and metrics.
+
+use std::fmt;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainPlan {
+    pub optimizer: Optimizer,
+    /// `None`: the whole split in one batch.
+    pub batch: Option<u64>,
+    pub steps: Option<u64>,
+    pub epochs: Option<u64>,
+    pub seed: Option<u64>,
+    /// `None`: evaluate once, at the end.
+    pub evaluate_every: Option<(u64, Unit)>,
+    /// Never empty: the compiler fills in valid and test.
+    pub evaluate_on: Vec<Split>,
+    pub metrics: Vec<Metric>,
+}
+
+/// An optimiser with every hyper-parameter bound (PyTorch's semantics).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Optimizer {
+    Adam(Adam),
+    /// Adam with decoupled weight decay.
+    AdamW(Adam),
+    Sgd {
+        lr: f64,
+        momentum: f64,
+        weight_decay: f64,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Adam {
+    pub lr: f64,
+    pub betas: (f64, f64),
+    pub eps: f64,
+    pub weight_decay: f64,
+}
+
+impl Optimizer {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Optimizer::Adam(_) => "adam",
+            Optimizer::AdamW(_) => "adamw",
+            Optimizer::Sgd { .. } => "sgd",
+        }
+    }
+
+    pub fn lr(&self) -> f64 {
+        match self {
+            Optimizer::Adam(a) | Optimizer::AdamW(a) => a.lr,
+            Optimizer::Sgd { lr, .. } => *lr,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Unit {
+    #[default]
+    Steps,
+    Epochs,
+}
+
+/// A part of the data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Split {
+    Train,
+    Valid,
+    Test,
+}
+
+impl Split {
+    pub const ALL: [Split; 3] = [Split::Train, Split::Valid, Split::Test];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Split::Train => "train",
+            Split::Valid => "valid",
+            Split::Test => "test",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Split> {
+        Split::ALL.into_iter().find(|s| s.name() == name)
+    }
+}
+
+impl fmt::Display for Split {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetricKind {
+    /// Share of examples whose highest logit is the gold class.
+    Accuracy,
+    /// V-measure of a categorical latent's clusters against gold ones.
+    VMeasure,
+}
+
+impl MetricKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            MetricKind::Accuracy => "accuracy",
+            MetricKind::VMeasure => "v_measure",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Metric {
+    pub kind: MetricKind,
+    /// The named values it reads: prediction, then gold.
+    pub pred: String,
+    pub gold: String,
+    /// As written in the spec, `accuracy(y_hat, y)`: the key of a metric
+    /// that appears twice.
+    pub text: String,
+}
