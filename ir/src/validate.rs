@@ -298,3 +298,180 @@ fn expr(s: &Surrogate, e: &Expr, assigned: &[bool]) -> Result<(), String> {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::{Init, LatentOp, Node, Param, Section};
+    use crate::span::{FileId, Span};
+    use crate::surrogate::{BinOp, Surrogate};
+    use crate::types::Dim;
+
+    fn node(op: Op, inputs: Vec<NodeId>, dims: Vec<Dim>) -> Node {
+        Node {
+            op,
+            inputs,
+            dims,
+            name: None,
+            section: Section::Encoder,
+            span: Span::new(FileId(0), 0, 0),
+        }
+    }
+
+    /// x → linear → cross-entropy: the smallest well-formed graph.
+    fn small() -> Graph {
+        let b = Dim::Sym("B", 0);
+        Graph {
+            nodes: vec![
+                node(Op::Input("x".into()), vec![], vec![b, Dim::Const(3)]),
+                node(Op::Param(0), vec![], vec![Dim::Const(3), Dim::Const(2)]),
+                node(Op::MatMul, vec![0, 1], vec![b, Dim::Const(2)]),
+                node(Op::Input("y".into()), vec![], vec![b]),
+                node(Op::CrossEntropy, vec![2, 3], vec![]),
+            ],
+            params: vec![Param {
+                name: "w".into(),
+                shape: vec![3, 2],
+                init: Init::Zeros,
+                section: Section::Encoder,
+            }],
+            values: vec![],
+            loss: 4,
+            latent: None,
+        }
+    }
+
+    #[test]
+    fn a_well_formed_graph_passes() {
+        assert_eq!(small().validate(), Ok(()));
+    }
+
+    #[test]
+    fn a_node_reading_a_later_node_is_refused() {
+        let mut g = small();
+        g.nodes[2].inputs = vec![0, 3];
+        assert_eq!(
+            g.validate(),
+            Err(GraphError::NotTopological { node: 2, input: 3 })
+        );
+    }
+
+    #[test]
+    fn a_node_with_the_wrong_number_of_inputs_is_refused() {
+        let mut g = small();
+        g.nodes[2].inputs = vec![0];
+        assert!(matches!(
+            g.validate(),
+            Err(GraphError::Arity {
+                node: 2,
+                found: 1,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn a_parameter_the_graph_does_not_declare_is_refused() {
+        let mut g = small();
+        g.nodes[1].op = Op::Param(7);
+        assert_eq!(
+            g.validate(),
+            Err(GraphError::NoSuchParam { node: 1, param: 7 })
+        );
+    }
+
+    #[test]
+    fn a_loss_that_is_not_a_scalar_or_not_a_node_is_refused() {
+        let mut g = small();
+        g.loss = 2;
+        assert!(matches!(g.validate(), Err(GraphError::Loss(_))));
+        g.loss = 99;
+        assert!(matches!(g.validate(), Err(GraphError::Loss(_))));
+    }
+
+    #[test]
+    fn out_of_range_attributes_are_refused() {
+        let mut g = small();
+        g.nodes[2] = node(Op::Dropout(1.5), vec![0], vec![]);
+        assert!(matches!(
+            g.validate(),
+            Err(GraphError::Attribute { node: 2, .. })
+        ));
+    }
+
+    fn latent_graph(via: Surrogate) -> Graph {
+        let mut g = small();
+        let b = Dim::Sym("B", 0);
+        g.nodes[2] = node(
+            Op::Latent(LatentOp {
+                name: "z".into(),
+                structure: StructureKind::Categorical,
+                k: 2,
+                single_root: true,
+                mapping: Mapping::Argmax { via },
+            }),
+            vec![0],
+            vec![b, Dim::Const(2)],
+        );
+        g.latent = Some(2);
+        g
+    }
+
+    fn surrogate(slots: &[&str], body: Vec<Stmt>) -> Surrogate {
+        Surrogate {
+            name: "mine".into(),
+            args: vec![("eta".into(), 1.0)],
+            slots: slots.iter().map(|s| s.to_string()).collect(),
+            body,
+            span: Span::new(FileId(0), 0, 0),
+        }
+    }
+
+    #[test]
+    fn a_surrogate_reading_a_slot_before_assigning_it_is_refused() {
+        let reads_mu = Expr::Binary {
+            op: BinOp::Sub,
+            lhs: Box::new(Expr::Forward),
+            rhs: Box::new(Expr::Var(1)),
+        };
+        let g = latent_graph(surrogate(
+            &["eta", "mu"],
+            vec![Stmt::Return(reads_mu.clone())],
+        ));
+        assert!(matches!(
+            g.validate(),
+            Err(GraphError::Surrogate { node: 2, ref message }) if message.contains("`mu`")
+        ));
+        let assigned = vec![
+            Stmt::Assign {
+                slot: 1,
+                value: Expr::Scores,
+            },
+            Stmt::Return(reads_mu),
+        ];
+        assert_eq!(
+            latent_graph(surrogate(&["eta", "mu"], assigned)).validate(),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn a_surrogate_that_never_returns_is_refused() {
+        let g = latent_graph(surrogate(
+            &["eta"],
+            vec![Stmt::Repeat {
+                count: Expr::Number(1.0),
+                body: vec![],
+                span: Span::new(FileId(0), 0, 0),
+            }],
+        ));
+        assert!(matches!(g.validate(), Err(GraphError::Surrogate { .. })));
+    }
+
+    #[test]
+    fn the_latent_field_must_name_the_latent_node() {
+        let mut g = latent_graph(surrogate(&["eta"], vec![Stmt::Return(Expr::Scores)]));
+        g.latent = None;
+        assert!(matches!(g.validate(), Err(GraphError::Dangling(_))));
+    }
+}

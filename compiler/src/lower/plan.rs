@@ -165,3 +165,54 @@ pub(super) fn train(model: &Model) -> Result<TrainPlan, Diagnostic> {
         metrics,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn adam_args() -> Args {
+        Args(vec![
+            ("lr", Val::Float(2e-3)),
+            ("betas", Val::Floats(vec![0.9, 0.999])),
+            ("eps", Val::Float(1e-8)),
+            ("weight_decay", Val::Float(0.0)),
+        ])
+    }
+
+    #[test]
+    fn optimizers_bind_every_hyper_parameter() {
+        let got = optimizer("adamw", &adam_args()).expect("binds");
+        assert_eq!(
+            got,
+            Optimizer::AdamW(Adam {
+                lr: 2e-3,
+                betas: (0.9, 0.999),
+                eps: 1e-8,
+                weight_decay: 0.0
+            })
+        );
+    }
+
+    #[test]
+    fn an_unknown_optimizer_is_an_error_not_adam() {
+        let e = optimizer("adagrad", &adam_args()).unwrap_err();
+        assert_eq!(e.found.as_deref(), Some("`adagrad`"));
+    }
+
+    #[test]
+    fn a_missing_or_mistyped_argument_is_an_error_not_zero() {
+        let mut a = adam_args();
+        a.0.retain(|(n, _)| *n != "eps");
+        let e = optimizer("adam", &a).unwrap_err();
+        assert_eq!((e.name.as_str(), e.found), ("eps", None));
+        let a = Args(vec![("lr", Val::Symbol("fast".into()))]);
+        let e = optimizer("sgd", &a).unwrap_err();
+        assert_eq!(e.name, "lr");
+        assert!(e.to_string().contains("should be a number"), "{e}");
+        // Sizes refuse negatives instead of wrapping.
+        let a = Args(vec![("clusters", Val::Int(-3))]);
+        assert!(a.size("clusters").is_err());
+        assert!(Args::default().bool("bias").is_err());
+        assert!(Args::default().symbol("activation").is_err());
+    }
+}

@@ -265,4 +265,20 @@ surrogate mine(eta = 1.0, k = 2) {
             report.model.is_none() || super::super::lower(report.model.as_ref().unwrap()).is_err()
         );
     }
+
+    #[test]
+    fn an_argmax_latent_without_a_surrogate_cannot_be_lowered() {
+        // The checker refuses `argmax` without `via`; a model built any
+        // other way still cannot become a program with a zero gradient.
+        let report = check_text("t.lsm", SPEC, Origin::CommandLine, &[]);
+        let mut model = report.model.expect("checks");
+        model.latent.as_mut().expect("a latent").surrogate = None;
+        let diags = super::super::lower(&model).unwrap_err();
+        assert!(
+            diags
+                .iter()
+                .any(|d| d.message.contains("needs `via SURROGATE`")),
+            "{diags:?}"
+        );
+    }
 }
