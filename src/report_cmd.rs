@@ -14,6 +14,7 @@
 use crate::runs::{self, Evaluation, Run, State};
 use crate::EXIT_USAGE;
 use clap::ValueEnum;
+use lsmc_runtime::records::SweepRecord;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -472,60 +473,69 @@ fn row_json(r: &Row, args: &ReportArgs, by: &[String]) -> Value {
     })
 }
 
+/// One line per row and metric; fields holding a comma, a quote or a line
+/// break are quoted by the `csv` crate, so each stays one field.
 fn csv(rows: &[Row], args: &ReportArgs, by: &[String], metrics: &[String]) -> String {
-    let quote = |t: &str| {
-        if t.contains([',', '"']) {
-            format!("\"{}\"", t.replace('"', "\"\""))
-        } else {
-            t.to_string()
-        }
-    };
-    let mut s = String::from("model");
-    for b in by {
-        s += &format!(",{}", quote(b));
-    }
     let (centre, spread) = match args.summary {
         Summary::MedianSe => ("median", "se"),
         Summary::MeanSd => ("mean", "sd"),
     };
-    s += &format!(",chosen,seeds,split,metric,{centre},{spread}\n");
+    let mut head = vec!["model".to_string()];
+    head.extend(by.iter().cloned());
+    head.extend(
+        ["chosen", "seeds", "split", "metric", centre, spread]
+            .iter()
+            .map(|s| s.to_string()),
+    );
+    let mut lines = vec![head];
     for r in rows {
         for m in metrics {
             if let Some(st) = r.stats.get(m) {
-                s += &quote(&r.model);
-                for v in &r.by {
-                    s += &format!(",{}", quote(v));
-                }
-                s += &format!(
-                    ",{},{},{},{},{},{}\n",
-                    quote(&chosen_text(&r.chosen, &Vec::new())),
-                    r.runs.len(),
-                    args.split,
-                    m,
-                    args.summary.of(st).0 * scale_of(m, args.percent),
-                    args.summary.of(st).1 * scale_of(m, args.percent)
-                );
+                let (c, w) = args.summary.of(st);
+                let k = scale_of(m, args.percent);
+                let mut line = vec![r.model.clone()];
+                line.extend(r.by.iter().cloned());
+                line.extend([
+                    chosen_text(&r.chosen, &Vec::new()),
+                    r.runs.len().to_string(),
+                    args.split.clone(),
+                    m.clone(),
+                    (c * k).to_string(),
+                    (w * k).to_string(),
+                ]);
+                lines.push(line);
             }
         }
     }
-    s
+    csv_text(&lines)
+}
+
+fn csv_text(lines: &[Vec<String>]) -> String {
+    let mut w = csv::WriterBuilder::new()
+        .flexible(true)
+        .from_writer(Vec::new());
+    for l in lines {
+        // Writing to memory cannot fail.
+        let _ = w.write_record(l);
+    }
+    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
 }
 
 /// The model order of the sweeps' `sweep.json` files (the order specs were given).
 fn sweep_order(dirs: &[PathBuf]) -> Vec<String> {
-    let mut order = Vec::new();
+    let mut order: Vec<String> = Vec::new();
     for d in dirs {
-        let Some(doc) = std::fs::read_to_string(d.join("sweep.json"))
-            .ok()
-            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-        else {
-            continue;
+        let doc = match SweepRecord::read(d) {
+            Ok(Some(doc)) => doc,
+            Ok(None) => continue,
+            Err(e) => {
+                eprintln!("warning: models are in name order: {e}");
+                continue;
+            }
         };
-        for r in doc["runs"].as_array().into_iter().flatten() {
-            if let Some(m) = r["model"].as_str() {
-                if !order.iter().any(|o| o == m) {
-                    order.push(m.to_string());
-                }
+        for r in doc.runs {
+            if !order.contains(&r.info.model) {
+                order.push(r.info.model);
             }
         }
     }
@@ -776,5 +786,33 @@ mod tests {
         assert_eq!(stat(&[0.5]).unwrap().se, 0.0);
         assert!(stat(&[]).is_none());
         assert!((quantile(&[1.0, 2.0, 3.0, 4.0], 0.25) - 1.75).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_csv_field_with_a_comma_quote_or_line_break_stays_one_field() {
+        let awkward = [
+            "plain",
+            "a,b",
+            "say \"hi\"",
+            "two\nlines",
+            "cr\r\nlf",
+            "",
+            " padded ",
+        ];
+        let lines = vec![
+            vec!["model".to_string(), "chosen".to_string()],
+            awkward.iter().map(|s| s.to_string()).collect(),
+        ];
+        let text = csv_text(&lines);
+        assert!(text.starts_with("model,chosen\nplain,\"a,b\",\"say \"\"hi\"\"\","));
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(text.as_bytes());
+        let back: Vec<Vec<String>> = reader
+            .records()
+            .map(|r| r.unwrap().iter().map(str::to_string).collect())
+            .collect();
+        assert_eq!(back, lines);
     }
 }

@@ -10,7 +10,7 @@
 use crate::runs::{self, RunInfo, State};
 use crate::{Color, Overrides, EXIT_DIAGNOSTICS, EXIT_USAGE};
 use lsmc_compiler::diag;
-use serde_json::{json, Value};
+use lsmc_runtime::records::{self, Invocation, Summary, SweepRecord, SweepRun};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
@@ -158,7 +158,7 @@ fn model_name(spec: &Path, flags: &[String]) -> Option<String> {
 }
 
 /// Expands and checks the whole sweep; `Err` carries what to print.
-fn plan(args: &SweepArgs, seeds: &[u64]) -> Result<(Vec<Planned>, Value), (String, u8)> {
+fn plan(args: &SweepArgs, seeds: &[u64]) -> Result<(Vec<Planned>, Invocation), (String, u8)> {
     let usage = |m: String| (m, EXIT_USAGE);
     let color = args.color.enabled();
     let mut axes: Vec<Axis> = Vec::new();
@@ -256,29 +256,25 @@ fn plan(args: &SweepArgs, seeds: &[u64]) -> Result<(Vec<Planned>, Value), (Strin
             ));
         }
     }
-    let description = json!({
-        "specs": args.specs.iter().map(|s| s.display().to_string()).collect::<Vec<_>>(),
-        "grid": axes.iter().map(|(p, v)| (p.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
-        "set": args.overrides.set,
-        "seeds": seeds,
-        "skipped_axes": skipped,
-    });
+    let description = Invocation {
+        specs: args.specs.iter().map(|s| s.display().to_string()).collect(),
+        grid: axes.into_iter().collect(),
+        set: args.overrides.set.clone(),
+        seeds: seeds.to_vec(),
+        skipped_axes: skipped,
+        argv: Vec::new(),
+    };
     Ok((planned, description))
 }
 
 /// Merges this invocation into `DIR/sweep.json`, so one directory can hold
 /// several sweeps (a table and then an extra figure) and report on them all.
-fn write_description(out: &Path, this: &Value, planned: &[Planned]) -> std::io::Result<()> {
-    let path = out.join("sweep.json");
-    let mut doc = std::fs::read_to_string(&path)
-        .ok()
-        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-        .filter(|v| v["runs"].is_array())
-        .unwrap_or_else(|| json!({"invocations": [], "runs": []}));
-    if let Some(inv) = doc["invocations"].as_array_mut() {
-        inv.push(this.clone());
-    }
-    let runs = doc["runs"].as_array_mut().expect("checked above");
+/// An unreadable `sweep.json` is an error, not overwritten: it records the
+/// earlier invocations.
+fn write_description(out: &Path, this: Invocation, planned: &[Planned]) -> Result<(), String> {
+    let path = out.join(records::SWEEP);
+    let mut doc = SweepRecord::read(out)?.unwrap_or_default();
+    doc.invocations.push(this);
     for p in planned {
         let dir = p
             .dir
@@ -286,19 +282,16 @@ fn write_description(out: &Path, this: &Value, planned: &[Planned]) -> std::io::
             .unwrap_or(&p.dir)
             .display()
             .to_string();
-        if !runs.iter().any(|r| r["dir"] == dir.as_str()) {
-            let mut r = p.info.to_json();
-            r["dir"] = json!(dir);
-            runs.push(r);
+        if !doc.runs.iter().any(|r| r.dir == dir) {
+            doc.runs.push(SweepRun {
+                dir,
+                info: p.info.clone(),
+            });
         }
     }
-    std::fs::create_dir_all(out)?;
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(
-        &tmp,
-        serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n",
-    )?;
-    std::fs::rename(tmp, path)
+    std::fs::create_dir_all(out)
+        .and_then(|_| records::write_json(&path, &doc))
+        .map_err(|e| format!("{}: {}", path.display(), crate::io_reason(&e)))
 }
 
 /// What one finished child left: a line for the terminal, and success.
@@ -343,24 +336,19 @@ fn run_one(exe: &Path, p: &Planned, threads: usize) -> (bool, String) {
         .status();
     match status {
         Ok(s) if s.success() => {
-            let best = std::fs::read_to_string(p.dir.join("summary.json"))
-                .ok()
-                .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+            let best = records::read_json::<Summary>(&p.dir.join(records::SUMMARY), "a summary")
                 .map(|s| {
-                    let valid = s["best"]["valid"]
-                        .as_object()
-                        .map(|m| {
-                            m.iter()
-                                .filter(|(k, _)| *k != "loss")
-                                .filter_map(|(k, v)| Some(format!("{k} {:.4}", v.as_f64()?)))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        })
-                        .unwrap_or_default();
-                    format!(
-                        "{:.1} s; best valid {valid}",
-                        s["seconds"].as_f64().unwrap_or(0.0)
-                    )
+                    let valid = s
+                        .best
+                        .splits
+                        .get("valid")
+                        .into_iter()
+                        .flatten()
+                        .filter(|(k, _)| *k != "loss")
+                        .map(|(k, v)| format!("{k} {v:.4}"))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    format!("{:.1} s; best valid {valid}", s.seconds)
                 })
                 .unwrap_or_default();
             (
@@ -458,13 +446,9 @@ pub fn run(args: &SweepArgs) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let mut inv = description;
-    inv["argv"] = json!(std::env::args().collect::<Vec<_>>());
-    if let Err(e) = write_description(&args.out, &inv, &planned) {
-        eprintln!(
-            "error: cannot write {}: {}",
-            args.out.join("sweep.json").display(),
-            crate::io_reason(&e)
-        );
+    inv.argv = std::env::args().collect();
+    if let Err(e) = write_description(&args.out, inv, &planned) {
+        eprintln!("error: cannot write the sweep's description: {e}");
         return ExitCode::from(EXIT_USAGE);
     }
     let exe = match std::env::current_exe() {
