@@ -49,7 +49,7 @@ pub fn run(args: &EvalArgs) -> ExitCode {
     }
     let mut status = ExitCode::SUCCESS;
     for dir in &args.runs {
-        let precision = crate::runs::read_info(dir).map(|i| i.precision);
+        let precision = lsmc_experiment::runs::read_info(dir).map(|i| i.precision);
         let result = match precision.as_deref() {
             Ok("f64") => eval::<f64>(dir, args),
             _ => eval::<f32>(dir, args),

@@ -6,15 +6,12 @@ mod eval_cmd;
 mod graph_cmd;
 mod infer_cmd;
 mod inspect_cmd;
-mod plot;
 mod predict_cmd;
 mod report_cmd;
-mod runs;
 mod spec;
 mod sweep_cmd;
 mod train_cmd;
 mod trained;
-mod tree_draw;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::process::ExitCode;
@@ -116,14 +113,7 @@ fn main() -> ExitCode {
 }
 
 /// Plain words for the I/O errors users meet.
-pub fn io_reason(e: &std::io::Error) -> String {
-    match e.kind() {
-        std::io::ErrorKind::NotFound => "no such file".to_string(),
-        std::io::ErrorKind::InvalidData => "not UTF-8 text".to_string(),
-        std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
-        _ => e.to_string(),
-    }
-}
+pub use lsmc_runtime::records::io_reason;
 
 /// Writes to standard output; a closed pipe (`lsmc check … | head`) ends
 /// the output quietly instead of panicking.

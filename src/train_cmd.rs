@@ -5,6 +5,7 @@ use clap::ValueEnum;
 use indicatif::{ProgressBar, ProgressStyle};
 use lsmc_compiler::diag::{self, Diagnostic};
 use lsmc_ir::graph::Graph;
+use lsmc_runtime::records::{Metrics, RunInfo, Summary};
 use lsmc_runtime::train::{self, Observer, TrainError};
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -173,7 +174,7 @@ pub fn run(args: &TrainArgs) -> ExitCode {
     // is even if it is killed before its first checkpoint; a directory that
     // already holds a run keeps its description (train refuses it below).
     if !out.join("checkpoint.bin").exists() {
-        let info = crate::runs::RunInfo {
+        let info = RunInfo {
             spec: args.spec.display().to_string(),
             model: model.name.clone(),
             overrides: args.overrides.set.clone(),
@@ -225,31 +226,21 @@ pub fn run(args: &TrainArgs) -> ExitCode {
     }
 }
 
-fn print_summary(s: &serde_json::Value, out: &std::path::Path) {
-    let show = |v: &serde_json::Value| -> String {
-        let mut parts = Vec::new();
-        if let Some(o) = v.as_object() {
-            for (k, x) in o {
-                if let Some(f) = x.as_f64() {
-                    parts.push(format!("{k} {f:.4}"));
-                }
-            }
-        }
-        parts.join(", ")
+fn print_summary(s: &Summary, out: &std::path::Path) {
+    let show = |m: Option<&Metrics>| -> String {
+        m.into_iter()
+            .flatten()
+            .map(|(k, f)| format!("{k} {f:.4}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     };
-    println!(
-        "model {}: {} steps in {:.1} s",
-        s["model"].as_str().unwrap_or(""),
-        s["steps"],
-        s["seconds"].as_f64().unwrap_or(0.0)
-    );
-    for which in ["final", "best"] {
-        let r = &s[which];
+    println!("model {}: {} steps in {:.1} s", s.model, s.steps, s.seconds);
+    for (which, r) in [("final", &s.last), ("best", &s.best)] {
         println!(
             "  {which:<5} (step {}): valid {} | test {}",
-            r["step"],
-            show(&r["valid"]),
-            show(&r["test"])
+            r.step,
+            show(r.splits.get("valid")),
+            show(r.splits.get("test"))
         );
     }
     println!("  run directory: {}", out.display());

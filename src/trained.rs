@@ -3,25 +3,16 @@
 //! stood where the trained spec stood so that relative data and `use`
 //! paths resolve as they did, and the parameters saved by training.
 
-use crate::runs::{self, RunInfo};
 use crate::spec::{self, Loaded};
 use crate::{Color, EXIT_DIAGNOSTICS, EXIT_USAGE};
-use clap::ValueEnum;
 use lsmc_compiler::Origin;
+use lsmc_experiment::runs::{self, RunInfo};
+pub use lsmc_experiment::trained::At;
+use lsmc_experiment::trained::{origin, params_file};
 use lsmc_runtime::real::Real;
 use lsmc_runtime::train;
 use ndarray::ArrayD;
-use std::path::{Path, PathBuf};
-
-/// Which saved parameters to use.
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum At {
-    /// The best evaluation by the first metric on the validation split
-    /// (`best.bin`), as the run's summary reports it.
-    Best,
-    /// The last evaluation (`checkpoint.bin`).
-    Final,
-}
+use std::path::Path;
 
 pub struct Trained<T> {
     pub info: RunInfo,
@@ -29,16 +20,6 @@ pub struct Trained<T> {
     pub params: Vec<ArrayD<T>>,
     /// The training step the parameters were saved at.
     pub step: u64,
-}
-
-/// Where the trained spec stood: its recorded absolute path, else the
-/// recorded path if it still exists from here, else the run directory.
-fn origin(dir: &Path, info: &RunInfo) -> PathBuf {
-    if let Some(p) = &info.spec_path {
-        return PathBuf::from(p);
-    }
-    let recorded = PathBuf::from(&info.spec);
-    std::fs::canonicalize(&recorded).unwrap_or_else(|_| dir.join("spec.lsm"))
 }
 
 /// The run's description and its spec, checked and lowered; the element
@@ -66,23 +47,10 @@ pub fn load_spec(dir: &Path, color: Color) -> Result<(RunInfo, Loaded), u8> {
 /// [`load_spec`] and the parameters saved `at`.
 pub fn load<T: Real>(dir: &Path, at: At, color: Color) -> Result<Trained<T>, u8> {
     let (info, loaded) = load_spec(dir, color)?;
-    let file = dir.join(match at {
-        At::Best => train::BEST,
-        At::Final => "checkpoint.bin",
-    });
-    if !file.exists() {
-        eprintln!(
-            "error: {} has no {}: {}",
-            dir.display(),
-            file.file_name().unwrap_or_default().to_string_lossy(),
-            match at {
-                At::Best if dir.join("checkpoint.bin").exists() =>
-                    "this run was trained before lsmc kept its best parameters; use --at final",
-                _ => "the run has not reached its first evaluation",
-            }
-        );
-        return Err(EXIT_USAGE);
-    }
+    let file = params_file(dir, at).map_err(|e| {
+        eprintln!("error: {e}");
+        EXIT_USAGE
+    })?;
     let (params, step) = train::saved_params::<T>(&loaded.program.graph, &file).map_err(|e| {
         eprintln!("error: {e}");
         EXIT_DIAGNOSTICS

@@ -101,11 +101,39 @@ fn a_run_directory_holds_the_resolved_spec_metrics_summary_and_checkpoint() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("--resume"));
 }
 
+/// The synthetic SFE-with-baseline spec, shortened (the baseline's running
+/// mean is state a resumed run must carry over exactly).
+fn short_sfe_baseline() -> PathBuf {
+    let mut short = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("models/synthetic/sfe_baseline.lsm"),
+    )
+    .expect("the spec");
+    for (from, to) in [
+        (
+            "train = 5000, valid = 1000, test = 1000",
+            "train = 500, valid = 100, test = 100",
+        ),
+        ("steps 10000", "steps 1500"),
+        ("evaluate every 500 steps", "evaluate every 100 steps"),
+    ] {
+        assert!(
+            short.contains(from),
+            "sfe_baseline.lsm no longer says `{from}`"
+        );
+        short = short.replace(from, to);
+    }
+    let spec = scratch("sfe_baseline.lsm");
+    std::fs::write(&spec, short).unwrap();
+    spec
+}
+
 #[test]
 fn a_killed_run_resumes_to_the_same_result_as_an_uninterrupted_one() {
+    let sfe = short_sfe_baseline();
     for spec in [
         "tests/lsm/train/small_softmax.lsm",
         "tests/lsm/train/minibatch_spigot.lsm",
+        sfe.to_str().unwrap(),
     ] {
         let whole = scratch("whole");
         let o = train(spec, &whole, &[]);
@@ -120,7 +148,7 @@ fn a_killed_run_resumes_to_the_same_result_as_an_uninterrupted_one() {
             .stdout(std::process::Stdio::null())
             .spawn()
             .expect("lsmc starts");
-        // Kill it as soon as a checkpoint exists, mid-run.
+        // Kill it (SIGKILL, as `kill -9`) as soon as a checkpoint exists, mid-run.
         let start = Instant::now();
         while !cut.join("checkpoint.bin").exists() && start.elapsed() < Duration::from_secs(60) {
             std::thread::sleep(Duration::from_millis(2));
@@ -131,6 +159,14 @@ fn a_killed_run_resumes_to_the_same_result_as_an_uninterrupted_one() {
             !cut.join("summary.json").exists(),
             "{spec}: the run finished before it could be interrupted"
         );
+        if spec == sfe.to_str().unwrap() {
+            let ck = lsmc_runtime::checkpoint::load::<f32>(&cut.join("checkpoint.bin"))
+                .expect("the checkpoint is intact");
+            assert!(
+                !ck.header.surrogate_state.is_empty(),
+                "the baseline's running mean is in the checkpoint"
+            );
+        }
 
         let o = train(spec, &cut, &["--resume"]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));

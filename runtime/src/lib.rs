@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod ops;
 pub mod optim;
 pub mod real;
+pub mod records;
 pub mod train;
 
 pub use real::Real;

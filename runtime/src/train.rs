@@ -2,7 +2,7 @@
 //!
 //! `DIR/spec.lsm` (the resolved spec), `DIR/metrics.jsonl` (one object per
 //! evaluation and split), `DIR/checkpoint.bin` (after every evaluation) and
-//! `DIR/summary.json` (at the end). A run is deterministic for a seed and a
+//! `DIR/summary.json` (at the end): the types of [`crate::records`]. A run is deterministic for a seed and a
 //! thread count; `resume` continues from the checkpoint and ends
 //! bit-identical to an uninterrupted run.
 
@@ -12,6 +12,7 @@ use crate::exec::{ExecError, Executor};
 use crate::metrics;
 use crate::optim::Optimizer;
 use crate::real::Real;
+use crate::records::{self, Evaluated, MetricsLine, Summary};
 use lsmc_ir::graph::{Graph, Init, NodeId};
 use lsmc_ir::plan::{MetricKind, Split, TrainPlan, Unit};
 use lsmc_ir::Program;
@@ -19,7 +20,6 @@ use ndarray::ArrayD;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -282,14 +282,16 @@ fn score(plan: &TrainPlan, results: &BTreeMap<String, BTreeMap<String, f64>>) ->
     }
 }
 
-fn results_json(step: u64, epoch: u64, results: &BTreeMap<String, BTreeMap<String, f64>>) -> Value {
-    let mut o = Map::new();
-    o.insert("step".into(), json!(step));
-    o.insert("epoch".into(), json!(epoch));
-    for (split, m) in results {
-        o.insert(split.clone(), json!(m));
+fn evaluated(
+    step: u64,
+    epoch: u64,
+    results: &BTreeMap<String, BTreeMap<String, f64>>,
+) -> Evaluated {
+    Evaluated {
+        step,
+        epoch,
+        splits: results.clone(),
     }
-    Value::Object(o)
 }
 
 /// Where training is in the data.
@@ -458,7 +460,7 @@ pub fn time_steps<T: Real>(
 
 /// The file in a run directory that holds the parameters of the best
 /// evaluation (by the first metric on the validation split).
-pub const BEST: &str = "best.bin";
+pub const BEST: &str = records::BEST;
 
 /// The parameters saved in a checkpoint (`checkpoint.bin`: the last
 /// evaluation; [`BEST`]: the best one) for `graph`, with the step they
@@ -472,7 +474,7 @@ pub fn saved_params<T: Real>(graph: &Graph, path: &Path) -> Result<(Vec<ArrayD<T
             .header
             .tensors
             .iter()
-            .position(|(n, _)| *n == name)
+            .position(|n| *n == name)
             .ok_or_else(|| {
                 format!(
                     "{} holds no parameter `{}`: it was saved by another spec",
@@ -499,15 +501,15 @@ pub fn train<T: Real>(
     program: &Program,
     opts: &Options,
     obs: &mut dyn Observer,
-) -> Result<Value, TrainError> {
+) -> Result<Summary, TrainError> {
     let graph = &program.graph;
     let exec = Executor::new(graph).map_err(exec_error)?;
     let data: Dataset<T> = data::load(&program.data).map_err(TrainError::Data)?;
     let plan = plan(&program.train, data.train.len);
     std::fs::create_dir_all(&opts.out)
         .map_err(|e| io(e, &format!("cannot create {}", opts.out.display())))?;
-    let ck_path = opts.out.join("checkpoint.bin");
-    let metrics_path = opts.out.join("metrics.jsonl");
+    let ck_path = opts.out.join(records::CHECKPOINT);
+    let metrics_path = opts.out.join(records::METRICS);
 
     let mut params = init_params(graph, &data, opts.seed)?;
     let mut opt = Optimizer::new(&program.train.optimizer, &params);
@@ -516,7 +518,8 @@ pub fn train<T: Real>(
     let mut step = 0u64;
     let mut cursor = Cursor::start(data.train.len);
     let mut state = BTreeMap::new();
-    let mut best: Option<Value> = None;
+    // The best evaluation so far and the score that chose it.
+    let mut best: Option<(Evaluated, Option<f64>)> = None;
     let mut seconds_before = 0.0;
     let mut last_checkpoint = None;
 
@@ -554,7 +557,7 @@ pub fn train<T: Real>(
             order: h.order,
         };
         state = h.surrogate_state;
-        best = h.best;
+        best = h.best.map(|b| (b, h.best_score));
         seconds_before = h.seconds;
         rng.set_word_pos(
             h.rng_word_pos
@@ -562,15 +565,13 @@ pub fn train<T: Real>(
                 .map_err(|e| TrainError::Checkpoint(format!("bad generator position: {e}")))?,
         );
         last_checkpoint = Some(step);
-        // Evaluations logged after the checkpoint are redone.
+        // Evaluations logged after the checkpoint are redone; a line the
+        // kill cut short does not parse and goes too.
         if let Ok(text) = std::fs::read_to_string(&metrics_path) {
             let kept: String = text
                 .lines()
                 .filter(|l| {
-                    serde_json::from_str::<Value>(l)
-                        .ok()
-                        .and_then(|v| v["step"].as_u64())
-                        .is_some_and(|s| s <= step)
+                    serde_json::from_str::<MetricsLine>(l).is_ok_and(|line| line.step <= step)
                 })
                 .map(|l| format!("{l}\n"))
                 .collect();
@@ -630,14 +631,15 @@ pub fn train<T: Real>(
                 .map_err(|e| non_finite(e, step, last_checkpoint, true))?;
             obs.evaluated(step, &results);
             for (split, m) in &results {
-                let mut line = Map::new();
-                line.insert("step".into(), json!(step));
-                line.insert("epoch".into(), json!(epoch));
-                line.insert("split".into(), json!(split));
-                for (k, v) in m {
-                    line.insert(k.clone(), json!(v));
-                }
-                writeln!(metrics_file, "{}", Value::Object(line))
+                let line = MetricsLine {
+                    step,
+                    epoch,
+                    split: split.clone(),
+                    values: m.clone(),
+                };
+                let text = serde_json::to_string(&line)
+                    .map_err(|e| TrainError::Io(format!("cannot write a metrics line: {e}")))?;
+                writeln!(metrics_file, "{text}")
                     .map_err(|e| io(e, "cannot append to metrics.jsonl"))?;
             }
             metrics_file
@@ -646,22 +648,20 @@ pub fn train<T: Real>(
             let improved = match (&best, score(&program.train, &results)) {
                 (_, None) => best.is_none(),
                 (None, Some(_)) => true,
-                (Some(b), Some(s)) => s > b["score"].as_f64().unwrap_or(f64::NEG_INFINITY),
+                (Some((_, b)), Some(s)) => s > b.unwrap_or(f64::NEG_INFINITY),
             };
             if improved {
-                let mut b = results_json(step, epoch, &results);
-                b["score"] = json!(score(&program.train, &results));
-                best = Some(b);
+                best = Some((
+                    evaluated(step, epoch, &results),
+                    score(&program.train, &results),
+                ));
             }
             let seconds = seconds_before + started.elapsed().as_secs_f64();
             let mut tensors = Vec::new();
             let mut names = Vec::new();
             for (group, list) in [("param", &params), ("m", &opt.m), ("v", &opt.v)] {
                 for (i, t) in list.iter().enumerate() {
-                    names.push((
-                        format!("{group}.{}", graph.params[i].name),
-                        t.shape().to_vec(),
-                    ));
+                    names.push(format!("{group}.{}", graph.params[i].name));
                     tensors.push(t.clone());
                 }
             }
@@ -675,7 +675,8 @@ pub fn train<T: Real>(
                 rng_word_pos: rng.get_word_pos().to_string(),
                 optimizer_steps: opt.t,
                 surrogate_state: state.clone(),
-                best: best.clone(),
+                best: best.as_ref().map(|(b, _)| b.clone()),
+                best_score: best.as_ref().and_then(|(_, s)| *s),
                 seconds,
                 tensors: names,
             };
@@ -711,27 +712,17 @@ pub fn train<T: Real>(
             .map_err(|e| non_finite(e, step, last_checkpoint, true))?,
     };
     let epoch = cursor.epoch;
-    let mut best = best.unwrap_or_else(|| results_json(step, epoch, &final_results));
-    if let Some(o) = best.as_object_mut() {
-        o.remove("score");
-    }
-    let summary = json!({
-        "model": program.name,
-        "seed": opts.seed,
-        "steps": step,
-        "epochs": epoch,
-        "seconds": seconds,
-        "dtype": T::NAME,
-        "best": best,
-        "final": results_json(step, epoch, &final_results),
-    });
-    let tmp = opts.out.join("summary.json.tmp");
-    std::fs::write(
-        &tmp,
-        serde_json::to_string_pretty(&summary).unwrap_or_default(),
-    )
-    .map_err(|e| io(e, "cannot write summary.json"))?;
-    std::fs::rename(&tmp, opts.out.join("summary.json"))
+    let summary = Summary {
+        model: program.name.clone(),
+        seed: opts.seed,
+        steps: step,
+        epochs: epoch,
+        seconds,
+        dtype: T::NAME.into(),
+        best: best.map_or_else(|| evaluated(step, epoch, &final_results), |(b, _)| b),
+        last: evaluated(step, epoch, &final_results),
+    };
+    records::write_json(&opts.out.join(records::SUMMARY), &summary)
         .map_err(|e| io(e, "cannot write summary.json"))?;
     Ok(summary)
 }

@@ -29,7 +29,7 @@ fn summarise(series: &Series, metric: usize) -> Vec<(f64, f64, f64, f64)> {
     at.into_iter()
         .map(|(step, mut vs)| {
             vs.sort_by(f64::total_cmp);
-            let q = |p| crate::report_cmd::quantile(&vs, p);
+            let q = |p| crate::report::quantile(&vs, p);
             (step as f64, q(0.25), q(0.5), q(0.75))
         })
         .collect()

@@ -1,0 +1,12 @@
+//! The experiment logic behind lsmc's commands: sweeps (planning and the
+//! training processes), run directories read back, reports (statistics,
+//! selection, tables and plots), and predictions with trained runs. The
+//! command line only parses flags, calls in here, and prints.
+
+pub mod plot;
+pub mod predict;
+pub mod report;
+pub mod runs;
+pub mod sweep;
+pub mod trained;
+pub mod tree_draw;
