@@ -5,11 +5,8 @@
 use crate::trained::{self, At};
 use crate::{Color, EXIT_DIAGNOSTICS, EXIT_USAGE};
 use lsmc_ir::plan::Split;
-use lsmc_runtime::exec::Executor;
 use lsmc_runtime::real::Real;
-use lsmc_runtime::{data, train};
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -65,36 +62,29 @@ pub fn run(args: &EvalArgs) -> ExitCode {
 
 fn eval<T: Real>(dir: &Path, args: &EvalArgs) -> Result<Value, u8> {
     let t = trained::load::<T>(dir, args.at, args.color)?;
-    let model = &t.loaded.model;
-    let exec = Executor::new(&t.loaded.program.graph).map_err(|e| {
-        eprintln!("error: {}: {e:?}", dir.display());
-        EXIT_DIAGNOSTICS
-    })?;
-    let data: data::Dataset<T> = data::load(&t.loaded.program.data).map_err(|e| {
-        eprintln!("error: {e}");
-        EXIT_DIAGNOSTICS
-    })?;
-    let plan = &t.loaded.program.train;
-    let splits = if args.split.is_empty() {
-        plan.evaluate_on.clone()
+    let splits: Option<Vec<Split>> = if args.split.is_empty() {
+        None
     } else {
-        args.split
-            .iter()
-            .map(|s| {
-                Split::parse(s).ok_or_else(|| {
-                    eprintln!("error: --split `{s}`: the splits are train, valid and test");
-                    EXIT_USAGE
+        Some(
+            args.split
+                .iter()
+                .map(|s| {
+                    Split::parse(s).ok_or_else(|| {
+                        eprintln!("error: --split `{s}`: the splits are train, valid and test");
+                        EXIT_USAGE
+                    })
                 })
-            })
-            .collect::<Result<_, _>>()?
+                .collect::<Result<_, _>>()?,
+        )
     };
-    let results = train::evaluate_splits(&exec, plan, &t.params, &data, &splits).map_err(|e| {
-        eprintln!("error: {}: evaluation failed: {e:?}", dir.display());
-        EXIT_DIAGNOSTICS
-    })?;
+    let results = lsmc_experiment::eval::evaluate(&t.loaded.program, &t.params, splits.as_deref())
+        .map_err(|e| {
+            eprintln!("error: {}: {e}", dir.display());
+            EXIT_DIAGNOSTICS
+        })?;
     Ok(json!({
         "run": dir.display().to_string(),
-        "model": model.name,
+        "model": t.loaded.program.name,
         "seed": t.info.seed,
         "at": match args.at { At::Best => "best", At::Final => "final" },
         "step": t.step,
@@ -111,27 +101,7 @@ fn print_table(dir: &Path, v: &Value) {
         v["at"].as_str().unwrap_or(""),
         v["step"]
     );
-    let results: BTreeMap<String, BTreeMap<String, f64>> =
+    let results: lsmc_runtime::records::Evaluation =
         serde_json::from_value(v["results"].clone()).unwrap_or_default();
-    // Loss first, then the metrics in a stable order.
-    let mut columns: Vec<String> = vec!["loss".into()];
-    for m in results.values().flat_map(|m| m.keys()) {
-        if !columns.contains(m) {
-            columns.push(m.clone());
-        }
-    }
-    let width = |c: &str| c.len().max(8);
-    let mut head = format!("  {:<6}", "split");
-    for c in &columns {
-        head += &format!("  {:>w$}", c, w = width(c));
-    }
-    println!("{head}");
-    for (split, m) in &results {
-        let mut line = format!("  {split:<6}");
-        for c in &columns {
-            let cell = m.get(c).map_or("–".to_string(), |x| format!("{x:.4}"));
-            line += &format!("  {:>w$}", cell, w = width(c));
-        }
-        println!("{line}");
-    }
+    print!("{}", lsmc_experiment::eval::table(&results));
 }

@@ -3,6 +3,7 @@
 //! selection, tables and plots), and predictions with trained runs. The
 //! command line only parses flags, calls in here, and prints.
 
+pub mod eval;
 pub mod plot;
 pub mod predict;
 pub mod report;

@@ -726,3 +726,61 @@ pub fn train<T: Real>(
         .map_err(|e| io(e, "cannot write summary.json"))?;
     Ok(summary)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::Split as Part;
+    use lsmc_ir::graph::{Param, Section};
+    use std::collections::HashMap;
+    use std::sync::Arc;
+
+    fn graph_copying(name: &str, shape: Vec<usize>) -> Graph {
+        Graph {
+            params: vec![Param {
+                name: "encoder.e.embed.table".into(),
+                shape,
+                init: Init::FromInput(name.into()),
+                section: Section::Encoder,
+            }],
+            ..Graph::default()
+        }
+    }
+
+    fn data_with(name: &str, table: ArrayD<f64>) -> Dataset<f64> {
+        let mut split = Part::new(HashMap::new(), 1);
+        split.shared.insert(name.into(), Arc::new(table));
+        Dataset {
+            train: split.clone(),
+            valid: split.clone(),
+            test: split,
+        }
+    }
+
+    #[test]
+    fn a_parameter_copied_from_data_is_that_data() {
+        let table = ArrayD::from_shape_fn(ndarray::IxDyn(&[4, 2]), |i| (i[0] * 2 + i[1]) as f64);
+        let p = init_params(
+            &graph_copying("embeddings", vec![4, 2]),
+            &data_with("embeddings", table.clone()),
+            1,
+        )
+        .expect("initialised");
+        assert_eq!(p[0], table);
+    }
+
+    #[test]
+    fn a_parameter_copied_from_data_the_data_lacks_is_an_error_not_zeros() {
+        let data = data_with("vectors", ArrayD::zeros(ndarray::IxDyn(&[4, 2])));
+        let e = init_params(&graph_copying("embeddings", vec![4, 2]), &data, 1).unwrap_err();
+        assert!(
+            matches!(&e, TrainError::Data(m) if m.contains("`embeddings`") && m.contains("encoder.e.embed.table")),
+            "{e}"
+        );
+        let e = init_params(&graph_copying("vectors", vec![5, 2]), &data, 1).unwrap_err();
+        assert!(
+            matches!(&e, TrainError::Data(m) if m.contains("[5, 2]")),
+            "{e}"
+        );
+    }
+}
