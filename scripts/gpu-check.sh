@@ -7,7 +7,7 @@
 #                                      test binary, the torch-struct wheel)
 #   scripts/gpu-check.sh               there, with target/gpu-check carried:
 #     1. the card (nvidia-smi);
-#     2. GPU-vs-CPU parity (kernels/tests/gpu.rs with LSMC_REQUIRE_GPU=1):
+#     2. GPU-vs-CPU parity (kernels/tests/it/gpu.rs with LSMC_REQUIRE_GPU=1):
 #        MAP trees identical, marginals within 1e-4 (f32) and 1e-10 (f64),
 #        log-partitions, the marginals' VJP, on random padded batches;
 #     3. lsmc (--device cuda) against torch-struct on the same GPU, batch
@@ -23,11 +23,11 @@ if [ "${1:-}" = "--prepare" ]; then
   mkdir -p "$kit/wheels"
   cargo build --release -q
   cp target/release/lsmc "$kit/lsmc"
-  test_bin=$(cargo test --release -q -p lsmc-kernels --test gpu --no-run --message-format=json 2>/dev/null |
+  test_bin=$(cargo test --release -q -p lsmc-kernels --test it --no-run --message-format=json 2>/dev/null |
     python3 -c 'import json,sys
 for l in sys.stdin:
     m = json.loads(l)
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "gpu":
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "it":
         print(m["executable"])')
   cp "$test_bin" "$kit/gpu-tests"
   python3 -m pip download --quiet --no-deps torch-struct==0.5 -d "$kit/wheels"
@@ -40,7 +40,7 @@ mkdir -p "$out"
 nvidia-smi -L | tee "$out/gpu.txt"
 
 echo "== parity: GPU vs the CPU engine"
-LSMC_REQUIRE_GPU=1 "$kit/gpu-tests" --test-threads=1 2>&1 | tee "$out/parity.txt"
+LSMC_REQUIRE_GPU=1 "$kit/gpu-tests" gpu:: --test-threads=1 2>&1 | tee "$out/parity.txt"
 
 echo "== benchmark: lsmc vs torch-struct"
 pydeps=$(mktemp -d)

@@ -1,7 +1,7 @@
 //! The projective-tree ops of [`super::tree::Tree`] on the GPU selected by
 //! [`crate::device`]: the same layout (`[B, N+1, N+1]` scores, lengths),
 //! the same results as the CPU engine (tested on a GPU by
-//! `lsmc-kernels/tests/gpu.rs`). f32 graphs run the f32 kernels, f64 the
+//! `kernels/tests/it/gpu.rs`). f32 graphs run the f32 kernels, f64 the
 //! f64 ones.
 
 use super::structure::StructureError;

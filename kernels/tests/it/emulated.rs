@@ -9,7 +9,7 @@
 use lsmc_kernels::emulated::{self, Batch};
 use lsmc_runtime::latent::projective;
 
-mod common;
+use crate::common;
 use common::{assert_cpu_trees, random_batch, sentence};
 
 const LENGTHS: [i32; 6] = [7, 1, 0, 4, 9, 2];

@@ -8,7 +8,7 @@
 use lsmc_kernels::cuda::{CudaError, Gpu};
 use lsmc_runtime::latent::projective;
 
-mod common;
+use crate::common;
 use common::{assert_cpu_trees, random_batch, random_lengths, sentence};
 
 fn required() -> bool {

@@ -90,7 +90,7 @@ fn ok_specs_and_models_check_clean() {
 
 #[test]
 fn err_specs_fail_with_their_snapshotted_diagnostics() {
-    insta::glob!("lsm/err/*.lsm", |path| {
+    insta::glob!("..", "lsm/err/*.lsm", |path| {
         let (code, stdout, stderr) = run_check(path);
         assert_eq!(
             code,
@@ -108,7 +108,7 @@ fn err_specs_fail_with_their_snapshotted_diagnostics() {
 
 #[test]
 fn warn_specs_pass_with_their_snapshotted_warnings() {
-    insta::glob!("lsm/warn/*.lsm", |path| {
+    insta::glob!("..", "lsm/warn/*.lsm", |path| {
         let (code, _stdout, stderr) = run_check(path);
         assert_eq!(
             code,
