@@ -11,6 +11,7 @@
 pub mod builtins;
 pub mod check;
 pub mod diag;
+pub mod layers;
 pub mod lower;
 pub mod model;
 pub mod span;

@@ -1,7 +1,8 @@
 //! Lowering: the checked model → the program the runtime executes.
 //!
 //! Layers expand into primitive ops with their parameters (`linear` is a
-//! matmul and a bias add, `mlp` two of those around an activation);
+//! matmul and a bias add, `mlp` two of those around an activation), each
+//! by its own definition in [`crate::layers`] through a [`LayerCx`];
 //! arithmetic with constants becomes `Affine`; the latent line becomes the
 //! scores' nodes followed by one latent node carrying its surrogate as a
 //! typed program ([`surrogate`]); the data line and the training block
@@ -12,10 +13,11 @@ mod surrogate;
 
 use crate::builtins::shapes::{ArgError, Args};
 use crate::diag::Diagnostic;
+use crate::layers::{Layer, ParamShape};
 use crate::model::{Forward, Model, Stmt, TExpr, TKind};
 use crate::span::Span;
 use crate::syntax::ast::BinOp;
-use crate::types::{Dim, Elem};
+use crate::types::Dim;
 use lsmc_ir::graph::*;
 use lsmc_ir::Program;
 use std::collections::HashMap;
@@ -158,13 +160,6 @@ struct Lowerer {
     /// `block.value`, naming the parameters of the statement being lowered.
     prefix: String,
     layer_index: usize,
-}
-
-fn feature(dims: &[Dim]) -> usize {
-    match dims.last() {
-        Some(Dim::Const(n)) => *n as usize,
-        _ => 0,
-    }
 }
 
 impl Lowerer {
@@ -331,327 +326,229 @@ impl Lowerer {
         }
     }
 
-    fn arg(&mut self, args: &Args, name: &str) -> Option<NodeId> {
-        let e = args.expr(name)?.clone();
-        self.expr(&e)
-    }
-
-    /// `x W + b` with PyTorch's `nn.Linear` initialisation.
-    fn linear(
-        &mut self,
-        x: NodeId,
-        d_in: usize,
-        out: usize,
-        bias: bool,
-        dims: Vec<Dim>,
-        span: Span,
-    ) -> NodeId {
-        self.layer_index += 1;
-        let bound = 1.0 / (d_in.max(1) as f64).sqrt();
-        let w = self.param(
-            "linear",
-            "weight",
-            vec![d_in, out],
-            Init::Uniform(bound),
-            span,
-        );
-        let y = self.node(Op::MatMul, vec![x, w], dims.clone(), span);
-        if !bias {
-            return y;
-        }
-        let b = self.param("linear", "bias", vec![out], Init::Uniform(bound), span);
-        self.node(Op::AddBias, vec![y, b], dims, span)
-    }
-
-    /// A bound argument; a missing one is the checker's bug, reported.
-    fn need<T>(&mut self, r: Result<T, ArgError>, span: Span) -> Option<T> {
-        match r {
-            Ok(v) => Some(v),
-            Err(e) => {
-                let _ = self.internal(e.to_string(), span);
-                None
-            }
-        }
-    }
-
     /// Something a checked model cannot contain.
     fn internal(&mut self, message: String, span: Span) -> Option<NodeId> {
         self.diags.push(internal(message, span));
         None
     }
 
-    fn unsupported(&mut self, name: &str, span: Span) -> Option<NodeId> {
-        self.diags.push(
-            Diagnostic::error(
-                "lsm::lower::unsupported",
-                format!("`{name}` cannot run yet"),
-                span,
-                "no runtime implementation",
-            )
-            .with_help(Some(format!(
-                "`lsmc check` accepts `{name}`, but the runtime gains it with the SST experiment; \
-                 synthetic specs run today"
-            ))),
-        );
-        None
-    }
-
     fn call(&mut self, name: &str, args: &Args, dims: Vec<Dim>, span: Span) -> Option<NodeId> {
-        let simple = match name {
-            "tanh" => Some(Op::Tanh),
-            "relu" => Some(Op::Relu),
-            "sigmoid" => Some(Op::Sigmoid),
-            "exp" => Some(Op::Exp),
-            "log" => Some(Op::Log),
-            "softmax" => Some(Op::Softmax),
-            "log_softmax" => Some(Op::LogSoftmax),
-            _ => None,
-        };
-        if let Some(op) = simple {
-            let x = self.arg(args, "x")?;
-            return Some(self.node(op, vec![x], dims, span));
+        if let Some(layer) = crate::layers::lookup(name) {
+            return self.layer(layer, args, dims, span);
         }
+        let arg = |this: &mut Lowerer, name: &str| match args.expr(name) {
+            Some(e) => this.expr(e),
+            None => this.internal(format!("argument `{name}` is missing"), span),
+        };
         match name {
-            "linear" => {
-                let xe = args.expr("x")?;
-                let d_in = feature(&xe.ty.dims);
-                let x = self.arg(args, "x")?;
-                let out = self.need(args.size("out"), span)? as usize;
-                let bias = self.need(args.bool("bias"), span)?;
-                Some(self.linear(x, d_in, out, bias, dims, span))
-            }
-            "mlp" => {
-                let xe = args.expr("x")?;
-                let d_in = feature(&xe.ty.dims);
-                let x = self.arg(args, "x")?;
-                let hidden = self.need(args.size("hidden"), span)? as usize;
-                let mut hdims = dims.clone();
-                if let Some(l) = hdims.last_mut() {
-                    *l = Dim::Const(hidden as u64);
-                }
-                let h = self.linear(x, d_in, hidden, true, hdims.clone(), span);
-                let act = match self.need(args.symbol("activation"), span)? {
-                    "tanh" => Op::Tanh,
-                    "sigmoid" => Op::Sigmoid,
-                    "relu" => Op::Relu,
-                    other => {
-                        return self.internal(format!("`mlp` has no activation `{other}`"), span)
-                    }
-                };
-                let a = self.node(act, vec![h], hdims, span);
-                let out = self.need(args.size("out"), span)? as usize;
-                Some(self.linear(a, hidden, out, true, dims, span))
-            }
-            "bilinear" => {
-                let (ae, be) = (args.expr("a")?, args.expr("b")?);
-                let (k, d) = (feature(&ae.ty.dims), feature(&be.ty.dims));
-                let out = self.need(args.size("out"), span)? as usize;
-                let a = self.arg(args, "a")?;
-                let x = self.arg(args, "b")?;
-                self.layer_index += 1;
-                // nn.Bilinear bounds both weight and bias by 1/sqrt(in1_features).
-                let bound = 1.0 / (k.max(1) as f64).sqrt();
-                let w = self.param(
-                    "bilinear",
-                    "weight",
-                    vec![d, k, out],
-                    Init::Uniform(bound),
-                    span,
-                );
-                let y = self.node(Op::Bilinear, vec![a, x, w], dims.clone(), span);
-                let b = self.param("bilinear", "bias", vec![out], Init::Uniform(bound), span);
-                Some(self.node(Op::AddBias, vec![y, b], dims, span))
-            }
-            "matmul" => {
-                let a = self.arg(args, "a")?;
-                let b = self.arg(args, "b")?;
-                Some(self.node(Op::MatMul, vec![a, b], dims, span))
-            }
-            "concat" => {
-                let parts: Vec<TExpr> = args
-                    .exprs("a")
-                    .into_iter()
-                    .chain(args.exprs("b"))
-                    .cloned()
-                    .collect();
-                let mut ids = Vec::new();
-                for p in &parts {
-                    ids.push(self.expr(p)?);
-                }
-                Some(self.node(Op::Concat, ids, dims, span))
-            }
-            "sum_pool" | "mean_pool" => {
-                let x = self.arg(args, "x")?;
-                let lengths = self.input("lengths", vec![Dim::Sym("B", 0)], span);
-                let op = if name == "sum_pool" {
-                    Op::SumPool
-                } else {
-                    Op::MeanPool
-                };
-                Some(self.node(op, vec![x, lengths], dims, span))
-            }
-            "embed" => {
-                let ids = self.arg(args, "ids")?;
-                let te = args.expr("table")?.clone();
-                let table = if self.need(args.bool("frozen"), span)? {
-                    self.expr(&te)?
-                } else {
-                    // A trained table starts as a copy of a data-provided one.
-                    let TKind::Value(source) = &te.kind else {
-                        return self.internal(
-                            "a trained embedding table must be a value the data provides".into(),
-                            te.span,
-                        );
-                    };
-                    let source = source.clone();
-                    let shape = te
-                        .ty
-                        .dims
-                        .iter()
-                        .map(|d| {
-                            if let Dim::Const(c) = d {
-                                *c as usize
-                            } else {
-                                0
-                            }
-                        })
-                        .collect();
-                    self.layer_index += 1;
-                    self.param("embed", "table", shape, Init::FromInput(source), span)
-                };
-                Some(self.node(Op::Embedding, vec![ids, table], dims, span))
-            }
-            "dropout" => {
-                let x = self.arg(args, "x")?;
-                let p = self.need(args.float("p"), span)?;
-                Some(self.node(Op::Dropout(p), vec![x], dims, span))
-            }
-            "one_hot" => {
-                let le = args.expr("labels")?;
-                let k = match le.ty.elem {
-                    Elem::Class(k) => k as usize,
-                    _ => 0,
-                };
-                let l = self.arg(args, "labels")?;
-                Some(self.node(Op::OneHot(k), vec![l], dims, span))
-            }
             "gumbel" => Some(self.node(Op::Gumbel, vec![], dims, span)),
             "cross_entropy" => {
-                let logits = self.arg(args, "logits")?;
-                let labels = self.arg(args, "labels")?;
+                let logits = arg(self, "logits")?;
+                let labels = arg(self, "labels")?;
                 Some(self.node(Op::CrossEntropy, vec![logits, labels], dims, span))
             }
-            "bilstm" => {
-                let xe = args.expr("x")?;
-                let e = feature(&xe.ty.dims);
-                let x = self.arg(args, "x")?;
-                let hd = self.need(args.size("hidden"), span)? as usize / 2;
-                let lengths = self.input("lengths", vec![Dim::Sym("B", 0)], span);
-                self.layer_index += 1;
-                // nn.LSTM draws every weight and bias from U(−1/√H, 1/√H).
-                let bound = 1.0 / (hd.max(1) as f64).sqrt();
-                let mut half = dims.clone();
-                if let Some(l) = half.last_mut() {
-                    *l = Dim::Const(hd as u64);
-                }
-                let mut parts = Vec::new();
-                for (dir, reverse) in [("forward", false), ("backward", true)] {
-                    let layer = format!("bilstm.{dir}");
-                    let mut p = |role: &str, shape: Vec<usize>| {
-                        self.param(&layer, role, shape, Init::Uniform(bound), span)
-                    };
-                    let w_ih = p("w_ih", vec![e, 4 * hd]);
-                    let w_hh = p("w_hh", vec![hd, 4 * hd]);
-                    let b_ih = p("b_ih", vec![4 * hd]);
-                    let b_hh = p("b_hh", vec![4 * hd]);
-                    parts.push(self.node(
-                        Op::Lstm { reverse },
-                        vec![x, lengths, w_ih, w_hh, b_ih, b_hh],
-                        half.clone(),
-                        span,
-                    ));
-                }
-                Some(self.node(Op::Concat, parts, dims, span))
-            }
-            "arc_scores" => {
-                // Eq. 23, vᵀ tanh(Wᵀ[h_i; h_j] + c), rewritten as
-                // vᵀ tanh(W₁ᵀh_i + W₂ᵀh_j + c): the two projections are per
-                // word, O(N·D·K), and only the tanh and the v-contraction are
-                // per pair, O(N²·K), instead of O(N²·D·K).
-                let he = args.expr("h")?;
-                let d = feature(&he.ty.dims);
-                let k = self.need(args.size("hidden"), span)? as usize;
-                let h = self.arg(args, "h")?;
-                self.layer_index += 1;
-                let root = self.param(
-                    "arc_scores",
-                    "root",
-                    vec![d],
-                    Init::Uniform(1.0 / (d.max(1) as f64).sqrt()),
-                    span,
-                );
-                let n1 = match he.ty.dims.get(1) {
-                    Some(Dim::Sym(s, o)) => Dim::Sym(s, o + 1),
-                    Some(Dim::Const(c)) => Dim::Const(c + 1),
-                    None => Dim::Sym("N", 1),
-                };
-                let batch = he.ty.dims.first().copied().unwrap_or(Dim::Sym("B", 0));
-                let hr = self.node(
-                    Op::PrependRoot,
-                    vec![h, root],
-                    vec![batch, n1, Dim::Const(d as u64)],
-                    span,
-                );
-                // As nn.Linear(2D, K) and nn.Linear(K, 1).
-                let bound = 1.0 / ((2 * d).max(1) as f64).sqrt();
-                let w1 = self.param(
-                    "arc_scores",
-                    "w_head",
-                    vec![d, k],
-                    Init::Uniform(bound),
-                    span,
-                );
-                let w2 = self.param(
-                    "arc_scores",
-                    "w_mod",
-                    vec![d, k],
-                    Init::Uniform(bound),
-                    span,
-                );
-                let c = self.param("arc_scores", "bias", vec![k], Init::Uniform(bound), span);
-                let v = self.param(
-                    "arc_scores",
-                    "v",
-                    vec![k],
-                    Init::Uniform(1.0 / (k.max(1) as f64).sqrt()),
-                    span,
-                );
-                let proj = vec![batch, n1, Dim::Const(k as u64)];
-                let p = self.node(Op::MatMul, vec![hr, w1], proj.clone(), span);
-                let q = self.node(Op::MatMul, vec![hr, w2], proj, span);
-                Some(self.node(Op::PairScore, vec![p, q, c, v], dims, span))
-            }
-            "heads" => {
-                let z = self.arg(args, "z")?;
-                let h = self.arg(args, "h")?;
-                Some(self.node(Op::Heads, vec![z, h], dims, span))
-            }
-            "attention_pool" => {
-                let xe = args.expr("x")?;
-                let d = feature(&xe.ty.dims);
-                let x = self.arg(args, "x")?;
-                let lengths = self.input("lengths", vec![Dim::Sym("B", 0)], span);
-                self.layer_index += 1;
-                let w = self.param(
-                    "attention_pool",
-                    "weight",
-                    vec![d],
-                    Init::Uniform(1.0 / (d.max(1) as f64).sqrt()),
-                    span,
-                );
-                Some(self.node(Op::AttentionPool, vec![x, lengths, w], dims, span))
-            }
-            other => self.unsupported(other, span),
+            other => self.internal(
+                format!("`{other}` is neither a layer, a noise source nor a loss"),
+                span,
+            ),
         }
+    }
+
+    /// A layer call: its definition lowers it, with exactly the parameters
+    /// its shape rule declares, so what `lsmc check` counts is what trains.
+    fn layer(
+        &mut self,
+        layer: &dyn Layer,
+        args: &Args,
+        dims: Vec<Dim>,
+        span: Span,
+    ) -> Option<NodeId> {
+        let name = layer.signature().name;
+        let shape = match layer.shape(args) {
+            Ok(shape) => shape,
+            Err(e) => return self.internal(format!("`{name}`: {}", e.message), span),
+        };
+        let declared = shape.params.len();
+        let mut cx = LayerCx {
+            l: self,
+            layer: name,
+            dims,
+            span,
+            params: shape.params.into_iter(),
+            instance: None,
+        };
+        let out = layer.lower(&mut cx, args)?;
+        let left = cx.params.len();
+        if left > 0 {
+            return self.internal(
+                format!(
+                    "`{name}` declares {declared} parameters but its lowering takes {}",
+                    declared - left
+                ),
+                span,
+            );
+        }
+        Some(out)
+    }
+}
+
+/// A layer's view of lowering while it lowers one call: its arguments,
+/// the nodes it adds, and the parameters its shape rule declared.
+pub struct LayerCx<'l> {
+    l: &'l mut Lowerer,
+    layer: &'static str,
+    /// The call's type.
+    dims: Vec<Dim>,
+    span: Span,
+    params: std::vec::IntoIter<ParamShape>,
+    /// The [`ParamShape::instance`] of the last parameter taken.
+    instance: Option<usize>,
+}
+
+impl LayerCx<'_> {
+    /// The shape of the call's result.
+    pub fn dims(&self) -> &[Dim] {
+        &self.dims
+    }
+
+    /// Lowers the tensor argument bound to `name`.
+    pub fn arg(&mut self, args: &Args, name: &str) -> Option<NodeId> {
+        match args.expr(name) {
+            Some(e) => self.l.expr(e),
+            None => self.internal(format!("`{}`: argument `{name}` is missing", self.layer)),
+        }
+    }
+
+    /// Lowers one typed expression (an argument of a variadic parameter).
+    pub fn expr(&mut self, e: &TExpr) -> Option<NodeId> {
+        self.l.expr(e)
+    }
+
+    /// The true sentence lengths the data provides with padded sequences.
+    pub fn lengths(&mut self) -> NodeId {
+        self.l.input("lengths", vec![Dim::Sym("B", 0)], self.span)
+    }
+
+    /// A node of the call's expansion, of shape `dims`.
+    pub fn node(&mut self, op: Op, inputs: Vec<NodeId>, dims: Vec<Dim>) -> NodeId {
+        self.l.node(op, inputs, dims, self.span)
+    }
+
+    /// The node computing the call's result.
+    pub fn output(&mut self, op: Op, inputs: Vec<NodeId>) -> NodeId {
+        let dims = self.dims.clone();
+        self.node(op, inputs, dims)
+    }
+
+    /// The next parameter the shape rule declared, as a node.
+    pub fn param(&mut self) -> Option<NodeId> {
+        let Some(p) = self.params.next() else {
+            return self.internal(format!(
+                "`{}` takes more parameters than its shape rule declares",
+                self.layer
+            ));
+        };
+        if self.instance != Some(p.instance) {
+            self.instance = Some(p.instance);
+            self.l.layer_index += 1;
+        }
+        // An axis known only once the data is read (a trained table's V)
+        // is 0 here; the runtime sizes such a parameter from its data.
+        let shape = p
+            .dims
+            .iter()
+            .map(|d| match d {
+                Dim::Const(c) => *c as usize,
+                Dim::Sym(..) => 0,
+            })
+            .collect();
+        Some(self.l.param(p.layer, p.role, shape, p.init, self.span))
+    }
+
+    /// A bound argument; a missing one is the checker's bug, reported.
+    pub fn need<T>(&mut self, r: Result<T, ArgError>) -> Option<T> {
+        match r {
+            Ok(v) => Some(v),
+            Err(e) => {
+                let _ = self.internal(format!("`{}`: {e}", self.layer));
+                None
+            }
+        }
+    }
+
+    /// Something a checked model cannot contain.
+    pub fn internal(&mut self, message: String) -> Option<NodeId> {
+        self.l.internal(message, self.span)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::builtins::{Builtin, Kind};
+    use crate::layers::Shape;
+    use crate::types::Tensor;
+
+    /// A layer whose lowering takes `takes` parameters of the two its shape
+    /// rule declares.
+    struct Miscounted {
+        takes: usize,
+    }
+
+    static SIGNATURE: Builtin = crate::builtins::b("miscounted", Kind::Layer, &[], "");
+
+    impl Layer for Miscounted {
+        fn signature(&self) -> &Builtin {
+            &SIGNATURE
+        }
+
+        fn shape(&self, _: &Args) -> Result<Shape, crate::builtins::shapes::ShapeError> {
+            let p = |role| ParamShape::new("miscounted", role, &[3], Init::Zeros);
+            Ok(Shape {
+                ty: Tensor::f32(vec![Dim::Const(3)]),
+                params: vec![p("a"), p("b")],
+            })
+        }
+
+        fn lower(&self, cx: &mut LayerCx<'_>, _: &Args) -> Option<NodeId> {
+            let mut last = None;
+            for _ in 0..self.takes {
+                last = Some(cx.param()?);
+            }
+            last
+        }
+    }
+
+    fn lower_call(layer: &dyn Layer) -> (Option<NodeId>, Vec<String>) {
+        let mut l = Lowerer::default();
+        let span = Span::new(lsmc_ir::span::FileId(0), 0, 0);
+        let out = l.layer(layer, &Args::default(), vec![Dim::Const(3)], span);
+        (out, l.diags.into_iter().map(|d| d.message).collect())
+    }
+
+    #[test]
+    fn a_layer_that_creates_every_declared_parameter_lowers() {
+        let (out, diags) = lower_call(&Miscounted { takes: 2 });
+        assert!(out.is_some() && diags.is_empty(), "{diags:?}");
+    }
+
+    #[test]
+    fn a_layer_that_creates_fewer_parameters_than_it_declares_does_not_lower() {
+        let (out, diags) = lower_call(&Miscounted { takes: 1 });
+        assert_eq!(out, None);
+        assert_eq!(
+            diags,
+            ["`miscounted` declares 2 parameters but its lowering takes 1"]
+        );
+    }
+
+    #[test]
+    fn a_layer_that_creates_more_parameters_than_it_declares_does_not_lower() {
+        let (out, diags) = lower_call(&Miscounted { takes: 3 });
+        assert_eq!(out, None);
+        assert_eq!(
+            diags,
+            ["`miscounted` takes more parameters than its shape rule declares"]
+        );
     }
 }

@@ -81,6 +81,30 @@ impl ParamCount {
             per_vocab: 0,
         }
     }
+
+    /// The scalars of a parameter tensor of this shape. A `V` axis (a
+    /// trained copy of the vocabulary's table) counts symbolically; a tensor
+    /// with any other axis known only at run time counts nothing, since no
+    /// number written before the data is read would be right.
+    pub fn of_shape(dims: &[Dim]) -> ParamCount {
+        let mut count = ParamCount::fixed(1);
+        let mut vocab_axes = 0;
+        for d in dims {
+            match *d {
+                Dim::Const(n) => count.known *= n,
+                d if d == V => vocab_axes += 1,
+                Dim::Sym(..) => return ParamCount::default(),
+            }
+        }
+        match vocab_axes {
+            0 => count,
+            1 => ParamCount {
+                known: 0,
+                per_vocab: count.known,
+            },
+            _ => ParamCount::default(),
+        }
+    }
 }
 
 impl std::ops::Add for ParamCount {
@@ -123,4 +147,29 @@ pub fn thousands(n: u64) -> String {
         out.push(c);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_parameter_counts_its_scalars_with_the_vocabulary_axis_symbolic() {
+        assert_eq!(ParamCount::of_shape(&[]), ParamCount::fixed(1));
+        assert_eq!(
+            ParamCount::of_shape(&[Dim::Const(3), Dim::Const(4)]),
+            ParamCount::fixed(12)
+        );
+        assert_eq!(
+            ParamCount::of_shape(&[V, Dim::Const(8)]),
+            ParamCount {
+                known: 0,
+                per_vocab: 8
+            }
+        );
+        assert_eq!(
+            ParamCount::of_shape(&[B, Dim::Const(8)]),
+            ParamCount::default()
+        );
+    }
 }

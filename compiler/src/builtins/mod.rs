@@ -1,7 +1,9 @@
 //! Every built-in name of the language, declared once with its signature,
 //! defaults and documentation. The checker diagnoses arity, keyword
-//! arguments and argument types from this table alone; shapes and
-//! parameter counts live beside it in [`shapes`].
+//! arguments and argument types from these signatures alone. Layers
+//! declare theirs in [`crate::layers`], beside their shape rules and
+//! lowering; the other built-ins are declared here, with their shape rules
+//! in [`shapes`].
 
 pub mod shapes;
 
@@ -134,7 +136,7 @@ pub struct Param {
     pub doc: &'static str,
 }
 
-const fn req(name: &'static str, ty: ArgTy, doc: &'static str) -> Param {
+pub(crate) const fn req(name: &'static str, ty: ArgTy, doc: &'static str) -> Param {
     Param {
         name,
         ty,
@@ -144,7 +146,12 @@ const fn req(name: &'static str, ty: ArgTy, doc: &'static str) -> Param {
     }
 }
 
-const fn opt(name: &'static str, ty: ArgTy, default: Default, doc: &'static str) -> Param {
+pub(crate) const fn opt(
+    name: &'static str,
+    ty: ArgTy,
+    default: Default,
+    doc: &'static str,
+) -> Param {
     Param {
         name,
         ty,
@@ -155,15 +162,15 @@ const fn opt(name: &'static str, ty: ArgTy, default: Default, doc: &'static str)
 }
 
 impl Param {
-    const fn positive(mut self) -> Param {
+    pub(crate) const fn positive(mut self) -> Param {
         self.range = Range::Positive;
         self
     }
-    const fn non_negative(mut self) -> Param {
+    pub(crate) const fn non_negative(mut self) -> Param {
         self.range = Range::NonNegative;
         self
     }
-    const fn fraction(mut self) -> Param {
+    pub(crate) const fn fraction(mut self) -> Param {
         self.range = Range::Fraction;
         self
     }
@@ -179,7 +186,12 @@ pub struct Builtin {
     pub doc: &'static str,
 }
 
-const fn b(name: &'static str, kind: Kind, params: &'static [Param], doc: &'static str) -> Builtin {
+pub(crate) const fn b(
+    name: &'static str,
+    kind: Kind,
+    params: &'static [Param],
+    doc: &'static str,
+) -> Builtin {
     Builtin {
         name,
         kind,
@@ -191,47 +203,11 @@ const fn b(name: &'static str, kind: Kind, params: &'static [Param], doc: &'stat
 
 use ArgTy::*;
 
-const X: Param = req("x", Value, "the input");
-const OUT: Param = req("out", Int, "output features").positive();
-const ACTIVATIONS: &[&str] = &["relu", "tanh", "sigmoid"];
 const SCORES: Param = req("scores", Value, "scores over the parts of the structure");
 
-pub static BUILTINS: &[Builtin] = &[
-    // ---- layers -----------------------------------------------------------
-    b("linear", Kind::Layer, &[X, OUT, opt("bias", Bool, Default::Bool(true), "add a learned bias")],
-      "Affine map of the last axis: `x W + b`."),
-    b("bilinear", Kind::Layer, &[req("a", Value, "left input, f32[B, K]"), req("b", Value, "right input, f32[B, D]"), OUT],
-      "Bilinear map `ŷ_o = aᵀ W_o b + c_o` (the synthetic decoder `zᵀ W x + b`)."),
-    b("matmul", Kind::Layer, &[req("a", Value, "f32[…, M, K]"), req("b", Value, "f32[…, K, P]")],
-      "Batched matrix product."),
-    b("embed", Kind::Layer, &[req("ids", Value, "token ids, index[B, N]"), req("table", Value, "embedding table f32[V, E] provided by the data source"),
-        opt("frozen", Bool, Default::Bool(true), "keep the table fixed during training")],
-      "Embedding lookup."),
-    b("bilstm", Kind::Layer, &[X, req("hidden", Int, "output size: both directions together, so each has hidden/2").positive()],
-      "Masked bidirectional LSTM over variable-length sequences (PyTorch gate layout)."),
-    b("arc_scores", Kind::Layer, &[req("h", Value, "word representations f32[B, N, D]"), req("hidden", Int, "size of the scoring MLP").positive()],
-      "Arc scores `s[h→m] = vᵀ tanh(W₁ᵀh_h + W₂ᵀh_m + b)` (Eq. 23) in the tree layout f32[B, N+1, N+1], with a learned root vector."),
-    b("heads", Kind::Layer, &[req("z", Value, "a tree latent f32[B, N+1, N+1]"), req("h", Value, "word representations f32[B, N, D]")],
-      "Each word's expected head representation `Σ_j µ[j→i] h_j` (the root contributes zeros)."),
-    Builtin { name: "concat", kind: Kind::Layer, params: &[req("a", Value, "first input"), req("b", Value, "further inputs")], variadic: true,
-      doc: "Concatenate along the last axis." },
-    b("attention_pool", Kind::Layer, &[X],
-      "Masked attention pooling over the sequence: `Σ_i softmax_i(vᵀ x_i) x_i`."),
-    b("sum_pool", Kind::Layer, &[X], "Masked sum over the sequence axis."),
-    b("mean_pool", Kind::Layer, &[X], "Masked mean over the sequence axis."),
-    b("mlp", Kind::Layer, &[X, req("hidden", Int, "hidden size").positive(), req("activation", Symbol(ACTIVATIONS), "hidden activation"), OUT],
-      "Two-layer perceptron: `linear(act(linear(x, hidden)), out)`."),
-    b("dropout", Kind::Layer, &[X, req("p", Float, "drop probability").fraction()],
-      "Dropout (inverted scaling; seeded; off at evaluation)."),
-    b("one_hot", Kind::Layer, &[req("labels", Value, "class labels class(K)[B]")],
-      "One-hot encoding f32[B, K] of class labels (the gold-cluster baseline)."),
-    b("tanh", Kind::Layer, &[X], "Elementwise tanh."),
-    b("relu", Kind::Layer, &[X], "Elementwise max(0, x)."),
-    b("sigmoid", Kind::Layer, &[X], "Elementwise logistic function."),
-    b("exp", Kind::Layer, &[X], "Elementwise exponential."),
-    b("log", Kind::Layer, &[X], "Elementwise natural logarithm."),
-    b("softmax", Kind::Layer, &[X], "Softmax over the last axis."),
-    b("log_softmax", Kind::Layer, &[X], "Log-softmax over the last axis."),
+/// The built-ins that are not layers, in the order `all` lists them after
+/// the layers.
+static NON_LAYERS: &[Builtin] = &[
     // ---- latent mappings --------------------------------------------------
     b("argmax", Kind::Forward, &[SCORES],
       "MAP structure (one-hot / tree). Zero gradient almost everywhere: needs `via SURROGATE`."),
@@ -296,15 +272,17 @@ pub static BUILTINS: &[Builtin] = &[
       "Mean cross-entropy over the batch."),
 ];
 
+/// Every built-in: the registered layers' signatures, then the rest.
+pub fn all() -> impl Iterator<Item = &'static Builtin> {
+    crate::layers::signatures().chain(NON_LAYERS)
+}
+
 pub fn lookup(name: &str) -> Option<&'static Builtin> {
-    BUILTINS.iter().find(|b| b.name == name)
+    all().find(|b| b.name == name)
 }
 
 pub fn names_of(kind: Kind) -> impl Iterator<Item = &'static str> {
-    BUILTINS
-        .iter()
-        .filter(move |b| b.kind == kind)
-        .map(|b| b.name)
+    all().filter(move |b| b.kind == kind).map(|b| b.name)
 }
 
 /// Words that only mean something inside a `surrogate` block.
@@ -378,8 +356,9 @@ mod tests {
 
     #[test]
     fn every_builtin_is_declared_once() {
-        for (i, a) in BUILTINS.iter().enumerate() {
-            for b in &BUILTINS[i + 1..] {
+        let builtins: Vec<&Builtin> = all().collect();
+        for (i, a) in builtins.iter().enumerate() {
+            for b in &builtins[i + 1..] {
                 assert_ne!(a.name, b.name, "`{}` is declared twice", a.name);
             }
             let mut seen = std::collections::HashSet::new();
@@ -398,7 +377,7 @@ mod tests {
     fn required_parameters_come_before_defaulted_ones_except_where_words_name_them() {
         // Positional binding fills parameters in order, so a required
         // parameter after a defaulted one could only be given by keyword.
-        for b in BUILTINS {
+        for b in all() {
             let mut seen_default = false;
             for p in b.params {
                 if p.default.is_some() {
@@ -411,6 +390,29 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    #[test]
+    fn every_layer_is_declared_by_the_layer_registry() {
+        // The checker and lowering find a layer's shape rule and graph ops
+        // through the registry: a layer signature declared here would have
+        // neither.
+        for b in NON_LAYERS {
+            assert_ne!(
+                b.kind,
+                Kind::Layer,
+                "`{}` is a layer outside `crate::layers`",
+                b.name
+            );
+        }
+        for layer in crate::layers::LAYERS {
+            assert_eq!(
+                layer.signature().kind,
+                Kind::Layer,
+                "`{}`",
+                layer.signature().name
+            );
         }
     }
 }

@@ -1,8 +1,8 @@
-//! Shape rules and parameter counts of the built-in layers, losses, metrics
-//! and data sources. Each rule sees its arguments already bound and
-//! type-checked against the signature in [`super::BUILTINS`].
+//! Shape rules of the built-in losses, metrics and data sources, and the
+//! helpers the layers' rules ([`crate::layers`]) share. Each rule sees its
+//! arguments already bound and type-checked against its signature.
 
-use crate::types::{Dim, Elem, ParamCount, StructureKind, Tensor, B, N, N1, V};
+use crate::types::{Dim, Elem, StructureKind, Tensor, B, N, N1, V};
 
 /// A bound argument value.
 #[derive(Clone, Debug, PartialEq)]
@@ -176,7 +176,7 @@ pub struct ShapeError {
     pub help: Option<String>,
 }
 
-fn mismatch(arg: &'static str, message: String, label: String) -> ShapeError {
+pub(crate) fn mismatch(arg: &'static str, message: String, label: String) -> ShapeError {
     ShapeError {
         kind: ShapeErrorKind::Mismatch,
         arg,
@@ -186,9 +186,7 @@ fn mismatch(arg: &'static str, message: String, label: String) -> ShapeError {
     }
 }
 
-type Rule = Result<(Tensor, ParamCount), ShapeError>;
-
-fn expect_f32(
+pub(crate) fn expect_f32(
     args: &Args,
     name: &'static str,
     layer: &str,
@@ -207,7 +205,7 @@ fn expect_f32(
     Ok(t)
 }
 
-fn const_dim(t: &Tensor, name: &'static str, layer: &str) -> Result<u64, ShapeError> {
+pub(crate) fn const_dim(t: &Tensor, name: &'static str, layer: &str) -> Result<u64, ShapeError> {
     match t.last() {
         Some(Dim::Const(n)) => Ok(n),
         other => Err(mismatch(
@@ -221,219 +219,12 @@ fn const_dim(t: &Tensor, name: &'static str, layer: &str) -> Result<u64, ShapeEr
     }
 }
 
-fn with_last(t: &Tensor, d: u64) -> Tensor {
+pub(crate) fn with_last(t: &Tensor, d: u64) -> Tensor {
     let mut dims = t.dims.clone();
     if let Some(l) = dims.last_mut() {
         *l = Dim::Const(d);
     }
     Tensor::f32(dims)
-}
-
-/// Shape and parameter count of a layer call.
-pub fn layer(name: &str, args: &Args) -> Rule {
-    let none = ParamCount::default();
-    match name {
-        "linear" => {
-            let x = expect_f32(args, "x", name, None, "an f32 tensor")?;
-            let d = const_dim(&x, "x", name)?;
-            let out = args.size("out")?;
-            let bias = if args.bool("bias")? { out } else { 0 };
-            Ok((with_last(&x, out), ParamCount::fixed(d * out + bias)))
-        }
-        "bilinear" => {
-            let a = expect_f32(args, "a", name, Some(2), "f32[B, K]")?;
-            let b = expect_f32(args, "b", name, Some(2), "f32[B, D]")?;
-            if a.dims[0] != b.dims[0] {
-                return Err(mismatch(
-                    "b",
-                    format!("`bilinear` inputs disagree on the batch axis: {a} and {b}"),
-                    format!("this is {b}"),
-                ));
-            }
-            let (k, d) = (const_dim(&a, "a", name)?, const_dim(&b, "b", name)?);
-            let out = args.size("out")?;
-            Ok((
-                Tensor::f32(vec![a.dims[0], Dim::Const(out)]),
-                ParamCount::fixed(k * d * out + out),
-            ))
-        }
-        "matmul" => {
-            let a = args.tensor("a");
-            let b = args.tensor("b");
-            if a.rank() < 2
-                || a.rank() != b.rank()
-                || a.dims[..a.rank() - 2] != b.dims[..b.rank() - 2]
-                || a.dims[a.rank() - 1] != b.dims[b.rank() - 2]
-            {
-                return Err(mismatch(
-                    "b",
-                    format!("`matmul` cannot multiply {a} by {b}"),
-                    format!("this is {b}"),
-                ));
-            }
-            let mut dims = a.dims[..a.rank() - 1].to_vec();
-            dims.push(b.dims[b.rank() - 1]);
-            Ok((Tensor::f32(dims), none))
-        }
-        "embed" => {
-            let ids = args.tensor("ids");
-            if ids.elem != Elem::Index || ids.rank() != 2 {
-                return Err(mismatch(
-                    "ids",
-                    format!("`embed` expects token ids index[B, N], found {ids}"),
-                    format!("this is {ids}"),
-                ));
-            }
-            let table = expect_f32(args, "table", name, Some(2), "an embedding table f32[V, E]")?;
-            let e = const_dim(&table, "table", name)?;
-            let params = if args.bool("frozen")? {
-                none
-            } else if table.dims[0] == V {
-                ParamCount {
-                    known: 0,
-                    per_vocab: e,
-                }
-            } else if let Dim::Const(v) = table.dims[0] {
-                ParamCount::fixed(v * e)
-            } else {
-                none
-            };
-            Ok((
-                Tensor::f32(vec![ids.dims[0], ids.dims[1], Dim::Const(e)]),
-                params,
-            ))
-        }
-        "bilstm" => {
-            let x = expect_f32(args, "x", name, Some(3), "a sequence f32[B, N, D]")?;
-            let d = const_dim(&x, "x", name)?;
-            let hidden = args.size("hidden")?;
-            if hidden % 2 == 1 {
-                return Err(ShapeError {
-                    kind: ShapeErrorKind::BadSize,
-                    arg: "hidden",
-                    message: format!("`bilstm` hidden size {hidden} is odd"),
-                    label: "split between the two directions".into(),
-                    help: Some(format!("use an even size such as {}", hidden + 1)),
-                });
-            }
-            let h = hidden / 2;
-            // PyTorch layout: W_ih [4h, d], W_hh [4h, h], b_ih and b_hh [4h], per direction.
-            let per_direction = 4 * h * (d + h) + 8 * h;
-            Ok((with_last(&x, hidden), ParamCount::fixed(2 * per_direction)))
-        }
-        "arc_scores" => {
-            let h = expect_f32(
-                args,
-                "h",
-                name,
-                Some(3),
-                "word representations f32[B, N, D]",
-            )?;
-            let d = const_dim(&h, "h", name)?;
-            let k = args.size("hidden")?;
-            // W₁, W₂ [d, k], b [k], v [k], and a learned root representation [d].
-            let params = 2 * d * k + 2 * k + d;
-            Ok((
-                Tensor::f32(vec![h.dims[0], Dim::Sym("N", 1), Dim::Sym("N", 1)]),
-                ParamCount::fixed(params),
-            ))
-        }
-        "heads" => {
-            let z = args.tensor("z");
-            if !z.latent.is_some_and(StructureKind::is_tree) {
-                let what = match z.latent {
-                    Some(StructureKind::Categorical) => "a categorical latent".to_string(),
-                    _ => format!("{z}, not a latent"),
-                };
-                return Err(ShapeError {
-                    kind: ShapeErrorKind::NeedsTree,
-                    arg: "z",
-                    message: "`heads` needs a dependency-tree latent".into(),
-                    label: format!("this is {what}"),
-                    help: Some(
-                        "declare the latent as `latent z : dependency_tree(projective) = …`".into(),
-                    ),
-                });
-            }
-            let h = expect_f32(
-                args,
-                "h",
-                name,
-                Some(3),
-                "word representations f32[B, N, D]",
-            )?;
-            let n = h.dims[1];
-            let n1 = match n {
-                Dim::Sym(s, k) => Dim::Sym(s, k + 1),
-                Dim::Const(c) => Dim::Const(c + 1),
-            };
-            if z.dims != vec![h.dims[0], n1, n1] {
-                return Err(mismatch(
-                    "h",
-                    format!("`heads` got a tree over {z} but words {h}"),
-                    format!("this is {h}"),
-                ));
-            }
-            Ok((h, none))
-        }
-        "concat" => {
-            let parts = args
-                .tensors("a")
-                .into_iter()
-                .chain(args.tensors("b"))
-                .collect::<Vec<_>>();
-            let first = parts[0];
-            let mut total = 0;
-            for (i, t) in parts.iter().enumerate() {
-                let arg = if i == 0 { "a" } else { "b" };
-                if t.elem != Elem::F32
-                    || t.rank() != first.rank()
-                    || t.dims[..t.rank().saturating_sub(1)]
-                        != first.dims[..first.rank().saturating_sub(1)]
-                {
-                    return Err(mismatch(arg, format!("`concat` joins the last axis, so the other axes must agree: {first} and {t}"), format!("this is {t}")));
-                }
-                total += const_dim(t, arg, name)?;
-            }
-            Ok((with_last(first, total), none))
-        }
-        "attention_pool" | "sum_pool" | "mean_pool" => {
-            let x = expect_f32(args, "x", name, Some(3), "a sequence f32[B, N, D]")?;
-            let d = const_dim(&x, "x", name)?;
-            let params = if name == "attention_pool" { d } else { 0 };
-            Ok((
-                Tensor::f32(vec![x.dims[0], x.dims[2]]),
-                ParamCount::fixed(params),
-            ))
-        }
-        "mlp" => {
-            let x = expect_f32(args, "x", name, None, "an f32 tensor")?;
-            let d = const_dim(&x, "x", name)?;
-            let (h, out) = (args.size("hidden")?, args.size("out")?);
-            Ok((
-                with_last(&x, out),
-                ParamCount::fixed(d * h + h + h * out + out),
-            ))
-        }
-        "one_hot" => {
-            let l = args.tensor("labels");
-            match l.elem {
-                Elem::Class(k) if l.rank() == 1 => {
-                    Ok((Tensor::f32(vec![l.dims[0], Dim::Const(k)]), none))
-                }
-                _ => Err(mismatch(
-                    "labels",
-                    format!("`one_hot` expects class labels class(K)[B], found {l}"),
-                    format!("this is {l}"),
-                )),
-            }
-        }
-        // Elementwise layers and dropout keep the shape (and drop the latent tag).
-        _ => {
-            let x = expect_f32(args, "x", name, None, "an f32 tensor")?;
-            Ok((Tensor::f32(x.dims), none))
-        }
-    }
 }
 
 fn logits_and_labels(

@@ -419,13 +419,15 @@ impl Checker {
                 None
             }
             (Kind::Layer, _) => {
+                let layer = crate::layers::lookup(name)
+                    .expect("the layer registry declares every layer built-in");
                 let args = self.bind(b, c, ctx)?;
-                match shapes::layer(name, &args) {
-                    Ok((ty, params)) => {
-                        self.layer_params = self.layer_params + params;
+                match layer.shape(&args) {
+                    Ok(shape) => {
+                        self.layer_params = self.layer_params + shape.param_count();
                         Some(TExpr {
                             kind: TKind::Call { name: b.name, args },
-                            ty,
+                            ty: shape.ty,
                             span: c.span,
                         })
                     }

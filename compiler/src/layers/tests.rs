@@ -1,0 +1,215 @@
+//! The parameters a layer creates when lowered are the ones the checker
+//! counts for it, for every registered layer.
+
+use super::{lookup, LAYERS};
+use crate::builtins::shapes::Val;
+use crate::lower::lower;
+use crate::model::{TExpr, TKind};
+use crate::types::ParamCount;
+use crate::{check_text, Origin};
+use lsmc_ir::graph::{Init, Param};
+
+/// The data an example reads.
+#[derive(Clone, Copy)]
+enum On {
+    /// `x: f32[B, 6]`, a categorical latent `z: f32[B, 3]` over scores `s`,
+    /// labels `y: class(2)[B]` and `z_gold: class(3)[B]`.
+    Features,
+    /// `tokens`, `embeddings: f32[V, 8]`, words `h: f32[B, N, 6]` and a
+    /// tree latent `z` over them.
+    Sentences,
+}
+
+/// The value `v` of a decoder, computed with the layer named first. Every
+/// registered layer needs at least one; layers with parameters also show
+/// a second instance in one statement, where one exists.
+const EXAMPLES: &[(&str, On, &str)] = &[
+    ("linear", On::Features, "linear(x, 3)"),
+    ("linear", On::Features, "linear(x, 3, bias = false)"),
+    ("linear", On::Features, "linear(linear(x, 4), 3)"),
+    ("bilinear", On::Features, "bilinear(z, x, 2)"),
+    (
+        "bilinear",
+        On::Features,
+        "bilinear(bilinear(z, x, 4), x, 2)",
+    ),
+    ("matmul", On::Sentences, "matmul(z, z)"),
+    ("embed", On::Sentences, "embed(tokens, embeddings)"),
+    (
+        "embed",
+        On::Sentences,
+        "embed(tokens, embeddings, frozen = false)",
+    ),
+    ("bilstm", On::Sentences, "bilstm(h, 4)"),
+    ("bilstm", On::Sentences, "bilstm(bilstm(h, 4), 2)"),
+    ("arc_scores", On::Sentences, "arc_scores(h, 3)"),
+    (
+        "arc_scores",
+        On::Sentences,
+        "arc_scores(h, 3) + arc_scores(h, 5)",
+    ),
+    ("heads", On::Sentences, "heads(z, h)"),
+    ("concat", On::Features, "concat(x, z, s)"),
+    ("attention_pool", On::Sentences, "attention_pool(h)"),
+    (
+        "attention_pool",
+        On::Sentences,
+        "attention_pool(h) + attention_pool(h)",
+    ),
+    ("sum_pool", On::Sentences, "sum_pool(h)"),
+    ("mean_pool", On::Sentences, "mean_pool(h)"),
+    ("mlp", On::Features, "mlp(x, 4, tanh, 2)"),
+    (
+        "mlp",
+        On::Features,
+        "mlp(mlp(x, 4, relu, 5), 3, sigmoid, 2)",
+    ),
+    ("dropout", On::Features, "dropout(x, 0.5)"),
+    ("one_hot", On::Features, "one_hot(z_gold)"),
+    ("tanh", On::Features, "tanh(x)"),
+    ("relu", On::Features, "relu(x)"),
+    ("sigmoid", On::Features, "sigmoid(x)"),
+    ("exp", On::Features, "exp(x)"),
+    ("log", On::Features, "log(x)"),
+    ("softmax", On::Features, "softmax(x)"),
+    ("log_softmax", On::Features, "log_softmax(x)"),
+];
+
+fn spec(on: On, v: &str) -> String {
+    match on {
+        On::Features => format!(
+            "data synthetic_mixture(clusters = 3, features = 6)\n\
+             encoder {{ s = linear(x, 3) }}\n\
+             latent z : categorical(3) = marg(s)\n\
+             decoder {{\n  v = {v}\n  y_hat = linear(x, 2)\n}}\n\
+             loss cross_entropy(y_hat, y)\n\
+             train {{ optimizer adam  batch full  steps 1 }}\n"
+        ),
+        On::Sentences => format!(
+            "data sst(path = \".\", embeddings = random(dim = 8))\n\
+             encoder {{\n  h = bilstm(embed(tokens, embeddings), 6)\n  s = arc_scores(h, 4)\n}}\n\
+             latent z : dependency_tree(projective) = marg(s)\n\
+             decoder {{\n  v = {v}\n  y_hat = linear(mean_pool(h), 2)\n}}\n\
+             loss cross_entropy(y_hat, y)\n\
+             train {{ optimizer adam  batch 2  steps 1 }}\n"
+        ),
+    }
+}
+
+/// The scalars of a lowered parameter. A copy of a data tensor has 0 for
+/// the axes known only once the data is read; of the data's tables, only
+/// the vocabulary's has one.
+fn scalars(p: &Param) -> ParamCount {
+    let known: u64 = p
+        .shape
+        .iter()
+        .filter(|&&d| d > 0)
+        .map(|&d| d as u64)
+        .product();
+    match (&p.init, p.shape.iter().filter(|&&d| d == 0).count()) {
+        (_, 0) => ParamCount::fixed(known),
+        (Init::FromInput(_), 1) => ParamCount {
+            known: 0,
+            per_vocab: known,
+        },
+        (init, unknown) => panic!("`{}` ({init:?}) has {unknown} axes of unknown size", p.name),
+    }
+}
+
+/// How many parameter tensors the layer calls in `e` declare.
+fn declared(e: &TExpr) -> usize {
+    match &e.kind {
+        TKind::Value(_) | TKind::Scalar(_) => 0,
+        TKind::Neg(x) => declared(x),
+        TKind::Binary { lhs, rhs, .. } => declared(lhs) + declared(rhs),
+        TKind::Call { name, args } => {
+            let own = lookup(name).map_or(0, |layer| {
+                layer.shape(args).expect("a checked call").params.len()
+            });
+            let inner = args.0.iter().filter_map(|(_, v)| match v {
+                Val::Tensor(t) => Some(declared(t)),
+                _ => None,
+            });
+            own + inner.sum::<usize>()
+        }
+    }
+}
+
+#[test]
+fn every_registered_layer_creates_the_parameters_the_checker_counts() {
+    for layer in LAYERS {
+        let name = layer.signature().name;
+        assert!(
+            EXAMPLES.iter().any(|(n, _, _)| *n == name),
+            "`{name}` has no example here: add one to EXAMPLES"
+        );
+    }
+    for &(name, on, v) in EXAMPLES {
+        assert!(lookup(name).is_some(), "`{name}` is not a registered layer");
+        assert!(
+            v.starts_with(&format!("{name}(")),
+            "`{v}` is not an example of `{name}`"
+        );
+        let text = spec(on, v);
+        let report = check_text("example.lsm", &text, Origin::CommandLine, &[]);
+        assert!(!report.has_errors(), "{v}: {:#?}", report.diagnostics);
+        let summary = report
+            .summary
+            .as_ref()
+            .expect("a clean check has a summary");
+        let counted = summary
+            .blocks
+            .iter()
+            .flat_map(|b| &b.values)
+            .find(|value| value.name == "v")
+            .expect("the example's value")
+            .params;
+        let model = report.model.as_ref().expect("a clean check has a model");
+        let program = lower(model).unwrap_or_else(|d| panic!("{v} does not lower: {d:#?}"));
+        let created: Vec<&Param> = program
+            .graph
+            .params
+            .iter()
+            .filter(|p| p.name.starts_with("decoder.v."))
+            .collect();
+        let stmt = model.decoder.iter().find(|s| s.name == "v").expect("`v`");
+        assert_eq!(
+            created.len(),
+            declared(&stmt.value),
+            "{v}: parameter tensors"
+        );
+        let total = created
+            .iter()
+            .map(|p| scalars(p))
+            .fold(ParamCount::default(), |a, b| a + b);
+        assert_eq!(total, counted, "{v}: scalars created and counted");
+        let all = program
+            .graph
+            .params
+            .iter()
+            .map(scalars)
+            .fold(ParamCount::default(), |a, b| a + b);
+        assert_eq!(all, summary.total_params, "{v}: the whole spec");
+    }
+}
+
+#[test]
+fn a_trained_table_must_be_one_the_data_provides() {
+    // The runtime fills a trained table from the data, by name.
+    let text = spec(
+        On::Sentences,
+        "embed(tokens, embeddings * 2, frozen = false)",
+    );
+    let report = check_text("example.lsm", &text, Origin::CommandLine, &[]);
+    let messages: Vec<&str> = report
+        .diagnostics
+        .iter()
+        .map(|d| d.message.as_str())
+        .collect();
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("`embed` trains a copy of a table the data provides")),
+        "{messages:#?}"
+    );
+}
