@@ -11,7 +11,6 @@ use crate::trained::{self, At};
 use crate::tree_draw::{self, Figure, Parse};
 use crate::{Color, EXIT_DIAGNOSTICS, EXIT_USAGE};
 use clap::ValueEnum;
-use lsmc_compiler::types::StructureKind;
 use lsmc_ir::graph::Op;
 use lsmc_runtime::data::sst::{self, Labels, Sentence};
 use lsmc_runtime::exec::Executor;
@@ -215,7 +214,7 @@ fn predict<T: Real>(args: &PredictArgs) -> Result<(), u8> {
     let latent = graph
         .nodes
         .iter()
-        .position(|n| matches!(&n.op, Op::Latent(l) if l.structure != StructureKind::Categorical));
+        .position(|n| matches!(&n.op, Op::Latent(l) if l.structure.is_tree()));
     let logits = graph.nodes[graph.loss].inputs[0];
 
     // Evaluation walks the sentences by length; answers go back in input order.
