@@ -147,10 +147,7 @@ fn structure_bench(args: &BenchArgs) -> ExitCode {
         .unwrap_or_else(|| "all".into());
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(args.seed.unwrap_or(1));
     for &n in &args.n {
-        let shape: Vec<usize> = match structure {
-            Structure::Categorical => vec![args.batch, n],
-            Structure::Tree(_) => vec![args.batch, n + 1, n + 1],
-        };
+        let shape = kind.0.scores.shape(args.batch, n);
         let normal = rand_distr::StandardNormal;
         let s: ndarray::ArrayD<f32> =
             ndarray::ArrayD::from_shape_simple_fn(ndarray::IxDyn(&shape), || {
@@ -200,7 +197,7 @@ fn structure_bench(args: &BenchArgs) -> ExitCode {
                 serde_json::json!({
                     "impl": "lsmc",
                     "version": env!("CARGO_PKG_VERSION"),
-                    "structure": format!("{kind:?}").to_lowercase(),
+                    "structure": kind.0.name,
                     "root": format!("{:?}", args.root).to_lowercase(),
                     "op": op,
                     "batch": args.batch,

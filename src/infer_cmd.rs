@@ -8,28 +8,39 @@
 //! `logz`. Everything is computed in f64.
 
 use crate::{EXIT_DIAGNOSTICS, EXIT_USAGE};
+use clap::builder::PossibleValue;
 use clap::ValueEnum;
 use lsmc_compiler::types::StructureKind;
+use lsmc_ir::structures::Descriptor;
 use lsmc_runtime::latent::structure::Structure;
 use ndarray::{ArrayD, IxDyn};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StructureArg {
-    Categorical,
-    Projective,
-    Nonprojective,
+/// A structure by the name its descriptor gives: every registered one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StructureArg(pub &'static Descriptor);
+
+impl ValueEnum for StructureArg {
+    fn value_variants<'a>() -> &'a [Self] {
+        static ALL: std::sync::OnceLock<Vec<StructureArg>> = std::sync::OnceLock::new();
+        ALL.get_or_init(|| {
+            lsmc_ir::structures::ALL
+                .iter()
+                .map(|d| StructureArg(d))
+                .collect()
+        })
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(self.0.name))
+    }
 }
 
 impl StructureArg {
     pub fn kind(self) -> StructureKind {
-        match self {
-            StructureArg::Categorical => StructureKind::Categorical,
-            StructureArg::Projective => StructureKind::Projective,
-            StructureArg::Nonprojective => StructureKind::Nonprojective,
-        }
+        self.0.kind
     }
 }
 
@@ -118,11 +129,7 @@ fn infer(args: &InferArgs, text: &str) -> Result<Value, String> {
         ));
     }
     let scores = obj.get("scores").ok_or("missing field `scores`")?;
-    let rank = if args.structure == StructureArg::Categorical {
-        2
-    } else {
-        3
-    };
+    let rank = args.structure.0.scores.rank();
     let s = nested_array(scores, rank)?;
     let lengths = match obj.get("lengths") {
         None | Some(Value::Null) => None,

@@ -6,7 +6,6 @@
 //! is trained or written.
 
 use crate::{Color, Overrides, EXIT_DIAGNOSTICS};
-use lsmc_compiler::types::StructureKind;
 use ndarray::ArrayD;
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -85,11 +84,7 @@ pub fn run(args: &InspectArgs) -> ExitCode {
         .unwrap_or_default();
     let forward = format!("{:?}", latent.forward).to_lowercase();
     // As the spec writes it.
-    let structure = match latent.structure {
-        StructureKind::Categorical => format!("categorical({})", latent.k),
-        StructureKind::Projective => "dependency_tree(projective)".to_string(),
-        StructureKind::Nonprojective => "dependency_tree(nonprojective)".to_string(),
-    };
+    let structure = lsmc_ir::structures::descriptor(latent.structure).written(latent.k);
     if args.json {
         let out = json!({
             "spec": args.spec.display().to_string(),

@@ -9,7 +9,6 @@
 use crate::tree_draw::{self, Figure, Parse};
 use lsmc_ir::data::Sst;
 use lsmc_ir::graph::{Graph, Op};
-use lsmc_ir::types::StructureKind;
 use lsmc_runtime::data::sst::{self, Labels, Sentence};
 use lsmc_runtime::exec::Executor;
 use lsmc_runtime::real::Real;
@@ -143,7 +142,7 @@ pub fn predict<T: Real>(
     let latent = graph
         .nodes
         .iter()
-        .position(|n| matches!(&n.op, Op::Latent(l) if l.structure != StructureKind::Categorical));
+        .position(|n| matches!(&n.op, Op::Latent(l) if l.structure.is_tree()));
     let logits = graph.nodes[graph.loss].inputs[0];
 
     // Evaluation walks the sentences by length; answers go back in input order.

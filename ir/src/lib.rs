@@ -16,6 +16,7 @@ pub mod data;
 pub mod graph;
 pub mod plan;
 pub mod span;
+pub mod structures;
 pub mod surrogate;
 pub mod types;
 pub mod validate;

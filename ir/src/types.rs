@@ -37,8 +37,9 @@ pub enum StructureKind {
 }
 
 impl StructureKind {
+    /// Scores and values are arc matrices `[B, N+1, N+1]`.
     pub fn is_tree(self) -> bool {
-        !matches!(self, StructureKind::Categorical)
+        crate::structures::descriptor(self).scores == crate::structures::Layout::Arcs
     }
 }
 

@@ -5,7 +5,7 @@
 
 use crate::graph::{Graph, Mapping, NodeId, Op};
 use crate::surrogate::{Expr, Intrinsic, Stmt, Surrogate};
-use crate::types::{Dim, StructureKind};
+use crate::types::Dim;
 use std::fmt;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -150,7 +150,9 @@ impl Graph {
                     })
                 }
                 Op::Latent(l) => {
-                    if l.structure == StructureKind::Categorical && l.k == 0 {
+                    let sized = crate::structures::descriptor(l.structure).scores
+                        == crate::structures::Layout::Categories;
+                    if sized && l.k == 0 {
                         return Err(GraphError::Attribute {
                             node: i,
                             message: format!("latent `{}` has 0 categories", l.name),
@@ -305,7 +307,7 @@ mod tests {
     use crate::graph::{Init, LatentOp, Node, Param, Section};
     use crate::span::{FileId, Span};
     use crate::surrogate::{BinOp, Surrogate};
-    use crate::types::Dim;
+    use crate::types::{Dim, StructureKind};
 
     fn node(op: Op, inputs: Vec<NodeId>, dims: Vec<Dim>) -> Node {
         Node {

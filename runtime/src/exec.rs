@@ -4,13 +4,13 @@
 //! downstream of the latent with its value replaced by µ, without touching
 //! the parameter gradients of the main pass.
 
-use crate::latent::structure::Structure;
+use crate::latent::structure::{Saved, Structure};
 use crate::latent::surrogate;
 use crate::ops::{self, Env};
 use crate::real::Real;
 use lsmc_ir::graph::Forward;
 use lsmc_ir::graph::{Graph, LatentOp, Mapping, NodeId, Op};
-use lsmc_ir::types::{Dim, StructureKind};
+use lsmc_ir::types::Dim;
 use ndarray::{ArrayD, IxDyn};
 use rand_chacha::ChaCha8Rng;
 use std::collections::HashMap;
@@ -44,7 +44,7 @@ pub enum ExecError {
 /// Values (and op auxiliaries) of one forward pass.
 pub struct Pass<T> {
     pub values: Vec<Option<Arc<ArrayD<T>>>>,
-    aux: Vec<Option<ArrayD<T>>>,
+    aux: Vec<Option<ops::Aux<T>>>,
     train: bool,
 }
 
@@ -165,17 +165,12 @@ impl<'g> Executor<'g> {
             Op::Param(p) => ops::Fwd::plain(params[*p].clone()),
             Op::Latent(l) => {
                 let lengths = node.inputs.get(1).map(|&j| lengths_of(get(j)));
-                ops::Fwd::plain(
-                    latent_forward(l, get(node.inputs[0]), lengths.as_deref(), env)
-                        .map_err(|message| ExecError::Structure { node: i, message })?,
-                )
+                latent_forward(l, get(node.inputs[0]), lengths.as_deref(), env)
+                    .map_err(|message| ExecError::Structure { node: i, message })?
             }
             Op::Dropout(_) if reuse_aux.is_some() => {
                 let mask = reuse_aux.expect("checked");
-                ops::Fwd {
-                    out: get(node.inputs[0]) * mask,
-                    aux: Some(mask.clone()),
-                }
+                ops::Fwd::with_array(get(node.inputs[0]) * mask, mask.clone())
             }
             op => {
                 let inputs: Vec<&ArrayD<T>> = node.inputs.iter().map(|&j| get(j)).collect();
@@ -264,7 +259,7 @@ impl<'g> Executor<'g> {
                     local.get(&j).unwrap_or_else(|| pass.value(j))
                 }
             };
-            let out = match (&node.op, pass.aux[i].as_ref()) {
+            let out = match (&node.op, pass.aux[i].as_ref().and_then(ops::Aux::array)) {
                 // `x · w` does not move with µ: only its contraction with
                 // µ is redone.
                 (Op::Bilinear, Some(t))
@@ -284,6 +279,7 @@ impl<'g> Executor<'g> {
                         &mut env,
                         pass.aux[i]
                             .as_ref()
+                            .and_then(ops::Aux::array)
                             .filter(|_| matches!(node.op, Op::Dropout(_))),
                     )?
                     .out
@@ -328,7 +324,7 @@ impl<'g> Executor<'g> {
             let Some(g) = grads.remove(&i) else { continue };
             let node = &self.graph.nodes[i];
             let inputs: Vec<&ArrayD<T>> = node.inputs.iter().map(|&j| value(j)).collect();
-            let aux = pass.aux[i].as_ref();
+            let aux = pass.aux[i].as_ref().and_then(ops::Aux::array);
             let needs: Vec<bool> = node.inputs.iter().map(|&j| self.downstream[j]).collect();
             let gs = ops::vjp_needed(&node.op, &inputs, value(i), aux, &g, &needs);
             for (&j, gj) in node.inputs.iter().zip(gs) {
@@ -423,6 +419,10 @@ impl<'g> Executor<'g> {
                     let g = Arc::new(g);
                     let lengths = node.inputs.get(1).map(|&j| lengths_of(pass.value(j)));
                     let st = Structure::new(l.structure, l.single_root);
+                    let saved = Saved {
+                        value: z,
+                        state: pass.aux[i].as_ref().and_then(ops::Aux::state),
+                    };
                     let mut iterates = None;
                     let gs = match &l.mapping {
                         Mapping::Argmax { via: call }
@@ -455,20 +455,9 @@ impl<'g> Executor<'g> {
                             iterates = Some(out.iterates);
                             out.grad
                         }
-                        // The forward value is the softmax: its VJP needs nothing else.
-                        Mapping::Marg { via: None }
-                            if l.structure == StructureKind::Categorical =>
-                        {
-                            ops::softmax::softmax_vjp(z, &g)
-                        }
-                        // Likewise sparsemax: its support is that of z.
-                        Mapping::SparseMap { via: None, .. }
-                            if l.structure == StructureKind::Categorical =>
-                        {
-                            crate::latent::categorical::sparsemax_vjp_at(z, &g)
-                        }
+                        // The relaxations' VJPs reuse what their forward kept.
                         Mapping::Marg { via: None } => st
-                            .marginals_vjp(s, lengths.as_deref(), &g)
+                            .marginals_vjp_at(s, lengths.as_deref(), &g, saved)
                             .map_err(|e| ExecError::Structure {
                                 node: i,
                                 message: e.to_string(),
@@ -477,7 +466,7 @@ impl<'g> Executor<'g> {
                             via: None,
                             max_iter,
                         } => st
-                            .sparsemap_vjp_within(s, lengths.as_deref(), &g, *max_iter)
+                            .sparsemap_vjp_at(s, lengths.as_deref(), &g, *max_iter, saved)
                             .map_err(|e| ExecError::Structure {
                                 node: i,
                                 message: e.to_string(),
@@ -512,7 +501,7 @@ impl<'g> Executor<'g> {
                         op,
                         &inputs,
                         pass.value(i),
-                        pass.aux[i].as_ref(),
+                        pass.aux[i].as_ref().and_then(ops::Aux::array),
                         &g,
                         &needs,
                     );
@@ -533,22 +522,30 @@ fn lengths_of<T: Real>(a: &ArrayD<T>) -> Vec<usize> {
     a.iter().map(|x| x.f64().max(0.0) as usize).collect()
 }
 
+/// The structures a latent induced in a pass, one decoded item per example.
+pub struct Induced {
+    pub structure: Structure,
+    pub items: Vec<Vec<usize>>,
+}
+
 impl Executor<'_> {
-    /// The trees a tree latent induced in a pass, as each word's head
-    /// (0 is the root) per item: the forward value itself when it is a MAP
-    /// tree, else the MAP tree of the same scores, the relaxation's mode.
-    /// `None` when the graph has no tree latent.
-    pub fn induced_trees<T: Real>(
-        &self,
-        pass: &Pass<T>,
-    ) -> Result<Option<Vec<Vec<usize>>>, String> {
-        let Some((i, l)) = self
+    /// The structures a latent induced in a pass, decoded per item by its
+    /// engine ([`crate::latent::structure::Engine::decode`]; for trees each
+    /// word's head, 0 the root): the forward value itself when it is a MAP
+    /// structure, else the MAP structure of the same scores, the
+    /// relaxation's mode. `None` when no latent's structure has statistics
+    /// to report.
+    pub fn induced<T: Real>(&self, pass: &Pass<T>) -> Result<Option<Induced>, String> {
+        let Some((i, l, st)) = self
             .graph
             .nodes
             .iter()
             .enumerate()
             .find_map(|(i, n)| match &n.op {
-                Op::Latent(l) if l.structure != StructureKind::Categorical => Some((i, l)),
+                Op::Latent(l) => {
+                    let st = Structure::new(l.structure, l.single_root);
+                    (!st.descriptor().statistics.is_empty()).then_some((i, l, st))
+                }
                 _ => None,
             })
         else {
@@ -556,31 +553,37 @@ impl Executor<'_> {
         };
         let node = &self.graph.nodes[i];
         let s = pass.value(node.inputs[0]);
-        let n1 = s.shape()[1];
-        let lengths = match node.inputs.get(1) {
-            Some(&j) => lengths_of(pass.value(j)),
-            None => vec![n1 - 1; s.shape()[0]],
-        };
+        let lengths = node.inputs.get(1).map(|&j| lengths_of(pass.value(j)));
+        let lengths = st
+            .sizes::<T>(s.shape(), lengths.as_deref())
+            .map_err(|e| e.to_string())?;
         let map;
-        let trees = match l.forward() {
+        let value = match l.forward() {
             Forward::Argmax | Forward::Sample => pass.value(i),
             Forward::Marg | Forward::SparseMap => {
-                map = Structure::new(l.structure, l.single_root)
-                    .map(s, Some(&lengths))
-                    .map_err(|e| e.to_string())?;
+                map = st.map(s, Some(&lengths)).map_err(|e| e.to_string())?;
                 &map
             }
         };
-        Ok(Some(
-            trees
-                .outer_iter()
-                .zip(&lengths)
-                .map(|(z, &n)| {
-                    let z = z.into_dimensionality::<ndarray::Ix2>().expect("[N+1, N+1]");
-                    crate::metrics::heads(z, n)
-                })
-                .collect(),
-        ))
+        let items = st
+            .decode(value, Some(&lengths))
+            .map_err(|e| e.to_string())?;
+        Ok(items.map(|items| Induced {
+            structure: st,
+            items,
+        }))
+    }
+
+    /// [`Executor::induced`] for a tree latent: each word's head per
+    /// sentence.
+    pub fn induced_trees<T: Real>(
+        &self,
+        pass: &Pass<T>,
+    ) -> Result<Option<Vec<Vec<usize>>>, String> {
+        Ok(self
+            .induced(pass)?
+            .filter(|i| i.structure.kind.is_tree())
+            .map(|i| i.items))
     }
 }
 
@@ -591,14 +594,22 @@ fn latent_forward<T: Real>(
     s: &ArrayD<T>,
     lengths: Option<&[usize]>,
     env: &mut Env,
-) -> Result<ArrayD<T>, String> {
+) -> Result<ops::Fwd<T>, String> {
     let st = Structure::new(l.structure, l.single_root);
     let r = match &l.mapping {
-        Mapping::Argmax { .. } => st.map(s, lengths),
-        Mapping::Marg { .. } => st.marginals_only(s, lengths),
-        Mapping::SparseMap { max_iter, .. } => st.sparsemap_within(s, lengths, *max_iter),
-        Mapping::Sample { .. } if env.train => st.sample(s, lengths, env.rng),
-        Mapping::Sample { .. } => st.map(s, lengths),
+        Mapping::Argmax { .. } => st.map(s, lengths).map(ops::Fwd::plain),
+        Mapping::Marg { .. } => st.marginals_only(s, lengths).map(ops::Fwd::plain),
+        // The solution is kept only where the exact backward reads it;
+        // a surrogate projects elsewhere.
+        Mapping::SparseMap { max_iter, via } => {
+            st.sparsemap_saved(s, lengths, *max_iter)
+                .map(|(out, state)| ops::Fwd {
+                    out,
+                    aux: state.filter(|_| via.is_none()).map(ops::Aux::State),
+                })
+        }
+        Mapping::Sample { .. } if env.train => st.sample(s, lengths, env.rng).map(ops::Fwd::plain),
+        Mapping::Sample { .. } => st.map(s, lengths).map(ops::Fwd::plain),
     };
     r.map_err(|e| e.to_string())
 }

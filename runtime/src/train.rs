@@ -9,6 +9,7 @@
 use crate::checkpoint::{self, Checkpoint, Header};
 use crate::data::{self, Dataset};
 use crate::exec::{ExecError, Executor};
+use crate::latent::structure::Statistics;
 use crate::metrics;
 use crate::optim::Optimizer;
 use crate::real::Real;
@@ -184,8 +185,9 @@ pub fn evaluate<T: Real>(
 }
 
 /// Evaluates the named splits (`train`, `valid`, `test`) in evaluation
-/// mode: the loss, the spec's metrics and, for tree latents, the shapes of
-/// the induced trees (`tree_depth`, `flat_trees`, `arc_length`).
+/// mode: the loss, the spec's metrics and the statistics the latent's
+/// structure reports about the structures it induced (for trees
+/// `tree_depth`, `flat_trees`, `arc_length`).
 pub fn evaluate_splits<T: Real>(
     exec: &Executor,
     plan: &TrainPlan,
@@ -203,7 +205,7 @@ pub fn evaluate_splits<T: Real>(
         let mut correct = vec![0.0; plan.metrics.len()];
         let mut clusters: Vec<(Vec<usize>, Vec<usize>)> =
             vec![Default::default(); plan.metrics.len()];
-        let mut trees: Option<metrics::TreeStats> = None;
+        let mut induced: Option<Box<dyn Statistics>> = None;
         let batches = part.evaluation_batches();
         let single = batches.len() == 1;
         for idx in batches {
@@ -224,9 +226,13 @@ pub fn evaluate_splits<T: Real>(
                     None => &batch.inputs[name],
                 }
             };
-            if let Some(heads) = exec.induced_trees(&pass).map_err(ExecError::Unsupported)? {
-                let stats = trees.get_or_insert_with(Default::default);
-                heads.iter().for_each(|h| stats.add(h));
+            if let Some(found) = exec.induced(&pass).map_err(ExecError::Unsupported)? {
+                if induced.is_none() {
+                    induced = found.structure.statistics();
+                }
+                if let Some(stats) = induced.as_mut() {
+                    found.items.iter().for_each(|item| stats.add(item));
+                }
             }
             for (i, metric) in plan.metrics.iter().enumerate() {
                 let (pred, gold) = (value(&metric.pred), value(&metric.gold));
@@ -262,10 +268,8 @@ pub fn evaluate_splits<T: Real>(
             };
             m.insert(key, v);
         }
-        if let Some(t) = trees {
-            m.insert("tree_depth".to_string(), t.depth());
-            m.insert("flat_trees".to_string(), t.flat_share());
-            m.insert("arc_length".to_string(), t.arc_length());
+        for (name, v) in induced.iter().flat_map(|stats| stats.report()) {
+            m.insert(name.to_string(), v);
         }
         out.insert(split.name().to_string(), m);
     }

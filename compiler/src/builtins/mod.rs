@@ -338,15 +338,15 @@ impl StructOp {
     }
 }
 
-/// What each structure supports. The one place to change when the engine
-/// gains an algorithm: SparseMAP for non-projective trees needs an active-set
-/// solver with a Chu-Liu-Edmonds oracle; exact sampling of non-projective
-/// trees needs Wilson's algorithm. Neither exists yet.
+/// What each structure supports, as its descriptor (`lsmc_ir::structures`)
+/// says: the one place to change when the engine gains an algorithm.
 pub fn supports(kind: crate::types::StructureKind, op: StructOp) -> bool {
-    use crate::types::StructureKind::*;
-    match kind {
-        Categorical | Projective => true,
-        Nonprojective => !matches!(op, StructOp::Sample),
+    let ops = lsmc_ir::structures::descriptor(kind).ops;
+    match op {
+        StructOp::Map => ops.map,
+        StructOp::Marginals => ops.marginals,
+        StructOp::SparseMap => ops.sparsemap,
+        StructOp::Sample => ops.sample,
     }
 }
 

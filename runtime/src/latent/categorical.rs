@@ -3,9 +3,11 @@
 //! is sparsemax (the Euclidean projection onto the simplex), and sampling
 //! draws from the softmax distribution.
 
+use super::structure::{Engine, Options, Saved, State, StructureError};
 use crate::ops::{as_matrix, from_matrix, softmax};
 use crate::real::Real;
-use ndarray::ArrayD;
+use lsmc_ir::structures::Descriptor;
+use ndarray::{ArrayD, Axis};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
@@ -127,6 +129,163 @@ pub fn sample<T: Real>(s: &ArrayD<T>, rng: &mut ChaCha8Rng) -> ArrayD<T> {
         o[chosen] = T::one();
     }
     from_matrix(out, s.shape())
+}
+
+/// The categorical engine: items of `K` categories, scores `s[B, K]`;
+/// padding categories are masked to −∞ before each operation.
+pub struct Categorical;
+
+impl<T: Real> Engine<T> for Categorical {
+    fn descriptor(&self) -> &'static Descriptor {
+        &lsmc_ir::structures::CATEGORICAL
+    }
+
+    fn sizes(
+        &self,
+        shape: &[usize],
+        lengths: Option<&[usize]>,
+    ) -> Result<Vec<usize>, StructureError> {
+        if shape.len() != 2 || shape[1] == 0 {
+            return Err(StructureError::Shape(format!(
+                "categorical scores must have shape [B, K], got {shape:?}"
+            )));
+        }
+        let full = shape[1];
+        let ls = lengths
+            .map(<[usize]>::to_vec)
+            .unwrap_or_else(|| vec![full; shape[0]]);
+        if ls.len() != shape[0] {
+            return Err(StructureError::Shape(format!(
+                "{} lengths for a batch of {}",
+                ls.len(),
+                shape[0]
+            )));
+        }
+        if let Some((b, &k)) = ls.iter().enumerate().find(|(_, &k)| k == 0 || k > full) {
+            return Err(StructureError::Shape(format!(
+                "item {b} has {k} categories but must have between 1 and {full}"
+            )));
+        }
+        Ok(ls)
+    }
+
+    fn map(&self, _: Options, s: &ArrayD<T>, ls: &[usize]) -> Result<ArrayD<T>, StructureError> {
+        Ok(masked(s, ls, argmax))
+    }
+
+    fn marginals(
+        &self,
+        _: Options,
+        s: &ArrayD<T>,
+        ls: &[usize],
+    ) -> Result<(Vec<f64>, ArrayD<T>), StructureError> {
+        let p = masked(s, ls, marginals);
+        let log_z = s
+            .axis_iter(Axis(0))
+            .zip(ls)
+            .map(|(row, &k)| {
+                let xs: Vec<f64> = row.iter().take(k).map(|x| x.f64()).collect();
+                <f64 as super::logspace::Num>::lse(&xs)
+            })
+            .collect();
+        Ok((log_z, p))
+    }
+
+    fn marginals_only(
+        &self,
+        _: Options,
+        s: &ArrayD<T>,
+        ls: &[usize],
+    ) -> Result<ArrayD<T>, StructureError> {
+        Ok(masked(s, ls, marginals))
+    }
+
+    /// The forward value is the softmax: its VJP needs nothing else.
+    fn marginals_vjp(
+        &self,
+        _: Options,
+        s: &ArrayD<T>,
+        ls: &[usize],
+        g: &ArrayD<T>,
+        at: Option<Saved<'_, T>>,
+    ) -> Result<ArrayD<T>, StructureError> {
+        Ok(match at {
+            Some(at) => softmax::softmax_vjp(at.value, g),
+            None => softmax::softmax_vjp(&masked(s, ls, marginals), g),
+        })
+    }
+
+    fn sample(
+        &self,
+        _: Options,
+        s: &ArrayD<T>,
+        ls: &[usize],
+        rng: &mut ChaCha8Rng,
+    ) -> Result<ArrayD<T>, StructureError> {
+        Ok(masked(s, ls, |x| sample(x, rng)))
+    }
+
+    /// Sparsemax, exact in closed form: nothing to keep.
+    fn sparsemap(
+        &self,
+        _: Options,
+        s: &ArrayD<T>,
+        ls: &[usize],
+        _max_iter: usize,
+    ) -> Result<(ArrayD<T>, Option<State>), StructureError> {
+        Ok((masked(s, ls, sparsemax), None))
+    }
+
+    /// Sparsemax's support, all its VJP needs, is that of the forward value.
+    fn sparsemap_vjp(
+        &self,
+        _: Options,
+        s: &ArrayD<T>,
+        ls: &[usize],
+        g: &ArrayD<T>,
+        _max_iter: usize,
+        at: Option<Saved<'_, T>>,
+    ) -> Result<ArrayD<T>, StructureError> {
+        Ok(match at {
+            Some(at) => sparsemax_vjp_at(at.value, g),
+            None => sparsemax_vjp(&mask(s, ls), g),
+        })
+    }
+
+    fn reference_sizes(&self) -> std::ops::RangeInclusive<usize> {
+        1..=6
+    }
+
+    fn enumerate(&self, _: Options, size: usize) -> Vec<Vec<f64>> {
+        (0..size)
+            .map(|k| (0..size).map(|j| f64::from(u8::from(j == k))).collect())
+            .collect()
+    }
+}
+
+/// Categorical scores with the padding categories at −∞.
+fn mask<T: Real>(s: &ArrayD<T>, lengths: &[usize]) -> ArrayD<T> {
+    let mut m = s.clone();
+    for (mut row, &k) in m.axis_iter_mut(Axis(0)).zip(lengths) {
+        row.iter_mut().skip(k).for_each(|x| *x = T::neg_infinity());
+    }
+    m
+}
+
+/// `f` on masked categorical scores, zero on the padding.
+fn masked<T: Real>(
+    s: &ArrayD<T>,
+    lengths: &[usize],
+    mut f: impl FnMut(&ArrayD<T>) -> ArrayD<T>,
+) -> ArrayD<T> {
+    if lengths.iter().all(|&k| k == s.shape()[1]) {
+        return f(s);
+    }
+    let mut out = f(&mask(s, lengths));
+    for (mut row, &k) in out.axis_iter_mut(Axis(0)).zip(lengths) {
+        row.iter_mut().skip(k).for_each(|x| *x = T::zero());
+    }
+    out
 }
 
 #[cfg(test)]

@@ -10,7 +10,10 @@ pub mod nonprojective;
 pub mod on_gpu;
 pub mod projective;
 pub mod projective_lanes;
+pub mod registry;
 pub mod sparsemap;
 pub mod structure;
 pub mod surrogate;
+#[cfg(test)]
+mod tests;
 pub mod tree;

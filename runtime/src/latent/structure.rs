@@ -1,24 +1,25 @@
 //! One entry point for every structure the latent node can map scores
-//! onto: MAP, marginals (with the log-partition), SparseMAP, and the exact
-//! VJPs of the relaxed forwards. Used by the executor and by `lsmc infer`.
+//! onto: MAP, marginals (with the log-partition), SparseMAP, sampling, the
+//! exact VJPs of the relaxed forwards, a brute-force reference and the
+//! statistics evaluation reports. Each structure implements [`Engine`] in
+//! its own module; [`super::registry`] lists the engines, and
+//! [`Structure`] finds a kind's engine there, so nothing outside the
+//! registry and the structure's module matches on kinds.
 //!
-//! Scores are `s[B, K]` for `categorical(K)` and `s[B, N+1, N+1]` for
-//! trees (layout of [`super::projective`]); `lengths` give each item's
-//! true size (categories for categorical, words for trees) and default to
-//! the full size. Padding never takes part, and is zero in every output.
+//! Scores are laid out as the structure's descriptor says
+//! ([`lsmc_ir::structures::Layout`]): `s[B, K]` for `categorical(K)`,
+//! `s[B, N+1, N+1]` for trees (layout of [`super::projective`]). `lengths`
+//! give each item's true size (categories, or words) and default to the
+//! full size. Padding never takes part, and is zero in every output.
 
-use super::categorical;
-use super::sparsemap;
-use super::tree::Tree;
+use super::registry;
 use crate::real::Real;
+use lsmc_ir::structures::Descriptor;
 use lsmc_ir::types::StructureKind;
-use ndarray::{ArrayD, Axis};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Structure {
-    Categorical,
-    Tree(Tree),
-}
+use ndarray::ArrayD;
+use rand_chacha::ChaCha8Rng;
+use std::any::Any;
+use std::sync::Arc;
 
 /// Why a structured computation cannot give an answer.
 #[derive(Clone, Debug, PartialEq)]
@@ -42,86 +43,181 @@ impl std::fmt::Display for StructureError {
 
 impl std::error::Error for StructureError {}
 
-impl Structure {
-    pub fn new(kind: StructureKind, single_root: bool) -> Structure {
-        match kind {
-            StructureKind::Categorical => Structure::Categorical,
-            StructureKind::Projective => Structure::Tree(Tree {
-                projective: true,
-                single_root,
-            }),
-            StructureKind::Nonprojective => Structure::Tree(Tree {
-                projective: false,
-                single_root,
-            }),
-        }
+/// A latent's choices that are not its kind: whether exactly one word
+/// attaches to the root (trees; other structures ignore it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Options {
+    pub single_root: bool,
+}
+
+/// Whatever a forward solution keeps for its backward (SparseMAP's active
+/// sets), typed by the engine that made it, which alone reads it back.
+pub type State = Arc<dyn Any + Send + Sync>;
+
+/// What a forward pass left for the backward: its value and the engine's
+/// saved state, if it kept one.
+#[derive(Clone, Copy)]
+pub struct Saved<'a, T> {
+    pub value: &'a ArrayD<T>,
+    pub state: Option<&'a State>,
+}
+
+/// Statistics of the structures a latent induced, accumulated item by
+/// item over a split (as [`Engine::decode`] gives them).
+pub trait Statistics: Send {
+    fn add(&mut self, item: &[usize]);
+    /// Named values, as the descriptor's `statistics` lists them.
+    fn report(&self) -> Vec<(&'static str, f64)>;
+}
+
+/// One structure's algorithms over `T`-valued scores. Methods take sizes
+/// already checked by [`Engine::sizes`]; an operation the descriptor does
+/// not list is a [`StructureError::Unsupported`].
+pub trait Engine<T: Real>: Sync {
+    fn descriptor(&self) -> &'static Descriptor;
+
+    /// The shape check: each item's size, from `lengths` or the full size.
+    fn sizes(
+        &self,
+        shape: &[usize],
+        lengths: Option<&[usize]>,
+    ) -> Result<Vec<usize>, StructureError>;
+
+    /// MAP structures, as indicators in the scores' layout.
+    fn map(&self, o: Options, s: &ArrayD<T>, ls: &[usize]) -> Result<ArrayD<T>, StructureError>;
+
+    /// Log-partition per item and marginals.
+    fn marginals(
+        &self,
+        o: Options,
+        s: &ArrayD<T>,
+        ls: &[usize],
+    ) -> Result<(Vec<f64>, ArrayD<T>), StructureError>;
+
+    /// The marginals alone, for engines that get them cheaper without
+    /// the log-partition.
+    fn marginals_only(
+        &self,
+        o: Options,
+        s: &ArrayD<T>,
+        ls: &[usize],
+    ) -> Result<ArrayD<T>, StructureError> {
+        self.marginals(o, s, ls).map(|r| r.1)
     }
+
+    /// The VJP of the marginals with upstream `g`; `at` is the forward's
+    /// value at `s`, when the caller has it.
+    fn marginals_vjp(
+        &self,
+        o: Options,
+        s: &ArrayD<T>,
+        ls: &[usize],
+        g: &ArrayD<T>,
+        at: Option<Saved<'_, T>>,
+    ) -> Result<ArrayD<T>, StructureError>;
+
+    /// One exact sample per item, drawn in batch order.
+    fn sample(
+        &self,
+        o: Options,
+        s: &ArrayD<T>,
+        ls: &[usize],
+        rng: &mut ChaCha8Rng,
+    ) -> Result<ArrayD<T>, StructureError>;
+
+    /// SparseMAP within `max_iter` solver iterations (engines with a
+    /// closed form ignore it), and what its VJP can reuse.
+    fn sparsemap(
+        &self,
+        o: Options,
+        s: &ArrayD<T>,
+        ls: &[usize],
+        max_iter: usize,
+    ) -> Result<(ArrayD<T>, Option<State>), StructureError>;
+
+    /// The VJP of [`Engine::sparsemap`] over the solution the same budget
+    /// reaches: `at`'s, when the forward at `s` left it, else solved anew.
+    fn sparsemap_vjp(
+        &self,
+        o: Options,
+        s: &ArrayD<T>,
+        ls: &[usize],
+        g: &ArrayD<T>,
+        max_iter: usize,
+        at: Option<Saved<'_, T>>,
+    ) -> Result<ArrayD<T>, StructureError>;
 
     /// Zeroes the entries of a score-shaped gradient that are no part of
-    /// any structure: for trees, arcs into the root, self-loops and arcs
-    /// touching padding. A surrogate that returns a gradient of the
-    /// decoder (STE-I's `ηγ`) would otherwise send gradient to scores no
-    /// tree ever uses.
-    pub fn keep_parts<T: Real>(&self, g: &mut ArrayD<T>, lengths: Option<&[usize]>) {
-        if let Structure::Tree(_) = self {
-            let n1 = g.shape()[1];
-            for (b, mut item) in g.axis_iter_mut(Axis(0)).enumerate() {
-                let len = lengths.and_then(|l| l.get(b).copied()).unwrap_or(n1 - 1);
-                for h in 0..n1 {
-                    for m in 0..n1 {
-                        if m == 0 || h == m || h > len || m > len {
-                            item[[h, m]] = T::zero();
-                        }
-                    }
-                }
-            }
+    /// any structure. A surrogate that returns a gradient of the decoder
+    /// (STE-I's `ηγ`) would otherwise send gradient to scores no structure
+    /// ever uses.
+    fn keep_parts(&self, _g: &mut ArrayD<T>, _lengths: Option<&[usize]>) {}
+
+    /// Each item's structure in a value `z` (an indicator, or the largest
+    /// weights of a relaxation) as one choice per part — a tree's head of
+    /// each word — for the statistics and for drawing; `None` for
+    /// structures evaluation reports nothing about.
+    fn decode(&self, _z: &ArrayD<T>, _ls: &[usize]) -> Option<Vec<Vec<usize>>> {
+        None
+    }
+
+    /// An empty accumulator of the descriptor's statistics.
+    fn statistics(&self) -> Option<Box<dyn Statistics>> {
+        None
+    }
+
+    /// Item sizes small enough to enumerate in tests.
+    fn reference_sizes(&self) -> std::ops::RangeInclusive<usize>;
+
+    /// Brute force: every structure of one item of `size`, as an indicator
+    /// over the item's scores (row-major, the layout's shape for one item).
+    fn enumerate(&self, o: Options, size: usize) -> Vec<Vec<f64>>;
+}
+
+/// A structure of a given kind with its options: finds the kind's engine
+/// in the registry, checks shapes and runs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Structure {
+    pub kind: StructureKind,
+    pub options: Options,
+}
+
+impl Structure {
+    pub fn new(kind: StructureKind, single_root: bool) -> Structure {
+        Structure {
+            kind,
+            options: Options { single_root },
         }
     }
 
-    /// The lengths to use: the given ones, or every item at full size.
-    fn lengths(
+    pub fn descriptor(&self) -> &'static Descriptor {
+        lsmc_ir::structures::descriptor(self.kind)
+    }
+
+    pub fn engine<T: Real>(&self) -> Result<&'static dyn Engine<T>, StructureError> {
+        registry::engine(self.kind)
+    }
+
+    /// Runs `f` with the engine and the checked sizes of `shape`.
+    fn with<T: Real, R>(
+        &self,
+        shape: &[usize],
+        lengths: Option<&[usize]>,
+        f: impl FnOnce(&dyn Engine<T>, Options, &[usize]) -> Result<R, StructureError>,
+    ) -> Result<R, StructureError> {
+        let e = self.engine::<T>()?;
+        let ls = e.sizes(shape, lengths)?;
+        f(e, self.options, &ls)
+    }
+
+    /// Each item's size: the given lengths, checked against the scores'
+    /// shape, or the full size.
+    pub fn sizes<T: Real>(
         &self,
         shape: &[usize],
         lengths: Option<&[usize]>,
     ) -> Result<Vec<usize>, StructureError> {
-        let rank = match self {
-            Structure::Categorical => 2,
-            Structure::Tree(_) => 3,
-        };
-        if shape.len() != rank || (rank == 2 && shape[1] == 0) {
-            return Err(StructureError::Shape(match self {
-                Structure::Categorical => {
-                    format!("categorical scores must have shape [B, K], got {shape:?}")
-                }
-                Structure::Tree(_) => {
-                    format!("tree scores must have shape [B, N+1, N+1], got {shape:?}")
-                }
-            }));
-        }
-        let full = match self {
-            Structure::Categorical => shape[1],
-            Structure::Tree(_) => shape[1].saturating_sub(1),
-        };
-        let ls = lengths
-            .map(<[usize]>::to_vec)
-            .unwrap_or_else(|| vec![full; shape[0]]);
-        if let Structure::Tree(_) = self {
-            super::tree::check_shape(shape, &ls)?;
-        } else {
-            if ls.len() != shape[0] {
-                return Err(StructureError::Shape(format!(
-                    "{} lengths for a batch of {}",
-                    ls.len(),
-                    shape[0]
-                )));
-            }
-            if let Some((b, &k)) = ls.iter().enumerate().find(|(_, &k)| k == 0 || k > full) {
-                return Err(StructureError::Shape(format!(
-                    "item {b} has {k} categories but must have between 1 and {full}"
-                )));
-            }
-        }
-        Ok(ls)
+        self.with::<T, _>(shape, lengths, |_, _, ls| Ok(ls.to_vec()))
     }
 
     pub fn map<T: Real>(
@@ -129,11 +225,7 @@ impl Structure {
         s: &ArrayD<T>,
         lengths: Option<&[usize]>,
     ) -> Result<ArrayD<T>, StructureError> {
-        let ls = self.lengths(s.shape(), lengths)?;
-        match self {
-            Structure::Categorical => Ok(masked(s, &ls, categorical::argmax)),
-            Structure::Tree(t) => t.map(s, &ls),
-        }
+        self.with(s.shape(), lengths, |e, o, ls| e.map(o, s, ls))
     }
 
     /// Log-partition per item and marginals.
@@ -142,38 +234,17 @@ impl Structure {
         s: &ArrayD<T>,
         lengths: Option<&[usize]>,
     ) -> Result<(Vec<f64>, ArrayD<T>), StructureError> {
-        let ls = self.lengths(s.shape(), lengths)?;
-        match self {
-            Structure::Categorical => {
-                let p = masked(s, &ls, categorical::marginals);
-                let log_z = s
-                    .axis_iter(Axis(0))
-                    .zip(&ls)
-                    .map(|(row, &k)| {
-                        let xs: Vec<f64> = row.iter().take(k).map(|x| x.f64()).collect();
-                        <f64 as super::logspace::Num>::lse(&xs)
-                    })
-                    .collect();
-                Ok((log_z, p))
-            }
-            Structure::Tree(t) => t.marginals(s, &ls),
-        }
+        self.with(s.shape(), lengths, |e, o, ls| e.marginals(o, s, ls))
     }
 
     /// The marginals alone: [`Structure::marginals`] without the
-    /// log-partition, which the categorical case would compute apart.
+    /// log-partition, where the engine computes that apart.
     pub fn marginals_only<T: Real>(
         &self,
         s: &ArrayD<T>,
         lengths: Option<&[usize]>,
     ) -> Result<ArrayD<T>, StructureError> {
-        match self {
-            Structure::Categorical => {
-                let ls = self.lengths(s.shape(), lengths)?;
-                Ok(masked(s, &ls, categorical::marginals))
-            }
-            Structure::Tree(_) => self.marginals(s, lengths).map(|r| r.1),
-        }
+        self.with(s.shape(), lengths, |e, o, ls| e.marginals_only(o, s, ls))
     }
 
     pub fn marginals_vjp<T: Real>(
@@ -182,30 +253,34 @@ impl Structure {
         lengths: Option<&[usize]>,
         g: &ArrayD<T>,
     ) -> Result<ArrayD<T>, StructureError> {
-        let ls = self.lengths(s.shape(), lengths)?;
-        match self {
-            Structure::Categorical => {
-                let p = masked(s, &ls, categorical::marginals);
-                Ok(crate::ops::softmax::softmax_vjp(&p, g))
-            }
-            Structure::Tree(t) => t.marginals_vjp(s, &ls, g),
-        }
+        self.with(s.shape(), lengths, |e, o, ls| {
+            e.marginals_vjp(o, s, ls, g, None)
+        })
+    }
+
+    /// [`Structure::marginals_vjp`] with the forward's value at `s`.
+    pub fn marginals_vjp_at<T: Real>(
+        &self,
+        s: &ArrayD<T>,
+        lengths: Option<&[usize]>,
+        g: &ArrayD<T>,
+        at: Saved<'_, T>,
+    ) -> Result<ArrayD<T>, StructureError> {
+        self.with(s.shape(), lengths, |e, o, ls| {
+            e.marginals_vjp(o, s, ls, g, Some(at))
+        })
     }
 
     /// An exact sample from the structure's Gibbs distribution per item, as
-    /// a one-hot (categorical) or arc indicator (projective trees); items
-    /// in batch order from one generator, so a run is reproducible.
+    /// an indicator; items in batch order from one generator, so a run is
+    /// reproducible.
     pub fn sample<T: Real>(
         &self,
         s: &ArrayD<T>,
         lengths: Option<&[usize]>,
-        rng: &mut rand_chacha::ChaCha8Rng,
+        rng: &mut ChaCha8Rng,
     ) -> Result<ArrayD<T>, StructureError> {
-        let ls = self.lengths(s.shape(), lengths)?;
-        match self {
-            Structure::Categorical => Ok(masked(s, &ls, |x| categorical::sample(x, rng))),
-            Structure::Tree(t) => t.sample(s, &ls, rng),
-        }
+        self.with(s.shape(), lengths, |e, o, ls| e.sample(o, s, ls, rng))
     }
 
     pub fn sparsemap<T: Real>(
@@ -213,23 +288,33 @@ impl Structure {
         s: &ArrayD<T>,
         lengths: Option<&[usize]>,
     ) -> Result<ArrayD<T>, StructureError> {
-        self.sparsemap_within(s, lengths, sparsemap::EXACT_ITERATIONS)
+        self.sparsemap_within(s, lengths, super::sparsemap::EXACT_ITERATIONS)
     }
 
     /// SparseMAP with the trees' active set stopped after `max_iter`
-    /// iterations (see [`sparsemap::solve_active_set_within`]); sparsemax,
-    /// the categorical case, is exact in closed form and ignores it.
+    /// iterations (see [`super::sparsemap::solve_active_set_within`]);
+    /// sparsemax, the categorical case, is exact in closed form and
+    /// ignores it.
     pub fn sparsemap_within<T: Real>(
         &self,
         s: &ArrayD<T>,
         lengths: Option<&[usize]>,
         max_iter: usize,
     ) -> Result<ArrayD<T>, StructureError> {
-        let ls = self.lengths(s.shape(), lengths)?;
-        match self {
-            Structure::Categorical => Ok(masked(s, &ls, categorical::sparsemax)),
-            Structure::Tree(t) => t.sparsemap(s, &ls, max_iter),
-        }
+        self.sparsemap_saved(s, lengths, max_iter).map(|r| r.0)
+    }
+
+    /// [`Structure::sparsemap_within`] and the solution its VJP reuses
+    /// ([`Structure::sparsemap_vjp_at`]).
+    pub fn sparsemap_saved<T: Real>(
+        &self,
+        s: &ArrayD<T>,
+        lengths: Option<&[usize]>,
+        max_iter: usize,
+    ) -> Result<(ArrayD<T>, Option<State>), StructureError> {
+        self.with(s.shape(), lengths, |e, o, ls| {
+            e.sparsemap(o, s, ls, max_iter)
+        })
     }
 
     pub fn sparsemap_vjp<T: Real>(
@@ -238,11 +323,11 @@ impl Structure {
         lengths: Option<&[usize]>,
         g: &ArrayD<T>,
     ) -> Result<ArrayD<T>, StructureError> {
-        self.sparsemap_vjp_within(s, lengths, g, sparsemap::EXACT_ITERATIONS)
+        self.sparsemap_vjp_within(s, lengths, g, super::sparsemap::EXACT_ITERATIONS)
     }
 
     /// The VJP of [`Self::sparsemap_within`]: over the active set that the
-    /// same budget reaches.
+    /// same budget reaches, solved again.
     pub fn sparsemap_vjp_within<T: Real>(
         &self,
         s: &ArrayD<T>,
@@ -250,38 +335,45 @@ impl Structure {
         g: &ArrayD<T>,
         max_iter: usize,
     ) -> Result<ArrayD<T>, StructureError> {
-        let ls = self.lengths(s.shape(), lengths)?;
-        match self {
-            Structure::Categorical => {
-                let masked_s = mask(s, &ls);
-                Ok(categorical::sparsemax_vjp(&masked_s, g))
-            }
-            Structure::Tree(t) => t.sparsemap_vjp(s, &ls, g, max_iter),
+        self.with(s.shape(), lengths, |e, o, ls| {
+            e.sparsemap_vjp(o, s, ls, g, max_iter, None)
+        })
+    }
+
+    /// [`Self::sparsemap_vjp_within`] over the solution the forward at `s`
+    /// left ([`Structure::sparsemap_saved`]), without solving again.
+    pub fn sparsemap_vjp_at<T: Real>(
+        &self,
+        s: &ArrayD<T>,
+        lengths: Option<&[usize]>,
+        g: &ArrayD<T>,
+        max_iter: usize,
+        at: Saved<'_, T>,
+    ) -> Result<ArrayD<T>, StructureError> {
+        self.with(s.shape(), lengths, |e, o, ls| {
+            e.sparsemap_vjp(o, s, ls, g, max_iter, Some(at))
+        })
+    }
+
+    /// See [`Engine::keep_parts`]; a kind without an engine keeps all.
+    pub fn keep_parts<T: Real>(&self, g: &mut ArrayD<T>, lengths: Option<&[usize]>) {
+        if let Ok(e) = self.engine::<T>() {
+            e.keep_parts(g, lengths);
         }
     }
-}
 
-/// Categorical scores with the padding categories at −∞.
-fn mask<T: Real>(s: &ArrayD<T>, lengths: &[usize]) -> ArrayD<T> {
-    let mut m = s.clone();
-    for (mut row, &k) in m.axis_iter_mut(Axis(0)).zip(lengths) {
-        row.iter_mut().skip(k).for_each(|x| *x = T::neg_infinity());
+    /// See [`Engine::decode`].
+    pub fn decode<T: Real>(
+        &self,
+        z: &ArrayD<T>,
+        lengths: Option<&[usize]>,
+    ) -> Result<Option<Vec<Vec<usize>>>, StructureError> {
+        self.with(z.shape(), lengths, |e, _, ls| Ok(e.decode(z, ls)))
     }
-    m
-}
 
-/// `f` on masked categorical scores, zero on the padding.
-fn masked<T: Real>(
-    s: &ArrayD<T>,
-    lengths: &[usize],
-    mut f: impl FnMut(&ArrayD<T>) -> ArrayD<T>,
-) -> ArrayD<T> {
-    if lengths.iter().all(|&k| k == s.shape()[1]) {
-        return f(s);
+    /// An empty accumulator of the statistics evaluation reports, if the
+    /// structure has any.
+    pub fn statistics(&self) -> Option<Box<dyn Statistics>> {
+        self.engine::<f64>().ok()?.statistics()
     }
-    let mut out = f(&mask(s, lengths));
-    for (mut row, &k) in out.axis_iter_mut(Axis(0)).zip(lengths) {
-        row.iter_mut().skip(k).for_each(|x| *x = T::zero());
-    }
-    out
 }

@@ -4,9 +4,11 @@
 //! Each sentence is computed in f64 whatever the element type, and the
 //! batch is split across threads.
 
-use super::structure::StructureError;
+use super::structure::{Engine, Options, Saved, State, Statistics, StructureError};
 use super::{brute, nonprojective, on_gpu, projective, projective_lanes, sparsemap};
+use crate::metrics::TreeStats;
 use crate::real::Real;
+use lsmc_ir::structures::Descriptor;
 use ndarray::{ArrayD, ArrayView2, Axis};
 
 fn threads() -> usize {
@@ -102,11 +104,15 @@ fn block<T: Real>(sb: &ArrayView2<T>, n: usize) -> Vec<f64> {
 }
 
 /// Writes per-sentence `(n+1)²` blocks back into a padded `[B, N+1, N+1]`.
-fn unblock<T: Real>(shape: &[usize], lengths: &[usize], blocks: &[Vec<f64>]) -> ArrayD<T> {
+fn unblock<T: Real, V: AsRef<[f64]>>(
+    shape: &[usize],
+    lengths: &[usize],
+    blocks: &[V],
+) -> ArrayD<T> {
     let np = shape[1];
     let mut out = vec![T::zero(); shape.iter().product()];
     for (b, (v, &n)) in blocks.iter().zip(lengths).enumerate() {
-        let n1 = n + 1;
+        let (v, n1) = (v.as_ref(), n + 1);
         for h in 0..n1 {
             for m in 1..n1 {
                 if h != m {
@@ -378,10 +384,21 @@ impl Tree {
         lengths: &[usize],
         max_iter: usize,
     ) -> Result<ArrayD<T>, StructureError> {
+        self.sparsemap_solved(s, lengths, max_iter).map(|r| r.0)
+    }
+
+    /// [`Tree::sparsemap`] and each sentence's solution (its active set),
+    /// from which [`Tree::sparsemap_vjp_over`] reads the Jacobian.
+    pub fn sparsemap_solved<T: Real>(
+        &self,
+        s: &ArrayD<T>,
+        lengths: &[usize],
+        max_iter: usize,
+    ) -> Result<(ArrayD<T>, Vec<sparsemap::Solution>), StructureError> {
         check_shape(s.shape(), lengths)?;
         let sols = self.sparsemap_blocks(s, lengths, max_iter);
-        let blocks: Vec<Vec<f64>> = sols.into_iter().map(|x| x.mu).collect();
-        Ok(unblock(s.shape(), lengths, &blocks))
+        let blocks: Vec<&[f64]> = sols.iter().map(|x| x.mu.as_slice()).collect();
+        Ok((unblock(s.shape(), lengths, &blocks), sols))
     }
 
     /// The VJP of SparseMAP, from the active set of its forward solution.
@@ -394,10 +411,28 @@ impl Tree {
     ) -> Result<ArrayD<T>, StructureError> {
         check_shape(s.shape(), lengths)?;
         let sols = self.sparsemap_blocks(s, lengths, max_iter);
-        let n1 = s.shape()[1];
+        Self::sparsemap_vjp_over(&sols, s.shape(), lengths, g)
+    }
+
+    /// The VJP of SparseMAP over given solutions, one per sentence.
+    pub fn sparsemap_vjp_over<T: Real>(
+        sols: &[sparsemap::Solution],
+        shape: &[usize],
+        lengths: &[usize],
+        g: &ArrayD<T>,
+    ) -> Result<ArrayD<T>, StructureError> {
+        check_shape(shape, lengths)?;
+        let n1 = shape[1];
+        if sols.len() != lengths.len() {
+            return Err(StructureError::Shape(format!(
+                "{} SparseMAP solutions for a batch of {}",
+                sols.len(),
+                lengths.len()
+            )));
+        }
         let gv = g
             .view()
-            .into_shape_with_order((s.shape()[0], n1, n1))
+            .into_shape_with_order((shape[0], n1, n1))
             .map_err(|_| {
                 StructureError::Shape("the gradient's shape differs from the scores'".into())
             })?;
@@ -406,7 +441,170 @@ impl Tree {
             .enumerate()
             .map(|(b, sol)| sol.vjp(&block(&gv.index_axis(Axis(0), b), lengths[b])))
             .collect();
-        Ok(unblock(s.shape(), lengths, &blocks))
+        Ok(unblock(shape, lengths, &blocks))
+    }
+}
+
+/// The dependency-tree engine: [`Tree`] with the latent's root option,
+/// projective or not.
+pub struct DependencyTrees {
+    pub projective: bool,
+}
+
+impl DependencyTrees {
+    fn tree(&self, o: Options) -> Tree {
+        Tree {
+            projective: self.projective,
+            single_root: o.single_root,
+        }
+    }
+}
+
+impl<T: Real> Engine<T> for DependencyTrees {
+    fn descriptor(&self) -> &'static Descriptor {
+        if self.projective {
+            &lsmc_ir::structures::PROJECTIVE
+        } else {
+            &lsmc_ir::structures::NONPROJECTIVE
+        }
+    }
+
+    fn sizes(
+        &self,
+        shape: &[usize],
+        lengths: Option<&[usize]>,
+    ) -> Result<Vec<usize>, StructureError> {
+        if shape.len() != 3 {
+            return Err(StructureError::Shape(format!(
+                "tree scores must have shape [B, N+1, N+1], got {shape:?}"
+            )));
+        }
+        let ls = lengths
+            .map(<[usize]>::to_vec)
+            .unwrap_or_else(|| vec![shape[1].saturating_sub(1); shape[0]]);
+        check_shape(shape, &ls)?;
+        Ok(ls)
+    }
+
+    fn map(&self, o: Options, s: &ArrayD<T>, ls: &[usize]) -> Result<ArrayD<T>, StructureError> {
+        self.tree(o).map(s, ls)
+    }
+
+    fn marginals(
+        &self,
+        o: Options,
+        s: &ArrayD<T>,
+        ls: &[usize],
+    ) -> Result<(Vec<f64>, ArrayD<T>), StructureError> {
+        self.tree(o).marginals(s, ls)
+    }
+
+    fn marginals_vjp(
+        &self,
+        o: Options,
+        s: &ArrayD<T>,
+        ls: &[usize],
+        g: &ArrayD<T>,
+        _at: Option<Saved<'_, T>>,
+    ) -> Result<ArrayD<T>, StructureError> {
+        self.tree(o).marginals_vjp(s, ls, g)
+    }
+
+    fn sample(
+        &self,
+        o: Options,
+        s: &ArrayD<T>,
+        ls: &[usize],
+        rng: &mut rand_chacha::ChaCha8Rng,
+    ) -> Result<ArrayD<T>, StructureError> {
+        self.tree(o).sample(s, ls, rng)
+    }
+
+    /// Keeps every sentence's active set for the VJP.
+    fn sparsemap(
+        &self,
+        o: Options,
+        s: &ArrayD<T>,
+        ls: &[usize],
+        max_iter: usize,
+    ) -> Result<(ArrayD<T>, Option<State>), StructureError> {
+        let (mu, sols) = self.tree(o).sparsemap_solved(s, ls, max_iter)?;
+        Ok((mu, Some(std::sync::Arc::new(sols))))
+    }
+
+    fn sparsemap_vjp(
+        &self,
+        o: Options,
+        s: &ArrayD<T>,
+        ls: &[usize],
+        g: &ArrayD<T>,
+        max_iter: usize,
+        at: Option<Saved<'_, T>>,
+    ) -> Result<ArrayD<T>, StructureError> {
+        let saved = at
+            .and_then(|a| a.state)
+            .and_then(|st| st.downcast_ref::<Vec<sparsemap::Solution>>());
+        match saved {
+            Some(sols) => Tree::sparsemap_vjp_over(sols, s.shape(), ls, g),
+            None => self.tree(o).sparsemap_vjp(s, ls, g, max_iter),
+        }
+    }
+
+    /// Arcs into the root, self-loops and arcs touching padding.
+    fn keep_parts(&self, g: &mut ArrayD<T>, lengths: Option<&[usize]>) {
+        let n1 = g.shape()[1];
+        for (b, mut item) in g.axis_iter_mut(Axis(0)).enumerate() {
+            let len = lengths.and_then(|l| l.get(b).copied()).unwrap_or(n1 - 1);
+            for h in 0..n1 {
+                for m in 0..n1 {
+                    if m == 0 || h == m || h > len || m > len {
+                        item[[h, m]] = T::zero();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Each word's head, the largest weight into it.
+    fn decode(&self, z: &ArrayD<T>, ls: &[usize]) -> Option<Vec<Vec<usize>>> {
+        Some(
+            z.outer_iter()
+                .zip(ls)
+                .map(|(z, &n)| {
+                    let z = z.into_dimensionality::<ndarray::Ix2>().expect("[N+1, N+1]");
+                    crate::metrics::heads(z, n)
+                })
+                .collect(),
+        )
+    }
+
+    fn statistics(&self) -> Option<Box<dyn Statistics>> {
+        Some(Box::<TreeStats>::default())
+    }
+
+    fn reference_sizes(&self) -> std::ops::RangeInclusive<usize> {
+        1..=4
+    }
+
+    fn enumerate(&self, o: Options, size: usize) -> Vec<Vec<f64>> {
+        brute::trees(size, self.projective, o.single_root)
+            .iter()
+            .map(|t| brute::indicator(t))
+            .collect()
+    }
+}
+
+impl Statistics for TreeStats {
+    fn add(&mut self, heads: &[usize]) {
+        TreeStats::add(self, heads);
+    }
+
+    fn report(&self) -> Vec<(&'static str, f64)> {
+        vec![
+            ("tree_depth", self.depth()),
+            ("flat_trees", self.flat_share()),
+            ("arc_length", self.arc_length()),
+        ]
     }
 }
 

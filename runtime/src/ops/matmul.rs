@@ -112,10 +112,7 @@ pub fn bilinear<T: Real>(a: &ArrayD<T>, x: &ArrayD<T>, w: &ArrayD<T>) -> Fwd<T> 
     let bsz = a.shape()[0];
     let d = w.shape()[0];
     let t = dot(as_matrix(x, bsz).view(), as_matrix(w, d).view()).into_dyn(); // [B, K·O]
-    Fwd {
-        out: bilinear_contract(a, &t, w.shape()[2]),
-        aux: Some(t),
-    }
+    Fwd::with_array(bilinear_contract(a, &t, w.shape()[2]), t)
 }
 
 /// The second half of [`bilinear`]: `y[b, o] = Σ_k a[b, k] t[b, k·O + o]`

@@ -25,15 +25,49 @@ pub struct Env<'a> {
 }
 
 /// An op's output, and whatever its VJP needs that the inputs and output
-/// do not give (a dropout mask, an intermediate product).
+/// do not give.
 pub struct Fwd<T> {
     pub out: ArrayD<T>,
-    pub aux: Option<ArrayD<T>>,
+    pub aux: Option<Aux<T>>,
+}
+
+/// What an op keeps from its forward pass for its backward.
+pub enum Aux<T> {
+    /// An array: a dropout mask, an intermediate product.
+    Array(ArrayD<T>),
+    /// Anything else, read back only by the op that made it: the latent
+    /// node keeps its structure's solution here (SparseMAP's active sets),
+    /// so its backward does not solve again.
+    State(crate::latent::structure::State),
+}
+
+impl<T> Aux<T> {
+    pub fn array(&self) -> Option<&ArrayD<T>> {
+        match self {
+            Aux::Array(a) => Some(a),
+            Aux::State(_) => None,
+        }
+    }
+
+    pub fn state(&self) -> Option<&crate::latent::structure::State> {
+        match self {
+            Aux::State(s) => Some(s),
+            Aux::Array(_) => None,
+        }
+    }
 }
 
 impl<T> Fwd<T> {
     pub fn plain(out: ArrayD<T>) -> Fwd<T> {
         Fwd { out, aux: None }
+    }
+
+    /// An output with an array for the backward.
+    pub fn with_array(out: ArrayD<T>, aux: ArrayD<T>) -> Fwd<T> {
+        Fwd {
+            out,
+            aux: Some(Aux::Array(aux)),
+        }
     }
 }
 
@@ -69,26 +103,17 @@ pub fn forward<T: Real>(op: &Op, x: &[&ArrayD<T>], shape: &[usize], env: &mut En
         Op::Gumbel => Fwd::plain(noise::gumbel(shape, env)),
         Op::Lstm { reverse } => {
             let (out, aux) = sequence::lstm(x[0], x[1], x[2], x[3], x[4], x[5], *reverse);
-            Fwd {
-                out,
-                aux: Some(aux),
-            }
+            Fwd::with_array(out, aux)
         }
         Op::PrependRoot => Fwd::plain(sequence::prepend_root(x[0], x[1])),
         Op::PairScore => {
             let (out, aux) = sequence::pair_score(x[0], x[1], x[2], x[3]);
-            Fwd {
-                out,
-                aux: Some(aux),
-            }
+            Fwd::with_array(out, aux)
         }
         Op::Heads => Fwd::plain(sequence::heads(x[0], x[1])),
         Op::AttentionPool => {
             let (out, aux) = sequence::attention_pool(x[0], x[1], x[2]);
-            Fwd {
-                out,
-                aux: Some(aux),
-            }
+            Fwd::with_array(out, aux)
         }
         Op::Input(_) | Op::Param(_) | Op::Latent(_) => {
             unreachable!("inputs, parameters and latent nodes are evaluated by the executor")

@@ -21,10 +21,7 @@ pub fn dropout<T: Real>(x: &ArrayD<T>, p: f64, env: &mut Env) -> Fwd<T> {
             scale
         }
     });
-    Fwd {
-        out: x * &mask,
-        aux: Some(mask),
-    }
+    Fwd::with_array(x * &mask, mask)
 }
 
 pub fn dropout_vjp<T: Real>(mask: Option<&ArrayD<T>>, g: &ArrayD<T>) -> ArrayD<T> {

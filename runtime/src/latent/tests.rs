@@ -1,0 +1,297 @@
+//! Every registered engine against its own brute force and its
+//! descriptor: a structure gets these tests by registering.
+
+use super::registry;
+use super::structure::{Engine, Options, Saved, StructureError};
+use lsmc_ir::structures::ALL;
+use ndarray::{ArrayD, Axis, IxDyn};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+const OPTIONS: [Options; 2] = [
+    Options { single_root: true },
+    Options { single_root: false },
+];
+
+fn engines() -> &'static [&'static dyn Engine<f64>] {
+    registry::engines::<f64>()
+}
+
+fn name(e: &dyn Engine<f64>, o: Options) -> String {
+    format!("{} (single root: {})", e.descriptor().name, o.single_root)
+}
+
+/// Uniform scores in `[−scale, scale]` for `batch` items of `size`.
+fn scores(e: &dyn Engine<f64>, batch: usize, size: usize, scale: f64, seed: u64) -> ArrayD<f64> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let shape = e.descriptor().scores.shape(batch, size);
+    ArrayD::from_shape_simple_fn(IxDyn(&shape), || (rng.random::<f64>() * 2.0 - 1.0) * scale)
+}
+
+fn item(a: &ArrayD<f64>, b: usize) -> Vec<f64> {
+    a.index_axis(Axis(0), b).iter().copied().collect()
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// `⟨a, b⟩` over whole batches.
+fn inner(a: &ArrayD<f64>, b: &ArrayD<f64>) -> f64 {
+    a.iter().zip(b.iter()).map(|(x, y)| x * y).sum()
+}
+
+/// Runs `f(engine, options, size, seed)` over every engine, both root
+/// options, each reference size and two seeds.
+fn every_case(mut f: impl FnMut(&dyn Engine<f64>, Options, usize, u64)) {
+    for &e in engines() {
+        for o in OPTIONS {
+            for size in e.reference_sizes() {
+                for seed in 0..2 {
+                    f(e, o, size, seed * 101 + size as u64);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn every_descriptor_has_one_engine_and_every_engine_a_descriptor() {
+    for d in ALL {
+        let e = registry::engine::<f64>(d.kind).expect("an engine for every descriptor");
+        assert!(std::ptr::eq(e.descriptor(), *d), "{}", d.name);
+        let n = engines()
+            .iter()
+            .filter(|e| e.descriptor().kind == d.kind)
+            .count();
+        assert_eq!(n, 1, "{} has {n} engines", d.name);
+    }
+    for e in engines() {
+        assert!(
+            ALL.iter().any(|d| std::ptr::eq(*d, e.descriptor())),
+            "{} is registered without a listed descriptor",
+            e.descriptor().name
+        );
+    }
+    assert_eq!(registry::engines::<f32>().len(), engines().len());
+}
+
+#[test]
+fn every_engine_does_exactly_the_operations_its_descriptor_lists() {
+    for &e in engines() {
+        let ops = e.descriptor().ops;
+        for o in OPTIONS {
+            let s = scores(e, 2, 3, 1.0, 1);
+            let ls = e.sizes(s.shape(), None).unwrap();
+            let mut rng = ChaCha8Rng::seed_from_u64(1);
+            let supported = |r: Result<(), StructureError>| match r {
+                Ok(()) => true,
+                Err(StructureError::Unsupported(_)) => false,
+                Err(other) => panic!("{}: {other}", name(e, o)),
+            };
+            let did = [
+                supported(e.map(o, &s, &ls).map(drop)),
+                supported(e.marginals(o, &s, &ls).map(drop)),
+                supported(e.sparsemap(o, &s, &ls, 500).map(drop)),
+                supported(e.sample(o, &s, &ls, &mut rng).map(drop)),
+            ];
+            let listed = [ops.map, ops.marginals, ops.sparsemap, ops.sample];
+            assert_eq!(
+                did,
+                listed,
+                "{}: map, marginals, sparsemap, sample",
+                name(e, o)
+            );
+        }
+    }
+}
+
+#[test]
+fn every_engine_matches_its_brute_force_in_map_marginals_log_z_sparsemap_and_samples() {
+    every_case(|e, o, size, seed| {
+        let case = format!("{} size {size} seed {seed}", name(e, o));
+        let ops = e.descriptor().ops;
+        let s = scores(e, 2, size, 1.5, seed);
+        let ls = e.sizes(s.shape(), None).unwrap();
+        let all = e.enumerate(o, size);
+        assert!(!all.is_empty(), "{case}: nothing enumerated");
+        let z = e.map(o, &s, &ls).unwrap();
+        let (log_z, mu) = e.marginals(o, &s, &ls).unwrap();
+        let (sm, _) = e.sparsemap(o, &s, &ls, 500).unwrap();
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let sample = ops.sample.then(|| e.sample(o, &s, &ls, &mut rng).unwrap());
+        for (b, &log_z) in log_z.iter().enumerate() {
+            let sb = item(&s, b);
+            let totals: Vec<f64> = all.iter().map(|y| dot(y, &sb)).collect();
+            let best = totals.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let lz = best + totals.iter().map(|t| (t - best).exp()).sum::<f64>().ln();
+            assert!(
+                (log_z - lz).abs() < 1e-9 * lz.abs().max(1.0),
+                "{case}: log Z {log_z} vs {lz}"
+            );
+            let mut want = vec![0.0; sb.len()];
+            for (y, t) in all.iter().zip(&totals) {
+                let p = (t - lz).exp();
+                want.iter_mut().zip(y).for_each(|(w, x)| *w += p * x);
+            }
+            for (a, w) in item(&mu, b).iter().zip(&want) {
+                assert!((a - w).abs() < 1e-9, "{case}: marginal {a} vs {w}");
+            }
+            let zb = item(&z, b);
+            assert!(all.contains(&zb), "{case}: MAP {zb:?} is no structure");
+            assert!((dot(&zb, &sb) - best).abs() < 1e-9, "{case}: MAP not best");
+            if let Some(sample) = &sample {
+                assert!(
+                    all.contains(&item(sample, b)),
+                    "{case}: sample is no structure"
+                );
+            }
+            // SparseMAP is the projection onto the hull of the structures:
+            // no structure lies further along s − µ than µ, and µ lies
+            // within the hull along every direction tried.
+            let mub = item(&sm, b);
+            let resid: Vec<f64> = sb.iter().zip(&mub).map(|(x, m)| x - m).collect();
+            for y in &all {
+                let v = dot(&resid, y) - dot(&resid, &mub);
+                assert!(v < 1e-9, "{case}: SparseMAP is not the projection ({v})");
+            }
+            for w in 0..8 {
+                let dir = item(&scores(e, 1, size, 1.0, 1000 + w), 0);
+                let reach = all.iter().map(|y| dot(y, &dir)).fold(f64::MIN, f64::max);
+                assert!(
+                    dot(&mub, &dir) <= reach + 1e-9,
+                    "{case}: SparseMAP outside the hull"
+                );
+            }
+        }
+    });
+}
+
+#[test]
+fn every_engine_vjp_matches_finite_differences_in_f64() {
+    let mut stable = vec![0usize; engines().len()];
+    every_case(|e, o, size, seed| {
+        let case = format!("{} size {size} seed {seed}", name(e, o));
+        let s = scores(e, 2, size, 1.0, seed);
+        let ls = e.sizes(s.shape(), None).unwrap();
+        let g = scores(e, 2, size, 1.0, seed + 7);
+        let d = scores(e, 2, size, 1.0, seed + 13);
+        let eps = 1e-6;
+        let at = |t: f64| &s + &d.mapv(|x| x * t);
+        // ⟨J^T g, d⟩ against ⟨g, (f(s + εd) − f(s − εd)) / 2ε⟩.
+        let marg = |x: &ArrayD<f64>| e.marginals(o, x, &ls).unwrap().1;
+        let vjp = e.marginals_vjp(o, &s, &ls, &g, None).unwrap();
+        let fd = inner(&g, &(&marg(&at(eps)) - &marg(&at(-eps)))) / (2.0 * eps);
+        let an = inner(&vjp, &d);
+        assert!(
+            (an - fd).abs() < 1e-6 * an.abs().max(1.0),
+            "{case}: marginals {an} vs {fd}"
+        );
+
+        // SparseMAP is piecewise affine: differences hold where no face
+        // changes between s − εd and s + εd (second difference zero).
+        let sm = |x: &ArrayD<f64>| e.sparsemap(o, x, &ls, 500).unwrap().0;
+        let (p, m, c) = (sm(&at(eps)), sm(&at(-eps)), sm(&s));
+        let kink = (&p + &m - &c.mapv(|x| 2.0 * x))
+            .iter()
+            .fold(0.0f64, |a, x| a.max(x.abs()));
+        if kink < 1e-10 {
+            let vjp = e.sparsemap_vjp(o, &s, &ls, &g, 500, None).unwrap();
+            let fd = inner(&g, &(&p - &m)) / (2.0 * eps);
+            let an = inner(&vjp, &d);
+            assert!(
+                (an - fd).abs() < 1e-6 * an.abs().max(1.0),
+                "{case}: sparsemap {an} vs {fd}"
+            );
+            let i = engines().iter().position(|x| std::ptr::eq(*x, e)).unwrap();
+            stable[i] += 1;
+        }
+    });
+    for (e, n) in engines().iter().zip(stable) {
+        assert!(
+            n >= 4,
+            "{}: only {n} cases had a stable face",
+            e.descriptor().name
+        );
+    }
+}
+
+#[test]
+fn sparsemap_vjp_over_the_forwards_saved_solution_equals_solving_again() {
+    every_case(|e, o, size, seed| {
+        let s = scores(e, 2, size, 1.0, seed);
+        let ls = e.sizes(s.shape(), None).unwrap();
+        let g = scores(e, 2, size, 1.0, seed + 3);
+        for max_iter in [2, 500] {
+            let (value, state) = e.sparsemap(o, &s, &ls, max_iter).unwrap();
+            let at = Saved {
+                value: &value,
+                state: state.as_ref(),
+            };
+            let reused = e.sparsemap_vjp(o, &s, &ls, &g, max_iter, Some(at)).unwrap();
+            let solved = e.sparsemap_vjp(o, &s, &ls, &g, max_iter, None).unwrap();
+            assert_eq!(
+                reused,
+                solved,
+                "{} size {size} max_iter {max_iter}",
+                name(e, o)
+            );
+        }
+    });
+}
+
+#[test]
+fn keep_parts_keeps_exactly_the_entries_some_structure_uses() {
+    for &e in engines() {
+        for o in OPTIONS {
+            let size = *e.reference_sizes().end();
+            let mut g = scores(e, 1, size, 1.0, 5).mapv(|_| 1.0);
+            e.keep_parts(&mut g, None);
+            let used: Vec<f64> = e
+                .enumerate(o, size)
+                .iter()
+                .fold(vec![0.0; g.len()], |acc, y| {
+                    acc.iter()
+                        .zip(y)
+                        .map(|(a, x)| f64::max(*a, x.abs()))
+                        .collect()
+                });
+            let used: Vec<f64> = used.iter().map(|&u| f64::from(u8::from(u > 0.0))).collect();
+            assert_eq!(item(&g, 0), used, "{}", name(e, o));
+        }
+    }
+}
+
+#[test]
+fn engines_with_statistics_decode_distinct_structures_apart_and_report_their_names() {
+    for &e in engines() {
+        let listed = e.descriptor().statistics;
+        let o = OPTIONS[1];
+        let size = *e.reference_sizes().end();
+        let all = e.enumerate(o, size);
+        let shape = e.descriptor().scores.shape(all.len(), size);
+        let batch = ArrayD::from_shape_vec(IxDyn(&shape), all.concat()).unwrap();
+        let decoded = e.decode(&batch, &vec![size; all.len()]);
+        match e.statistics() {
+            None => {
+                assert!(
+                    listed.is_empty(),
+                    "{} lists statistics",
+                    e.descriptor().name
+                );
+                assert_eq!(decoded, None);
+            }
+            Some(mut stats) => {
+                let items = decoded.expect("a structure with statistics decodes");
+                let mut distinct = items.clone();
+                distinct.sort();
+                distinct.dedup();
+                assert_eq!(distinct.len(), all.len(), "{}", e.descriptor().name);
+                items.iter().for_each(|i| stats.add(i));
+                let names: Vec<&str> = stats.report().iter().map(|r| r.0).collect();
+                assert_eq!(names, listed);
+                assert!(stats.report().iter().all(|r| r.1.is_finite()));
+            }
+        }
+    }
+}
