@@ -136,6 +136,16 @@ pub fn descriptor(kind: StructureKind) -> &'static Descriptor {
     }
 }
 
+/// The structure a spec's latent line declares: `categorical(K)` is the
+/// sized built-in `categorical`, `dependency_tree(projective, …)` the
+/// fixed call with that `kind`.
+pub fn written_as(callee: &str, kind: Option<&str>) -> Option<&'static Descriptor> {
+    ALL.iter().copied().find(|d| match d.written {
+        Written::Sized(name) => name == callee,
+        Written::Fixed(call) => kind.is_some_and(|k| call == format!("{callee}({k})")),
+    })
+}
+
 /// The structure the command line calls `name`.
 pub fn by_name(name: &str) -> Option<&'static Descriptor> {
     ALL.iter().copied().find(|d| d.name == name)
@@ -155,6 +165,25 @@ mod tests {
                 assert_ne!(d.kind, e.kind);
             }
         }
+    }
+
+    #[test]
+    fn a_latent_line_finds_its_structure_by_how_it_is_written() {
+        for d in ALL {
+            let (callee, kind) = match d.written {
+                Written::Sized(name) => (name.to_string(), None),
+                Written::Fixed(call) => {
+                    let (c, rest) = call.split_once('(').expect("a call");
+                    (c.to_string(), Some(rest.trim_end_matches(')').to_string()))
+                }
+            };
+            assert_eq!(
+                written_as(&callee, kind.as_deref()).map(|x| x.kind),
+                Some(d.kind)
+            );
+        }
+        assert!(written_as("dependency_tree", None).is_none());
+        assert!(written_as("dependency_tree", Some("planar")).is_none());
     }
 
     #[test]

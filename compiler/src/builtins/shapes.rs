@@ -362,8 +362,8 @@ pub fn provides(
 
 /// The shape of a structure's scores (and of its latent value).
 pub fn scores_shape(kind: StructureKind, k: u64) -> Tensor {
-    match kind {
-        StructureKind::Categorical => Tensor::f32(vec![B, Dim::Const(k)]),
-        _ => Tensor::f32(vec![B, N1, N1]),
+    match lsmc_ir::structures::descriptor(kind).scores {
+        lsmc_ir::structures::Layout::Categories => Tensor::f32(vec![B, Dim::Const(k)]),
+        lsmc_ir::structures::Layout::Arcs => Tensor::f32(vec![B, N1, N1]),
     }
 }

@@ -14,6 +14,7 @@ use crate::suggest::closest;
 use crate::summary::LatentSummary;
 use crate::syntax::ast::*;
 use crate::types::StructureKind;
+use lsmc_ir::structures::{self, Layout, Written};
 use std::collections::HashMap;
 
 /// The `max_iter` of `sparsemap` when none is given: exact in practice.
@@ -57,18 +58,14 @@ impl Checker {
     pub(crate) fn latent(&mut self, l: &Latent) -> Option<LatentSummary> {
         let structure_call = l.structure.as_call();
         let sargs = self.builtin_call(&structure_call, Kind::Structure, Ctx::Constant);
-        let structure = sargs.as_ref().map(|a| {
-            let kind = match (l.structure.callee.name.as_str(), a.symbol("kind").ok()) {
-                ("categorical", _) => StructureKind::Categorical,
-                (_, Some("nonprojective")) => StructureKind::Nonprojective,
-                _ => StructureKind::Projective,
+        let structure = sargs.as_ref().and_then(|a| {
+            let d = structures::written_as(&l.structure.callee.name, a.symbol("kind").ok())?;
+            // Only a sized structure has a `K`; the checker binds it there.
+            let k = match d.written {
+                Written::Sized(_) => a.size("K").unwrap_or(0),
+                Written::Fixed(_) => 0,
             };
-            // Trees have no `K`; the checker binds it for every categorical.
-            let k = match kind {
-                StructureKind::Categorical => a.size("K").unwrap_or(0),
-                _ => 0,
-            };
-            (kind, k)
+            Some((d.kind, k))
         });
         let structure_text = sargs
             .as_ref()
@@ -127,11 +124,11 @@ impl Checker {
                         l.name.name
                     ),
                     label: format!("this is {scores}"),
-                    help: Some(match kind {
-                        StructureKind::Categorical => {
+                    help: Some(match structures::descriptor(kind).scores {
+                        Layout::Categories => {
                             format!("produce {k} scores per example, e.g. `s = linear(x, {k})`")
                         }
-                        _ => "produce arc scores with `arc_scores(h, hidden)`".into(),
+                        Layout::Arcs => "produce arc scores with `arc_scores(h, hidden)`".into(),
                     }),
                 },
             )
