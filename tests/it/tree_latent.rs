@@ -362,3 +362,23 @@ fn a_projection_budget_that_is_not_a_whole_positive_number_is_an_error() {
         );
     }
 }
+
+/// A graph built by hand, not by the compiler, that breaks a rule every
+/// pass relies on is refused before anything runs, with the node named.
+#[test]
+fn the_executor_refuses_a_graph_that_breaks_a_rule() {
+    let mut g = graph(StructureKind::Projective, Forward::Marg);
+    // The latent node without its lengths input.
+    g.nodes[2].inputs = vec![0];
+    match Executor::new(&g) {
+        Err(ExecError::Invalid(e)) => {
+            assert!(e.to_string().contains("node %2"), "{e}")
+        }
+        Err(other) => panic!("refused for another reason: {other:?}"),
+        Ok(_) => panic!("accepted a latent node without its lengths"),
+    }
+    // A loss that is no node of the graph.
+    let mut g = graph(StructureKind::Projective, Forward::Marg);
+    g.loss = 99;
+    assert!(matches!(Executor::new(&g), Err(ExecError::Invalid(_))));
+}
