@@ -42,9 +42,9 @@ pub struct BenchArgs {
     warmup: u64,
     /// Threads for matrix products (default: all cores).
     #[arg(long)]
-    threads: Option<usize>,
+    pub threads: Option<usize>,
     #[command(flatten)]
-    device: crate::spec::DeviceArg,
+    pub device: crate::spec::DeviceArg,
     /// Seed (default: the spec's `train { seed N }`, else 1, as `lsmc train`).
     #[arg(long)]
     seed: Option<u64>,
@@ -52,24 +52,21 @@ pub struct BenchArgs {
     color: Color,
 }
 
-pub fn run(args: &BenchArgs) -> ExitCode {
-    if let Err(code) = args.device.select() {
-        return ExitCode::from(code);
-    }
+pub fn run(args: &BenchArgs, cx: &lsmc_runtime::Context) -> ExitCode {
     if args.repeats == 0 || args.steps == 0 {
         eprintln!("error: --steps and --repeats must be at least 1");
         return ExitCode::from(EXIT_USAGE);
     }
     let Some(spec) = &args.spec else {
-        return structure_bench(args);
+        return structure_bench(args, cx);
     };
-    let loaded =
-        match crate::spec::load_with_threads(spec, &args.overrides.set, args.color, args.threads) {
-            Ok(l) => l,
-            Err(code) => return ExitCode::from(code),
-        };
+    let loaded = match crate::spec::load(spec, &args.overrides.set, args.color) {
+        Ok(l) => l,
+        Err(code) => return ExitCode::from(code),
+    };
     let seed = args.seed.or(loaded.model.train.seed).unwrap_or(1);
     match lsmc_runtime::train::time_steps::<f32>(
+        cx,
         &loaded.program,
         seed,
         args.steps,
@@ -125,17 +122,10 @@ fn time_ms(warmup: u64, repeats: usize, mut f: impl FnMut()) -> Vec<f64> {
         .collect()
 }
 
-fn structure_bench(args: &BenchArgs) -> ExitCode {
+fn structure_bench(args: &BenchArgs, cx: &lsmc_runtime::Context) -> ExitCode {
     use lsmc_runtime::latent::structure::Structure;
     use rand::SeedableRng;
     let kind = args.structure.expect("clap requires a spec or --structure");
-    if let Some(t) = args.threads {
-        if t == 0 {
-            eprintln!("error: --threads must be at least 1");
-            return ExitCode::from(EXIT_USAGE);
-        }
-        std::env::set_var("MATMUL_NUM_THREADS", t.to_string());
-    }
     if args.batch == 0 || args.n.contains(&0) {
         eprintln!("error: --batch and every --n must be at least 1");
         return ExitCode::from(EXIT_USAGE);
@@ -163,7 +153,7 @@ fn structure_bench(args: &BenchArgs) -> ExitCode {
         runs.push((
             "map",
             time_ms(warmup, args.repeats, || {
-                if let Err(e) = structure.map(&s, None) {
+                if let Err(e) = structure.map(cx, &s, None) {
                     failed = Some(e);
                 }
             }),
@@ -171,7 +161,7 @@ fn structure_bench(args: &BenchArgs) -> ExitCode {
         runs.push((
             "marginals",
             time_ms(warmup, args.repeats, || {
-                if let Err(e) = structure.marginals(&s, None) {
+                if let Err(e) = structure.marginals(cx, &s, None) {
                     failed = Some(e);
                 }
             }),
@@ -180,8 +170,8 @@ fn structure_bench(args: &BenchArgs) -> ExitCode {
             "backward",
             time_ms(warmup, args.repeats, || {
                 let r = structure
-                    .marginals(&s, None)
-                    .and_then(|_| structure.marginals_vjp(&s, None, &g));
+                    .marginals(cx, &s, None)
+                    .and_then(|_| structure.marginals_vjp(cx, &s, None, &g));
                 if let Err(e) = r {
                     failed = Some(e);
                 }

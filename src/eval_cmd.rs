@@ -27,12 +27,12 @@ pub struct EvalArgs {
     json: bool,
     /// Threads for matrix products (default: all cores).
     #[arg(long)]
-    threads: Option<usize>,
+    pub threads: Option<usize>,
     #[arg(long, value_enum, default_value = "auto")]
     color: Color,
 }
 
-pub fn run(args: &EvalArgs) -> ExitCode {
+pub fn run(args: &EvalArgs, cx: &lsmc_runtime::Context) -> ExitCode {
     if let Some(bad) = args
         .split
         .iter()
@@ -41,15 +41,12 @@ pub fn run(args: &EvalArgs) -> ExitCode {
         eprintln!("error: --split `{bad}`: the splits are train, valid and test");
         return ExitCode::from(EXIT_USAGE);
     }
-    if let Err(code) = crate::spec::set_threads(args.threads) {
-        return ExitCode::from(code);
-    }
     let mut status = ExitCode::SUCCESS;
     for dir in &args.runs {
         let precision = lsmc_experiment::runs::read_info(dir).map(|i| i.precision);
         let result = match precision.as_deref() {
-            Ok("f64") => eval::<f64>(dir, args),
-            _ => eval::<f32>(dir, args),
+            Ok("f64") => eval::<f64>(cx, dir, args),
+            _ => eval::<f32>(cx, dir, args),
         };
         match result {
             Ok(v) if args.json => println!("{v}"),
@@ -60,7 +57,7 @@ pub fn run(args: &EvalArgs) -> ExitCode {
     status
 }
 
-fn eval<T: Real>(dir: &Path, args: &EvalArgs) -> Result<Value, u8> {
+fn eval<T: Real>(cx: &lsmc_runtime::Context, dir: &Path, args: &EvalArgs) -> Result<Value, u8> {
     let t = trained::load::<T>(dir, args.at, args.color)?;
     let splits: Option<Vec<Split>> = if args.split.is_empty() {
         None
@@ -77,11 +74,12 @@ fn eval<T: Real>(dir: &Path, args: &EvalArgs) -> Result<Value, u8> {
                 .collect::<Result<_, _>>()?,
         )
     };
-    let results = lsmc_experiment::eval::evaluate(&t.loaded.program, &t.params, splits.as_deref())
-        .map_err(|e| {
-            eprintln!("error: {}: {e}", dir.display());
-            EXIT_DIAGNOSTICS
-        })?;
+    let results =
+        lsmc_experiment::eval::evaluate(cx, &t.loaded.program, &t.params, splits.as_deref())
+            .map_err(|e| {
+                eprintln!("error: {}: {e}", dir.display());
+                EXIT_DIAGNOSTICS
+            })?;
     Ok(json!({
         "run": dir.display().to_string(),
         "model": t.loaded.program.name,

@@ -71,13 +71,10 @@ pub struct InferArgs {
     #[arg(long)]
     input: PathBuf,
     #[command(flatten)]
-    device: crate::spec::DeviceArg,
+    pub device: crate::spec::DeviceArg,
 }
 
-pub fn run(args: &InferArgs) -> ExitCode {
-    if let Err(code) = args.device.select() {
-        return ExitCode::from(code);
-    }
+pub fn run(args: &InferArgs, cx: &lsmc_runtime::Context) -> ExitCode {
     let name = args.input.display().to_string();
     let text = if name == "-" {
         let mut s = String::new();
@@ -100,7 +97,7 @@ pub fn run(args: &InferArgs) -> ExitCode {
             }
         }
     };
-    match infer(args, &text) {
+    match infer(cx, args, &text) {
         Ok(v) => {
             crate::out(&format!("{v}\n"));
             ExitCode::SUCCESS
@@ -112,7 +109,7 @@ pub fn run(args: &InferArgs) -> ExitCode {
     }
 }
 
-fn infer(args: &InferArgs, text: &str) -> Result<Value, String> {
+fn infer(cx: &lsmc_runtime::Context, args: &InferArgs, text: &str) -> Result<Value, String> {
     let doc: Value = serde_json::from_str(text).map_err(|e| {
         format!(
             "not valid JSON (line {}, column {}): {e}",
@@ -149,13 +146,18 @@ fn infer(args: &InferArgs, text: &str) -> Result<Value, String> {
     let structure = Structure::new(args.structure.kind(), args.root == RootArg::Single);
     let ls = lengths.as_deref();
     let result = match args.op {
-        OpArg::Map => to_json(&structure.map(&s, ls).map_err(|e| e.to_string())?),
-        OpArg::Marginals => to_json(&structure.marginals(&s, ls).map_err(|e| e.to_string())?.1),
+        OpArg::Map => to_json(&structure.map(cx, &s, ls).map_err(|e| e.to_string())?),
+        OpArg::Marginals => to_json(
+            &structure
+                .marginals(cx, &s, ls)
+                .map_err(|e| e.to_string())?
+                .1,
+        ),
         OpArg::Logz => {
-            let (log_z, _) = structure.marginals(&s, ls).map_err(|e| e.to_string())?;
+            let (log_z, _) = structure.marginals(cx, &s, ls).map_err(|e| e.to_string())?;
             Value::from(log_z)
         }
-        OpArg::Sparsemap => to_json(&structure.sparsemap(&s, ls).map_err(|e| e.to_string())?),
+        OpArg::Sparsemap => to_json(&structure.sparsemap(cx, &s, ls).map_err(|e| e.to_string())?),
     };
     Ok(serde_json::json!({ "result": result }))
 }

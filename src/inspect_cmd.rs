@@ -28,7 +28,7 @@ pub struct InspectArgs {
     json: bool,
     /// Threads for matrix products (default: all cores).
     #[arg(long)]
-    threads: Option<usize>,
+    pub threads: Option<usize>,
     #[arg(long, value_enum, default_value = "auto")]
     color: Color,
 }
@@ -47,17 +47,12 @@ fn norm(a: &ArrayD<f64>) -> f64 {
     a.iter().map(|x| x * x).sum::<f64>().sqrt()
 }
 
-pub fn run(args: &InspectArgs) -> ExitCode {
+pub fn run(args: &InspectArgs, cx: &lsmc_runtime::Context) -> ExitCode {
     if args.batch == Some(0) {
         eprintln!("error: --batch must be at least 1");
         return ExitCode::from(crate::EXIT_USAGE);
     }
-    let loaded = match crate::spec::load_with_threads(
-        &args.spec,
-        &args.overrides.set,
-        args.color,
-        args.threads,
-    ) {
+    let loaded = match crate::spec::load(&args.spec, &args.overrides.set, args.color) {
         Ok(l) => l,
         Err(code) => return ExitCode::from(code),
     };
@@ -67,7 +62,7 @@ pub fn run(args: &InspectArgs) -> ExitCode {
         return ExitCode::from(EXIT_DIAGNOSTICS);
     };
     let seed = args.seed.or(model.train.seed).unwrap_or(1);
-    let ins = match lsmc_runtime::train::inspect::<f64>(&loaded.program, seed, args.batch) {
+    let ins = match lsmc_runtime::train::inspect::<f64>(cx, &loaded.program, seed, args.batch) {
         Ok(i) => i,
         Err(e) => {
             eprintln!("error: {e}");

@@ -14,6 +14,7 @@ mod train_cmd;
 mod trained;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use lsmc_runtime::Context;
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -98,17 +99,50 @@ fn main() -> ExitCode {
             };
         }
     };
+    // First of all, while this is the process's only thread: `--threads`
+    // also sets matrixmultiply's environment variable (see spec::threads).
+    let threads = match spec::threads(cli.command.threads()) {
+        Ok(n) => n,
+        Err(code) => return ExitCode::from(code),
+    };
+    // One context for the process: its device and threads. Commands
+    // without `--device` run everything on the CPU.
+    let on = |device: &spec::DeviceArg, run: &dyn Fn(&Context) -> ExitCode| match device
+        .context(threads)
+    {
+        Ok(cx) => run(&cx),
+        Err(code) => ExitCode::from(code),
+    };
     match cli.command {
         Command::Check(args) => check_cmd::run(&args),
-        Command::Train(args) => train_cmd::run(&args),
+        Command::Train(args) => on(&args.device, &|cx| train_cmd::run(&args, cx)),
         Command::Graph(args) => graph_cmd::run(&args),
-        Command::Bench(args) => bench_cmd::run(&args),
-        Command::Infer(args) => infer_cmd::run(&args),
-        Command::Eval(args) => eval_cmd::run(&args),
-        Command::Predict(args) => predict_cmd::run(&args),
-        Command::Inspect(args) => inspect_cmd::run(&args),
+        Command::Bench(args) => on(&args.device, &|cx| bench_cmd::run(&args, cx)),
+        Command::Infer(args) => on(&args.device, &|cx| infer_cmd::run(&args, cx)),
+        Command::Eval(args) => eval_cmd::run(&args, &Context::cpu(threads)),
+        Command::Predict(args) => predict_cmd::run(&args, &Context::cpu(threads)),
+        Command::Inspect(args) => inspect_cmd::run(&args, &Context::cpu(threads)),
         Command::Sweep(args) => sweep_cmd::run(&args),
         Command::Report(args) => report_cmd::run(&args),
+    }
+}
+
+impl Command {
+    /// `--threads` of the commands that compute in this process (a sweep
+    /// passes its own to the runs it starts).
+    fn threads(&self) -> Option<usize> {
+        match self {
+            Command::Train(a) => a.threads,
+            Command::Bench(a) => a.threads,
+            Command::Eval(a) => a.threads,
+            Command::Predict(a) => a.threads,
+            Command::Inspect(a) => a.threads,
+            Command::Check(_)
+            | Command::Graph(_)
+            | Command::Infer(_)
+            | Command::Sweep(_)
+            | Command::Report(_) => None,
+        }
     }
 }
 

@@ -34,23 +34,20 @@ pub struct PredictArgs {
     at: At,
     /// Threads for matrix products (default: all cores).
     #[arg(long)]
-    threads: Option<usize>,
+    pub threads: Option<usize>,
     #[arg(long, value_enum, default_value = "auto")]
     color: Color,
 }
 
-pub fn run(args: &PredictArgs) -> ExitCode {
-    if let Err(code) = crate::spec::set_threads(args.threads) {
-        return ExitCode::from(code);
-    }
+pub fn run(args: &PredictArgs, cx: &lsmc_runtime::Context) -> ExitCode {
     if args.format == Format::Svg && args.out.is_none() && std::io::stdout().is_terminal() {
         eprintln!("error: SVG goes to a file: add --out FILE.svg");
         return ExitCode::from(EXIT_USAGE);
     }
     let precision = lsmc_experiment::runs::read_info(&args.run).map(|i| i.precision);
     let result = match precision.as_deref() {
-        Ok("f64") => predict::<f64>(args),
-        _ => predict::<f32>(args),
+        Ok("f64") => predict::<f64>(cx, args),
+        _ => predict::<f32>(cx, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -58,7 +55,7 @@ pub fn run(args: &PredictArgs) -> ExitCode {
     }
 }
 
-fn predict<T: Real>(args: &PredictArgs) -> Result<(), u8> {
+fn predict<T: Real>(cx: &lsmc_runtime::Context, args: &PredictArgs) -> Result<(), u8> {
     let t = trained::load::<T>(&args.run, args.at, args.color)?;
     let graph = &t.loaded.program.graph;
     let source = match &t.loaded.program.data {
@@ -91,7 +88,7 @@ fn predict<T: Real>(args: &PredictArgs) -> Result<(), u8> {
     if let Some(n) = args.limit {
         items.truncate(n);
     }
-    let predictions = predict::predict(source, graph, &t.params, items).map_err(fail)?;
+    let predictions = predict::predict(cx, source, graph, &t.params, items).map_err(fail)?;
     let text = render(args.format, &predictions, labels);
     match &args.out {
         Some(path) => std::fs::write(path, text).map_err(|e| {

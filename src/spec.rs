@@ -4,6 +4,7 @@
 use crate::{Color, EXIT_DIAGNOSTICS, EXIT_USAGE};
 use lsmc_compiler::{diag, model::Model, Report};
 use lsmc_ir::Program;
+use lsmc_runtime::Context;
 use std::path::Path;
 
 pub struct Loaded {
@@ -53,30 +54,25 @@ pub fn from_report(report: Report, name: &str, color: Color) -> Result<Loaded, u
     }
 }
 
-/// [`load`] for the commands that compute: first sets the thread count
-/// (`None`: all cores), refusing zero.
-pub fn load_with_threads(
-    path: &Path,
-    overrides: &[String],
-    color: Color,
-    threads: Option<usize>,
-) -> Result<Loaded, u8> {
-    set_threads(threads)?;
-    load(path, overrides, color)
-}
-
-/// Sets the thread count for matrix products and tree workers (`None`:
-/// all cores), refusing zero.
-pub fn set_threads(threads: Option<usize>) -> Result<(), u8> {
-    if let Some(n) = threads {
-        if n == 0 {
+/// The thread count of `--threads` (`None`: all cores), refusing zero.
+/// Called once, first thing in `main`: see there for why.
+pub fn threads(threads: Option<usize>) -> Result<usize, u8> {
+    match threads {
+        None => Ok(lsmc_runtime::context::all_cores()),
+        Some(0) => {
             eprintln!("error: --threads must be at least 1");
-            return Err(EXIT_USAGE);
+            Err(EXIT_USAGE)
         }
-        // Read by matrixmultiply (and the tree workers) when they first start.
-        std::env::set_var("MATMUL_NUM_THREADS", n.to_string());
+        Some(n) => {
+            // matrixmultiply (inside ndarray) takes its thread count from
+            // this variable alone, read once at its first product; lsmc's
+            // own workers take theirs from the context. Set while the
+            // process has one thread and no GPU context, so no other thread
+            // can be reading the environment as it changes.
+            std::env::set_var("MATMUL_NUM_THREADS", n.to_string());
+            Ok(n)
+        }
     }
-    Ok(())
 }
 
 /// `--device auto|cpu|cuda[:N]`: where the structured ops over trees run.
@@ -90,19 +86,17 @@ pub struct DeviceArg {
 }
 
 impl DeviceArg {
-    /// Selects the device for this process, or says why it cannot.
-    pub fn select(&self) -> Result<(), u8> {
+    /// The context of a command that runs structured ops: this device and
+    /// `threads` workers, or why the device cannot be had.
+    pub fn context(&self, threads: usize) -> Result<Context, u8> {
         let choice: lsmc_runtime::device::Choice = self.device.parse().map_err(|e| {
             eprintln!("error: --device: {e}");
             EXIT_USAGE
         })?;
-        match lsmc_runtime::device::select(choice) {
-            // `auto`'s fallback note comes with the first tree op, if any.
-            Ok(_) => Ok(()),
-            Err(e) => {
-                eprintln!("error: --device {}: {e}", self.device);
-                Err(EXIT_USAGE)
-            }
-        }
+        // `auto`'s fallback note comes with the first tree op, if any.
+        Context::new(choice, threads).map_err(|e| {
+            eprintln!("error: --device {}: {e}", self.device);
+            EXIT_USAGE
+        })
     }
 }

@@ -7,6 +7,7 @@ use lsmc_compiler::diag::{self, Diagnostic};
 use lsmc_ir::graph::Graph;
 use lsmc_runtime::records::{Metrics, RunInfo, Summary};
 use lsmc_runtime::train::{self, Observer, TrainError};
+use lsmc_runtime::Context;
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -27,9 +28,9 @@ pub struct TrainArgs {
     seed: Option<u64>,
     /// Threads for matrix products (default: all cores).
     #[arg(long)]
-    threads: Option<usize>,
+    pub threads: Option<usize>,
     #[command(flatten)]
-    device: crate::spec::DeviceArg,
+    pub device: crate::spec::DeviceArg,
     /// Continue the run in `--out` from its last checkpoint.
     #[arg(long, requires = "out")]
     resume: bool,
@@ -139,16 +140,8 @@ fn fnv(text: &str) -> String {
     format!("{h:016x}")
 }
 
-pub fn run(args: &TrainArgs) -> ExitCode {
-    if let Err(code) = args.device.select() {
-        return ExitCode::from(code);
-    }
-    let loaded = match crate::spec::load_with_threads(
-        &args.spec,
-        &args.overrides.set,
-        args.color,
-        args.threads,
-    ) {
+pub fn run(args: &TrainArgs, cx: &Context) -> ExitCode {
+    let loaded = match crate::spec::load(&args.spec, &args.overrides.set, args.color) {
         Ok(l) => l,
         Err(code) => return ExitCode::from(code),
     };
@@ -205,8 +198,8 @@ pub fn run(args: &TrainArgs) -> ExitCode {
         if args.resume { " (resuming)" } else { "" }
     );
     let result = match args.precision {
-        Precision::F32 => train::train::<f32>(&loaded.program, &opts, &mut progress),
-        Precision::F64 => train::train::<f64>(&loaded.program, &opts, &mut progress),
+        Precision::F32 => train::train::<f32>(cx, &loaded.program, &opts, &mut progress),
+        Precision::F64 => train::train::<f64>(cx, &loaded.program, &opts, &mut progress),
     };
     match result {
         Ok(summary) => {

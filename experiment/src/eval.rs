@@ -6,16 +6,18 @@ use lsmc_ir::Program;
 use lsmc_runtime::exec::Executor;
 use lsmc_runtime::real::Real;
 use lsmc_runtime::records::Evaluation;
-use lsmc_runtime::{data, train};
+use lsmc_runtime::{data, train, Context};
 use ndarray::ArrayD;
 
-/// Evaluates `params` on `splits` (`None`: those the plan evaluates on).
+/// Evaluates `params` on `splits` (`None`: those the plan evaluates on),
+/// running with `cx`.
 pub fn evaluate<T: Real>(
+    cx: &Context,
     program: &Program,
     params: &[ArrayD<T>],
     splits: Option<&[Split]>,
 ) -> Result<Evaluation, String> {
-    let exec = Executor::new(&program.graph).map_err(|e| format!("{e:?}"))?;
+    let exec = Executor::new(&program.graph, cx).map_err(|e| format!("{e:?}"))?;
     let data: data::Dataset<T> = data::load(&program.data)?;
     let splits = splits.unwrap_or(&program.train.evaluate_on);
     train::evaluate_splits(&exec, &program.train, params, &data, splits)

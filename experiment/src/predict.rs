@@ -13,6 +13,7 @@ use lsmc_runtime::data::sst::{self, Labels, Sentence};
 use lsmc_runtime::exec::Executor;
 use lsmc_runtime::real::Real;
 use lsmc_runtime::records::io_reason;
+use lsmc_runtime::Context;
 use ndarray::ArrayD;
 use rand::SeedableRng;
 use serde_json::json;
@@ -116,8 +117,9 @@ pub fn split_items(source: &Sst, split: &str) -> Result<Vec<Item>, String> {
         .collect())
 }
 
-/// Classifies `items` with `params`, in input order.
+/// Classifies `items` with `params`, in input order, running with `cx`.
 pub fn predict<T: Real>(
+    cx: &Context,
     source: &Sst,
     graph: &Graph,
     params: &[ArrayD<T>],
@@ -138,7 +140,7 @@ pub fn predict<T: Real>(
         })
         .collect();
     let split = sst::encode(&sentences, &voc, &table);
-    let exec = Executor::new(graph).map_err(|e| format!("{e:?}"))?;
+    let exec = Executor::new(graph, cx).map_err(|e| format!("{e:?}"))?;
     let latent = graph
         .nodes
         .iter()

@@ -1,17 +1,9 @@
 //! Where the structured ops over projective trees run: on the CPU engine,
-//! or on a GPU through the CUDA kernels (`lsmc-kernels`). One choice per
-//! process, made by the command line (`--device auto|cpu|cuda[:N]`); the
-//! CPU engine stays the reference and the fallback. Everything else in a
+//! or on a GPU through the CUDA kernels (`lsmc-kernels`). The choice
+//! (`--device auto|cpu|cuda[:N]` on the command line) is opened by
+//! [`crate::context::Context::new`] and lives in that context; the CPU
+//! engine stays the reference and the fallback. Everything else in a
 //! graph (the encoder, the decoder) runs on the CPU either way.
-
-use lsmc_kernels::cuda::{CudaError, Gpu};
-use std::sync::{Arc, Mutex, RwLock};
-
-static GPU: RwLock<Option<Arc<Gpu>>> = RwLock::new(None);
-
-/// `auto`'s one line about falling back to the CPU, said when a tree op
-/// first runs (a model without trees never needs a GPU, and hears nothing).
-static FALLBACK_NOTE: Mutex<Option<String>> = Mutex::new(None);
 
 /// What the user asked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,57 +56,6 @@ impl Selected {
             _ => None,
         }
     }
-}
-
-/// Makes `choice` the device of this process. `cuda` without a usable GPU
-/// is an error; `auto` falls back to the CPU.
-pub fn select(choice: Choice) -> Result<Selected, CudaError> {
-    let (gpu, selected) = match choice {
-        Choice::Cpu => (None, Selected::Cpu { fallback: None }),
-        Choice::Cuda(n) => {
-            let g = Gpu::open(n)?;
-            let s = Selected::Cuda {
-                ordinal: n,
-                name: g.name().to_string(),
-            };
-            (Some(Arc::new(g)), s)
-        }
-        Choice::Auto => match Gpu::open(0) {
-            Ok(g) => {
-                let s = Selected::Cuda {
-                    ordinal: 0,
-                    name: g.name().to_string(),
-                };
-                (Some(Arc::new(g)), s)
-            }
-            Err(e) => (
-                None,
-                Selected::Cpu {
-                    fallback: Some(e.to_string()),
-                },
-            ),
-        },
-    };
-    *GPU.write().unwrap_or_else(|e| e.into_inner()) = gpu;
-    *FALLBACK_NOTE.lock().unwrap_or_else(|e| e.into_inner()) = selected.note();
-    Ok(selected)
-}
-
-/// The GPU the structured ops use, if one was selected. Called by the
-/// ops that could run there: the first call after `auto` fell back prints
-/// its note to standard error.
-pub fn gpu() -> Option<Arc<Gpu>> {
-    let gpu = GPU.read().unwrap_or_else(|e| e.into_inner()).clone();
-    if gpu.is_none() {
-        if let Some(note) = FALLBACK_NOTE
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-        {
-            eprintln!("{note}");
-        }
-    }
-    gpu
 }
 
 #[cfg(test)]

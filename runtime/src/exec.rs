@@ -4,6 +4,7 @@
 //! downstream of the latent with its value replaced by µ, without touching
 //! the parameter gradients of the main pass.
 
+use crate::context::Context;
 use crate::latent::structure::{Saved, Structure};
 use crate::latent::surrogate;
 use crate::ops::{self, Env};
@@ -76,6 +77,8 @@ pub struct LatentTrace<T> {
 
 pub struct Executor<'g> {
     pub graph: &'g Graph,
+    /// The device, threads and tree workers every pass runs with.
+    pub cx: &'g Context,
     /// The node depends on a parameter, so gradients flow into it.
     needs_grad: Vec<bool>,
     /// The node depends on the latent node (re-run by `grad(µ)`).
@@ -108,8 +111,9 @@ fn add_into<T: Real>(slot: &mut Option<ArrayD<T>>, g: ArrayD<T>) {
 }
 
 impl<'g> Executor<'g> {
-    /// Checks the graph ([`Graph::validate`]) and prepares its passes.
-    pub fn new(graph: &'g Graph) -> Result<Executor<'g>, ExecError> {
+    /// Checks the graph ([`Graph::validate`]) and prepares its passes,
+    /// which run with `cx`.
+    pub fn new(graph: &'g Graph, cx: &'g Context) -> Result<Executor<'g>, ExecError> {
         graph.validate().map_err(ExecError::Invalid)?;
         let n = graph.nodes.len();
         let mut needs_grad = vec![false; n];
@@ -124,6 +128,7 @@ impl<'g> Executor<'g> {
         }
         Ok(Executor {
             graph,
+            cx,
             needs_grad,
             downstream,
         })
@@ -165,7 +170,7 @@ impl<'g> Executor<'g> {
             Op::Param(p) => ops::Fwd::plain(params[*p].clone()),
             Op::Latent(l) => {
                 let lengths = node.inputs.get(1).map(|&j| lengths_of(get(j)));
-                latent_forward(l, get(node.inputs[0]), lengths.as_deref(), env)
+                latent_forward(self.cx, l, get(node.inputs[0]), lengths.as_deref(), env)
                     .map_err(|message| ExecError::Structure { node: i, message })?
             }
             Op::Dropout(_) if reuse_aux.is_some() => {
@@ -193,7 +198,11 @@ impl<'g> Executor<'g> {
             aux: Vec::with_capacity(n),
             train,
         };
-        let mut env = Env { train, rng };
+        let mut env = Env {
+            train,
+            rng,
+            threads: self.cx.threads(),
+        };
         for i in 0..n {
             if let Op::Input(name) = &self.graph.nodes[i].op {
                 let v = batch.inputs.get(name).ok_or_else(|| {
@@ -246,6 +255,7 @@ impl<'g> Executor<'g> {
         let mut env = Env {
             train: pass.train,
             rng,
+            threads: self.cx.threads(),
         };
         for i in latent + 1..self.graph.nodes.len() {
             if !self.downstream[i] {
@@ -326,7 +336,15 @@ impl<'g> Executor<'g> {
             let inputs: Vec<&ArrayD<T>> = node.inputs.iter().map(|&j| value(j)).collect();
             let aux = pass.aux[i].as_ref().and_then(ops::Aux::array);
             let needs: Vec<bool> = node.inputs.iter().map(|&j| self.downstream[j]).collect();
-            let gs = ops::vjp_needed(&node.op, &inputs, value(i), aux, &g, &needs);
+            let gs = ops::vjp_needed(
+                &node.op,
+                &inputs,
+                value(i),
+                aux,
+                &g,
+                &needs,
+                self.cx.threads(),
+            );
             for (&j, gj) in node.inputs.iter().zip(gs) {
                 if let (Some(gj), true) = (gj, self.downstream[j]) {
                     match grads.get_mut(&j) {
@@ -442,6 +460,7 @@ impl<'g> Executor<'g> {
                             let out = surrogate::run(
                                 call,
                                 st,
+                                self.cx,
                                 lengths.as_deref(),
                                 Arc::clone(pass.values[node.inputs[0]].as_ref().expect("computed")),
                                 Arc::clone(pass.values[i].as_ref().expect("computed")),
@@ -457,7 +476,7 @@ impl<'g> Executor<'g> {
                         }
                         // The relaxations' VJPs reuse what their forward kept.
                         Mapping::Marg { via: None } => st
-                            .marginals_vjp_at(s, lengths.as_deref(), &g, saved)
+                            .marginals_vjp_at(self.cx, s, lengths.as_deref(), &g, saved)
                             .map_err(|e| ExecError::Structure {
                                 node: i,
                                 message: e.to_string(),
@@ -466,7 +485,7 @@ impl<'g> Executor<'g> {
                             via: None,
                             max_iter,
                         } => st
-                            .sparsemap_vjp_at(s, lengths.as_deref(), &g, *max_iter, saved)
+                            .sparsemap_vjp_at(self.cx, s, lengths.as_deref(), &g, *max_iter, saved)
                             .map_err(|e| ExecError::Structure {
                                 node: i,
                                 message: e.to_string(),
@@ -504,6 +523,7 @@ impl<'g> Executor<'g> {
                         pass.aux[i].as_ref().and_then(ops::Aux::array),
                         &g,
                         &needs,
+                        self.cx.threads(),
                     );
                     for (&j, gj) in node.inputs.iter().zip(gs) {
                         if let (Some(gj), true) = (gj, self.needs_grad[j]) {
@@ -561,7 +581,9 @@ impl Executor<'_> {
         let value = match l.forward() {
             Forward::Argmax | Forward::Sample => pass.value(i),
             Forward::Marg | Forward::SparseMap => {
-                map = st.map(s, Some(&lengths)).map_err(|e| e.to_string())?;
+                map = st
+                    .map(self.cx, s, Some(&lengths))
+                    .map_err(|e| e.to_string())?;
                 &map
             }
         };
@@ -590,6 +612,7 @@ impl Executor<'_> {
 /// The forward mapping of a latent. At evaluation, sampling becomes MAP
 /// and noise is off (noise nodes produce zeros).
 fn latent_forward<T: Real>(
+    cx: &Context,
     l: &LatentOp,
     s: &ArrayD<T>,
     lengths: Option<&[usize]>,
@@ -597,19 +620,19 @@ fn latent_forward<T: Real>(
 ) -> Result<ops::Fwd<T>, String> {
     let st = Structure::new(l.structure, l.single_root);
     let r = match &l.mapping {
-        Mapping::Argmax { .. } => st.map(s, lengths).map(ops::Fwd::plain),
-        Mapping::Marg { .. } => st.marginals_only(s, lengths).map(ops::Fwd::plain),
+        Mapping::Argmax { .. } => st.map(cx, s, lengths).map(ops::Fwd::plain),
+        Mapping::Marg { .. } => st.marginals_only(cx, s, lengths).map(ops::Fwd::plain),
         // The solution is kept only where the exact backward reads it;
         // a surrogate projects elsewhere.
         Mapping::SparseMap { max_iter, via } => {
-            st.sparsemap_saved(s, lengths, *max_iter)
+            st.sparsemap_saved(cx, s, lengths, *max_iter)
                 .map(|(out, state)| ops::Fwd {
                     out,
                     aux: state.filter(|_| via.is_none()).map(ops::Aux::State),
                 })
         }
         Mapping::Sample { .. } if env.train => st.sample(s, lengths, env.rng).map(ops::Fwd::plain),
-        Mapping::Sample { .. } => st.map(s, lengths).map(ops::Fwd::plain),
+        Mapping::Sample { .. } => st.map(cx, s, lengths).map(ops::Fwd::plain),
     };
     r.map_err(|e| e.to_string())
 }

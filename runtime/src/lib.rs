@@ -4,6 +4,7 @@
 //! and the training loop — on the CPU with ndarray.
 
 pub mod checkpoint;
+pub mod context;
 pub mod data;
 pub mod device;
 pub mod exec;
@@ -15,4 +16,5 @@ pub mod real;
 pub mod records;
 pub mod train;
 
+pub use context::Context;
 pub use real::Real;

@@ -7,6 +7,7 @@
 //! bit-identical to an uninterrupted run.
 
 use crate::checkpoint::{self, Checkpoint, Header};
+use crate::context::Context;
 use crate::data::{self, Dataset};
 use crate::exec::{ExecError, Executor};
 use crate::latent::structure::Statistics;
@@ -357,12 +358,13 @@ pub struct Inspection<T> {
 /// random draws as `lsmc train` — traced at the latent node. `batch`
 /// overrides the spec's batch size. Nothing is updated or written.
 pub fn inspect<T: Real>(
+    cx: &Context,
     program: &Program,
     seed: u64,
     batch: Option<usize>,
 ) -> Result<Inspection<T>, TrainError> {
     let graph = &program.graph;
-    let exec = Executor::new(graph).map_err(exec_error)?;
+    let exec = Executor::new(graph, cx).map_err(exec_error)?;
     let data: Dataset<T> = data::load(&program.data).map_err(TrainError::Data)?;
     let size = batch.unwrap_or_else(|| plan(&program.train, data.train.len).batch);
     let params = init_params(graph, &data, seed)?;
@@ -420,6 +422,7 @@ fn take_step<T: Real>(
 /// Times training steps alone (no evaluation, no files): seconds for each
 /// of `repeats` runs of `steps` steps, after `warmup` steps.
 pub fn time_steps<T: Real>(
+    cx: &Context,
     program: &Program,
     seed: u64,
     steps: u64,
@@ -427,7 +430,7 @@ pub fn time_steps<T: Real>(
     warmup: u64,
 ) -> Result<Vec<f64>, TrainError> {
     let graph = &program.graph;
-    let exec = Executor::new(graph).map_err(exec_error)?;
+    let exec = Executor::new(graph, cx).map_err(exec_error)?;
     let data: Dataset<T> = data::load(&program.data).map_err(TrainError::Data)?;
     let plan = plan(&program.train, data.train.len);
     let mut params = init_params(graph, &data, seed)?;
@@ -502,12 +505,13 @@ pub fn saved_params<T: Real>(graph: &Graph, path: &Path) -> Result<(Vec<ArrayD<T
 }
 
 pub fn train<T: Real>(
+    cx: &Context,
     program: &Program,
     opts: &Options,
     obs: &mut dyn Observer,
 ) -> Result<Summary, TrainError> {
     let graph = &program.graph;
-    let exec = Executor::new(graph).map_err(exec_error)?;
+    let exec = Executor::new(graph, cx).map_err(exec_error)?;
     let data: Dataset<T> = data::load(&program.data).map_err(TrainError::Data)?;
     let plan = plan(&program.train, data.train.len);
     std::fs::create_dir_all(&opts.out)

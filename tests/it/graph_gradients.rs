@@ -3,6 +3,7 @@
 //! central finite differences of the loss in f64; and the latent node's
 //! surrogate backward against the paper's closed forms.
 
+use crate::cx;
 use lsmc_compiler::{check_text, lower::lower, Origin};
 use lsmc_ir::Program;
 use lsmc_runtime::data::{self, Dataset};
@@ -43,7 +44,7 @@ fn the_backward_pass_of_a_whole_graph_matches_finite_differences() {
     let program = build(RELAXED);
     let graph = &program.graph;
     let data: Dataset<f64> = data::load(&program.data).expect("synthetic data");
-    let exec = Executor::new(graph).expect("runnable");
+    let exec = Executor::new(graph, cx()).expect("runnable");
     let params = init_params(graph, &data, 3).expect("initialised");
     let mut rng = ChaCha8Rng::seed_from_u64(1);
     let batch = data.train.all();
@@ -81,7 +82,7 @@ fn latent_backward(spec: &str) -> (ArrayD<f64>, ArrayD<f64>, ArrayD<f64>, ArrayD
     let program = build(spec);
     let graph = &program.graph;
     let data: Dataset<f64> = data::load(&program.data).unwrap();
-    let exec = Executor::new(graph).unwrap();
+    let exec = Executor::new(graph, cx()).unwrap();
     let params = init_params(graph, &data, 5).expect("initialised");
     let batch = data.train.all();
     let mut rng = ChaCha8Rng::seed_from_u64(2);
@@ -218,7 +219,7 @@ fn score_function_averages_to_the_gradient_of_the_expected_loss() {
         let program = build(&spec);
         let graph = &program.graph;
         let data: Dataset<f64> = data::load(&program.data).unwrap();
-        let exec = Executor::new(graph).unwrap();
+        let exec = Executor::new(graph, cx()).unwrap();
         let params = init_params(graph, &data, 5).expect("initialised");
         let batch = data.train.all();
         let ell: Vec<Vec<f64>> = (0..4)

@@ -223,7 +223,7 @@ fn an_unreadable_input_file_is_a_usage_error() {
 
 /// Whether this machine has a GPU the CUDA backend can open.
 fn has_gpu() -> bool {
-    lsmc_runtime::device::select(lsmc_runtime::device::Choice::Cuda(0)).is_ok()
+    lsmc_runtime::Context::new(lsmc_runtime::device::Choice::Cuda(0), 1).is_ok()
 }
 
 const TREE: &str = r#"{"scores": [[[0, 1, 2], [0, 0, 1], [0, 3, 0]]]}"#;

@@ -16,3 +16,10 @@ mod structures;
 mod sweep;
 mod train;
 mod tree_latent;
+
+/// The context the library-level tests run with: the CPU, every core (as
+/// the command line without `--threads`), one pool shared by the suite.
+pub fn cx() -> &'static lsmc_runtime::Context {
+    static CX: std::sync::OnceLock<lsmc_runtime::Context> = std::sync::OnceLock::new();
+    CX.get_or_init(lsmc_runtime::Context::default)
+}

@@ -4,6 +4,7 @@
 //! outputs are zero there), MAP is a valid tree, and each word's head
 //! marginals sum to one.
 
+use crate::cx;
 use lsmc_compiler::types::StructureKind;
 use lsmc_runtime::latent::structure::Structure;
 use lsmc_runtime::latent::{brute, nonprojective, projective};
@@ -55,9 +56,9 @@ proptest! {
     fn batched_trees_equal_each_sentence_alone((lengths, n, values) in batch(), proj in any::<bool>(), single in any::<bool>()) {
         let s = padded(&lengths, n, &values);
         let st = tree(proj, single);
-        let z = st.map(&s, Some(&lengths)).unwrap();
-        let (log_z, mu) = st.marginals(&s, Some(&lengths)).unwrap();
-        let sm = st.sparsemap(&s, Some(&lengths)).unwrap();
+        let z = st.map(cx(), &s, Some(&lengths)).unwrap();
+        let (log_z, mu) = st.marginals(cx(), &s, Some(&lengths)).unwrap();
+        let sm = st.sparsemap(cx(), &s, Some(&lengths)).unwrap();
         for (b, &len) in lengths.iter().enumerate() {
             let f = |h: usize, m: usize| s[[b, h, m]];
             let (lz1, mu1) = if proj {
@@ -103,9 +104,9 @@ proptest! {
             }
         }
         let st = Structure::new(StructureKind::Categorical, true);
-        let z = st.map(&s, Some(&lengths)).unwrap();
-        let (log_z, p) = st.marginals(&s, Some(&lengths)).unwrap();
-        let sm = st.sparsemap(&s, Some(&lengths)).unwrap();
+        let z = st.map(cx(), &s, Some(&lengths)).unwrap();
+        let (log_z, p) = st.marginals(cx(), &s, Some(&lengths)).unwrap();
+        let sm = st.sparsemap(cx(), &s, Some(&lengths)).unwrap();
         for (b, &len) in lengths.iter().enumerate() {
             let row: Vec<f64> = (0..len).map(|k| s[[b, k]]).collect();
             let m = row.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
@@ -131,17 +132,17 @@ fn lengths_that_do_not_fit_are_errors_not_panics() {
     let s = ArrayD::<f64>::zeros(IxDyn(&[2, 4, 4]));
     let st = tree(true, true);
     assert!(st
-        .marginals(&s, Some(&[3, 4]))
+        .marginals(cx(), &s, Some(&[3, 4]))
         .unwrap_err()
         .to_string()
         .contains("room for 3 words"));
     assert!(st
-        .map(&s, Some(&[3]))
+        .map(cx(), &s, Some(&[3]))
         .unwrap_err()
         .to_string()
         .contains("1 lengths for a batch of 2"));
     let bad = ArrayD::<f64>::zeros(IxDyn(&[2, 4, 3]));
-    assert!(st.map(&bad, None).is_err());
+    assert!(st.map(cx(), &bad, None).is_err());
 }
 
 #[test]
@@ -159,7 +160,7 @@ fn f32_marginals_and_their_vjp_of_long_sentences_with_huge_scores_are_finite_and
         });
         for (proj, single) in [(true, true), (true, false), (false, true), (false, false)] {
             let st = tree(proj, single);
-            let (log_z, mu) = st.marginals(&s, Some(&[n, n - 37])).unwrap();
+            let (log_z, mu) = st.marginals(cx(), &s, Some(&[n, n - 37])).unwrap();
             assert!(log_z.iter().all(|x| x.is_finite()));
             assert!(mu.iter().all(|x| x.is_finite()));
             for (b, len) in [n, n - 37].into_iter().enumerate() {
@@ -169,7 +170,7 @@ fn f32_marginals_and_their_vjp_of_long_sentences_with_huge_scores_are_finite_and
                 }
             }
             let g = s.mapv(|x| x / scale);
-            let v = st.marginals_vjp(&s, Some(&[n, n - 37]), &g).unwrap();
+            let v = st.marginals_vjp(cx(), &s, Some(&[n, n - 37]), &g).unwrap();
             assert!(v.iter().all(|x| x.is_finite()));
         }
     }

@@ -3,6 +3,7 @@
 //! backward (the exact VJP of marginals or SparseMAP) matches central
 //! finite differences of the loss in f64.
 
+use crate::cx;
 use lsmc_ir::graph::{Forward, Graph, Init, LatentOp, Mapping, Node, Op, Param, Section};
 use lsmc_ir::span::{FileId, Span};
 use lsmc_ir::types::StructureKind;
@@ -95,7 +96,7 @@ fn batch(rng: &mut ChaCha8Rng) -> Batch<f64> {
 
 fn check(structure: StructureKind, forward: Forward) {
     let g = graph(structure, forward);
-    let exec = Executor::new(&g).expect("runnable");
+    let exec = Executor::new(&g, cx()).expect("runnable");
     let mut rng = ChaCha8Rng::seed_from_u64(3);
     let batch = batch(&mut rng);
     let params = vec![ArrayD::from_shape_simple_fn(IxDyn(&[B, N1, N1]), || {
@@ -177,7 +178,7 @@ fn sst_latent(spec: &str, set: &[&str]) -> LatentOp {
 /// random scores.
 fn traced_backward(spec: &str, set: &[&str]) -> Result<BackwardInfo<f64>, ExecError> {
     let g = graph_with(sst_latent(spec, set));
-    let exec = Executor::new(&g).expect("runnable");
+    let exec = Executor::new(&g, cx()).expect("runnable");
     let mut rng = ChaCha8Rng::seed_from_u64(7);
     let batch = batch(&mut rng);
     let params = vec![ArrayD::from_shape_simple_fn(IxDyn(&[B, N1, N1]), || {
@@ -255,9 +256,9 @@ fn tree_surrogates_return_the_papers_closed_forms() {
 
     // SPIGOT (Eq. 9/14): ẑ − Π_M(ẑ − ηγ(ẑ)), no decoder call.
     let (s, z, its, g, calls) = tree_surrogate("spigot.lsm", &set);
-    assert_eq!(z, st.map(&s, ls).unwrap());
+    assert_eq!(z, st.map(cx(), &s, ls).unwrap());
     let pulled = &z - &its[0].grad.mapv(|v| eta * v);
-    close(&g, &(&z - &st.sparsemap(&pulled, ls).unwrap()));
+    close(&g, &(&z - &st.sparsemap(cx(), &pulled, ls).unwrap()));
     assert_eq!(calls, 0);
 
     // SPIGOT-CE (Eq. 16–17): µ⁽⁰⁾ − Π_M(µ⁽⁰⁾ − ηγ(µ⁽⁰⁾)), µ⁽⁰⁾ = Marg(s); one call.
@@ -265,16 +266,16 @@ fn tree_surrogates_return_the_papers_closed_forms() {
     let exact = [format!("z.eta={eta}"), "z.max_iter=500".to_string()];
     let exact: Vec<&str> = exact.iter().map(String::as_str).collect();
     let (s, _, its, g, calls) = tree_surrogate("spigot_ce.lsm", &exact);
-    let mu0 = st.marginals(&s, ls).unwrap().1;
+    let mu0 = st.marginals(cx(), &s, ls).unwrap().1;
     close(&its[0].mu, &mu0);
     let pulled = &mu0 - &its[0].grad.mapv(|v| eta * v);
-    close(&g, &(&mu0 - &st.sparsemap(&pulled, ls).unwrap()));
+    close(&g, &(&mu0 - &st.sparsemap(cx(), &pulled, ls).unwrap()));
     assert_eq!(calls, 1);
     let (_, _, its, capped, _) = tree_surrogate("spigot_ce.lsm", &set);
     let pulled = &mu0 - &its[0].grad.mapv(|v| eta * v);
     close(
         &capped,
-        &(&mu0 - &st.sparsemap_within(&pulled, ls, 10).unwrap()),
+        &(&mu0 - &st.sparsemap_within(cx(), &pulled, ls, 10).unwrap()),
     );
     assert!(
         (&capped - &g).iter().any(|v| v.abs() > 1e-6),
@@ -283,10 +284,10 @@ fn tree_surrogates_return_the_papers_closed_forms() {
 
     // SPIGOT-EG (Eq. 20–22): Marg(s) − Marg(s − ηγ(Marg(s))); one call.
     let (s, _, its, g, calls) = tree_surrogate("spigot_eg.lsm", &set);
-    let mu0 = st.marginals(&s, ls).unwrap().1;
+    let mu0 = st.marginals(cx(), &s, ls).unwrap().1;
     close(&its[0].mu, &mu0);
     let moved = &s - &its[0].grad.mapv(|v| eta * v);
-    close(&g, &(&mu0 - &st.marginals(&moved, ls).unwrap().1));
+    close(&g, &(&mu0 - &st.marginals(cx(), &moved, ls).unwrap().1));
     assert_eq!(calls, 1);
 
     // k steps add k − 1 calls, and equal the hand-unrolled loop.
@@ -297,19 +298,19 @@ fn tree_surrogates_return_the_papers_closed_forms() {
     for it in &its {
         close(&it.mu, &mu);
         mu = st
-            .sparsemap(&(&mu - &it.grad.mapv(|v| eta * v)), ls)
+            .sparsemap(cx(), &(&mu - &it.grad.mapv(|v| eta * v)), ls)
             .unwrap();
     }
     assert_eq!(its.len(), 3);
     close(&g, &(&z - &mu));
     assert_eq!(calls, 2);
     let (s, _, its, g, calls) = tree_surrogate("spigot_eg.lsm", &set3);
-    let mu0 = st.marginals(&s, ls).unwrap().1;
+    let mu0 = st.marginals(cx(), &s, ls).unwrap().1;
     let (mut t, mut mu) = (s.clone(), mu0.clone());
     for it in &its {
         close(&it.mu, &mu);
         t = &t - &it.grad.mapv(|v| eta * v);
-        mu = st.marginals(&t, ls).unwrap().1;
+        mu = st.marginals(cx(), &t, ls).unwrap().1;
     }
     assert_eq!(its.len(), 3);
     close(&g, &(&mu0 - &mu));
@@ -321,7 +322,7 @@ fn ste_marginals_on_trees_is_the_marginals_vjp() {
     let (s, z, its, g, calls) = tree_surrogate("ste_s.lsm", &[]);
     assert_eq!(its[0].mu, z);
     let want = projective()
-        .marginals_vjp(&s, Some(&LENGTHS[..]), &its[0].grad)
+        .marginals_vjp(cx(), &s, Some(&LENGTHS[..]), &its[0].grad)
         .unwrap();
     close(&g, &want);
     assert_eq!(calls, 0);
@@ -332,7 +333,7 @@ fn the_sst_sparsemap_spec_caps_its_active_set_as_the_papers_solver_does() {
     let l = sst_latent("sparsemap.lsm", &[]);
     assert_eq!((l.forward(), l.max_iter()), (Forward::SparseMap, Some(10)));
     let g = graph_with(l);
-    let exec = Executor::new(&g).expect("runnable");
+    let exec = Executor::new(&g, cx()).expect("runnable");
     let mut rng = ChaCha8Rng::seed_from_u64(3);
     let batch = batch(&mut rng);
     // Small scores: the projection lies deep inside, beyond 10 iterations.
@@ -342,10 +343,10 @@ fn the_sst_sparsemap_spec_caps_its_active_set_as_the_papers_solver_does() {
         .unwrap();
     let ls = Some(&LENGTHS[..]);
     let st = projective();
-    let capped = st.sparsemap_within(&s, ls, 10).unwrap();
+    let capped = st.sparsemap_within(cx(), &s, ls, 10).unwrap();
     let z = pass.value(2);
     assert_eq!(z, &capped);
-    assert_ne!(z, &st.sparsemap(&s, ls).unwrap());
+    assert_ne!(z, &st.sparsemap(cx(), &s, ls).unwrap());
 }
 
 #[test]

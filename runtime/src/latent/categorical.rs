@@ -4,6 +4,7 @@
 //! draws from the softmax distribution.
 
 use super::structure::{Engine, Options, Saved, State, StructureError};
+use crate::context::Context;
 use crate::ops::{as_matrix, from_matrix, softmax};
 use crate::real::Real;
 use lsmc_ir::structures::Descriptor;
@@ -169,12 +170,19 @@ impl<T: Real> Engine<T> for Categorical {
         Ok(ls)
     }
 
-    fn map(&self, _: Options, s: &ArrayD<T>, ls: &[usize]) -> Result<ArrayD<T>, StructureError> {
+    fn map(
+        &self,
+        _: &Context,
+        _: Options,
+        s: &ArrayD<T>,
+        ls: &[usize],
+    ) -> Result<ArrayD<T>, StructureError> {
         Ok(masked(s, ls, argmax))
     }
 
     fn marginals(
         &self,
+        _: &Context,
         _: Options,
         s: &ArrayD<T>,
         ls: &[usize],
@@ -193,6 +201,7 @@ impl<T: Real> Engine<T> for Categorical {
 
     fn marginals_only(
         &self,
+        _: &Context,
         _: Options,
         s: &ArrayD<T>,
         ls: &[usize],
@@ -203,6 +212,7 @@ impl<T: Real> Engine<T> for Categorical {
     /// The forward value is the softmax: its VJP needs nothing else.
     fn marginals_vjp(
         &self,
+        _: &Context,
         _: Options,
         s: &ArrayD<T>,
         ls: &[usize],
@@ -228,6 +238,7 @@ impl<T: Real> Engine<T> for Categorical {
     /// Sparsemax, exact in closed form: nothing to keep.
     fn sparsemap(
         &self,
+        _: &Context,
         _: Options,
         s: &ArrayD<T>,
         ls: &[usize],
@@ -239,6 +250,7 @@ impl<T: Real> Engine<T> for Categorical {
     /// Sparsemax's support, all its VJP needs, is that of the forward value.
     fn sparsemap_vjp(
         &self,
+        _: &Context,
         _: Options,
         s: &ArrayD<T>,
         ls: &[usize],

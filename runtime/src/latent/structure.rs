@@ -13,6 +13,7 @@
 //! full size. Padding never takes part, and is zero in every output.
 
 use super::registry;
+use crate::context::Context;
 use crate::real::Real;
 use lsmc_ir::structures::Descriptor;
 use lsmc_ir::types::StructureKind;
@@ -84,11 +85,18 @@ pub trait Engine<T: Real>: Sync {
     ) -> Result<Vec<usize>, StructureError>;
 
     /// MAP structures, as indicators in the scores' layout.
-    fn map(&self, o: Options, s: &ArrayD<T>, ls: &[usize]) -> Result<ArrayD<T>, StructureError>;
+    fn map(
+        &self,
+        cx: &Context,
+        o: Options,
+        s: &ArrayD<T>,
+        ls: &[usize],
+    ) -> Result<ArrayD<T>, StructureError>;
 
     /// Log-partition per item and marginals.
     fn marginals(
         &self,
+        cx: &Context,
         o: Options,
         s: &ArrayD<T>,
         ls: &[usize],
@@ -98,17 +106,19 @@ pub trait Engine<T: Real>: Sync {
     /// the log-partition.
     fn marginals_only(
         &self,
+        cx: &Context,
         o: Options,
         s: &ArrayD<T>,
         ls: &[usize],
     ) -> Result<ArrayD<T>, StructureError> {
-        self.marginals(o, s, ls).map(|r| r.1)
+        self.marginals(cx, o, s, ls).map(|r| r.1)
     }
 
     /// The VJP of the marginals with upstream `g`; `at` is the forward's
     /// value at `s`, when the caller has it.
     fn marginals_vjp(
         &self,
+        cx: &Context,
         o: Options,
         s: &ArrayD<T>,
         ls: &[usize],
@@ -129,6 +139,7 @@ pub trait Engine<T: Real>: Sync {
     /// closed form ignore it), and what its VJP can reuse.
     fn sparsemap(
         &self,
+        cx: &Context,
         o: Options,
         s: &ArrayD<T>,
         ls: &[usize],
@@ -137,8 +148,10 @@ pub trait Engine<T: Real>: Sync {
 
     /// The VJP of [`Engine::sparsemap`] over the solution the same budget
     /// reaches: `at`'s, when the forward at `s` left it, else solved anew.
+    #[allow(clippy::too_many_arguments)] // the VJP's inputs, and where it runs
     fn sparsemap_vjp(
         &self,
+        cx: &Context,
         o: Options,
         s: &ArrayD<T>,
         ls: &[usize],
@@ -222,52 +235,59 @@ impl Structure {
 
     pub fn map<T: Real>(
         &self,
+        cx: &Context,
         s: &ArrayD<T>,
         lengths: Option<&[usize]>,
     ) -> Result<ArrayD<T>, StructureError> {
-        self.with(s.shape(), lengths, |e, o, ls| e.map(o, s, ls))
+        self.with(s.shape(), lengths, |e, o, ls| e.map(cx, o, s, ls))
     }
 
     /// Log-partition per item and marginals.
     pub fn marginals<T: Real>(
         &self,
+        cx: &Context,
         s: &ArrayD<T>,
         lengths: Option<&[usize]>,
     ) -> Result<(Vec<f64>, ArrayD<T>), StructureError> {
-        self.with(s.shape(), lengths, |e, o, ls| e.marginals(o, s, ls))
+        self.with(s.shape(), lengths, |e, o, ls| e.marginals(cx, o, s, ls))
     }
 
     /// The marginals alone: [`Structure::marginals`] without the
     /// log-partition, where the engine computes that apart.
     pub fn marginals_only<T: Real>(
         &self,
+        cx: &Context,
         s: &ArrayD<T>,
         lengths: Option<&[usize]>,
     ) -> Result<ArrayD<T>, StructureError> {
-        self.with(s.shape(), lengths, |e, o, ls| e.marginals_only(o, s, ls))
+        self.with(s.shape(), lengths, |e, o, ls| {
+            e.marginals_only(cx, o, s, ls)
+        })
     }
 
     pub fn marginals_vjp<T: Real>(
         &self,
+        cx: &Context,
         s: &ArrayD<T>,
         lengths: Option<&[usize]>,
         g: &ArrayD<T>,
     ) -> Result<ArrayD<T>, StructureError> {
         self.with(s.shape(), lengths, |e, o, ls| {
-            e.marginals_vjp(o, s, ls, g, None)
+            e.marginals_vjp(cx, o, s, ls, g, None)
         })
     }
 
     /// [`Structure::marginals_vjp`] with the forward's value at `s`.
     pub fn marginals_vjp_at<T: Real>(
         &self,
+        cx: &Context,
         s: &ArrayD<T>,
         lengths: Option<&[usize]>,
         g: &ArrayD<T>,
         at: Saved<'_, T>,
     ) -> Result<ArrayD<T>, StructureError> {
         self.with(s.shape(), lengths, |e, o, ls| {
-            e.marginals_vjp(o, s, ls, g, Some(at))
+            e.marginals_vjp(cx, o, s, ls, g, Some(at))
         })
     }
 
@@ -285,10 +305,11 @@ impl Structure {
 
     pub fn sparsemap<T: Real>(
         &self,
+        cx: &Context,
         s: &ArrayD<T>,
         lengths: Option<&[usize]>,
     ) -> Result<ArrayD<T>, StructureError> {
-        self.sparsemap_within(s, lengths, super::sparsemap::EXACT_ITERATIONS)
+        self.sparsemap_within(cx, s, lengths, super::sparsemap::EXACT_ITERATIONS)
     }
 
     /// SparseMAP with the trees' active set stopped after `max_iter`
@@ -297,46 +318,50 @@ impl Structure {
     /// ignores it.
     pub fn sparsemap_within<T: Real>(
         &self,
+        cx: &Context,
         s: &ArrayD<T>,
         lengths: Option<&[usize]>,
         max_iter: usize,
     ) -> Result<ArrayD<T>, StructureError> {
-        self.sparsemap_saved(s, lengths, max_iter).map(|r| r.0)
+        self.sparsemap_saved(cx, s, lengths, max_iter).map(|r| r.0)
     }
 
     /// [`Structure::sparsemap_within`] and the solution its VJP reuses
     /// ([`Structure::sparsemap_vjp_at`]).
     pub fn sparsemap_saved<T: Real>(
         &self,
+        cx: &Context,
         s: &ArrayD<T>,
         lengths: Option<&[usize]>,
         max_iter: usize,
     ) -> Result<(ArrayD<T>, Option<State>), StructureError> {
         self.with(s.shape(), lengths, |e, o, ls| {
-            e.sparsemap(o, s, ls, max_iter)
+            e.sparsemap(cx, o, s, ls, max_iter)
         })
     }
 
     pub fn sparsemap_vjp<T: Real>(
         &self,
+        cx: &Context,
         s: &ArrayD<T>,
         lengths: Option<&[usize]>,
         g: &ArrayD<T>,
     ) -> Result<ArrayD<T>, StructureError> {
-        self.sparsemap_vjp_within(s, lengths, g, super::sparsemap::EXACT_ITERATIONS)
+        self.sparsemap_vjp_within(cx, s, lengths, g, super::sparsemap::EXACT_ITERATIONS)
     }
 
     /// The VJP of [`Self::sparsemap_within`]: over the active set that the
     /// same budget reaches, solved again.
     pub fn sparsemap_vjp_within<T: Real>(
         &self,
+        cx: &Context,
         s: &ArrayD<T>,
         lengths: Option<&[usize]>,
         g: &ArrayD<T>,
         max_iter: usize,
     ) -> Result<ArrayD<T>, StructureError> {
         self.with(s.shape(), lengths, |e, o, ls| {
-            e.sparsemap_vjp(o, s, ls, g, max_iter, None)
+            e.sparsemap_vjp(cx, o, s, ls, g, max_iter, None)
         })
     }
 
@@ -344,6 +369,7 @@ impl Structure {
     /// left ([`Structure::sparsemap_saved`]), without solving again.
     pub fn sparsemap_vjp_at<T: Real>(
         &self,
+        cx: &Context,
         s: &ArrayD<T>,
         lengths: Option<&[usize]>,
         g: &ArrayD<T>,
@@ -351,7 +377,7 @@ impl Structure {
         at: Saved<'_, T>,
     ) -> Result<ArrayD<T>, StructureError> {
         self.with(s.shape(), lengths, |e, o, ls| {
-            e.sparsemap_vjp(o, s, ls, g, max_iter, Some(at))
+            e.sparsemap_vjp(cx, o, s, ls, g, max_iter, Some(at))
         })
     }
 

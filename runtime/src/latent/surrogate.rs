@@ -8,6 +8,7 @@
 //! gradient the ordinary backward pass brought to the latent node.
 
 use super::structure::Structure;
+use crate::context::Context;
 use crate::real::Real;
 use lsmc_ir::surrogate::{BinOp, Expr, Intrinsic, Mapping, Start, Stmt, Surrogate};
 use ndarray::{ArrayD, Axis, IxDyn};
@@ -56,6 +57,7 @@ pub struct Outcome<T> {
 struct Interp<'a, T: Real> {
     program: &'a Surrogate,
     structure: Structure,
+    cx: &'a Context,
     lengths: Option<&'a [usize]>,
     s: Arc<ArrayD<T>>,
     z: Arc<ArrayD<T>>,
@@ -76,6 +78,7 @@ struct Interp<'a, T: Real> {
 pub fn run<T: Real>(
     program: &Surrogate,
     structure: Structure,
+    cx: &Context,
     lengths: Option<&[usize]>,
     s: Arc<ArrayD<T>>,
     z: Arc<ArrayD<T>>,
@@ -91,6 +94,7 @@ pub fn run<T: Real>(
     let mut it = Interp {
         program,
         structure,
+        cx,
         lengths,
         s,
         z,
@@ -197,13 +201,15 @@ impl<T: Real> Interp<'_, T> {
         Ok(match op {
             Intrinsic::Map(x) => {
                 let x = self.scores(x)?;
-                SVal::Scores(Arc::new(self.structure.map(&x, self.lengths).map_err(err)?))
+                SVal::Scores(Arc::new(
+                    self.structure.map(self.cx, &x, self.lengths).map_err(err)?,
+                ))
             }
             Intrinsic::Marg(x) => {
                 let x = self.scores(x)?;
                 let mu = self
                     .structure
-                    .marginals_only(&x, self.lengths)
+                    .marginals_only(self.cx, &x, self.lengths)
                     .map_err(err)?;
                 SVal::Scores(Arc::new(mu))
             }
@@ -222,7 +228,7 @@ impl<T: Real> Interp<'_, T> {
                 };
                 SVal::Scores(Arc::new(
                     self.structure
-                        .sparsemap_within(&x, self.lengths, max_iter)
+                        .sparsemap_within(self.cx, &x, self.lengths, max_iter)
                         .map_err(err)?,
                 ))
             }
@@ -240,6 +246,7 @@ impl<T: Real> Interp<'_, T> {
                 let mut env = crate::ops::Env {
                     train: true,
                     rng: self.oracle.rng(),
+                    threads: self.cx.threads(),
                 };
                 SVal::Scores(Arc::new(crate::ops::noise::gumbel(
                     self.s.shape(),
@@ -271,8 +278,10 @@ impl<T: Real> Interp<'_, T> {
                 let at = self.scores(at)?;
                 let g = self.scores(g)?;
                 let r = match of {
-                    Mapping::Project => self.structure.sparsemap_vjp(&at, self.lengths, &g),
-                    Mapping::Marg => self.structure.marginals_vjp(&at, self.lengths, &g),
+                    Mapping::Project => {
+                        self.structure.sparsemap_vjp(self.cx, &at, self.lengths, &g)
+                    }
+                    Mapping::Marg => self.structure.marginals_vjp(self.cx, &at, self.lengths, &g),
                 };
                 SVal::Scores(Arc::new(r.map_err(err)?))
             }

@@ -3,6 +3,7 @@
 
 use super::registry;
 use super::structure::{Engine, Options, Saved, StructureError};
+use crate::context::Context;
 use lsmc_ir::structures::ALL;
 use ndarray::{ArrayD, Axis, IxDyn};
 use rand::{Rng, SeedableRng};
@@ -78,6 +79,7 @@ fn every_descriptor_has_one_engine_and_every_engine_a_descriptor() {
 
 #[test]
 fn every_engine_does_exactly_the_operations_its_descriptor_lists() {
+    let cx = Context::default();
     for &e in engines() {
         let ops = e.descriptor().ops;
         for o in OPTIONS {
@@ -90,9 +92,9 @@ fn every_engine_does_exactly_the_operations_its_descriptor_lists() {
                 Err(other) => panic!("{}: {other}", name(e, o)),
             };
             let did = [
-                supported(e.map(o, &s, &ls).map(drop)),
-                supported(e.marginals(o, &s, &ls).map(drop)),
-                supported(e.sparsemap(o, &s, &ls, 500).map(drop)),
+                supported(e.map(&cx, o, &s, &ls).map(drop)),
+                supported(e.marginals(&cx, o, &s, &ls).map(drop)),
+                supported(e.sparsemap(&cx, o, &s, &ls, 500).map(drop)),
                 supported(e.sample(o, &s, &ls, &mut rng).map(drop)),
             ];
             let listed = [ops.map, ops.marginals, ops.sparsemap, ops.sample];
@@ -108,6 +110,7 @@ fn every_engine_does_exactly_the_operations_its_descriptor_lists() {
 
 #[test]
 fn every_engine_matches_its_brute_force_in_map_marginals_log_z_sparsemap_and_samples() {
+    let cx = Context::default();
     every_case(|e, o, size, seed| {
         let case = format!("{} size {size} seed {seed}", name(e, o));
         let ops = e.descriptor().ops;
@@ -115,9 +118,9 @@ fn every_engine_matches_its_brute_force_in_map_marginals_log_z_sparsemap_and_sam
         let ls = e.sizes(s.shape(), None).unwrap();
         let all = e.enumerate(o, size);
         assert!(!all.is_empty(), "{case}: nothing enumerated");
-        let z = e.map(o, &s, &ls).unwrap();
-        let (log_z, mu) = e.marginals(o, &s, &ls).unwrap();
-        let (sm, _) = e.sparsemap(o, &s, &ls, 500).unwrap();
+        let z = e.map(&cx, o, &s, &ls).unwrap();
+        let (log_z, mu) = e.marginals(&cx, o, &s, &ls).unwrap();
+        let (sm, _) = e.sparsemap(&cx, o, &s, &ls, 500).unwrap();
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let sample = ops.sample.then(|| e.sample(o, &s, &ls, &mut rng).unwrap());
         for (b, &log_z) in log_z.iter().enumerate() {
@@ -169,6 +172,7 @@ fn every_engine_matches_its_brute_force_in_map_marginals_log_z_sparsemap_and_sam
 
 #[test]
 fn every_engine_vjp_matches_finite_differences_in_f64() {
+    let cx = Context::default();
     let mut stable = vec![0usize; engines().len()];
     every_case(|e, o, size, seed| {
         let case = format!("{} size {size} seed {seed}", name(e, o));
@@ -179,8 +183,8 @@ fn every_engine_vjp_matches_finite_differences_in_f64() {
         let eps = 1e-6;
         let at = |t: f64| &s + &d.mapv(|x| x * t);
         // ⟨J^T g, d⟩ against ⟨g, (f(s + εd) − f(s − εd)) / 2ε⟩.
-        let marg = |x: &ArrayD<f64>| e.marginals(o, x, &ls).unwrap().1;
-        let vjp = e.marginals_vjp(o, &s, &ls, &g, None).unwrap();
+        let marg = |x: &ArrayD<f64>| e.marginals(&cx, o, x, &ls).unwrap().1;
+        let vjp = e.marginals_vjp(&cx, o, &s, &ls, &g, None).unwrap();
         let fd = inner(&g, &(&marg(&at(eps)) - &marg(&at(-eps)))) / (2.0 * eps);
         let an = inner(&vjp, &d);
         assert!(
@@ -190,13 +194,13 @@ fn every_engine_vjp_matches_finite_differences_in_f64() {
 
         // SparseMAP is piecewise affine: differences hold where no face
         // changes between s − εd and s + εd (second difference zero).
-        let sm = |x: &ArrayD<f64>| e.sparsemap(o, x, &ls, 500).unwrap().0;
+        let sm = |x: &ArrayD<f64>| e.sparsemap(&cx, o, x, &ls, 500).unwrap().0;
         let (p, m, c) = (sm(&at(eps)), sm(&at(-eps)), sm(&s));
         let kink = (&p + &m - &c.mapv(|x| 2.0 * x))
             .iter()
             .fold(0.0f64, |a, x| a.max(x.abs()));
         if kink < 1e-10 {
-            let vjp = e.sparsemap_vjp(o, &s, &ls, &g, 500, None).unwrap();
+            let vjp = e.sparsemap_vjp(&cx, o, &s, &ls, &g, 500, None).unwrap();
             let fd = inner(&g, &(&p - &m)) / (2.0 * eps);
             let an = inner(&vjp, &d);
             assert!(
@@ -218,18 +222,23 @@ fn every_engine_vjp_matches_finite_differences_in_f64() {
 
 #[test]
 fn sparsemap_vjp_over_the_forwards_saved_solution_equals_solving_again() {
+    let cx = Context::default();
     every_case(|e, o, size, seed| {
         let s = scores(e, 2, size, 1.0, seed);
         let ls = e.sizes(s.shape(), None).unwrap();
         let g = scores(e, 2, size, 1.0, seed + 3);
         for max_iter in [2, 500] {
-            let (value, state) = e.sparsemap(o, &s, &ls, max_iter).unwrap();
+            let (value, state) = e.sparsemap(&cx, o, &s, &ls, max_iter).unwrap();
             let at = Saved {
                 value: &value,
                 state: state.as_ref(),
             };
-            let reused = e.sparsemap_vjp(o, &s, &ls, &g, max_iter, Some(at)).unwrap();
-            let solved = e.sparsemap_vjp(o, &s, &ls, &g, max_iter, None).unwrap();
+            let reused = e
+                .sparsemap_vjp(&cx, o, &s, &ls, &g, max_iter, Some(at))
+                .unwrap();
+            let solved = e
+                .sparsemap_vjp(&cx, o, &s, &ls, &g, max_iter, None)
+                .unwrap();
             assert_eq!(
                 reused,
                 solved,

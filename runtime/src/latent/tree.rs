@@ -2,30 +2,20 @@
 //! `s[B, N+1, N+1]` (layout of [`super::projective`]) with true lengths:
 //! padding never joins a tree, and its entries in the outputs are zero.
 //! Each sentence is computed in f64 whatever the element type, and the
-//! batch is split across threads.
+//! batch is split across the context's workers.
 
 use super::structure::{Engine, Options, Saved, State, Statistics, StructureError};
 use super::{brute, nonprojective, on_gpu, projective, projective_lanes, sparsemap};
+use crate::context::Context;
 use crate::metrics::TreeStats;
 use crate::real::Real;
 use lsmc_ir::structures::Descriptor;
 use ndarray::{ArrayD, ArrayView2, Axis};
 
-fn threads() -> usize {
-    std::env::var("MATMUL_NUM_THREADS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1)
-        })
-        .max(1)
-}
-
-/// Runs `f(b, scores_b, n_b)` for every sentence, in parallel, and
-/// collects the results in batch order.
+/// Runs `f(b, scores_b, n_b)` for every sentence on the context's
+/// workers, and collects the results in batch order.
 fn per_sentence<T: Real, R: Send>(
+    cx: &Context,
     s: &ArrayD<T>,
     lengths: &[usize],
     f: impl Fn(usize, ArrayView2<T>, usize) -> R + Sync,
@@ -36,25 +26,7 @@ fn per_sentence<T: Real, R: Send>(
         .view()
         .into_shape_with_order((b, n1, n1))
         .expect("scores are [B, N+1, N+1]");
-    let chunk = b.div_ceil(threads()).max(1);
-    let f = &f;
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..b)
-            .step_by(chunk)
-            .map(|start| {
-                let view = view.view();
-                scope.spawn(move || {
-                    (start..(start + chunk).min(b))
-                        .map(|i| f(i, view.index_axis(Axis(0), i), lengths[i]))
-                        .collect::<Vec<R>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("a tree worker panicked"))
-            .collect()
-    })
+    cx.map_in_order(b, |i| f(i, view.index_axis(Axis(0), i), lengths[i]))
 }
 
 /// A dependency-tree structure: projective (Eisner) or not
@@ -133,6 +105,7 @@ const GROUP: usize = 16;
 /// sentences), groups spread across threads. Returns log Z, µ and — with
 /// a direction `g` — the tangent `∇² log Z · g`, all in batch order.
 fn projective_lanes<T: Real>(
+    cx: &Context,
     s: &ArrayD<T>,
     lengths: &[usize],
     g: Option<&ArrayD<T>>,
@@ -141,7 +114,9 @@ fn projective_lanes<T: Real>(
     let batch = lengths.len();
     let mut order: Vec<usize> = (0..batch).collect();
     order.sort_by_key(|&b| lengths[b]);
-    let workers = threads();
+    // The group size follows the thread count (each sentence's lane is
+    // computed alone, so results do not).
+    let workers = cx.threads();
     let size = GROUP.min(batch.div_ceil(workers).max(1));
     let groups: Vec<&[usize]> = order.chunks(size).collect();
     // Flat, standard-layout views: dynamic-rank indexing per element would
@@ -191,28 +166,8 @@ fn projective_lanes<T: Real>(
         };
         (n1, out)
     };
-    let results: Vec<(usize, projective_lanes::Out)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers.min(groups.len()))
-            .map(|w| {
-                let groups = &groups;
-                let run_group = &run_group;
-                scope.spawn(move || {
-                    groups
-                        .iter()
-                        .enumerate()
-                        .filter(|(i, _)| i % workers == w)
-                        .map(|(i, members)| (i, run_group(members)))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        let mut all: Vec<(usize, (usize, projective_lanes::Out))> = handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("a tree worker panicked"))
-            .collect();
-        all.sort_by_key(|x| x.0);
-        all.into_iter().map(|x| x.1).collect()
-    });
+    let results: Vec<(usize, projective_lanes::Out)> =
+        cx.map_in_order(groups.len(), |i| run_group(groups[i]));
     let mut log_z = vec![0.0; batch];
     let mut mu = vec![T::zero(); s.len()];
     let mut dmu = g.map(|_| vec![T::zero(); s.len()]);
@@ -261,32 +216,34 @@ impl Tree {
     /// MAP trees as one-hot arc indicators `z[b][h][m]`.
     pub fn map<T: Real>(
         &self,
+        cx: &Context,
         s: &ArrayD<T>,
         lengths: &[usize],
     ) -> Result<ArrayD<T>, StructureError> {
         check_shape(s.shape(), lengths)?;
-        if let (true, Some(gpu)) = (self.projective, crate::device::gpu()) {
-            return on_gpu::map(&gpu, s, lengths, self.single_root);
+        if let (true, Some(gpu)) = (self.projective, cx.gpu()) {
+            return on_gpu::map(gpu, s, lengths, self.single_root);
         }
-        let blocks = per_sentence(s, lengths, |_, sb, n| self.map_block(n, &block(&sb, n)));
+        let blocks = per_sentence(cx, s, lengths, |_, sb, n| self.map_block(n, &block(&sb, n)));
         Ok(unblock(s.shape(), lengths, &blocks))
     }
 
     /// Log-partition per sentence and arc marginals `µ[b][h][m]`.
     pub fn marginals<T: Real>(
         &self,
+        cx: &Context,
         s: &ArrayD<T>,
         lengths: &[usize],
     ) -> Result<(Vec<f64>, ArrayD<T>), StructureError> {
         check_shape(s.shape(), lengths)?;
-        if let (true, Some(gpu)) = (self.projective, crate::device::gpu()) {
-            return on_gpu::marginals(&gpu, s, lengths, self.single_root);
+        if let (true, Some(gpu)) = (self.projective, cx.gpu()) {
+            return on_gpu::marginals(gpu, s, lengths, self.single_root);
         }
         if self.projective {
-            let (log_z, mu, _) = projective_lanes(s, lengths, None, self.single_root);
+            let (log_z, mu, _) = projective_lanes(cx, s, lengths, None, self.single_root);
             return Ok((log_z, mu));
         }
-        let res = per_sentence(s, lengths, |_, sb, n| {
+        let res = per_sentence(cx, s, lengths, |_, sb, n| {
             let v = block(&sb, n);
             let f = |h: usize, m: usize| v[h * (n + 1) + m];
             nonprojective::marginals(n, &f, self.single_root)
@@ -298,6 +255,7 @@ impl Tree {
     /// The VJP of the marginals with upstream `g`: `∇² log Z · g`, exact.
     pub fn marginals_vjp<T: Real>(
         &self,
+        cx: &Context,
         s: &ArrayD<T>,
         lengths: &[usize],
         g: &ArrayD<T>,
@@ -308,11 +266,11 @@ impl Tree {
                 "the gradient's shape differs from the scores'".into(),
             ));
         }
-        if let (true, Some(gpu)) = (self.projective, crate::device::gpu()) {
-            return on_gpu::marginals_vjp(&gpu, s, lengths, g, self.single_root);
+        if let (true, Some(gpu)) = (self.projective, cx.gpu()) {
+            return on_gpu::marginals_vjp(gpu, s, lengths, g, self.single_root);
         }
         if self.projective {
-            let (_, _, dmu) = projective_lanes(s, lengths, Some(g), self.single_root);
+            let (_, _, dmu) = projective_lanes(cx, s, lengths, Some(g), self.single_root);
             return Ok(dmu.expect("a direction was given"));
         }
         let gv = g
@@ -321,7 +279,7 @@ impl Tree {
             .map_err(|_| {
                 StructureError::Shape("the gradient's shape differs from the scores'".into())
             })?;
-        let res = per_sentence(s, lengths, |b, sb, n| {
+        let res = per_sentence(cx, s, lengths, |b, sb, n| {
             let v = block(&sb, n);
             let d = block(&gv.index_axis(Axis(0), b), n);
             let f = |h: usize, m: usize| v[h * (n + 1) + m];
@@ -333,11 +291,12 @@ impl Tree {
 
     fn sparsemap_blocks<T: Real>(
         &self,
+        cx: &Context,
         s: &ArrayD<T>,
         lengths: &[usize],
         max_iter: usize,
     ) -> Vec<sparsemap::Solution> {
-        per_sentence(s, lengths, |_, sb, n| {
+        per_sentence(cx, s, lengths, |_, sb, n| {
             sparsemap::solve_active_set_within(
                 &block(&sb, n),
                 &|v: &[f64]| self.map_block(n, v),
@@ -380,23 +339,25 @@ impl Tree {
     /// SparseMAP: the projection of the scores onto the tree polytope.
     pub fn sparsemap<T: Real>(
         &self,
+        cx: &Context,
         s: &ArrayD<T>,
         lengths: &[usize],
         max_iter: usize,
     ) -> Result<ArrayD<T>, StructureError> {
-        self.sparsemap_solved(s, lengths, max_iter).map(|r| r.0)
+        self.sparsemap_solved(cx, s, lengths, max_iter).map(|r| r.0)
     }
 
     /// [`Tree::sparsemap`] and each sentence's solution (its active set),
     /// from which [`Tree::sparsemap_vjp_over`] reads the Jacobian.
     pub fn sparsemap_solved<T: Real>(
         &self,
+        cx: &Context,
         s: &ArrayD<T>,
         lengths: &[usize],
         max_iter: usize,
     ) -> Result<(ArrayD<T>, Vec<sparsemap::Solution>), StructureError> {
         check_shape(s.shape(), lengths)?;
-        let sols = self.sparsemap_blocks(s, lengths, max_iter);
+        let sols = self.sparsemap_blocks(cx, s, lengths, max_iter);
         let blocks: Vec<&[f64]> = sols.iter().map(|x| x.mu.as_slice()).collect();
         Ok((unblock(s.shape(), lengths, &blocks), sols))
     }
@@ -404,13 +365,14 @@ impl Tree {
     /// The VJP of SparseMAP, from the active set of its forward solution.
     pub fn sparsemap_vjp<T: Real>(
         &self,
+        cx: &Context,
         s: &ArrayD<T>,
         lengths: &[usize],
         g: &ArrayD<T>,
         max_iter: usize,
     ) -> Result<ArrayD<T>, StructureError> {
         check_shape(s.shape(), lengths)?;
-        let sols = self.sparsemap_blocks(s, lengths, max_iter);
+        let sols = self.sparsemap_blocks(cx, s, lengths, max_iter);
         Self::sparsemap_vjp_over(&sols, s.shape(), lengths, g)
     }
 
@@ -486,28 +448,36 @@ impl<T: Real> Engine<T> for DependencyTrees {
         Ok(ls)
     }
 
-    fn map(&self, o: Options, s: &ArrayD<T>, ls: &[usize]) -> Result<ArrayD<T>, StructureError> {
-        self.tree(o).map(s, ls)
+    fn map(
+        &self,
+        cx: &Context,
+        o: Options,
+        s: &ArrayD<T>,
+        ls: &[usize],
+    ) -> Result<ArrayD<T>, StructureError> {
+        self.tree(o).map(cx, s, ls)
     }
 
     fn marginals(
         &self,
+        cx: &Context,
         o: Options,
         s: &ArrayD<T>,
         ls: &[usize],
     ) -> Result<(Vec<f64>, ArrayD<T>), StructureError> {
-        self.tree(o).marginals(s, ls)
+        self.tree(o).marginals(cx, s, ls)
     }
 
     fn marginals_vjp(
         &self,
+        cx: &Context,
         o: Options,
         s: &ArrayD<T>,
         ls: &[usize],
         g: &ArrayD<T>,
         _at: Option<Saved<'_, T>>,
     ) -> Result<ArrayD<T>, StructureError> {
-        self.tree(o).marginals_vjp(s, ls, g)
+        self.tree(o).marginals_vjp(cx, s, ls, g)
     }
 
     fn sample(
@@ -523,17 +493,19 @@ impl<T: Real> Engine<T> for DependencyTrees {
     /// Keeps every sentence's active set for the VJP.
     fn sparsemap(
         &self,
+        cx: &Context,
         o: Options,
         s: &ArrayD<T>,
         ls: &[usize],
         max_iter: usize,
     ) -> Result<(ArrayD<T>, Option<State>), StructureError> {
-        let (mu, sols) = self.tree(o).sparsemap_solved(s, ls, max_iter)?;
+        let (mu, sols) = self.tree(o).sparsemap_solved(cx, s, ls, max_iter)?;
         Ok((mu, Some(std::sync::Arc::new(sols))))
     }
 
     fn sparsemap_vjp(
         &self,
+        cx: &Context,
         o: Options,
         s: &ArrayD<T>,
         ls: &[usize],
@@ -546,7 +518,7 @@ impl<T: Real> Engine<T> for DependencyTrees {
             .and_then(|st| st.downcast_ref::<Vec<sparsemap::Solution>>());
         match saved {
             Some(sols) => Tree::sparsemap_vjp_over(sols, s.shape(), ls, g),
-            None => self.tree(o).sparsemap_vjp(s, ls, g, max_iter),
+            None => self.tree(o).sparsemap_vjp(cx, s, ls, g, max_iter),
         }
     }
 
@@ -618,6 +590,7 @@ mod tests {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
         let lengths = [5usize, 2, 7, 1];
         let n1 = 8;
+        let cx = Context::default();
         let s = ArrayD::from_shape_simple_fn(ndarray::IxDyn(&[4, n1, n1]), || {
             rng.random::<f64>() * 4.0 - 2.0
         });
@@ -626,8 +599,8 @@ mod tests {
                 projective: true,
                 single_root: single,
             };
-            let (lz, mu) = tree.marginals(&s, &lengths).unwrap();
-            let z = tree.map(&s, &lengths).unwrap();
+            let (lz, mu) = tree.marginals(&cx, &s, &lengths).unwrap();
+            let z = tree.map(&cx, &s, &lengths).unwrap();
             for (b, &n) in lengths.iter().enumerate() {
                 // The same sentence, cut to its length, alone.
                 let alone = |h: usize, m: usize| s[[b, h, m]];
@@ -642,6 +615,49 @@ mod tests {
                         let arc = inside && heads[m] == h;
                         assert_eq!(z[[b, h, m]], if arc { 1.0 } else { 0.0 });
                     }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_tree_op_gives_the_same_bits_with_one_thread_and_four() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        // More sentences than lane groups hold, of assorted lengths, so
+        // the two thread counts cut the batch differently.
+        let lengths: Vec<usize> = (0..37).map(|b| 1 + (b * 7) % 9).collect();
+        let n1 = 10;
+        let shape = [lengths.len(), n1, n1];
+        let mut draw = || {
+            ArrayD::from_shape_simple_fn(ndarray::IxDyn(&shape), || rng.random::<f64>() * 4.0 - 2.0)
+        };
+        let (s, g) = (draw(), draw());
+        let (one, four) = (Context::cpu(1), Context::cpu(4));
+        assert_eq!((one.workers(), four.workers()), (1, 4));
+        for projective in [true, false] {
+            for single_root in [true, false] {
+                let tree = Tree {
+                    projective,
+                    single_root,
+                };
+                let run = |cx: &Context| {
+                    let (log_z, mu) = tree.marginals(cx, &s, &lengths).unwrap();
+                    (
+                        log_z.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+                        mu,
+                        tree.marginals_vjp(cx, &s, &lengths, &g).unwrap(),
+                        tree.map(cx, &s, &lengths).unwrap(),
+                        tree.sparsemap(cx, &s, &lengths, 50).unwrap(),
+                    )
+                };
+                let (a, b) = (run(&one), run(&four));
+                let case = format!("projective {projective}, single root {single_root}");
+                assert_eq!(a.0, b.0, "log Z, {case}");
+                for (x, y) in [(&a.1, &b.1), (&a.2, &b.2), (&a.3, &b.3), (&a.4, &b.4)] {
+                    assert!(
+                        x.iter().zip(y).all(|(x, y)| x.to_bits() == y.to_bits()),
+                        "{case}"
+                    );
                 }
             }
         }

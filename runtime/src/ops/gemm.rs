@@ -20,10 +20,11 @@ const TILE: usize = 64;
 /// general GEMM, which then amortises its packing.
 pub const MAX_N: usize = 4 * LANES;
 
-/// Whether [`xw`] and [`xtg`] take a product with `n` columns of `T`.
-/// They run on one thread, so with more the general (threaded) GEMM is kept.
-pub fn applies<T: Real>(n: usize) -> bool {
-    fits::<T>(n) && single_threaded()
+/// Whether [`xw`] and [`xtg`] take a product with `n` columns of `T`
+/// when products run on `threads` threads. They run on one, so with more
+/// the general (threaded) GEMM is kept.
+pub fn applies<T: Real>(n: usize, threads: usize) -> bool {
+    fits::<T>(n) && threads <= 1
 }
 
 /// What the kernels themselves need: `f32`, the CPU features, `n` columns.
@@ -41,25 +42,6 @@ pub(crate) fn has_avx2_fma() -> bool {
     {
         false
     }
-}
-
-/// The thread count as matrixmultiply reads it: `MATMUL_NUM_THREADS`, or
-/// every core. Read once, as matrixmultiply does, not on every product.
-fn single_threaded() -> bool {
-    static SINGLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *SINGLE.get_or_init(read_single_threaded)
-}
-
-fn read_single_threaded() -> bool {
-    let threads = std::env::var("MATMUL_NUM_THREADS")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1)
-        });
-    threads <= 1
 }
 
 fn as_f32<T: Real>(a: &[T]) -> &[f32] {

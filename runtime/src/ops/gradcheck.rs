@@ -38,6 +38,7 @@ fn run(op: &Op, inputs: &[ArrayD<f64>]) -> (ArrayD<f64>, Option<ArrayD<f64>>) {
     let mut env = Env {
         train: true,
         rng: &mut rng,
+        threads: 1,
     };
     let refs: Vec<&ArrayD<f64>> = inputs.iter().collect();
     let f = forward(op, &refs, &[], &mut env);
@@ -51,7 +52,7 @@ pub fn check_inputs(op: &Op, inputs: &[ArrayD<f64>]) {
     let (out, aux) = run(op, inputs);
     let r = random(out.shape(), 777);
     let refs: Vec<&ArrayD<f64>> = inputs.iter().collect();
-    let grads = vjp(op, &refs, &out, aux.as_ref(), &r);
+    let grads = vjp(op, &refs, &out, aux.as_ref(), &r, 1);
     let objective = |xs: &[ArrayD<f64>]| -> f64 { (&run(op, xs).0 * &r).sum() };
     let h = 1e-5;
     let mut checked = 0;

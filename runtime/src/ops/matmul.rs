@@ -4,10 +4,11 @@ use super::{as_matrix, from_matrix, gemm, Fwd};
 use crate::real::Real;
 use ndarray::{Array2, ArrayD, ArrayView2, Axis, IxDyn};
 
-/// `a · b`, through the narrow kernels when `b` has few columns.
-fn dot<T: Real>(a: ArrayView2<T>, b: ArrayView2<T>) -> Array2<T> {
+/// `a · b`, through the narrow kernels when `b` has few columns and
+/// products run on one of `threads`.
+fn dot<T: Real>(a: ArrayView2<T>, b: ArrayView2<T>, threads: usize) -> Array2<T> {
     let ((m, k), n) = (a.dim(), b.ncols());
-    if m > 0 && k > 0 && gemm::applies::<T>(n) {
+    if m > 0 && k > 0 && gemm::applies::<T>(n, threads) {
         if let (Some(x), Some(w)) = (a.as_slice(), b.as_slice()) {
             return Array2::from_shape_vec((m, n), gemm::xw(x, m, k, w, n)).expect("m × n");
         }
@@ -15,10 +16,10 @@ fn dot<T: Real>(a: ArrayView2<T>, b: ArrayView2<T>) -> Array2<T> {
     a.dot(&b)
 }
 
-/// `aᵀ · b`, through the narrow kernels when `b` has few columns.
-fn t_dot<T: Real>(a: ArrayView2<T>, b: ArrayView2<T>) -> Array2<T> {
+/// `aᵀ · b`, as [`dot`].
+fn t_dot<T: Real>(a: ArrayView2<T>, b: ArrayView2<T>, threads: usize) -> Array2<T> {
     let ((m, k), n) = (a.dim(), b.ncols());
-    if m > 0 && k > 0 && gemm::applies::<T>(n) {
+    if m > 0 && k > 0 && gemm::applies::<T>(n, threads) {
         if let (Some(x), Some(g)) = (a.as_slice(), b.as_slice()) {
             return Array2::from_shape_vec((k, n), gemm::xtg(x, m, k, g, n)).expect("k × n");
         }
@@ -27,11 +28,11 @@ fn t_dot<T: Real>(a: ArrayView2<T>, b: ArrayView2<T>) -> Array2<T> {
 }
 
 /// `x[…, K] · w[K, N]`, or a batched product when `w` has batch axes too.
-pub fn matmul<T: Real>(x: &ArrayD<T>, w: &ArrayD<T>) -> ArrayD<T> {
+pub fn matmul<T: Real>(x: &ArrayD<T>, w: &ArrayD<T>, threads: usize) -> ArrayD<T> {
     if w.ndim() == 2 {
         let k = w.shape()[0];
         let rows = x.len() / k.max(1);
-        let y = dot(as_matrix(x, rows).view(), as_matrix(w, k).view());
+        let y = dot(as_matrix(x, rows).view(), as_matrix(w, k).view(), threads);
         let mut dims = x.shape().to_vec();
         *dims.last_mut().expect("rank ≥ 1") = w.shape()[1];
         from_matrix(y, &dims)
@@ -75,14 +76,19 @@ pub fn matmul_vjp<T: Real>(
     w: &ArrayD<T>,
     g: &ArrayD<T>,
     needs: &[bool],
+    threads: usize,
 ) -> Vec<Option<ArrayD<T>>> {
     if w.ndim() == 2 {
         let (k, n) = (w.shape()[0], w.shape()[1]);
         let rows = x.len() / k.max(1);
         let gm = as_matrix(g, rows);
         let dx = needs[0].then(|| from_matrix(gm.dot(&as_matrix(w, k).t()), x.shape()));
-        let dw =
-            needs[1].then(|| from_matrix(t_dot(as_matrix(x, rows).view(), gm.view()), &[k, n]));
+        let dw = needs[1].then(|| {
+            from_matrix(
+                t_dot(as_matrix(x, rows).view(), gm.view(), threads),
+                &[k, n],
+            )
+        });
         vec![dx, dw]
     } else {
         vec![
@@ -108,10 +114,10 @@ pub fn add_bias_vjp<T: Real>(x: &ArrayD<T>, g: &ArrayD<T>) -> Vec<Option<ArrayD<
 /// `y[b, o] = Σ_k a[b, k] Σ_d x[b, d] w[d, k, o]`: first `t = x · w` as a
 /// `[B, K·O]` product (one GEMM), then a small contraction with `a`. `t` is
 /// kept for the backward pass.
-pub fn bilinear<T: Real>(a: &ArrayD<T>, x: &ArrayD<T>, w: &ArrayD<T>) -> Fwd<T> {
+pub fn bilinear<T: Real>(a: &ArrayD<T>, x: &ArrayD<T>, w: &ArrayD<T>, threads: usize) -> Fwd<T> {
     let bsz = a.shape()[0];
     let d = w.shape()[0];
-    let t = dot(as_matrix(x, bsz).view(), as_matrix(w, d).view()).into_dyn(); // [B, K·O]
+    let t = dot(as_matrix(x, bsz).view(), as_matrix(w, d).view(), threads).into_dyn(); // [B, K·O]
     Fwd::with_array(bilinear_contract(a, &t, w.shape()[2]), t)
 }
 
@@ -152,6 +158,7 @@ pub fn bilinear_vjp<T: Real>(
     t: &ArrayD<T>,
     g: &ArrayD<T>,
     needs: &[bool],
+    threads: usize,
 ) -> Vec<Option<ArrayD<T>>> {
     let (bsz, k) = (a.shape()[0], a.shape()[1]);
     let (d, o) = (w.shape()[0], w.shape()[2]);
@@ -201,10 +208,12 @@ pub fn bilinear_vjp<T: Real>(
         }
         Array2::from_shape_vec((bsz, k * o), dt).expect("B × K·O")
     });
-    let dw = dt
-        .as_ref()
-        .filter(|_| needs[2])
-        .map(|dt| from_matrix(t_dot(as_matrix(x, bsz).view(), dt.view()), &[d, k, o]));
+    let dw = dt.as_ref().filter(|_| needs[2]).map(|dt| {
+        from_matrix(
+            t_dot(as_matrix(x, bsz).view(), dt.view(), threads),
+            &[d, k, o],
+        )
+    });
     let dx = dt
         .as_ref()
         .filter(|_| needs[1])
@@ -243,7 +252,7 @@ mod tests {
         let w = Array::from_shape_fn(IxDyn(&[4, 3, 2]), |i| {
             ((i[0] * 7 + i[1] * 3 + i[2]) % 5) as f64 - 2.0
         });
-        let y = super::bilinear(&a, &x, &w).out;
+        let y = super::bilinear(&a, &x, &w, 1).out;
         for b in 0..2 {
             for o in 0..2 {
                 let mut want = 0.0;

@@ -22,6 +22,9 @@ pub struct Env<'a> {
     /// Training (dropout and noise on) or evaluation.
     pub train: bool,
     pub rng: &'a mut ChaCha8Rng,
+    /// The context's thread count, which picks lsmc's own GEMM kernels
+    /// (one thread) or matrixmultiply's (threaded).
+    pub threads: usize,
 }
 
 /// An op's output, and whatever its VJP needs that the inputs and output
@@ -76,9 +79,9 @@ impl<T> Fwd<T> {
 pub fn forward<T: Real>(op: &Op, x: &[&ArrayD<T>], shape: &[usize], env: &mut Env) -> Fwd<T> {
     use elementwise as ew;
     match op {
-        Op::MatMul => Fwd::plain(matmul::matmul(x[0], x[1])),
+        Op::MatMul => Fwd::plain(matmul::matmul(x[0], x[1], env.threads)),
         Op::AddBias => Fwd::plain(matmul::add_bias(x[0], x[1])),
-        Op::Bilinear => matmul::bilinear(x[0], x[1], x[2]),
+        Op::Bilinear => matmul::bilinear(x[0], x[1], x[2], env.threads),
         Op::Add => Fwd::plain(x[0] + x[1]),
         Op::Sub => Fwd::plain(x[0] - x[1]),
         Op::Mul => Fwd::plain(x[0] * x[1]),
@@ -122,15 +125,17 @@ pub fn forward<T: Real>(op: &Op, x: &[&ArrayD<T>], shape: &[usize], env: &mut En
 }
 
 /// The gradients of `op`'s inputs given the gradient `g` of its output;
-/// `None` for inputs that have none (labels, ids, lengths).
+/// `None` for inputs that have none (labels, ids, lengths). Products run
+/// on `threads` threads, as [`Env::threads`].
 pub fn vjp<T: Real>(
     op: &Op,
     x: &[&ArrayD<T>],
     out: &ArrayD<T>,
     aux: Option<&ArrayD<T>>,
     g: &ArrayD<T>,
+    threads: usize,
 ) -> Vec<Option<ArrayD<T>>> {
-    vjp_needed(op, x, out, aux, g, &[true; 8])
+    vjp_needed(op, x, out, aux, g, &[true; 8], threads)
 }
 
 /// [`vjp`], skipping the expensive gradients of inputs that need none
@@ -142,10 +147,11 @@ pub fn vjp_needed<T: Real>(
     aux: Option<&ArrayD<T>>,
     g: &ArrayD<T>,
     needs: &[bool],
+    threads: usize,
 ) -> Vec<Option<ArrayD<T>>> {
     use elementwise as ew;
     match op {
-        Op::MatMul => matmul::matmul_vjp(x[0], x[1], g, needs),
+        Op::MatMul => matmul::matmul_vjp(x[0], x[1], g, needs, threads),
         Op::AddBias => matmul::add_bias_vjp(x[0], g),
         Op::Bilinear => matmul::bilinear_vjp(
             x[0],
@@ -154,6 +160,7 @@ pub fn vjp_needed<T: Real>(
             aux.expect("bilinear keeps its product"),
             g,
             needs,
+            threads,
         ),
         Op::Add => vec![Some(g.clone()), Some(g.clone())],
         Op::Sub => vec![Some(g.clone()), Some(g.mapv(|v| -v))],

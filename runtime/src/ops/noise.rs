@@ -61,6 +61,7 @@ mod tests {
         let mut env = Env {
             train: true,
             rng: &mut rng,
+            threads: 1,
         };
         let y = dropout(&x, 0.25, &mut env).out;
         let kept = y.iter().filter(|&&v| v != 0.0).count() as f64 / 1e4;
@@ -79,6 +80,7 @@ mod tests {
         let mut env = Env {
             train: true,
             rng: &mut rng,
+            threads: 1,
         };
         let g: ArrayD<f64> = gumbel(&[200, 100], &mut env);
         let mean = g.sum() / g.len() as f64;

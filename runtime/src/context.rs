@@ -1,0 +1,227 @@
+//! What a computation runs with: the device of the structured ops, the
+//! thread count and the workers the per-sentence tree work runs on. One is
+//! made by whoever starts the work (the command line, once per process; a
+//! test or a library caller, as many as it likes) and lent to everything
+//! that needs it, so two contexts in one process never see each other's
+//! device or threads.
+
+use crate::device::{Choice, Selected};
+use lsmc_kernels::cuda::{CudaError, Gpu};
+use std::sync::{Arc, Mutex, OnceLock};
+
+pub struct Context {
+    threads: usize,
+    gpu: Option<Arc<Gpu>>,
+    selected: Selected,
+    /// `auto`'s one line about falling back to the CPU, said when a tree
+    /// op first asks for the GPU (a model without trees hears nothing).
+    note: Mutex<Option<String>>,
+    /// Built at the first parallel tree op, so a context that never runs
+    /// one starts no thread; `None` inside when the pool could not be
+    /// built (the work then runs on the caller's thread, same results).
+    pool: OnceLock<Option<rayon::ThreadPool>>,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("threads", &self.threads)
+            .field("selected", &self.selected)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Every core this process may use.
+pub fn all_cores() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
+
+impl Default for Context {
+    /// The CPU with every core.
+    fn default() -> Context {
+        Context::cpu(all_cores())
+    }
+}
+
+impl Context {
+    /// The CPU with `threads` workers (0 is taken as 1).
+    pub fn cpu(threads: usize) -> Context {
+        Context::with(None, Selected::Cpu { fallback: None }, threads)
+    }
+
+    /// The device `choice` names, with `threads` workers. `cuda` without a
+    /// usable GPU is an error; `auto` falls back to the CPU and says so
+    /// once, when a tree op first runs.
+    pub fn new(choice: Choice, threads: usize) -> Result<Context, CudaError> {
+        let opened = |n: usize| -> Result<(Arc<Gpu>, Selected), CudaError> {
+            let g = Gpu::open(n)?;
+            let s = Selected::Cuda {
+                ordinal: n,
+                name: g.name().to_string(),
+            };
+            Ok((Arc::new(g), s))
+        };
+        let (gpu, selected) = match choice {
+            Choice::Cpu => (None, Selected::Cpu { fallback: None }),
+            Choice::Cuda(n) => {
+                let (g, s) = opened(n)?;
+                (Some(g), s)
+            }
+            Choice::Auto => match opened(0) {
+                Ok((g, s)) => (Some(g), s),
+                Err(e) => (
+                    None,
+                    Selected::Cpu {
+                        fallback: Some(e.to_string()),
+                    },
+                ),
+            },
+        };
+        Ok(Context::with(gpu, selected, threads))
+    }
+
+    fn with(gpu: Option<Arc<Gpu>>, selected: Selected, threads: usize) -> Context {
+        Context {
+            threads: threads.max(1),
+            gpu,
+            note: Mutex::new(selected.note()),
+            selected,
+            pool: OnceLock::new(),
+        }
+    }
+
+    /// Threads for the tree workers and lsmc's own matrix kernels.
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// Where the structured ops run.
+    pub fn selected(&self) -> &Selected {
+        &self.selected
+    }
+
+    /// The GPU the structured ops use, if any. Called by the ops that
+    /// could run there: the first call after `auto` fell back prints its
+    /// note to standard error.
+    pub fn gpu(&self) -> Option<&Gpu> {
+        if self.gpu.is_none() {
+            if let Some(note) = self.take_note() {
+                eprintln!("{note}");
+            }
+        }
+        self.gpu.as_deref()
+    }
+
+    /// The fallback note, if it is still to be said.
+    fn take_note(&self) -> Option<String> {
+        self.note.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    fn pool(&self) -> Option<&rayon::ThreadPool> {
+        // One thread needs no pool: the caller does the work, as fast
+        // and without a hand-off.
+        if self.threads == 1 {
+            return None;
+        }
+        self.pool
+            .get_or_init(|| {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(self.threads)
+                    .thread_name(|i| format!("lsmc-tree-{i}"))
+                    .build()
+                    .ok()
+            })
+            .as_ref()
+    }
+
+    /// The threads the parallel tree work really runs on.
+    pub fn workers(&self) -> usize {
+        self.pool().map_or(1, |p| p.current_num_threads())
+    }
+
+    /// `f(0), …, f(n-1)` on the workers, in that order. Each call is
+    /// independent, so the results are the same whatever the thread count.
+    pub(crate) fn map_in_order<R: Send>(&self, n: usize, f: impl Fn(usize) -> R + Sync) -> Vec<R> {
+        use rayon::prelude::*;
+        match self.pool() {
+            Some(pool) => pool.install(|| (0..n).into_par_iter().map(&f).collect()),
+            None => (0..n).map(f).collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::{Duration, Instant};
+
+    /// Whether `k` tasks were all running at once: each arrives and waits
+    /// (up to a deadline) for the others.
+    fn all_at_once(cx: &Context, k: usize) -> bool {
+        let arrived = AtomicUsize::new(0);
+        let met = cx.map_in_order(k, |_| {
+            arrived.fetch_add(1, Ordering::SeqCst);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while arrived.load(Ordering::SeqCst) < k && Instant::now() < deadline {
+                std::thread::yield_now();
+            }
+            arrived.load(Ordering::SeqCst) >= k
+        });
+        met.into_iter().all(|m| m)
+    }
+
+    #[test]
+    fn the_pool_has_the_contexts_thread_count() {
+        let four = Context::cpu(4);
+        assert_eq!(four.workers(), 4);
+        assert!(all_at_once(&four, 4), "four tasks never ran together");
+        assert_eq!(Context::cpu(1).workers(), 1);
+        assert_eq!(Context::cpu(0).threads(), 1, "zero threads is one");
+    }
+
+    #[test]
+    fn two_contexts_in_one_process_keep_their_own_thread_counts() {
+        let (one, three) = (Context::cpu(1), Context::cpu(3));
+        let caller = std::thread::current().id();
+        let ran_on = one.map_in_order(3, |_| std::thread::current().id());
+        assert!(ran_on.iter().all(|&t| t == caller));
+        assert_eq!(three.workers(), 3);
+        assert!(three
+            .map_in_order(3, |_| std::thread::current().id())
+            .iter()
+            .all(|&t| t != caller));
+        assert_eq!((one.threads(), three.threads()), (1, 3));
+    }
+
+    #[test]
+    fn results_come_back_in_order() {
+        let cx = Context::cpu(3);
+        assert_eq!(
+            cx.map_in_order(100, |i| i * i),
+            (0..100).map(|i| i * i).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn the_fallback_note_is_said_once_per_context() {
+        let fell_back = || {
+            Context::with(
+                None,
+                Selected::Cpu {
+                    fallback: Some("no driver".into()),
+                },
+                1,
+            )
+        };
+        let (a, b) = (fell_back(), fell_back());
+        assert!(a.gpu().is_none());
+        assert_eq!(a.take_note(), None, "the first tree op said it");
+        assert!(a.gpu().is_none());
+        let note = b.take_note().expect("b's note is its own");
+        assert!(note.starts_with("note: no GPU (no driver)"), "{note}");
+        assert_eq!(Context::cpu(2).take_note(), None, "cpu has nothing to say");
+    }
+}
