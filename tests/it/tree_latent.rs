@@ -371,7 +371,7 @@ fn the_executor_refuses_a_graph_that_breaks_a_rule() {
     let mut g = graph(StructureKind::Projective, Forward::Marg);
     // The latent node without its lengths input.
     g.nodes[2].inputs = vec![0];
-    match Executor::new(&g) {
+    match Executor::new(&g, cx()) {
         Err(ExecError::Invalid(e)) => {
             assert!(e.to_string().contains("node %2"), "{e}")
         }
@@ -381,5 +381,8 @@ fn the_executor_refuses_a_graph_that_breaks_a_rule() {
     // A loss that is no node of the graph.
     let mut g = graph(StructureKind::Projective, Forward::Marg);
     g.loss = 99;
-    assert!(matches!(Executor::new(&g), Err(ExecError::Invalid(_))));
+    assert!(matches!(
+        Executor::new(&g, cx()),
+        Err(ExecError::Invalid(_))
+    ));
 }
