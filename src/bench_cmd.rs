@@ -23,6 +23,12 @@ pub struct BenchArgs {
     /// Trees only: exactly one word attached to the root, or any number.
     #[arg(long, value_enum, default_value = "single")]
     root: crate::infer_cmd::RootArg,
+    /// With `--structure`: also time SparseMAP with this active-set budget,
+    /// forward and backward, both ways side by side: the backward over the
+    /// forward's saved active sets (`sparsemap_backward`) and solving again
+    /// (`sparsemap_backward_resolve`, what lsmc did before).
+    #[arg(long, value_name = "MAX_ITER")]
+    sparsemap: Option<usize>,
     /// Items per batch (`--structure`).
     #[arg(long, default_value_t = 32)]
     batch: usize,
@@ -60,6 +66,10 @@ pub fn run(args: &BenchArgs, cx: &lsmc_runtime::Context) -> ExitCode {
     let Some(spec) = &args.spec else {
         return structure_bench(args, cx);
     };
+    if args.sparsemap.is_some() {
+        eprintln!("error: --sparsemap times a structure: use it with --structure");
+        return ExitCode::from(EXIT_USAGE);
+    }
     let loaded = match crate::spec::load(spec, &args.overrides.set, args.color) {
         Ok(l) => l,
         Err(code) => return ExitCode::from(code),
@@ -123,11 +133,11 @@ fn time_ms(warmup: u64, repeats: usize, mut f: impl FnMut()) -> Vec<f64> {
 }
 
 fn structure_bench(args: &BenchArgs, cx: &lsmc_runtime::Context) -> ExitCode {
-    use lsmc_runtime::latent::structure::Structure;
+    use lsmc_runtime::latent::structure::{Saved, Structure};
     use rand::SeedableRng;
     let kind = args.structure.expect("clap requires a spec or --structure");
-    if args.batch == 0 || args.n.contains(&0) {
-        eprintln!("error: --batch and every --n must be at least 1");
+    if args.batch == 0 || args.n.contains(&0) || args.sparsemap == Some(0) {
+        eprintln!("error: --batch, every --n and --sparsemap must be at least 1");
         return ExitCode::from(EXIT_USAGE);
     }
     let structure = Structure::new(kind.kind(), args.root == crate::infer_cmd::RootArg::Single);
@@ -177,6 +187,37 @@ fn structure_bench(args: &BenchArgs, cx: &lsmc_runtime::Context) -> ExitCode {
                 }
             }),
         ));
+        if let Some(max_iter) = args.sparsemap {
+            runs.push((
+                "sparsemap_backward",
+                time_ms(warmup, args.repeats, || {
+                    let r =
+                        structure
+                            .sparsemap_saved(cx, &s, None, max_iter)
+                            .and_then(|(z, state)| {
+                                let at = Saved {
+                                    value: &z,
+                                    state: state.as_ref(),
+                                };
+                                structure.sparsemap_vjp_at(cx, &s, None, &g, max_iter, at)
+                            });
+                    if let Err(e) = r {
+                        failed = Some(e);
+                    }
+                }),
+            ));
+            runs.push((
+                "sparsemap_backward_resolve",
+                time_ms(warmup, args.repeats, || {
+                    let r = structure
+                        .sparsemap_within(cx, &s, None, max_iter)
+                        .and_then(|_| structure.sparsemap_vjp_within(cx, &s, None, &g, max_iter));
+                    if let Err(e) = r {
+                        failed = Some(e);
+                    }
+                }),
+            ));
+        }
         if let Some(e) = failed {
             eprintln!("error: n = {n}: {e}");
             return ExitCode::from(EXIT_DIAGNOSTICS);

@@ -287,3 +287,37 @@ fn device_cuda_without_a_gpu_is_a_clear_error_and_auto_falls_back_in_one_line() 
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("use auto, cpu, cuda or cuda:N"));
 }
+
+/// `lsmc bench --structure … --sparsemap N` times SparseMAP's backward both
+/// ways in one run — over the forward's saved active sets and solving
+/// again — for every length; the flag means nothing without a structure.
+#[test]
+fn bench_times_sparsemap_with_and_without_the_saved_active_set() {
+    let o = Command::new(env!("CARGO_BIN_EXE_lsmc"))
+        .args(["bench", "--structure", "projective", "--batch", "2"])
+        .args(["--n", "3", "4", "--repeats", "1", "--threads", "1"])
+        .args(["--sparsemap", "5", "--device", "cpu"])
+        .output()
+        .expect("lsmc runs");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object a line"))
+        .collect();
+    for n in [3, 4] {
+        for op in ["sparsemap_backward", "sparsemap_backward_resolve"] {
+            let line = lines
+                .iter()
+                .find(|l| l["n"] == n && l["op"] == op)
+                .unwrap_or_else(|| panic!("no {op} at n = {n}: {lines:?}"));
+            assert!(line["median_ms"].as_f64().is_some_and(|t| t > 0.0));
+        }
+    }
+    let o = Command::new(env!("CARGO_BIN_EXE_lsmc"))
+        .args(["bench", "models/synthetic/softmax.lsm", "--sparsemap", "5"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("lsmc runs");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("use it with --structure"));
+}
