@@ -17,11 +17,11 @@ pub fn evaluate<T: Real>(
     params: &[ArrayD<T>],
     splits: Option<&[Split]>,
 ) -> Result<Evaluation, String> {
-    let exec = Executor::new(&program.graph, cx).map_err(|e| format!("{e:?}"))?;
+    let exec = Executor::new(&program.graph, cx).map_err(|e| e.to_string())?;
     let data: data::Dataset<T> = data::load(&program.data)?;
     let splits = splits.unwrap_or(&program.train.evaluate_on);
     train::evaluate_splits(&exec, &program.train, params, &data, splits)
-        .map_err(|e| format!("evaluation failed: {e:?}"))
+        .map_err(|e| format!("evaluation failed: {e}"))
 }
 
 /// The table `lsmc eval` prints for one run's results: the loss first,

@@ -140,7 +140,7 @@ pub fn predict<T: Real>(
         })
         .collect();
     let split = sst::encode(&sentences, &voc, &table);
-    let exec = Executor::new(graph, cx).map_err(|e| format!("{e:?}"))?;
+    let exec = Executor::new(graph, cx).map_err(|e| e.to_string())?;
     let latent = graph
         .nodes
         .iter()
@@ -155,7 +155,7 @@ pub fn predict<T: Real>(
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
         let pass = exec
             .forward(params, &batch, false, &mut rng)
-            .map_err(|e| format!("{e:?}"))?;
+            .map_err(|e| e.to_string())?;
         let trees = exec.induced_trees(&pass)?;
         let p = lsmc_runtime::ops::softmax::softmax(pass.value(logits));
         for (b, &i) in idx.iter().enumerate() {

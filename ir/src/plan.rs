@@ -38,6 +38,25 @@ pub struct Adam {
     pub weight_decay: f64,
 }
 
+impl TrainPlan {
+    /// The key each metric's value is reported under, in metric order:
+    /// its name, or, for two metrics of one kind, the text that tells
+    /// them apart (`accuracy(y_hat, y)`).
+    pub fn metric_keys(&self) -> Vec<String> {
+        self.metrics
+            .iter()
+            .map(|m| {
+                let twice = self.metrics.iter().filter(|o| o.kind == m.kind).count() > 1;
+                if twice {
+                    m.text.clone()
+                } else {
+                    m.kind.name().to_string()
+                }
+            })
+            .collect()
+    }
+}
+
 impl Optimizer {
     pub fn name(&self) -> &'static str {
         match self {

@@ -131,7 +131,8 @@ pub fn load<T: Real>(path: &Path) -> Result<Checkpoint<T>, String> {
             "it was written by an older lsmc (format LSMCKPT1) that this one does not read; train the run again",
         ));
     }
-    if let Some(at) = checksum_at(&bytes) {
+    let checksum = checksum_at(&bytes);
+    if let Some(at) = checksum {
         if bytes[at..at + NO_SUM.len()] != *file_sum(&bytes, at).as_bytes() {
             return Err(bad(
                 "its checksum does not match (the file is truncated or corrupt)",
@@ -147,6 +148,12 @@ pub fn load<T: Real>(path: &Path) -> Result<Checkpoint<T>, String> {
     let Some(text) = index.metadata().as_ref().and_then(|m| m.get(HEADER_KEY)) else {
         return Err(bad("it holds tensors but no lsmc header"));
     };
+    // lsmc always writes one: without it, nothing above was verified.
+    if checksum.is_none() {
+        return Err(bad(
+            "it carries no checksum (the file is corrupt or not written by lsmc)",
+        ));
+    }
     let header: Header =
         serde_json::from_str(text).map_err(|e| bad(&format!("its header does not parse: {e}")))?;
     if header.dtype != T::NAME {
@@ -285,6 +292,25 @@ mod tests {
             serde_json::from_str(&index.metadata().as_ref().unwrap()[HEADER_KEY]).unwrap();
         assert_eq!(meta["step"], 7);
         assert_eq!(meta["fingerprint"], "abc");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_checkpoint_whose_checksum_is_gone_is_refused_not_read_unverified() {
+        let dir = scratch("nosum");
+        let path = dir.join("checkpoint.bin");
+        save(&path, &sample::<f32>()).unwrap();
+        let mut bytes = std::fs::read(&path).unwrap();
+        let key = CHECKSUM_KEY.as_bytes();
+        let at = bytes
+            .windows(key.len())
+            .position(|w| w == key)
+            .expect("the checksum's key");
+        // Same length, so the safetensors header still parses.
+        bytes[at + key.len() - 1] = b'x';
+        std::fs::write(&path, &bytes).unwrap();
+        let e = load::<f32>(&path).unwrap_err();
+        assert!(e.contains("no checksum"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

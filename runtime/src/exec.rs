@@ -42,6 +42,27 @@ pub enum ExecError {
     Structure { node: NodeId, message: String },
 }
 
+impl std::fmt::Display for ExecError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ExecError::NonFinite { node, in_gradient } => write!(
+                f,
+                "non-finite value at node %{node}{}",
+                if *in_gradient {
+                    " (in its gradient)"
+                } else {
+                    ""
+                }
+            ),
+            ExecError::Unsupported(m) => f.write_str(m),
+            ExecError::Invalid(e) => write!(f, "invalid program: {e}"),
+            ExecError::Structure { node, message } => write!(f, "node {node}: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for ExecError {}
+
 /// Values (and op auxiliaries) of one forward pass.
 pub struct Pass<T> {
     pub values: Vec<Option<Arc<ArrayD<T>>>>,
@@ -648,6 +669,7 @@ struct GraphOracle<'a, 'g, T: Real> {
 
 fn describe(e: ExecError, graph: &Graph) -> String {
     match e {
+        // Inside the surrogate the node's spec name says more than its number.
         ExecError::NonFinite { node, .. } => format!(
             "a non-finite value appeared at {} inside the surrogate",
             graph.nodes[node]
@@ -655,9 +677,8 @@ fn describe(e: ExecError, graph: &Graph) -> String {
                 .clone()
                 .unwrap_or_else(|| graph.nodes[node].op.name())
         ),
-        ExecError::Unsupported(m) => m,
-        ExecError::Invalid(e) => e.to_string(),
-        ExecError::Structure { message, .. } => message,
+        ExecError::Unsupported(m) | ExecError::Structure { message: m, .. } => m,
+        other => other.to_string(),
     }
 }
 

@@ -78,21 +78,7 @@ impl std::fmt::Display for TrainError {
 
 /// An executor's refusal or failure outside a training step.
 fn exec_error(e: ExecError) -> TrainError {
-    match e {
-        ExecError::Unsupported(m) => TrainError::Exec(m),
-        ExecError::Invalid(e) => TrainError::Exec(format!("invalid program: {e}")),
-        ExecError::Structure { node, message } => {
-            TrainError::Exec(format!("node {node}: {message}"))
-        }
-        ExecError::NonFinite { node, in_gradient } => TrainError::Exec(format!(
-            "non-finite value at node %{node}{}",
-            if in_gradient {
-                " (in its gradient)"
-            } else {
-                ""
-            }
-        )),
-    }
+    TrainError::Exec(e.to_string())
 }
 
 fn io(e: std::io::Error, what: &str) -> TrainError {
@@ -250,22 +236,10 @@ pub fn evaluate_splits<T: Real>(
         }
         let mut m = BTreeMap::new();
         m.insert("loss".to_string(), loss.0 / loss.1.max(1) as f64);
-        for (i, metric) in plan.metrics.iter().enumerate() {
+        for ((i, metric), key) in plan.metrics.iter().enumerate().zip(plan.metric_keys()) {
             let v = match metric.kind {
                 MetricKind::Accuracy => correct[i] / part.len.max(1) as f64,
                 MetricKind::VMeasure => metrics::v_measure(&clusters[i].0, &clusters[i].1),
-            };
-            // Two metrics of one kind are told apart by their arguments.
-            let twice = plan
-                .metrics
-                .iter()
-                .filter(|o| o.kind == metric.kind)
-                .count()
-                > 1;
-            let key = if twice {
-                metric.text.clone()
-            } else {
-                metric.kind.name().to_string()
             };
             m.insert(key, v);
         }
@@ -281,8 +255,8 @@ pub fn evaluate_splits<T: Real>(
 /// validation split (higher is better), or its loss (lower is better).
 fn score(plan: &TrainPlan, results: &BTreeMap<String, BTreeMap<String, f64>>) -> Option<f64> {
     let valid = results.get("valid")?;
-    match plan.metrics.first() {
-        Some(m) => valid.get(m.kind.name()).copied(),
+    match plan.metric_keys().first() {
+        Some(key) => valid.get(key).copied(),
         None => valid.get("loss").map(|l| -l),
     }
 }
@@ -372,13 +346,14 @@ pub fn inspect<T: Real>(
     rng.set_stream(1);
     let mut cursor = Cursor::start(data.train.len);
     let b = next_batch(&data, size, &mut rng, &mut cursor);
-    let fail = |e: ExecError| TrainError::Exec(format!("{e:?}"));
-    let pass = exec.forward(&params, &b, true, &mut rng).map_err(fail)?;
+    let pass = exec
+        .forward(&params, &b, true, &mut rng)
+        .map_err(exec_error)?;
     let loss = exec.loss(&pass);
     let mut state = BTreeMap::new();
     let (_, info) = exec
         .backward(&pass, &params, &b, &mut rng, &mut state, true)
-        .map_err(fail)?;
+        .map_err(exec_error)?;
     Ok(Inspection {
         batch: b.size,
         loss,
@@ -451,7 +426,7 @@ pub fn time_steps<T: Real>(
                 &mut state,
                 &mut cursor,
             )
-            .map_err(|e| TrainError::Exec(format!("{e:?}")))?;
+            .map_err(exec_error)?;
         }
         Ok(())
     };
@@ -790,5 +765,42 @@ mod tests {
             matches!(&e, TrainError::Data(m) if m.contains("[5, 2]")),
             "{e}"
         );
+    }
+
+    #[test]
+    fn two_metrics_of_one_kind_are_reported_and_chosen_by_their_text() {
+        use lsmc_ir::plan::{Adam, Metric, Optimizer as Spec};
+        let metric = |pred: &str| Metric {
+            kind: MetricKind::Accuracy,
+            pred: pred.into(),
+            gold: "y".into(),
+            text: format!("accuracy({pred}, y)"),
+        };
+        let plan = TrainPlan {
+            optimizer: Spec::Adam(Adam {
+                lr: 1e-3,
+                betas: (0.9, 0.999),
+                eps: 1e-8,
+                weight_decay: 0.0,
+            }),
+            batch: None,
+            steps: Some(1),
+            epochs: None,
+            seed: None,
+            evaluate_every: None,
+            evaluate_on: vec![Split::Valid],
+            metrics: vec![metric("a"), metric("b")],
+        };
+        assert_eq!(plan.metric_keys(), ["accuracy(a, y)", "accuracy(b, y)"]);
+        let valid: BTreeMap<String, f64> = [
+            ("loss".to_string(), 0.5),
+            ("accuracy(a, y)".to_string(), 0.75),
+            ("accuracy(b, y)".to_string(), 0.25),
+        ]
+        .into();
+        let results = BTreeMap::from([("valid".to_string(), valid)]);
+        // Before, the first metric was looked up by its kind's name alone,
+        // found nothing, and no evaluation after the first counted as better.
+        assert_eq!(score(&plan, &results), Some(0.75));
     }
 }

@@ -37,13 +37,19 @@ pub struct Tree {
     pub single_root: bool,
 }
 
-/// Checks that `s` is `[B, N+1, N+1]` and every length is at most `N`.
-pub fn check_shape(shape: &[usize], lengths: &[usize]) -> Result<(), StructureError> {
+/// Checks that `s` is `[B, N+1, N+1]`.
+fn check_layout(shape: &[usize]) -> Result<(), StructureError> {
     if shape.len() != 3 || shape[1] != shape[2] || shape[1] == 0 {
         return Err(StructureError::Shape(format!(
             "tree scores must have shape [B, N+1, N+1], got {shape:?}"
         )));
     }
+    Ok(())
+}
+
+/// Checks that `s` is `[B, N+1, N+1]` and every length is at most `N`.
+pub fn check_shape(shape: &[usize], lengths: &[usize]) -> Result<(), StructureError> {
+    check_layout(shape)?;
     if lengths.len() != shape[0] {
         return Err(StructureError::Shape(format!(
             "{} lengths for a batch of {}",
@@ -436,14 +442,10 @@ impl<T: Real> Engine<T> for DependencyTrees {
         shape: &[usize],
         lengths: Option<&[usize]>,
     ) -> Result<Vec<usize>, StructureError> {
-        if shape.len() != 3 {
-            return Err(StructureError::Shape(format!(
-                "tree scores must have shape [B, N+1, N+1], got {shape:?}"
-            )));
-        }
+        check_layout(shape)?;
         let ls = lengths
             .map(<[usize]>::to_vec)
-            .unwrap_or_else(|| vec![shape[1].saturating_sub(1); shape[0]]);
+            .unwrap_or_else(|| vec![shape[1] - 1; shape[0]]);
         check_shape(shape, &ls)?;
         Ok(ls)
     }
