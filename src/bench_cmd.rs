@@ -140,7 +140,7 @@ fn structure_bench(args: &BenchArgs, cx: &lsmc_runtime::Context) -> ExitCode {
         eprintln!("error: --batch, every --n and --sparsemap must be at least 1");
         return ExitCode::from(EXIT_USAGE);
     }
-    let structure = Structure::new(kind.kind(), args.root == crate::infer_cmd::RootArg::Single);
+    let structure = Structure::new(kind.0, args.root == crate::infer_cmd::RootArg::Single);
     let threads = args
         .threads
         .map(|t| t.to_string())

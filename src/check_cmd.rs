@@ -3,6 +3,7 @@
 use crate::{Color, Overrides, EXIT_DIAGNOSTICS, EXIT_USAGE};
 use clap::ValueEnum;
 use lsmc_compiler::diag;
+use lsmc_runtime::latent::registry::catalog;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -39,7 +40,7 @@ pub fn run(args: &CheckArgs) -> ExitCode {
     let (mut clean, mut failed) = (0, 0);
     for path in &args.specs {
         let name = path.display().to_string();
-        let report = match lsmc_compiler::check_path(path, &name, &args.overrides.set) {
+        let report = match lsmc_compiler::check_path(path, &name, &args.overrides.set, catalog()) {
             Ok(r) => r,
             Err(e) => {
                 let reason = match e.kind() {

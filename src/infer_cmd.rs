@@ -10,7 +10,6 @@
 use crate::{EXIT_DIAGNOSTICS, EXIT_USAGE};
 use clap::builder::PossibleValue;
 use clap::ValueEnum;
-use lsmc_compiler::types::StructureKind;
 use lsmc_ir::structures::Descriptor;
 use lsmc_runtime::latent::structure::Structure;
 use ndarray::{ArrayD, IxDyn};
@@ -26,21 +25,15 @@ impl ValueEnum for StructureArg {
     fn value_variants<'a>() -> &'a [Self] {
         static ALL: std::sync::OnceLock<Vec<StructureArg>> = std::sync::OnceLock::new();
         ALL.get_or_init(|| {
-            lsmc_ir::structures::ALL
+            lsmc_runtime::latent::registry::catalog()
                 .iter()
-                .map(|d| StructureArg(d))
+                .map(StructureArg)
                 .collect()
         })
     }
 
     fn to_possible_value(&self) -> Option<PossibleValue> {
         Some(PossibleValue::new(self.0.name))
-    }
-}
-
-impl StructureArg {
-    pub fn kind(self) -> StructureKind {
-        self.0.kind
     }
 }
 
@@ -143,7 +136,7 @@ fn infer(cx: &lsmc_runtime::Context, args: &InferArgs, text: &str) -> Result<Val
         ),
         Some(v) => return Err(format!("`lengths` must be an array of integers, got {v}")),
     };
-    let structure = Structure::new(args.structure.kind(), args.root == RootArg::Single);
+    let structure = Structure::new(args.structure.0, args.root == RootArg::Single);
     let ls = lengths.as_deref();
     let result = match args.op {
         OpArg::Map => to_json(&structure.map(cx, &s, ls).map_err(|e| e.to_string())?),

@@ -79,7 +79,7 @@ pub fn run(args: &InspectArgs, cx: &lsmc_runtime::Context) -> ExitCode {
         .unwrap_or_default();
     let forward = format!("{:?}", latent.forward).to_lowercase();
     // As the spec writes it.
-    let structure = lsmc_ir::structures::descriptor(latent.structure).written(latent.k);
+    let structure = latent.structure.written(latent.k, latent.single_root);
     if args.json {
         let out = json!({
             "spec": args.spec.display().to_string(),

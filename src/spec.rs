@@ -4,6 +4,7 @@
 use crate::{Color, EXIT_DIAGNOSTICS, EXIT_USAGE};
 use lsmc_compiler::{diag, model::Model, Report};
 use lsmc_ir::Program;
+use lsmc_runtime::latent::registry::catalog;
 use lsmc_runtime::Context;
 use std::path::Path;
 
@@ -16,7 +17,7 @@ pub struct Loaded {
 /// Checks and lowers `path`; on failure prints why and returns the exit status.
 pub fn load(path: &Path, overrides: &[String], color: Color) -> Result<Loaded, u8> {
     let name = path.display().to_string();
-    let report = match lsmc_compiler::check_path(path, &name, overrides) {
+    let report = match lsmc_compiler::check_path(path, &name, overrides, catalog()) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot read `{name}`: {}", crate::io_reason(&e));

@@ -9,6 +9,7 @@ use lsmc_compiler::Origin;
 use lsmc_experiment::runs::{self, RunInfo};
 pub use lsmc_experiment::trained::At;
 use lsmc_experiment::trained::{origin, params_file};
+use lsmc_runtime::latent::registry::catalog;
 use lsmc_runtime::real::Real;
 use lsmc_runtime::train;
 use ndarray::ArrayD;
@@ -39,7 +40,13 @@ pub fn load_spec(dir: &Path, color: Color) -> Result<(RunInfo, Loaded), u8> {
         EXIT_USAGE
     })?;
     let name = spec_path.display().to_string();
-    let report = lsmc_compiler::check_text(&name, &text, Origin::File(origin(dir, &info)), &[]);
+    let report = lsmc_compiler::check_text(
+        &name,
+        &text,
+        Origin::File(origin(dir, &info)),
+        &[],
+        catalog(),
+    );
     let loaded = spec::from_report(report, &name, color)?;
     Ok((info, loaded))
 }

@@ -107,9 +107,10 @@ pub fn lower_graph(model: &Model) -> Result<Graph, Vec<Diagnostic>> {
                 mapping,
             };
             let dims = lat.scores.ty.dims.clone();
-            // Trees are over each sentence's own words: padding never joins one.
+            // Structures over words take each sentence's own length:
+            // padding never joins one.
             let mut inputs = vec![scores];
-            if lat.structure.is_tree() {
+            if lat.structure.scores.over_words() {
                 inputs.push(l.input("lengths", vec![Dim::Sym("B", 0)], lat.forward_span));
             }
             let id = l.node(Op::Latent(op), inputs, dims, lat.forward_span);

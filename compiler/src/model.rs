@@ -5,7 +5,7 @@
 use crate::builtins::shapes::Args;
 use crate::span::Span;
 use crate::syntax::ast::{BinOp, SurrogateDef};
-use crate::types::{StructureKind, Tensor};
+use crate::types::{Descriptor, Tensor};
 
 /// A typed tensor expression.
 #[derive(Clone, Debug, PartialEq)]
@@ -57,7 +57,7 @@ pub struct SurrogateCall {
 pub struct LatentModel {
     pub name: String,
     pub span: Span,
-    pub structure: StructureKind,
+    pub structure: &'static Descriptor,
     /// Number of categories (categorical only).
     pub k: u64,
     /// Exactly one word attaches to the root (trees only).

@@ -5,7 +5,8 @@
 use serde::Serialize;
 use std::fmt;
 
-pub use lsmc_ir::types::{Dim, StructureKind, B, N, N1, V};
+pub use lsmc_ir::structures::Descriptor;
+pub use lsmc_ir::types::{Dim, B, N, N1, V};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Elem {
@@ -22,7 +23,7 @@ pub struct Tensor {
     pub dims: Vec<Dim>,
     /// Set on the output of a latent node (and only there): decoders that
     /// need a structure (`heads`) and metrics over clusters check it.
-    pub latent: Option<StructureKind>,
+    pub latent: Option<&'static Descriptor>,
 }
 
 impl Tensor {

@@ -141,10 +141,9 @@ pub fn predict<T: Real>(
         .collect();
     let split = sst::encode(&sentences, &voc, &table);
     let exec = Executor::new(graph, cx).map_err(|e| e.to_string())?;
-    let latent = graph
-        .nodes
-        .iter()
-        .position(|n| matches!(&n.op, Op::Latent(l) if l.structure.is_tree()));
+    let latent = graph.nodes.iter().position(
+        |n| matches!(&n.op, Op::Latent(l) if l.structure.scores == lsmc_ir::structures::ARCS),
+    );
     let logits = graph.nodes[graph.loss].inputs[0];
 
     // Evaluation walks the sentences by length; answers go back in input order.

@@ -6,6 +6,7 @@
 
 use crate::runs::{self, State};
 use lsmc_compiler::diag;
+use lsmc_runtime::latent::registry::catalog;
 use lsmc_runtime::records::{self, Invocation, RunInfo, Summary, SweepRecord, SweepRun};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -101,7 +102,7 @@ fn label(point: &[String]) -> String {
 /// the rendered diagnostics otherwise.
 fn check(spec: &Path, flags: &[String], color: bool) -> Result<Option<String>, String> {
     let name = spec.display().to_string();
-    let report = lsmc_compiler::check_path(spec, &name, flags)
+    let report = lsmc_compiler::check_path(spec, &name, flags, catalog())
         .map_err(|e| format!("error: cannot read `{name}`: {}", records::io_reason(&e)))?;
     let errors: Vec<_> = report
         .diagnostics
@@ -134,7 +135,7 @@ fn check(spec: &Path, flags: &[String], color: bool) -> Result<Option<String>, S
 
 fn model_name(spec: &Path, flags: &[String]) -> Option<String> {
     let name = spec.display().to_string();
-    lsmc_compiler::check_path(spec, &name, flags)
+    lsmc_compiler::check_path(spec, &name, flags, catalog())
         .ok()?
         .model
         .map(|m| m.name)

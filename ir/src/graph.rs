@@ -7,8 +7,9 @@
 //! latent node, with the latent's value replaced by µ.
 
 use crate::span::Span;
+use crate::structures::Descriptor;
 use crate::surrogate::Surrogate;
-use crate::types::{Dim, StructureKind};
+use crate::types::Dim;
 use std::fmt;
 
 pub type NodeId = usize;
@@ -100,8 +101,8 @@ pub enum Mapping {
 #[derive(Clone, Debug, PartialEq)]
 pub struct LatentOp {
     pub name: String,
-    pub structure: StructureKind,
-    /// Categories (categorical only).
+    pub structure: &'static Descriptor,
+    /// Categories (sized structures only).
     pub k: usize,
     /// Exactly one word attaches to the root (trees only).
     pub single_root: bool,

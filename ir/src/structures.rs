@@ -1,45 +1,81 @@
-//! What each structure is, as both sides read it: the compiler asks which
-//! operations a structure supports, the runtime's registry
-//! (`lsmc_runtime::latent::registry`) holds one engine per descriptor, and
-//! the commands take names and layouts from here instead of matching on
-//! kinds. A runtime test checks that descriptors and engines pair up.
+//! What a structure is, as every stage reads it. A structure is defined
+//! once, beside its engine in the runtime (`lsmc_runtime::latent`), by a
+//! [`Descriptor`]: how a spec writes it, how its scores are laid out, the
+//! operations its engine provides and the statistics evaluation reports.
+//! The runtime's registry lists the engines; their descriptors make the
+//! [`Catalog`] that the checker resolves latent lines against and the
+//! commands take names from. Nothing matches on a closed set of kinds, so
+//! a structure is added by its module and one registry line.
 
-use crate::types::StructureKind;
+use std::collections::BTreeMap;
 
-/// How a structure's scores are laid out, per batch item.
+/// One axis of a batch of scores.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Layout {
-    /// `s[B, K]`: one score per category.
+pub enum Axis {
+    /// The examples of the batch: `B`.
+    Batch,
+    /// The structure's categories: `K`, fixed by the spec.
     Categories,
-    /// `s[B, N+1, N+1]`: `s[b][head][modifier]`, head 0 the root.
-    Arcs,
+    /// The words of each sentence plus a constant: `N+1` for a tree's
+    /// arcs with the root in row and column 0.
+    Words(u64),
 }
+
+/// How a structure's scores (and its values) are laid out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Layout(pub &'static [Axis]);
+
+/// `s[B, K]`: one score per category.
+pub const CATEGORIES: Layout = Layout(&[Axis::Batch, Axis::Categories]);
+
+/// `s[B, N+1, N+1]`: `s[b][head][modifier]`, head 0 the root.
+pub const ARCS: Layout = Layout(&[Axis::Batch, Axis::Words(1), Axis::Words(1)]);
 
 impl Layout {
     /// Axes of a batch of scores.
     pub fn rank(self) -> usize {
-        match self {
-            Layout::Categories => 2,
-            Layout::Arcs => 3,
-        }
+        self.0.len()
+    }
+
+    /// The spec fixes a number of categories (`categorical(K)`).
+    pub fn sized(self) -> bool {
+        self.0.contains(&Axis::Categories)
+    }
+
+    /// The items are sentences, so the latent needs their lengths.
+    pub fn over_words(self) -> bool {
+        self.0.iter().any(|a| matches!(a, Axis::Words(_)))
     }
 
     /// The shape of `batch` items of `size` categories or words.
     pub fn shape(self, batch: usize, size: usize) -> Vec<usize> {
-        match self {
-            Layout::Categories => vec![batch, size],
-            Layout::Arcs => vec![batch, size + 1, size + 1],
-        }
+        self.0
+            .iter()
+            .map(|a| match *a {
+                Axis::Batch => batch,
+                Axis::Categories => size,
+                Axis::Words(plus) => size + plus as usize,
+            })
+            .collect()
     }
 }
 
-/// How a spec writes the structure (`lsmc inspect` echoes it).
+/// How a spec writes a structure: `callee(K)` when the layout is sized,
+/// else `callee(VARIANT)` (`dependency_tree(projective)`) or `callee()`,
+/// with `root = single | multi` where the structure takes it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Written {
-    /// A built-in called with the number of categories: `categorical(K)`.
-    Sized(&'static str),
-    /// A call with fixed arguments: `dependency_tree(projective)`.
-    Fixed(&'static str),
+pub struct Spelling {
+    pub callee: &'static str,
+    /// The value of the `kind` argument that picks this structure among
+    /// those written with the same callee.
+    pub variant: Option<&'static str>,
+    /// Whether the spec may say how many words attach to the root.
+    pub rooted: bool,
+    /// What the built-in is, for `lsmc` help and diagnostics (the first
+    /// structure of a callee speaks for all of them).
+    pub doc: &'static str,
+    /// What `kind = VARIANT` means, for the built-in's documentation.
+    pub variant_doc: &'static str,
 }
 
 /// The operations a structure's engine provides.
@@ -55,12 +91,14 @@ pub struct Ops {
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct Descriptor {
-    pub kind: StructureKind,
     /// The name `lsmc infer --structure` and `lsmc bench --structure` take
-    /// and print.
+    /// and print; unique in a catalog.
     pub name: &'static str,
-    pub written: Written,
+    pub spelling: Spelling,
     pub scores: Layout,
+    /// How to produce scores of this layout, for the checker's help when
+    /// they have the wrong shape; `{K}` stands for the categories.
+    pub scores_hint: &'static str,
     pub ops: Ops,
     /// The statistics evaluation reports about the structures a latent
     /// induced, in the order the engine reports them.
@@ -68,127 +106,247 @@ pub struct Descriptor {
 }
 
 impl Descriptor {
-    /// As the spec writes it, given the latent's number of categories.
-    pub fn written(&self, k: u64) -> String {
-        match self.written {
-            Written::Sized(name) => format!("{name}({k})"),
-            Written::Fixed(call) => call.to_string(),
+    /// As the spec writes it, given the latent's number of categories and
+    /// root choice.
+    pub fn written(&self, k: u64, single_root: bool) -> String {
+        let mut args = Vec::new();
+        if self.scores.sized() {
+            args.push(k.to_string());
         }
+        if let Some(v) = self.spelling.variant {
+            args.push(v.to_string());
+        }
+        if self.spelling.rooted && !single_root {
+            args.push("root = multi".into());
+        }
+        format!("{}({})", self.spelling.callee, args.join(", "))
+    }
+
+    /// The help for scores of the wrong shape.
+    pub fn scores_hint(&self, k: u64) -> String {
+        self.scores_hint.replace("{K}", &k.to_string())
+    }
+
+    /// Two descriptors are the same structure when they share the name
+    /// (a catalog keeps names unique).
+    pub fn is(&self, other: &Descriptor) -> bool {
+        self.name == other.name
     }
 }
 
-const TREE_STATISTICS: &[&str] = &["tree_depth", "flat_trees", "arc_length"];
+/// The built-in a family of structures shares: `dependency_tree` for the
+/// projective and non-projective trees.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Family {
+    pub callee: &'static str,
+    pub doc: &'static str,
+    pub sized: bool,
+    /// The `kind` values, in catalog order (empty when there is one
+    /// structure and no variant).
+    pub variants: Vec<(&'static str, &'static str)>,
+    pub rooted: bool,
+}
 
-pub static CATEGORICAL: Descriptor = Descriptor {
-    kind: StructureKind::Categorical,
-    name: "categorical",
-    written: Written::Sized("categorical"),
-    scores: Layout::Categories,
-    ops: Ops {
-        map: true,
-        marginals: true,
-        sparsemap: true,
-        sample: true,
-    },
-    statistics: &[],
-};
+/// The structures a build of lsmc can run, in the order the command line
+/// lists them. The default is empty: a checker with it knows no structure.
+#[derive(Clone, Debug, Default)]
+pub struct Catalog {
+    structures: Vec<&'static Descriptor>,
+}
 
-pub static PROJECTIVE: Descriptor = Descriptor {
-    kind: StructureKind::Projective,
-    name: "projective",
-    written: Written::Fixed("dependency_tree(projective)"),
-    scores: Layout::Arcs,
-    ops: Ops {
-        map: true,
-        marginals: true,
-        sparsemap: true,
-        sample: true,
-    },
-    statistics: TREE_STATISTICS,
-};
+impl Catalog {
+    /// Refuses catalogs the checker could not resolve unambiguously:
+    /// repeated names or spellings, or families whose members disagree on
+    /// how they are written.
+    pub fn new(structures: Vec<&'static Descriptor>) -> Result<Catalog, String> {
+        for (i, d) in structures.iter().enumerate() {
+            for e in &structures[i + 1..] {
+                if d.name == e.name {
+                    return Err(format!("two structures are named `{}`", d.name));
+                }
+                if d.spelling.callee != e.spelling.callee {
+                    continue;
+                }
+                if d.spelling.variant.is_none()
+                    || e.spelling.variant.is_none()
+                    || d.spelling.variant == e.spelling.variant
+                {
+                    return Err(format!(
+                        "`{}` and `{}` are written the same way",
+                        d.name, e.name
+                    ));
+                }
+                if d.scores.sized() != e.scores.sized() || d.spelling.rooted != e.spelling.rooted {
+                    return Err(format!(
+                        "`{}` and `{}` share the built-in `{}` but take different arguments",
+                        d.name, e.name, d.spelling.callee
+                    ));
+                }
+            }
+        }
+        Ok(Catalog { structures })
+    }
 
-/// Exact sampling of non-projective trees needs Wilson's algorithm, which
-/// the engine does not have yet.
-pub static NONPROJECTIVE: Descriptor = Descriptor {
-    kind: StructureKind::Nonprojective,
-    name: "nonprojective",
-    written: Written::Fixed("dependency_tree(nonprojective)"),
-    scores: Layout::Arcs,
-    ops: Ops {
-        map: true,
-        marginals: true,
-        sparsemap: true,
-        sample: false,
-    },
-    statistics: TREE_STATISTICS,
-};
+    pub fn iter(&self) -> impl Iterator<Item = &'static Descriptor> + '_ {
+        self.structures.iter().copied()
+    }
 
-/// Every structure, in the order the command line lists them.
-pub static ALL: &[&Descriptor] = &[&CATEGORICAL, &PROJECTIVE, &NONPROJECTIVE];
+    /// The structure the command line calls `name`.
+    pub fn by_name(&self, name: &str) -> Option<&'static Descriptor> {
+        self.iter().find(|d| d.name == name)
+    }
 
-/// The descriptor of a kind. Exhaustive, so a new kind without a
-/// descriptor does not compile.
-pub fn descriptor(kind: StructureKind) -> &'static Descriptor {
-    match kind {
-        StructureKind::Categorical => &CATEGORICAL,
-        StructureKind::Projective => &PROJECTIVE,
-        StructureKind::Nonprojective => &NONPROJECTIVE,
+    /// The structure a spec's latent line declares: the callee and, for a
+    /// family, its `kind` argument.
+    pub fn written_as(&self, callee: &str, variant: Option<&str>) -> Option<&'static Descriptor> {
+        self.iter()
+            .find(|d| d.spelling.callee == callee && d.spelling.variant == variant)
+    }
+
+    /// One built-in per callee, in catalog order.
+    pub fn families(&self) -> Vec<Family> {
+        let mut order: Vec<&'static str> = Vec::new();
+        let mut by_callee: BTreeMap<&'static str, Family> = BTreeMap::new();
+        for d in self.iter() {
+            let s = d.spelling;
+            let f = by_callee.entry(s.callee).or_insert_with(|| {
+                order.push(s.callee);
+                Family {
+                    callee: s.callee,
+                    doc: s.doc,
+                    sized: d.scores.sized(),
+                    variants: Vec::new(),
+                    rooted: s.rooted,
+                }
+            });
+            if let Some(v) = s.variant {
+                f.variants.push((v, s.variant_doc));
+            }
+        }
+        order
+            .into_iter()
+            .filter_map(|c| by_callee.remove(c))
+            .collect()
     }
 }
 
-/// The structure a spec's latent line declares: `categorical(K)` is the
-/// sized built-in `categorical`, `dependency_tree(projective, …)` the
-/// fixed call with that `kind`.
-pub fn written_as(callee: &str, kind: Option<&str>) -> Option<&'static Descriptor> {
-    ALL.iter().copied().find(|d| match d.written {
-        Written::Sized(name) => name == callee,
-        Written::Fixed(call) => kind.is_some_and(|k| call == format!("{callee}({k})")),
-    })
-}
-
-/// The structure the command line calls `name`.
-pub fn by_name(name: &str) -> Option<&'static Descriptor> {
-    ALL.iter().copied().find(|d| d.name == name)
+/// Descriptors made up for the IR's own tests, which cannot see the
+/// runtime's.
+#[cfg(test)]
+pub(crate) fn made_up(
+    name: &'static str,
+    callee: &'static str,
+    variant: Option<&'static str>,
+    scores: Layout,
+) -> &'static Descriptor {
+    Box::leak(Box::new(Descriptor {
+        name,
+        spelling: Spelling {
+            callee,
+            variant,
+            rooted: variant.is_some(),
+            doc: "",
+            variant_doc: "",
+        },
+        scores,
+        scores_hint: "`linear(x, {K})`",
+        ops: Ops {
+            map: true,
+            marginals: true,
+            sparsemap: true,
+            sample: false,
+        },
+        statistics: &[],
+    }))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn every_listed_descriptor_is_its_kinds_and_names_are_distinct() {
-        for (i, d) in ALL.iter().enumerate() {
-            assert!(std::ptr::eq(descriptor(d.kind), *d), "{}", d.name);
-            assert_eq!(by_name(d.name).map(|x| x.kind), Some(d.kind));
-            for e in &ALL[i + 1..] {
-                assert_ne!(d.name, e.name);
-                assert_ne!(d.kind, e.kind);
-            }
-        }
+    fn catalog() -> Catalog {
+        Catalog::new(vec![
+            made_up("categorical", "categorical", None, CATEGORIES),
+            made_up("projective", "dependency_tree", Some("projective"), ARCS),
+            made_up(
+                "nonprojective",
+                "dependency_tree",
+                Some("nonprojective"),
+                ARCS,
+            ),
+        ])
+        .unwrap()
     }
 
     #[test]
     fn a_latent_line_finds_its_structure_by_how_it_is_written() {
-        for d in ALL {
-            let (callee, kind) = match d.written {
-                Written::Sized(name) => (name.to_string(), None),
-                Written::Fixed(call) => {
-                    let (c, rest) = call.split_once('(').expect("a call");
-                    (c.to_string(), Some(rest.trim_end_matches(')').to_string()))
-                }
-            };
-            assert_eq!(
-                written_as(&callee, kind.as_deref()).map(|x| x.kind),
-                Some(d.kind)
-            );
-        }
-        assert!(written_as("dependency_tree", None).is_none());
-        assert!(written_as("dependency_tree", Some("planar")).is_none());
+        let c = catalog();
+        assert_eq!(
+            c.written_as("categorical", None).unwrap().name,
+            "categorical"
+        );
+        let p = c.written_as("dependency_tree", Some("projective")).unwrap();
+        assert_eq!(p.name, "projective");
+        assert!(c.written_as("dependency_tree", None).is_none());
+        assert!(c.written_as("dependency_tree", Some("planar")).is_none());
+        assert_eq!(
+            c.by_name("nonprojective").unwrap().spelling.variant,
+            Some("nonprojective")
+        );
+    }
+
+    #[test]
+    fn structures_written_with_one_callee_make_one_family() {
+        let f = catalog().families();
+        assert_eq!(f.len(), 2);
+        assert_eq!((f[0].callee, f[0].sized), ("categorical", true));
+        let variants: Vec<_> = f[1].variants.iter().map(|v| v.0).collect();
+        assert_eq!(variants, ["projective", "nonprojective"]);
+        assert!(f[1].rooted);
+    }
+
+    #[test]
+    fn ambiguous_catalogs_are_refused() {
+        let a = made_up("a", "tree", Some("x"), ARCS);
+        let twin = made_up("b", "tree", Some("x"), ARCS);
+        assert!(Catalog::new(vec![a, twin])
+            .unwrap_err()
+            .contains("written the same way"));
+        let renamed = made_up("a", "other", None, ARCS);
+        assert!(Catalog::new(vec![a, renamed])
+            .unwrap_err()
+            .contains("named `a`"));
+        let sized = made_up("c", "tree", Some("y"), CATEGORIES);
+        assert!(Catalog::new(vec![a, sized])
+            .unwrap_err()
+            .contains("different arguments"));
     }
 
     #[test]
     fn a_structure_is_written_as_the_spec_writes_it() {
-        assert_eq!(CATEGORICAL.written(7), "categorical(7)");
-        assert_eq!(NONPROJECTIVE.written(0), "dependency_tree(nonprojective)");
+        let c = catalog();
+        assert_eq!(
+            c.by_name("categorical").unwrap().written(7, true),
+            "categorical(7)"
+        );
+        let np = c.by_name("nonprojective").unwrap();
+        assert_eq!(np.written(0, true), "dependency_tree(nonprojective)");
+        assert_eq!(
+            np.written(0, false),
+            "dependency_tree(nonprojective, root = multi)"
+        );
+        assert_eq!(
+            c.by_name("categorical").unwrap().scores_hint(3),
+            "`linear(x, 3)`"
+        );
+    }
+
+    #[test]
+    fn layouts_give_shapes_and_needs() {
+        assert_eq!(ARCS.shape(2, 5), vec![2, 6, 6]);
+        assert_eq!(CATEGORIES.shape(2, 5), vec![2, 5]);
+        assert!(ARCS.over_words() && !ARCS.sized());
+        assert!(CATEGORIES.sized() && !CATEGORIES.over_words());
+        assert_eq!(ARCS.rank(), 3);
     }
 }

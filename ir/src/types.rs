@@ -1,8 +1,7 @@
-//! Symbolic sizes and structure kinds: the vocabulary the compiler types
+//! Symbolic sizes: the vocabulary the compiler types
 //! values with and the runtime binds per batch (`B` examples, sentences of
 //! `N` words, a vocabulary of `V`).
 
-use serde::Serialize;
 use std::fmt;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -26,22 +25,6 @@ pub const B: Dim = Dim::Sym("B", 0);
 pub const N: Dim = Dim::Sym("N", 0);
 pub const N1: Dim = Dim::Sym("N", 1);
 pub const V: Dim = Dim::Sym("V", 0);
-
-/// Which discrete structure a latent ranges over.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StructureKind {
-    Categorical,
-    Projective,
-    Nonprojective,
-}
-
-impl StructureKind {
-    /// Scores and values are arc matrices `[B, N+1, N+1]`.
-    pub fn is_tree(self) -> bool {
-        crate::structures::descriptor(self).scores == crate::structures::Layout::Arcs
-    }
-}
 
 /// A number as the language writes it: integers without a point, very
 /// small or large magnitudes in exponent form.

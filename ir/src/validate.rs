@@ -100,8 +100,8 @@ fn arity(op: &Op) -> (usize, Option<usize>) {
         Op::PairScore => exactly(4),
         Op::Lstm { .. } => exactly(6),
         Op::Concat => (1, None),
-        // Scores, and for trees the sentence lengths.
-        Op::Latent(l) if l.structure.is_tree() => exactly(2),
+        // Scores, and for structures over words the sentence lengths.
+        Op::Latent(l) if l.structure.scores.over_words() => exactly(2),
         Op::Latent(_) => exactly(1),
     }
 }
@@ -150,9 +150,7 @@ impl Graph {
                     })
                 }
                 Op::Latent(l) => {
-                    let sized = crate::structures::descriptor(l.structure).scores
-                        == crate::structures::Layout::Categories;
-                    if sized && l.k == 0 {
+                    if l.structure.scores.sized() && l.k == 0 {
                         return Err(GraphError::Attribute {
                             node: i,
                             message: format!("latent `{}` has 0 categories", l.name),
@@ -306,8 +304,9 @@ mod tests {
     use super::*;
     use crate::graph::{Init, LatentOp, Node, Param, Section};
     use crate::span::{FileId, Span};
+    use crate::structures::{made_up, CATEGORIES};
     use crate::surrogate::{BinOp, Surrogate};
-    use crate::types::{Dim, StructureKind};
+    use crate::types::Dim;
 
     fn node(op: Op, inputs: Vec<NodeId>, dims: Vec<Dim>) -> Node {
         Node {
@@ -407,7 +406,7 @@ mod tests {
         g.nodes[2] = node(
             Op::Latent(LatentOp {
                 name: "z".into(),
-                structure: StructureKind::Categorical,
+                structure: made_up("categorical", "categorical", None, CATEGORIES),
                 k: 2,
                 single_root: true,
                 mapping: Mapping::Argmax { via },

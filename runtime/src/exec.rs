@@ -625,7 +625,7 @@ impl Executor<'_> {
     ) -> Result<Option<Vec<Vec<usize>>>, String> {
         Ok(self
             .induced(pass)?
-            .filter(|i| i.structure.kind.is_tree())
+            .filter(|i| i.structure.descriptor.scores == lsmc_ir::structures::ARCS)
             .map(|i| i.items))
     }
 }

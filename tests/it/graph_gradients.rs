@@ -8,13 +8,14 @@ use lsmc_compiler::{check_text, lower::lower, Origin};
 use lsmc_ir::Program;
 use lsmc_runtime::data::{self, Dataset};
 use lsmc_runtime::exec::Executor;
+use lsmc_runtime::latent::registry::catalog;
 use lsmc_runtime::train::init_params;
 use ndarray::ArrayD;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 fn build(spec: &str) -> Program {
-    let r = check_text("test.lsm", spec, Origin::CommandLine, &[]);
+    let r = check_text("test.lsm", spec, Origin::CommandLine, &[], catalog());
     assert!(!r.has_errors(), "{:?}", r.diagnostics);
     lower(&r.model.expect("checked")).expect("lowers")
 }

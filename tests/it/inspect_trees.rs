@@ -250,3 +250,29 @@ fn ste_marginals_on_trees_returns_the_marginals_vjp() {
         parts_only(v, sent.len)
     });
 }
+
+#[test]
+fn inspect_writes_the_structure_as_the_spec_does_root_choice_included() {
+    let path = spec("multi_root", "argmax(s) via spigot");
+    let text = std::fs::read_to_string(&path).expect("written").replace(
+        "dependency_tree(projective)",
+        "dependency_tree(projective, root = multi)",
+    );
+    std::fs::write(&path, text).expect("writable");
+    let o = Command::new(env!("CARGO_BIN_EXE_lsmc"))
+        .arg("inspect")
+        .arg(&path)
+        .args(["--batch", "4", "--json"])
+        .output()
+        .expect("lsmc runs");
+    let v: Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    assert_eq!(
+        v["structure"], "dependency_tree(projective, root = multi)",
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(
+        inspect("single_root", "argmax(s) via spigot")["structure"],
+        "dependency_tree(projective)"
+    );
+}

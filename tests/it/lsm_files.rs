@@ -6,6 +6,7 @@
 //!
 //! A spec's first line may be `//! args: …` to pass extra flags (`--set …`).
 
+use lsmc_runtime::latent::registry::catalog;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -68,8 +69,8 @@ fn ok_specs_and_models_check_clean() {
         specs.len()
     );
     for spec in specs {
-        let report =
-            lsmc_compiler::check_path(&spec, &spec.display().to_string(), &[]).expect("readable");
+        let report = lsmc_compiler::check_path(&spec, &spec.display().to_string(), &[], catalog())
+            .expect("readable");
         let rendered: String = report
             .diagnostics
             .iter()

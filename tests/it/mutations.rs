@@ -7,6 +7,7 @@
 //! `LSMC_MUTATION_CASES` sets the number of cases (default 4000).
 
 use lsmc_compiler::{check_text, diag, Origin};
+use lsmc_runtime::latent::registry::catalog;
 use proptest::prelude::*;
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -256,7 +257,7 @@ proptest! {
         }
         let flags: Vec<String> = flags.iter().map(|&i| FLAGS[i].to_string()).collect();
         let name = spec.path.display().to_string();
-        let report = check_text(&name, &text, Origin::File(spec.path.clone()), &flags);
+        let report = check_text(&name, &text, Origin::File(spec.path.clone()), &flags, catalog());
 
         // A verdict: errors (status 1) or a summary (status 0), never neither.
         prop_assert!(report.has_errors() || report.summary.is_some());

@@ -5,8 +5,9 @@
 //! marginals sum to one.
 
 use crate::cx;
-use lsmc_compiler::types::StructureKind;
+use lsmc_runtime::latent::categorical::CATEGORICAL;
 use lsmc_runtime::latent::structure::Structure;
+use lsmc_runtime::latent::tree::{NONPROJECTIVE, PROJECTIVE};
 use lsmc_runtime::latent::{brute, nonprojective, projective};
 use ndarray::{ArrayD, IxDyn};
 use proptest::prelude::*;
@@ -42,9 +43,9 @@ fn padded(lengths: &[usize], n: usize, values: &[f64]) -> ArrayD<f64> {
 
 fn tree(projective: bool, single: bool) -> Structure {
     let kind = if projective {
-        StructureKind::Projective
+        &PROJECTIVE
     } else {
-        StructureKind::Nonprojective
+        &NONPROJECTIVE
     };
     Structure::new(kind, single)
 }
@@ -103,7 +104,7 @@ proptest! {
                 s[[b, k]] = if k < *len { v[k] } else { 1e4 };
             }
         }
-        let st = Structure::new(StructureKind::Categorical, true);
+        let st = Structure::new(&CATEGORICAL, true);
         let z = st.map(cx(), &s, Some(&lengths)).unwrap();
         let (log_z, p) = st.marginals(cx(), &s, Some(&lengths)).unwrap();
         let sm = st.sparsemap(cx(), &s, Some(&lengths)).unwrap();

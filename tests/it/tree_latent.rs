@@ -6,9 +6,11 @@
 use crate::cx;
 use lsmc_ir::graph::{Forward, Graph, Init, LatentOp, Mapping, Node, Op, Param, Section};
 use lsmc_ir::span::{FileId, Span};
-use lsmc_ir::types::StructureKind;
+use lsmc_ir::structures::Descriptor;
 use lsmc_runtime::exec::{BackwardInfo, Batch, ExecError, Executor};
+use lsmc_runtime::latent::registry::catalog;
 use lsmc_runtime::latent::structure::Structure;
+use lsmc_runtime::latent::tree::{NONPROJECTIVE, PROJECTIVE};
 use ndarray::{ArrayD, IxDyn};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -30,7 +32,7 @@ fn node(op: Op, inputs: Vec<usize>, section: Section) -> Node {
 }
 
 /// scores (a parameter) → latent → µ ⊙ w → masked sum over heads → cross-entropy.
-fn graph(structure: StructureKind, forward: Forward) -> Graph {
+fn graph(structure: &'static Descriptor, forward: Forward) -> Graph {
     graph_with(LatentOp {
         name: "z".into(),
         structure,
@@ -94,7 +96,7 @@ fn batch(rng: &mut ChaCha8Rng) -> Batch<f64> {
     }
 }
 
-fn check(structure: StructureKind, forward: Forward) {
+fn check(structure: &'static Descriptor, forward: Forward) {
     let g = graph(structure, forward);
     let exec = Executor::new(&g, cx()).expect("runnable");
     let mut rng = ChaCha8Rng::seed_from_u64(3);
@@ -144,17 +146,17 @@ fn check(structure: StructureKind, forward: Forward) {
 
 #[test]
 fn projective_marginals_backward_matches_finite_differences() {
-    check(StructureKind::Projective, Forward::Marg);
+    check(&PROJECTIVE, Forward::Marg);
 }
 
 #[test]
 fn nonprojective_marginals_backward_matches_finite_differences() {
-    check(StructureKind::Nonprojective, Forward::Marg);
+    check(&NONPROJECTIVE, Forward::Marg);
 }
 
 #[test]
 fn projective_sparsemap_backward_matches_finite_differences() {
-    check(StructureKind::Projective, Forward::SparseMap);
+    check(&PROJECTIVE, Forward::SparseMap);
 }
 
 /// The latent line of an SST spec in `models/sst/` with `--set` flags,
@@ -164,7 +166,7 @@ fn sst_latent(spec: &str, set: &[&str]) -> LatentOp {
         .join("models/sst")
         .join(spec);
     let set: Vec<String> = set.iter().map(|s| s.to_string()).collect();
-    let report = lsmc_compiler::check_path(&path, spec, &set).expect("readable");
+    let report = lsmc_compiler::check_path(&path, spec, &set, catalog()).expect("readable");
     assert!(!report.has_errors(), "{:?}", report.diagnostics);
     let program = lsmc_compiler::lower::lower(&report.model.expect("checked")).expect("lowers");
     let latent = program.graph.latent.expect("a latent");
@@ -217,7 +219,7 @@ fn tree_surrogate(
 const LENGTHS: [usize; 3] = [5, 2, 4];
 
 fn projective() -> Structure {
-    Structure::new(StructureKind::Projective, true)
+    Structure::new(&PROJECTIVE, true)
 }
 
 /// Compares within 1e-10, and refuses a trivially zero expectation.
@@ -368,7 +370,7 @@ fn a_projection_budget_that_is_not_a_whole_positive_number_is_an_error() {
 /// pass relies on is refused before anything runs, with the node named.
 #[test]
 fn the_executor_refuses_a_graph_that_breaks_a_rule() {
-    let mut g = graph(StructureKind::Projective, Forward::Marg);
+    let mut g = graph(&PROJECTIVE, Forward::Marg);
     // The latent node without its lengths input.
     g.nodes[2].inputs = vec![0];
     match Executor::new(&g, cx()) {
@@ -379,7 +381,7 @@ fn the_executor_refuses_a_graph_that_breaks_a_rule() {
         Ok(_) => panic!("accepted a latent node without its lengths"),
     }
     // A loss that is no node of the graph.
-    let mut g = graph(StructureKind::Projective, Forward::Marg);
+    let mut g = graph(&PROJECTIVE, Forward::Marg);
     g.loss = 99;
     assert!(matches!(
         Executor::new(&g, cx()),

@@ -7,6 +7,9 @@
 
 pub mod shapes;
 
+use lsmc_ir::structures::{Catalog, Descriptor, Family};
+use std::sync::{Mutex, PoisonError};
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     /// A layer or function usable in `encoder` and `decoder` blocks.
@@ -220,13 +223,6 @@ static NON_LAYERS: &[Builtin] = &[
     b("sample", Kind::Forward, &[SCORES],
       "An exact sample from the Gibbs distribution. Needs `via SURROGATE` (e.g. `score_function`)."),
     b("gumbel", Kind::Noise, &[], "Standard Gumbel noise shaped like the scores (seeded)."),
-    // ---- structures -------------------------------------------------------
-    b("categorical", Kind::Structure, &[req("K", Int, "number of categories").positive()],
-      "One of K categories; scores f32[B, K]."),
-    b("dependency_tree", Kind::Structure, &[
-        req("kind", Symbol(&["projective", "nonprojective"]), "projective (Eisner) or non-projective (Chu-Liu-Edmonds) trees"),
-        opt("root", Symbol(&["single", "multi"]), Default::Symbol("single"), "how many words may attach to the root")],
-      "Dependency trees over a sentence; scores f32[B, N+1, N+1] as scores[b][head][modifier], head 0 = root."),
     // ---- data ---------------------------------------------------------------
     b("synthetic_mixture", Kind::DataSource, &[
         opt("clusters", Int, Default::Int(10), "number of mixture components K").positive(),
@@ -338,16 +334,72 @@ impl StructOp {
     }
 }
 
-/// What each structure supports, as its descriptor (`lsmc_ir::structures`)
-/// says: the one place to change when the engine gains an algorithm.
-pub fn supports(kind: crate::types::StructureKind, op: StructOp) -> bool {
-    let ops = lsmc_ir::structures::descriptor(kind).ops;
+/// What a structure supports, as its descriptor says: the one place to
+/// change when the engine gains an algorithm.
+pub fn supports(d: &Descriptor, op: StructOp) -> bool {
+    let ops = d.ops;
     match op {
         StructOp::Map => ops.map,
         StructOp::Marginals => ops.marginals,
         StructOp::SparseMap => ops.sparsemap,
         StructOp::Sample => ops.sample,
     }
+}
+
+/// The built-ins that write the catalog's structures, one per family
+/// (`categorical`, `dependency_tree`): their signatures are derived from
+/// the descriptors, so a structure's own module is the only place that
+/// says how a spec writes it.
+pub fn structure_builtins(catalog: &Catalog) -> Vec<&'static Builtin> {
+    catalog.families().into_iter().map(interned).collect()
+}
+
+/// Signatures are `'static` like every other built-in's; each distinct
+/// family is built once per process (a catalog is fixed at build time, so
+/// this holds one entry per structure built-in).
+fn interned(f: Family) -> &'static Builtin {
+    static BUILT: Mutex<Vec<(Family, &'static Builtin)>> = Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((_, b)) = built.iter().find(|(g, _)| *g == f) {
+        return b;
+    }
+    let b: &'static Builtin = Box::leak(Box::new(family_builtin(&f)));
+    built.push((f, b));
+    b
+}
+
+fn family_builtin(f: &Family) -> Builtin {
+    let mut params = Vec::new();
+    if f.sized {
+        params.push(req("K", Int, "number of categories").positive());
+    }
+    if !f.variants.is_empty() {
+        let words: Vec<&'static str> = f.variants.iter().map(|v| v.0).collect();
+        let doc: Vec<String> = f
+            .variants
+            .iter()
+            .map(|(v, d)| format!("`{v}`: {d}"))
+            .collect();
+        params.push(req(
+            "kind",
+            Symbol(Box::leak(words.into_boxed_slice())),
+            Box::leak(doc.join("; ").into_boxed_str()),
+        ));
+    }
+    if f.rooted {
+        params.push(opt(
+            "root",
+            Symbol(&["single", "multi"]),
+            Default::Symbol("single"),
+            "how many words may attach to the root",
+        ));
+    }
+    b(
+        f.callee,
+        Kind::Structure,
+        Box::leak(params.into_boxed_slice()),
+        f.doc,
+    )
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 //! helpers the layers' rules ([`crate::layers`]) share. Each rule sees its
 //! arguments already bound and type-checked against its signature.
 
-use crate::types::{Dim, Elem, StructureKind, Tensor, B, N, N1, V};
+use crate::types::{Descriptor, Dim, Elem, Tensor, B, N, V};
+use lsmc_ir::structures::{Axis, CATEGORIES};
 
 /// A bound argument value.
 #[derive(Clone, Debug, PartialEq)]
@@ -280,7 +281,7 @@ pub fn metric(name: &str, args: &Args) -> Result<(), ShapeError> {
                 Some(2),
                 "a categorical latent f32[B, K]",
             )?;
-            if pred.latent != Some(StructureKind::Categorical) {
+            if !pred.latent.is_some_and(|d| d.scores == CATEGORIES) {
                 return Err(mismatch(
                     "pred",
                     format!("`{name}` measures the clusters of a categorical latent, and this is not one"),
@@ -361,9 +362,16 @@ pub fn provides(
 }
 
 /// The shape of a structure's scores (and of its latent value).
-pub fn scores_shape(kind: StructureKind, k: u64) -> Tensor {
-    match lsmc_ir::structures::descriptor(kind).scores {
-        lsmc_ir::structures::Layout::Categories => Tensor::f32(vec![B, Dim::Const(k)]),
-        lsmc_ir::structures::Layout::Arcs => Tensor::f32(vec![B, N1, N1]),
-    }
+pub fn scores_shape(d: &Descriptor, k: u64) -> Tensor {
+    let dims = d
+        .scores
+        .0
+        .iter()
+        .map(|a| match *a {
+            Axis::Batch => B,
+            Axis::Categories => Dim::Const(k),
+            Axis::Words(plus) => Dim::Sym("N", plus),
+        })
+        .collect();
+    Tensor::f32(dims)
 }

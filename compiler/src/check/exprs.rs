@@ -335,7 +335,7 @@ impl Checker {
         let note = if builtins::surrogate_op(&id.name).is_some() || id.name == "s" || id.name == "z"
         {
             None
-        } else if builtins::lookup(&id.name).is_some() {
+        } else if self.builtin(&id.name).is_some() {
             Some(format!(
                 "`{}` is a built-in: call it as `{}(…)`",
                 id.name, id.name
@@ -372,7 +372,7 @@ impl Checker {
     fn ev_call(&mut self, c: &Call, ctx: &Ctx) -> Option<TExpr> {
         let name = c.callee.name.as_str();
         let span = c.callee.span;
-        let Some(b) = builtins::lookup(name) else {
+        let Some(b) = self.builtin(name) else {
             if builtins::surrogate_op(name).is_some() {
                 self.emit(span, CheckError::SurrogateOnly { name: name.into() });
             } else if self.surrogates.contains_key(name) {
@@ -385,11 +385,11 @@ impl Checker {
                     },
                 );
             } else {
-                let suggestion = closest(name, builtins::names_of(Kind::Layer));
+                let suggestion = closest(name, self.names_of(Kind::Layer));
                 let (what, suggestion) = match ctx {
                     Ctx::Loss => (
                         Unknown::Loss,
-                        closest(name, builtins::names_of(Kind::Loss)).or(suggestion),
+                        closest(name, self.names_of(Kind::Loss)).or(suggestion),
                     ),
                     _ => (Unknown::Layer, suggestion),
                 };
@@ -503,7 +503,7 @@ impl Checker {
 
     /// Resolves `call` as a built-in of `kind` and binds its arguments.
     pub(crate) fn builtin_call(&mut self, call: &Call, kind: Kind, ctx: Ctx) -> Option<Args> {
-        match builtins::lookup(&call.callee.name) {
+        match self.builtin(&call.callee.name) {
             Some(b) if b.kind == kind => self.bind(b, call, &ctx),
             Some(b) => {
                 self.emit(
@@ -526,7 +526,7 @@ impl Checker {
                     Kind::Loss => Unknown::Loss,
                     _ => Unknown::Layer,
                 };
-                let suggestion = closest(&call.callee.name, builtins::names_of(kind));
+                let suggestion = closest(&call.callee.name, self.names_of(kind));
                 self.emit(
                     call.callee.span,
                     CheckError::Unknown {
@@ -766,7 +766,7 @@ impl Checker {
                     Some(Val::Call(c.callee.name.clone(), args))
                 }
                 _ => {
-                    let example = builtins::names_of(kind).next().unwrap_or("f");
+                    let example = self.names_of(kind).first().copied().unwrap_or("f");
                     type_error(
                         self,
                         "not a call".into(),

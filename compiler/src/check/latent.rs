@@ -13,8 +13,7 @@ use crate::span::Span;
 use crate::suggest::closest;
 use crate::summary::LatentSummary;
 use crate::syntax::ast::*;
-use crate::types::StructureKind;
-use lsmc_ir::structures::{self, Layout, Written};
+use lsmc_ir::structures::Descriptor;
 use std::collections::HashMap;
 
 /// The `max_iter` of `sparsemap` when none is given: exact in practice.
@@ -59,13 +58,16 @@ impl Checker {
         let structure_call = l.structure.as_call();
         let sargs = self.builtin_call(&structure_call, Kind::Structure, Ctx::Constant);
         let structure = sargs.as_ref().and_then(|a| {
-            let d = structures::written_as(&l.structure.callee.name, a.symbol("kind").ok())?;
+            let d = self
+                .structures
+                .written_as(&l.structure.callee.name, a.symbol("kind").ok())?;
             // Only a sized structure has a `K`; the checker binds it there.
-            let k = match d.written {
-                Written::Sized(_) => a.size("K").unwrap_or(0),
-                Written::Fixed(_) => 0,
+            let k = if d.scores.sized() {
+                a.size("K").unwrap_or(0)
+            } else {
+                0
             };
-            Some((d.kind, k))
+            Some((d, k))
         });
         let structure_text = sargs
             .as_ref()
@@ -77,7 +79,7 @@ impl Checker {
             self.emit(l.forward.span, CheckError::BadForward);
             return None;
         };
-        let fb = match builtins::lookup(&fwd.callee.name) {
+        let fb = match self.builtin(&fwd.callee.name) {
             Some(b) if b.kind == Kind::Forward => b,
             _ => {
                 let d = self.emit(l.forward.span, CheckError::BadForward);
@@ -124,12 +126,7 @@ impl Checker {
                         l.name.name
                     ),
                     label: format!("this is {scores}"),
-                    help: Some(match structures::descriptor(kind).scores {
-                        Layout::Categories => {
-                            format!("produce {k} scores per example, e.g. `s = linear(x, {k})`")
-                        }
-                        Layout::Arcs => "produce arc scores with `arc_scores(h, hidden)`".into(),
-                    }),
+                    help: Some(kind.scores_hint(k)),
                 },
             )
             .with_secondary_mut(l.structure.span, "the structure is declared here");
@@ -192,14 +189,15 @@ impl Checker {
     fn surrogate_use(
         &mut self,
         via: &CallOrName,
-        kind: StructureKind,
+        kind: &Descriptor,
         structure_text: &str,
     ) -> Option<(String, crate::model::SurrogateCall)> {
         let name = &via.callee.name;
         let Some(entry) = self.surrogates.get(name).cloned() else {
             let suggestion = closest(name, self.surrogates.keys().map(String::as_str));
-            let note =
-                builtins::lookup(name).map(|b| format!("`{name}` is {}", article(b.kind.noun())));
+            let note = self
+                .builtin(name)
+                .map(|b| format!("`{name}` is {}", article(b.kind.noun())));
             self.emit(
                 via.callee.span,
                 CheckError::Unknown {
@@ -486,7 +484,7 @@ impl Checker {
                 "sparsemap" => Some("project".to_string()),
                 _ => closest(name, builtins::SURROGATE_OPS.iter().map(|o| o.name)),
             };
-            let note = builtins::lookup(name).map(|b| {
+            let note = self.builtin(name).map(|b| {
                 format!(
                     "`{name}` is {}; a surrogate can use {}",
                     article(b.kind.noun()),

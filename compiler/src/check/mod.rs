@@ -11,11 +11,13 @@ mod train;
 pub use error::{CheckError, Unknown};
 
 use crate::builtins::shapes::{Args, Val};
+use crate::builtins::{self, Builtin, Kind};
 use crate::diag::{self, Diagnostic};
 use crate::span::{FileId, Origin, Sources, Span};
 use crate::summary::{self, Summary};
 use crate::syntax::ast::*;
 use crate::types::{ParamCount, Tensor};
+use lsmc_ir::structures::Catalog;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -71,19 +73,37 @@ impl Report {
 
 /// Reads and checks the spec at `path`; `name` is how diagnostics name it.
 /// Fails only when the file itself cannot be read.
-pub fn check_path(path: &Path, name: &str, overrides: &[String]) -> std::io::Result<Report> {
+/// `structures` are the ones latent lines may declare (the runtime's
+/// `lsmc_runtime::latent::registry::catalog()`).
+pub fn check_path(
+    path: &Path,
+    name: &str,
+    overrides: &[String],
+    structures: &Catalog,
+) -> std::io::Result<Report> {
     let text = std::fs::read_to_string(path)?;
     Ok(check_text(
         name,
         &text,
         Origin::File(path.to_path_buf()),
         overrides,
+        structures,
     ))
 }
 
 /// Checks spec text. Relative paths in it resolve against `origin`'s directory.
-pub fn check_text(name: &str, text: &str, origin: Origin, overrides: &[String]) -> Report {
-    let mut c = Checker::default();
+pub fn check_text(
+    name: &str,
+    text: &str,
+    origin: Origin,
+    overrides: &[String],
+    structures: &Catalog,
+) -> Report {
+    let mut c = Checker {
+        structures: structures.clone(),
+        structure_builtins: builtins::structure_builtins(structures),
+        ..Checker::default()
+    };
     let prelude = c.sources.add("<prelude>", PRELUDE, Origin::Prelude);
     let main = c.sources.add(name, text, origin);
     c.run(prelude, main, overrides);
@@ -165,9 +185,32 @@ pub(crate) struct Checker {
     pub model: crate::model::Model,
     /// Parameters of every layer call checked so far; blocks take differences.
     pub layer_params: ParamCount,
+    /// The structures latent lines may declare: the runtime's registry.
+    pub structures: Catalog,
+    /// Their built-ins (`categorical`, `dependency_tree`).
+    pub structure_builtins: Vec<&'static Builtin>,
 }
 
 impl Checker {
+    /// The built-in called `name`: a layer, a fixed built-in, or one that
+    /// writes a structure of the catalog.
+    pub fn builtin(&self, name: &str) -> Option<&'static Builtin> {
+        builtins::lookup(name).or_else(|| {
+            self.structure_builtins
+                .iter()
+                .copied()
+                .find(|b| b.name == name)
+        })
+    }
+
+    pub fn names_of(&self, kind: Kind) -> Vec<&'static str> {
+        builtins::all()
+            .chain(self.structure_builtins.iter().copied())
+            .filter(|b| b.kind == kind)
+            .map(|b| b.name)
+            .collect()
+    }
+
     pub fn emit(&mut self, span: Span, e: CheckError) -> &mut Diagnostic {
         let d = e.details();
         self.diags

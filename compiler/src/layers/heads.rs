@@ -4,8 +4,8 @@
 use super::{plus_one, Layer, LayerCx, Shape};
 use crate::builtins::shapes::{expect_f32, mismatch, Args, ShapeError, ShapeErrorKind};
 use crate::builtins::{b, req, ArgTy, Builtin, Kind};
-use crate::types::StructureKind;
 use lsmc_ir::graph::{NodeId, Op};
+use lsmc_ir::structures::ARCS;
 
 const NAME: &str = "heads";
 
@@ -28,10 +28,10 @@ impl Layer for Heads {
 
     fn shape(&self, args: &Args) -> Result<Shape, ShapeError> {
         let z = args.tensor("z");
-        if !z.latent.is_some_and(StructureKind::is_tree) {
+        if !z.latent.is_some_and(|d| d.scores == ARCS) {
             let what = match z.latent {
-                Some(StructureKind::Categorical) => "a categorical latent".to_string(),
-                _ => format!("{z}, not a latent"),
+                Some(d) => format!("a {} latent", d.name),
+                None => format!("{z}, not a latent"),
             };
             return Err(ShapeError {
                 kind: ShapeErrorKind::NeedsTree,

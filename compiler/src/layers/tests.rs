@@ -8,6 +8,7 @@ use crate::model::{TExpr, TKind};
 use crate::types::ParamCount;
 use crate::{check_text, Origin};
 use lsmc_ir::graph::{Init, Param};
+use lsmc_runtime::latent::registry::catalog;
 
 /// The data an example reads.
 #[derive(Clone, Copy)]
@@ -151,7 +152,7 @@ fn every_registered_layer_creates_the_parameters_the_checker_counts() {
             "`{v}` is not an example of `{name}`"
         );
         let text = spec(on, v);
-        let report = check_text("example.lsm", &text, Origin::CommandLine, &[]);
+        let report = check_text("example.lsm", &text, Origin::CommandLine, &[], catalog());
         assert!(!report.has_errors(), "{v}: {:#?}", report.diagnostics);
         let summary = report
             .summary
@@ -200,7 +201,7 @@ fn a_trained_table_must_be_one_the_data_provides() {
         On::Sentences,
         "embed(tokens, embeddings * 2, frozen = false)",
     );
-    let report = check_text("example.lsm", &text, Origin::CommandLine, &[]);
+    let report = check_text("example.lsm", &text, Origin::CommandLine, &[], catalog());
     let messages: Vec<&str> = report
         .diagnostics
         .iter()
@@ -211,5 +212,53 @@ fn a_trained_table_must_be_one_the_data_provides() {
             .iter()
             .any(|m| m.contains("`embed` trains a copy of a table the data provides")),
         "{messages:#?}"
+    );
+}
+
+/// A structure the checker has never heard of, given only its descriptor:
+/// one more variant of `dependency_tree` that offers MAP alone.
+static PLANAR: lsmc_ir::structures::Descriptor = lsmc_ir::structures::Descriptor {
+    name: "planar",
+    spelling: lsmc_ir::structures::Spelling {
+        callee: "dependency_tree",
+        variant: Some("planar"),
+        rooted: true,
+        doc: "",
+        variant_doc: "no two arcs cross on one side",
+    },
+    scores: lsmc_ir::structures::ARCS,
+    scores_hint: "",
+    ops: lsmc_ir::structures::Ops {
+        map: true,
+        marginals: false,
+        sparsemap: false,
+        sample: false,
+    },
+    statistics: &[],
+};
+
+#[test]
+fn a_registered_descriptor_is_all_the_checker_needs_to_accept_a_structure() {
+    let mut with_planar: Vec<_> = catalog().iter().collect();
+    with_planar.push(&PLANAR);
+    let extended = lsmc_ir::structures::Catalog::new(with_planar).expect("unambiguous");
+    let text =
+        spec(On::Sentences, "heads(z, h)").replace("(projective) = marg(s)", "(planar) = marg(s)");
+    let codes = |c: &lsmc_ir::structures::Catalog| -> Vec<&'static str> {
+        check_text("planar.lsm", &text, Origin::CommandLine, &[], c)
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .map(|d| d.code)
+            .collect()
+    };
+    // Unknown to the registry: `planar` is not a kind of tree.
+    assert_eq!(codes(catalog()), ["lsm::check::argument_type"]);
+    // Known, but it has no marginals: the descriptor's `ops` speak.
+    assert_eq!(codes(&extended), ["lsm::check::structure_lacks_op"]);
+    let argmax = text.replace("= marg(s)", "= argmax(s) via ste_identity");
+    assert!(
+        !check_text("planar.lsm", &argmax, Origin::CommandLine, &[], &extended).has_errors(),
+        "MAP on a registered structure checks clean"
     );
 }

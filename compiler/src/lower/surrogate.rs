@@ -187,9 +187,10 @@ mod tests {
     use crate::{check_text, Origin};
     use lsmc_ir::graph::{Mapping as LatentMapping, Op};
     use lsmc_ir::surrogate::{Expr, Intrinsic, Mapping, Stmt};
+    use lsmc_runtime::latent::registry::catalog;
 
     fn surrogate_of(spec: &str) -> lsmc_ir::surrogate::Surrogate {
-        let report = check_text("t.lsm", spec, Origin::CommandLine, &[]);
+        let report = check_text("t.lsm", spec, Origin::CommandLine, &[], catalog());
         let model = report.model.expect("checks");
         let program = super::super::lower(&model).expect("lowers");
         let latent = program.graph.latent.expect("a latent");
@@ -260,7 +261,7 @@ surrogate mine(eta = 1.0, k = 2) {
         // The checker refuses it first, with its own diagnostic; lowering
         // never guesses which mapping was meant.
         let bad = SPEC.replace("vjp(marg, s, mu)", "vjp(map, s, mu)");
-        let report = check_text("t.lsm", &bad, Origin::CommandLine, &[]);
+        let report = check_text("t.lsm", &bad, Origin::CommandLine, &[], catalog());
         assert!(
             report.model.is_none() || super::super::lower(report.model.as_ref().unwrap()).is_err()
         );
@@ -270,7 +271,7 @@ surrogate mine(eta = 1.0, k = 2) {
     fn an_argmax_latent_without_a_surrogate_cannot_be_lowered() {
         // The checker refuses `argmax` without `via`; a model built any
         // other way still cannot become a program with a zero gradient.
-        let report = check_text("t.lsm", SPEC, Origin::CommandLine, &[]);
+        let report = check_text("t.lsm", SPEC, Origin::CommandLine, &[], catalog());
         let mut model = report.model.expect("checks");
         model.latent.as_mut().expect("a latent").surrogate = None;
         let diags = super::super::lower(&model).unwrap_err();

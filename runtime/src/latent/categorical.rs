@@ -7,7 +7,7 @@ use super::structure::{Engine, Options, Saved, State, StructureError};
 use crate::context::Context;
 use crate::ops::{as_matrix, from_matrix, softmax};
 use crate::real::Real;
-use lsmc_ir::structures::Descriptor;
+use lsmc_ir::structures::{Descriptor, Ops, Spelling, CATEGORIES};
 use ndarray::{ArrayD, Axis};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -132,13 +132,34 @@ pub fn sample<T: Real>(s: &ArrayD<T>, rng: &mut ChaCha8Rng) -> ArrayD<T> {
     from_matrix(out, s.shape())
 }
 
+/// `categorical(K)`: one of `K` categories, every operation.
+pub static CATEGORICAL: Descriptor = Descriptor {
+    name: "categorical",
+    spelling: Spelling {
+        callee: "categorical",
+        variant: None,
+        rooted: false,
+        doc: "One of K categories; scores f32[B, K].",
+        variant_doc: "",
+    },
+    scores: CATEGORIES,
+    scores_hint: "produce {K} scores per example, e.g. `s = linear(x, {K})`",
+    ops: Ops {
+        map: true,
+        marginals: true,
+        sparsemap: true,
+        sample: true,
+    },
+    statistics: &[],
+};
+
 /// The categorical engine: items of `K` categories, scores `s[B, K]`;
 /// padding categories are masked to −∞ before each operation.
 pub struct Categorical;
 
 impl<T: Real> Engine<T> for Categorical {
     fn descriptor(&self) -> &'static Descriptor {
-        &lsmc_ir::structures::CATEGORICAL
+        &CATEGORICAL
     }
 
     fn sizes(

@@ -2,9 +2,9 @@
 //! onto: MAP, marginals (with the log-partition), SparseMAP, sampling, the
 //! exact VJPs of the relaxed forwards, a brute-force reference and the
 //! statistics evaluation reports. Each structure implements [`Engine`] in
-//! its own module; [`super::registry`] lists the engines, and
-//! [`Structure`] finds a kind's engine there, so nothing outside the
-//! registry and the structure's module matches on kinds.
+//! its own module, beside its descriptor; [`super::registry`] lists the
+//! engines, and [`Structure`] finds a descriptor's engine there, so
+//! nothing outside the structure's module knows which structures exist.
 //!
 //! Scores are laid out as the structure's descriptor says
 //! ([`lsmc_ir::structures::Layout`]): `s[B, K]` for `categorical(K)`,
@@ -16,7 +16,6 @@ use super::registry;
 use crate::context::Context;
 use crate::real::Real;
 use lsmc_ir::structures::Descriptor;
-use lsmc_ir::types::StructureKind;
 use ndarray::ArrayD;
 use rand_chacha::ChaCha8Rng;
 use std::any::Any;
@@ -44,7 +43,7 @@ impl std::fmt::Display for StructureError {
 
 impl std::error::Error for StructureError {}
 
-/// A latent's choices that are not its kind: whether exactly one word
+/// A latent's choices beyond its structure: whether exactly one word
 /// attaches to the root (trees; other structures ignore it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Options {
@@ -187,28 +186,28 @@ pub trait Engine<T: Real>: Sync {
     fn enumerate(&self, o: Options, size: usize) -> Vec<Vec<f64>>;
 }
 
-/// A structure of a given kind with its options: finds the kind's engine
-/// in the registry, checks shapes and runs it.
+/// A structure with its options: finds its engine in the registry,
+/// checks shapes and runs it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Structure {
-    pub kind: StructureKind,
+    pub descriptor: &'static Descriptor,
     pub options: Options,
 }
 
 impl Structure {
-    pub fn new(kind: StructureKind, single_root: bool) -> Structure {
+    pub fn new(descriptor: &'static Descriptor, single_root: bool) -> Structure {
         Structure {
-            kind,
+            descriptor,
             options: Options { single_root },
         }
     }
 
     pub fn descriptor(&self) -> &'static Descriptor {
-        lsmc_ir::structures::descriptor(self.kind)
+        self.descriptor
     }
 
     pub fn engine<T: Real>(&self) -> Result<&'static dyn Engine<T>, StructureError> {
-        registry::engine(self.kind)
+        registry::engine(self.descriptor)
     }
 
     /// Runs `f` with the engine and the checked sizes of `shape`.

@@ -4,7 +4,6 @@
 use super::registry;
 use super::structure::{Engine, Options, Saved, StructureError};
 use crate::context::Context;
-use lsmc_ir::structures::ALL;
 use ndarray::{ArrayD, Axis, IxDyn};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -57,21 +56,17 @@ fn every_case(mut f: impl FnMut(&dyn Engine<f64>, Options, usize, u64)) {
 }
 
 #[test]
-fn every_descriptor_has_one_engine_and_every_engine_a_descriptor() {
-    for d in ALL {
-        let e = registry::engine::<f64>(d.kind).expect("an engine for every descriptor");
-        assert!(std::ptr::eq(e.descriptor(), *d), "{}", d.name);
-        let n = engines()
-            .iter()
-            .filter(|e| e.descriptor().kind == d.kind)
-            .count();
-        assert_eq!(n, 1, "{} has {n} engines", d.name);
-    }
-    for e in engines() {
+fn the_registered_engines_make_a_catalog_with_one_engine_per_structure() {
+    let catalog = registry::catalog();
+    assert_eq!(catalog.iter().count(), engines().len());
+    for d in catalog.iter() {
+        let e = registry::engine::<f64>(d).expect("an engine for every descriptor");
+        assert!(std::ptr::eq(e.descriptor(), d), "{}", d.name);
+        let built_in = catalog.written_as(d.spelling.callee, d.spelling.variant);
         assert!(
-            ALL.iter().any(|d| std::ptr::eq(*d, e.descriptor())),
-            "{} is registered without a listed descriptor",
-            e.descriptor().name
+            built_in.is_some_and(|w| w.is(d)),
+            "{} is written as itself",
+            d.name
         );
     }
     assert_eq!(registry::engines::<f32>().len(), engines().len());

@@ -9,7 +9,7 @@ use super::{brute, nonprojective, on_gpu, projective, projective_lanes, sparsema
 use crate::context::Context;
 use crate::metrics::TreeStats;
 use crate::real::Real;
-use lsmc_ir::structures::Descriptor;
+use lsmc_ir::structures::{Descriptor, Ops, Spelling, ARCS};
 use ndarray::{ArrayD, ArrayView2, Axis};
 
 /// Runs `f(b, scores_b, n_b)` for every sentence on the context's
@@ -413,6 +413,44 @@ impl Tree {
     }
 }
 
+/// `dependency_tree(VARIANT)`: trees over a sentence's words, MAP,
+/// marginals and SparseMAP; exact samples where the variant has a sampler.
+const fn trees(variant: &'static str, variant_doc: &'static str, sample: bool) -> Descriptor {
+    Descriptor {
+        name: variant,
+        spelling: Spelling {
+            callee: "dependency_tree",
+            variant: Some(variant),
+            rooted: true,
+            doc: "Dependency trees over a sentence; scores f32[B, N+1, N+1] as \
+                  scores[b][head][modifier], head 0 = root.",
+            variant_doc,
+        },
+        scores: ARCS,
+        scores_hint: "produce arc scores with `arc_scores(h, hidden)`",
+        ops: Ops {
+            map: true,
+            marginals: true,
+            sparsemap: true,
+            sample,
+        },
+        statistics: &["tree_depth", "flat_trees", "arc_length"],
+    }
+}
+
+/// Eisner's algorithm and its relatives.
+pub static PROJECTIVE: Descriptor =
+    trees("projective", "trees without crossing arcs (Eisner)", true);
+
+/// Chu-Liu-Edmonds and the matrix-tree theorem. Exact sampling of
+/// non-projective trees needs Wilson's algorithm, which the engine does
+/// not have yet.
+pub static NONPROJECTIVE: Descriptor = trees(
+    "nonprojective",
+    "any spanning arborescence (Chu-Liu-Edmonds, matrix-tree theorem)",
+    false,
+);
+
 /// The dependency-tree engine: [`Tree`] with the latent's root option,
 /// projective or not.
 pub struct DependencyTrees {
@@ -431,9 +469,9 @@ impl DependencyTrees {
 impl<T: Real> Engine<T> for DependencyTrees {
     fn descriptor(&self) -> &'static Descriptor {
         if self.projective {
-            &lsmc_ir::structures::PROJECTIVE
+            &PROJECTIVE
         } else {
-            &lsmc_ir::structures::NONPROJECTIVE
+            &NONPROJECTIVE
         }
     }
 
