@@ -66,3 +66,198 @@ impl Embeddings {
         }
     }
 }
+
+/// Sentences (one or several per record, e.g. a premise and a hypothesis)
+/// with a class label, read from JSON Lines or tab-separated files: SNLI,
+/// SICK, or any user file of the same kind. The runtime reader
+/// (`lsmc_runtime::data::table`) states the tokenisation and the split
+/// rules exactly.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Table {
+    pub format: TableFormat,
+    /// Which files hold which split.
+    pub split: SplitRule,
+    /// The texts of a record, in the order the model's inputs take them.
+    pub texts: Vec<TextField>,
+    pub label: LabelField,
+    pub tokenize: Tokenize,
+    pub embeddings: Embeddings,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TableFormat {
+    /// One JSON object a line; fields are its keys.
+    Jsonl,
+    /// Tab-separated, a header line naming the columns, no quoting.
+    Tsv,
+}
+
+/// A text input: `name` for the model, read from `column` (a JSON key or a
+/// TSV header name).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TextField {
+    pub name: String,
+    pub column: String,
+}
+
+/// The class label of a record.
+///
+/// Every value here is matched case-insensitively (both sides lowercased),
+/// so one list of names serves SNLI's `entailment` and SICK's `ENTAILMENT`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LabelField {
+    pub column: String,
+    /// The classes in order: class `k` is `names[k]`.
+    pub names: Vec<String>,
+    /// Labels whose records are dropped, e.g. SNLI's `-` (no annotator
+    /// majority); any other label outside `names` is an error.
+    pub skip: Vec<String>,
+}
+
+/// Which records form the train, valid and test splits.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SplitRule {
+    /// One file; `column` holds, per record, one of the three values
+    /// (SICK: `SemEval_set` = `TRAIN`, `TRIAL`, `TEST`). Matched
+    /// case-insensitively.
+    Column {
+        file: PathBuf,
+        column: String,
+        train: String,
+        valid: String,
+        test: String,
+    },
+    /// One file per split.
+    Files {
+        train: PathBuf,
+        valid: PathBuf,
+        test: PathBuf,
+    },
+    /// Train and valid from one file, valid a seeded `fraction` of its
+    /// records (SNLI here: 10% of dev.jsonl); test from its own file.
+    Holdout {
+        file: PathBuf,
+        fraction: f64,
+        seed: u64,
+        test: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tokenize {
+    /// Lowercase before splitting (GloVe 6B's vocabulary is lowercase).
+    pub lowercase: bool,
+}
+
+impl Table {
+    /// What makes the configuration unusable whatever the files hold; the
+    /// compiler reports these at check time and the reader refuses them.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.texts.is_empty() {
+            out.push("no text field: a table needs at least one".to_string());
+        }
+        if let Some(name) = first_repeat(self.texts.iter().map(|t| t.name.clone())) {
+            out.push(format!("two text fields are named `{name}`"));
+        }
+        let label = &self.label;
+        if label.names.is_empty() {
+            out.push("no label names: a table needs the classes, in order".to_string());
+        }
+        if let Some(name) = first_repeat(label.names.iter().map(|n| n.to_lowercase())) {
+            out.push(format!(
+                "the label `{name}` is named twice (names are matched case-insensitively)"
+            ));
+        }
+        for s in &label.skip {
+            if label
+                .names
+                .iter()
+                .any(|n| n.to_lowercase() == s.to_lowercase())
+            {
+                out.push(format!("the label `{s}` is both a class and skipped"));
+            }
+        }
+        match &self.split {
+            SplitRule::Column {
+                train, valid, test, ..
+            } => {
+                if let Some(v) = first_repeat([train, valid, test].map(|v| v.to_lowercase())) {
+                    out.push(format!("the split value `{v}` names two splits"));
+                }
+            }
+            SplitRule::Holdout { fraction, .. } => {
+                if !(*fraction > 0.0 && *fraction < 1.0) {
+                    out.push(format!(
+                        "the held-out fraction is {fraction}; it must lie strictly between 0 and 1"
+                    ));
+                }
+            }
+            SplitRule::Files { .. } => {}
+        }
+        out
+    }
+}
+
+/// The first value met a second time.
+fn first_repeat(values: impl IntoIterator<Item = String>) -> Option<String> {
+    let mut seen = std::collections::HashSet::new();
+    values.into_iter().find(|v| !seen.insert(v.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field(name: &str) -> TextField {
+        TextField {
+            name: name.into(),
+            column: name.into(),
+        }
+    }
+
+    #[test]
+    fn a_table_that_cannot_work_says_every_reason() {
+        let table = Table {
+            format: TableFormat::Tsv,
+            split: SplitRule::Column {
+                file: "data.tsv".into(),
+                column: "set".into(),
+                train: "TRAIN".into(),
+                valid: "train".into(),
+                test: "TEST".into(),
+            },
+            texts: vec![field("a"), field("a")],
+            label: LabelField {
+                column: "y".into(),
+                names: vec!["yes".into(), "no".into()],
+                skip: vec!["NO".into()],
+            },
+            tokenize: Tokenize { lowercase: true },
+            embeddings: Embeddings::Random { dim: 2 },
+        };
+        assert_eq!(
+            table.problems(),
+            [
+                "two text fields are named `a`",
+                "the label `NO` is both a class and skipped",
+                "the split value `train` names two splits",
+            ]
+        );
+        let fine = Table {
+            texts: vec![field("a")],
+            label: LabelField {
+                skip: vec![],
+                ..table.label.clone()
+            },
+            split: SplitRule::Holdout {
+                file: "dev.jsonl".into(),
+                fraction: 0.1,
+                seed: 1,
+                test: "test.jsonl".into(),
+            },
+            ..table
+        };
+        assert!(fine.problems().is_empty());
+    }
+}

@@ -3,6 +3,8 @@
 
 pub mod sst;
 pub mod synthetic;
+pub mod table;
+pub mod vectors;
 
 use crate::exec::Batch;
 use crate::real::Real;
