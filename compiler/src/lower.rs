@@ -111,7 +111,11 @@ pub fn lower_graph(model: &Model) -> Result<Graph, Vec<Diagnostic>> {
             // padding never joins one.
             let mut inputs = vec![scores];
             if lat.structure.scores.over_words() {
-                inputs.push(l.input("lengths", vec![Dim::Sym("B", 0)], lat.forward_span));
+                let name = match dims.get(1) {
+                    Some(Dim::Sym(symbol, _)) => lsmc_ir::types::lengths_input(symbol),
+                    _ => lsmc_ir::types::lengths_input("N"),
+                };
+                inputs.push(l.input(&name, vec![Dim::Sym("B", 0)], lat.forward_span));
             }
             let id = l.node(Op::Latent(op), inputs, dims, lat.forward_span);
             l.g.nodes[id].name = Some(lat.name.clone());
@@ -425,9 +429,14 @@ impl LayerCx<'_> {
         self.l.expr(e)
     }
 
-    /// The true sentence lengths the data provides with padded sequences.
-    pub fn lengths(&mut self) -> NodeId {
-        self.l.input("lengths", vec![Dim::Sym("B", 0)], self.span)
+    /// The true lengths of the sequences padded along `dim` (a
+    /// sentence's `N`, a second text's `M`), as the data provides them.
+    pub fn lengths_of(&mut self, dim: Dim) -> NodeId {
+        let name = match dim {
+            Dim::Sym(symbol, _) => lsmc_ir::types::lengths_input(symbol),
+            Dim::Const(_) => lsmc_ir::types::lengths_input("N"),
+        };
+        self.l.input(&name, vec![Dim::Sym("B", 0)], self.span)
     }
 
     /// A node of the call's expansion, of shape `dims`.

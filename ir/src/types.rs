@@ -26,6 +26,16 @@ pub const N: Dim = Dim::Sym("N", 0);
 pub const N1: Dim = Dim::Sym("N", 1);
 pub const V: Dim = Dim::Sym("V", 0);
 
+/// The input holding the true lengths of the sequences padded along the
+/// symbolic size `symbol`: `lengths` for a sentence's `N` (the name SST
+/// specs have always had), `lengths_M` for a second text's `M`, …
+pub fn lengths_input(symbol: &str) -> String {
+    match symbol {
+        "N" => "lengths".into(),
+        s => format!("lengths_{s}"),
+    }
+}
+
 /// A number as the language writes it: integers without a point, very
 /// small or large magnitudes in exponent form.
 pub fn fmt_number(v: f64) -> String {

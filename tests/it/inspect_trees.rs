@@ -267,7 +267,8 @@ fn inspect_writes_the_structure_as_the_spec_does_root_choice_included() {
         .expect("lsmc runs");
     let v: Value = serde_json::from_slice(&o.stdout).expect("JSON");
     assert_eq!(
-        v["structure"], "dependency_tree(projective, root = multi)",
+        v["structure"],
+        "dependency_tree(projective, root = multi)",
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );

@@ -362,7 +362,9 @@ pub fn provides(
 }
 
 /// The shape of a structure's scores (and of its latent value).
-pub fn scores_shape(d: &Descriptor, k: u64) -> Tensor {
+/// The scores `d` needs for `k` categories, over sentences whose length
+/// is the symbol `words` (`N`, or `M` for a second text).
+pub fn scores_shape(d: &Descriptor, k: u64, words: &'static str) -> Tensor {
     let dims = d
         .scores
         .0
@@ -370,8 +372,22 @@ pub fn scores_shape(d: &Descriptor, k: u64) -> Tensor {
         .map(|a| match *a {
             Axis::Batch => B,
             Axis::Categories => Dim::Const(k),
-            Axis::Words(plus) => Dim::Sym("N", plus),
+            Axis::Words(plus) => Dim::Sym(words, plus),
         })
         .collect();
     Tensor::f32(dims)
+}
+
+/// Which sentences `scores` range over: the symbol on the layout's first
+/// word axis (`N` when there is none or it is not symbolic).
+pub fn words_of(d: &Descriptor, scores: &Tensor) -> &'static str {
+    d.scores
+        .0
+        .iter()
+        .position(|a| matches!(a, Axis::Words(_)))
+        .and_then(|i| match scores.dims.get(i) {
+            Some(Dim::Sym(s, _)) if *s != "B" && *s != "V" => Some(*s),
+            _ => None,
+        })
+        .unwrap_or("N")
 }

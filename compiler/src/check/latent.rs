@@ -112,9 +112,17 @@ impl Checker {
             )
             .with_secondary_mut(l.structure.span, "the structure is declared here");
         }
-        let expected = shapes::scores_shape(kind, k);
-        let fargs = self.bind(fb, fwd, &Ctx::Scores(expected.clone()))?;
+        // Noise in the scores (`argmax(s + gumbel())`) takes their shape,
+        // so the sentences they range over are read off the values named
+        // there before binding.
+        let words = fwd
+            .args
+            .first()
+            .and_then(|a| self.first_value(&a.value))
+            .map_or("N", |t| shapes::words_of(kind, &t));
+        let fargs = self.bind(fb, fwd, &Ctx::Scores(shapes::scores_shape(kind, k, words)))?;
         let scores = fargs.tensor("scores");
+        let expected = shapes::scores_shape(kind, k, shapes::words_of(kind, scores));
         let scores_expr = fargs.expr("scores").cloned();
         if !scores.same_shape(&expected) {
             let span = fwd.args.first().map(|a| a.span).unwrap_or(fwd.span);
@@ -182,6 +190,19 @@ impl Checker {
             surrogate,
             shape: ty.to_string(),
         })
+    }
+
+    /// The type of the first defined value an expression names.
+    fn first_value(&self, e: &Expr) -> Option<crate::types::Tensor> {
+        match &e.kind {
+            ExprKind::Name(id) => self.values.get(&id.name).map(|v| v.ty.clone()),
+            ExprKind::Binary { lhs, rhs, .. } => {
+                self.first_value(lhs).or_else(|| self.first_value(rhs))
+            }
+            ExprKind::Neg(x) => self.first_value(x),
+            ExprKind::Call(c) => c.args.iter().find_map(|a| self.first_value(&a.value)),
+            _ => None,
+        }
     }
 
     /// Resolves `via NAME(args)`, binds the arguments and checks the

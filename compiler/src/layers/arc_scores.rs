@@ -47,7 +47,7 @@ impl Layer for ArcScores {
             ParamShape::new(NAME, "v", &[k], fan_in(k)),
         ];
         Ok(Shape {
-            ty: Tensor::f32(vec![h.dims[0], Dim::Sym("N", 1), Dim::Sym("N", 1)]),
+            ty: Tensor::f32(vec![h.dims[0], plus_one(h.dims[1]), plus_one(h.dims[1])]),
             params,
         })
     }

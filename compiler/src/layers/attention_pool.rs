@@ -32,7 +32,13 @@ impl Layer for AttentionPool {
 
     fn lower(&self, cx: &mut LayerCx<'_>, args: &Args) -> Option<NodeId> {
         let x = cx.arg(args, "x")?;
-        let lengths = cx.lengths();
+        let lengths = cx.lengths_of(
+            args.tensor("x")
+                .dims
+                .get(1)
+                .copied()
+                .unwrap_or(crate::types::N),
+        );
         let w = cx.param()?;
         Some(cx.output(Op::AttentionPool, vec![x, lengths, w]))
     }

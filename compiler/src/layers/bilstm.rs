@@ -69,7 +69,13 @@ impl Layer for BiLstm {
     fn lower(&self, cx: &mut LayerCx<'_>, args: &Args) -> Option<NodeId> {
         let x = cx.arg(args, "x")?;
         let hidden = cx.need(args.size("hidden"))?;
-        let lengths = cx.lengths();
+        let lengths = cx.lengths_of(
+            args.tensor("x")
+                .dims
+                .get(1)
+                .copied()
+                .unwrap_or(crate::types::N),
+        );
         let half = with_last_dim(cx.dims(), hidden / 2);
         let mut parts = Vec::new();
         for (_, reverse) in DIRECTIONS {

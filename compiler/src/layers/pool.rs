@@ -43,7 +43,13 @@ impl Layer for MaskedPool {
 
     fn lower(&self, cx: &mut LayerCx<'_>, args: &Args) -> Option<NodeId> {
         let x = cx.arg(args, "x")?;
-        let lengths = cx.lengths();
+        let lengths = cx.lengths_of(
+            args.tensor("x")
+                .dims
+                .get(1)
+                .copied()
+                .unwrap_or(crate::types::N),
+        );
         Some(cx.output(self.op.clone(), vec![x, lengths]))
     }
 }
