@@ -34,78 +34,29 @@ Embeddings (`build_vocab`, `load_glove`), as the paper's code (torchtext 0.4,
 """
 import gzip
 import json
-import math
 import sys
 from pathlib import Path
 
 LABELS = ["entailment", "neutral", "contradiction"]
 LABEL_IX = {l: i for i, l in enumerate(LABELS)}
 UNK, PAD = 0, 1
-MASK64 = (1 << 64) - 1
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
-# ---------------------------------------------------------------- tokeniser
+# ---------------------------------------------------------------- tokens, splits
+# One Python statement of lsmc's rules, in bench/nli_data.py.
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from nli_data import holdout, splitmix64, tokenize as _tokenize  # noqa: E402,F401
+
 
 def tokenize(text):
-    s = text.lower()
-    toks = []
-    adjacent = False  # the last token ends right before position i (no space)
-    i, n = 0, len(s)
-    while i < n:
-        c = s[i]
-        if c.isspace():
-            adjacent = False
-            i += 1
-            continue
-        if c.isalnum():
-            j = i
-            while j < n and s[j].isalnum():
-                j += 1
-            toks.append(s[i:j])
-            i = j
-            adjacent = True
-            continue
-        if c == "'" and i + 1 < n and s[i + 1].isalnum():
-            j = i + 1
-            while j < n and s[j].isalnum():
-                j += 1
-            clitic = s[i:j]
-            if clitic == "'t" and adjacent and toks and toks[-1].endswith("n"):
-                toks[-1] = toks[-1][:-1]
-                if not toks[-1]:
-                    toks.pop()
-                clitic = "n't"
-            toks.append(clitic)
-            i = j
-            adjacent = True
-            continue
-        toks.append(c)
-        i += 1
-        adjacent = True
-    return toks
-
-
-# ---------------------------------------------------------------- splits
-
-def splitmix64(x):
-    z = (x + 0x9E3779B97F4A7C15) & MASK64
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
-    return z ^ (z >> 31)
-
-
-def round_half_away(x):
-    return int(math.floor(x + 0.5)) if x >= 0 else -int(math.floor(-x + 0.5))
+    return _tokenize(text, lowercase=True)
 
 
 def holdout_split(n, seed=1, frac=0.1):
     """(train indices, valid indices), both in file order."""
-    keys = sorted(range(n), key=lambda i: (splitmix64((seed ^ splitmix64(i)) & MASK64), i))
-    n_valid = round_half_away(frac * n)
-    valid = sorted(keys[:n_valid])
-    train = sorted(keys[n_valid:])
-    return train, valid
+    return holdout(n, frac, seed)
 
 
 # ---------------------------------------------------------------- data sets

@@ -8,7 +8,7 @@
 //! typed program ([`surrogate`]); the data line and the training block
 //! become typed values ([`plan`]).
 
-mod plan;
+pub(crate) mod plan;
 mod surrogate;
 
 use crate::builtins::shapes::{ArgError, Args};

@@ -9,6 +9,9 @@ pub enum DataSource {
     SyntheticMixture(Mixture),
     /// Stanford Sentiment Treebank sentences with word vectors.
     Sst(Sst),
+    /// Sentences (one or several per record) with a class label, from
+    /// JSON Lines or TSV files: SNLI, SICK, a user's own.
+    Table(Table),
 }
 
 impl DataSource {
@@ -17,6 +20,7 @@ impl DataSource {
         match self {
             DataSource::SyntheticMixture(_) => "synthetic_mixture",
             DataSource::Sst(_) => "sst",
+            DataSource::Table(_) => "table",
         }
     }
 }

@@ -26,6 +26,10 @@ pub const N: Dim = Dim::Sym("N", 0);
 pub const N1: Dim = Dim::Sym("N", 1);
 pub const V: Dim = Dim::Sym("V", 0);
 
+/// The symbolic lengths of a record's texts, in order: a sentence is
+/// `[B, N]`, the second text of a pair `[B, M]`.
+pub const TEXT_LENGTHS: [&str; 4] = ["N", "M", "L", "P"];
+
 /// The input holding the true lengths of the sequences padded along the
 /// symbolic size `symbol`: `lengths` for a sentence's `N` (the name SST
 /// specs have always had), `lengths_M` for a second text's `M`, …

@@ -24,7 +24,18 @@ pub struct Batch<T> {
     /// Shared, not copied: a full-batch step reads the split's own arrays.
     pub inputs: HashMap<String, Arc<ArrayD<T>>>,
     pub size: usize,
-    pub seq_len: usize,
+    /// The padded length of each text's symbol (`N`, `M`, …) in this batch.
+    pub seq_lens: Vec<(&'static str, usize)>,
+}
+
+impl<T> Batch<T> {
+    /// The padded length bound to a symbolic size.
+    pub fn seq_len(&self, symbol: &str) -> Option<usize> {
+        self.seq_lens
+            .iter()
+            .find(|(s, _)| *s == symbol)
+            .map(|&(_, n)| n)
+    }
 }
 
 /// Why a pass stopped.
@@ -162,7 +173,7 @@ impl<'g> Executor<'g> {
             .map(|d| match d {
                 Dim::Const(c) => *c as usize,
                 Dim::Sym("B", k) => batch.size + *k as usize,
-                Dim::Sym(_, k) => batch.seq_len + *k as usize,
+                Dim::Sym(s, k) => batch.seq_len(s).unwrap_or(0) + *k as usize,
             })
             .collect()
     }

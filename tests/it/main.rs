@@ -10,6 +10,7 @@ mod inspect;
 mod inspect_trees;
 mod lsm_files;
 mod mutations;
+mod pair_data;
 mod predict;
 mod sst_data;
 mod structures;

@@ -92,7 +92,7 @@ fn batch(rng: &mut ChaCha8Rng) -> Batch<f64> {
     Batch {
         inputs,
         size: B,
-        seq_len: N1 - 1,
+        seq_lens: vec![("N", N1 - 1)],
     }
 }
 

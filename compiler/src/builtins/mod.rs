@@ -24,6 +24,8 @@ pub enum Kind {
     DataSource,
     /// Where a data source's embedding table comes from: `glove(…)`, `random(…)`.
     Embeddings,
+    /// How a table's records divide into train, valid and test: `holdout(…)`.
+    Split,
     Optimizer,
     Metric,
     Loss,
@@ -38,6 +40,7 @@ impl Kind {
             Kind::Structure => "structure",
             Kind::DataSource => "data source",
             Kind::Embeddings => "embedding source",
+            Kind::Split => "split rule",
             Kind::Optimizer => "optimizer",
             Kind::Metric => "metric",
             Kind::Loss => "loss",
@@ -64,6 +67,8 @@ pub enum ArgTy {
     IntOr(&'static [&'static str]),
     /// A list of this many numbers, e.g. `betas = [0.9, 0.999]`.
     Floats(usize),
+    /// A list of strings, e.g. `texts = ["premise", "hypothesis"]`.
+    Strs,
     /// A call to a built-in of this kind, e.g. `embeddings = glove(…)`.
     Call(Kind),
 }
@@ -81,6 +86,7 @@ impl ArgTy {
             ArgTy::Symbol(words) => one_of(words),
             ArgTy::IntOr(words) => format!("an integer or {}", one_of(words)),
             ArgTy::Floats(n) => format!("a list of {n} numbers"),
+            ArgTy::Strs => "a list of strings".into(),
             ArgTy::Call(kind) => format!("a call to a built-in {}", kind.noun()),
         }
     }
@@ -113,6 +119,8 @@ pub enum Default {
     Bool(bool),
     Symbol(&'static str),
     Floats(&'static [f64]),
+    Strs(&'static [&'static str]),
+    Str(&'static str),
 }
 
 impl std::fmt::Display for Default {
@@ -124,6 +132,11 @@ impl std::fmt::Display for Default {
             Default::Symbol(s) => write!(f, "{s}"),
             Default::Floats(v) => {
                 let parts: Vec<String> = v.iter().map(|x| crate::check::fmt_number(*x)).collect();
+                write!(f, "[{}]", parts.join(", "))
+            }
+            Default::Str(v) => write!(f, "{v:?}"),
+            Default::Strs(v) => {
+                let parts: Vec<String> = v.iter().map(|x| format!("{x:?}")).collect();
                 write!(f, "[{}]", parts.join(", "))
             }
         }
@@ -238,6 +251,33 @@ static NON_LAYERS: &[Builtin] = &[
         opt("labels", Symbol(&["binary", "fine"]), Default::Symbol("binary"), "binary drops neutral sentences; fine keeps 5 classes"),
         req("embeddings", Call(Kind::Embeddings), "where the word vectors come from")],
       "Stanford Sentiment Treebank sentences. Provides tokens, y and embeddings."),
+    b("table", Kind::DataSource, &[
+        req("file", File, "the records: JSON Lines (one object a line) or TSV (a header line, tab-separated, no quoting)"),
+        req("split", Call(Kind::Split), "which records train, select and test: `holdout(…)`, `column(…)` or `files(…)`"),
+        req("texts", Strs, "the model's names for a record's texts, in order; the first is index[B, N], the second index[B, M], then L, P"),
+        req("classes", Strs, "the label names, class 0 first (matched ignoring case)"),
+        req("embeddings", Call(Kind::Embeddings), "where the word vectors come from"),
+        opt("format", Symbol(&["jsonl", "tsv"]), Default::Symbol("jsonl"), "how `file` is written"),
+        opt("columns", Strs, Default::Strs(&[]), "the field or column each text is read from (default: the names in `texts`)"),
+        opt("label", Str, Default::Str("label"), "the field or column of the class label"),
+        opt("skip", Strs, Default::Strs(&[]), "labels whose records are dropped, e.g. SNLI's \"-\""),
+        opt("lowercase", Bool, Default::Bool(true), "lowercase before tokenising (GloVe 6B is lowercase)")],
+      "Texts with a class label from JSON Lines or TSV files (SNLI, SICK, your own). Provides each text as token ids, y and embeddings. Tokens: runs of letters and digits, clitics ('s, n't) and single punctuation marks."),
+    b("holdout", Kind::Split, &[
+        req("fraction", Float, "the share of `file`'s records held out for validation").fraction(),
+        req("test", File, "the test records"),
+        opt("seed", Int, Default::Int(1), "which records: a fixed seed gives the same split everywhere").non_negative()],
+      "Train on `file` less a seeded `fraction` of it, validate on that fraction, test on `test` (SNLI here: dev.jsonl split 90/10)."),
+    b("column", Kind::Split, &[
+        req("name", Str, "the field or column naming each record's split"),
+        opt("train", Str, Default::Str("train"), "its value for training records"),
+        opt("valid", Str, Default::Str("valid"), "its value for validation records"),
+        opt("test", Str, Default::Str("test"), "its value for test records")],
+      "Every split in `file`, told apart by a column (SICK: `SemEval_set` = TRAIN, TRIAL, TEST)."),
+    b("files", Kind::Split, &[
+        req("valid", File, "the validation records"),
+        req("test", File, "the test records")],
+      "Train on `file`, validate and test on files of their own (SNLI's snli_1.0_train/dev/test.jsonl)."),
     b("glove", Kind::Embeddings, &[req("path", File, "GloVe text file, plain or gzip"), opt("dim", Int, Default::Int(300), "vector size").positive()],
       "Pretrained GloVe vectors; out-of-vocabulary words get seeded random vectors."),
     b("random", Kind::Embeddings, &[opt("dim", Int, Default::Int(300), "vector size").positive()],

@@ -16,6 +16,7 @@ pub enum Val {
     Str(String),
     Symbol(String),
     Floats(Vec<f64>),
+    Strs(Vec<String>),
     Call(String, Args),
 }
 
@@ -67,6 +68,12 @@ impl Args {
             Some(Val::Int(v)) => Ok(*v as f64),
             Some(Val::Float(v)) => Ok(*v),
             other => Err(ArgError::new(name, "a number", other)),
+        }
+    }
+    pub fn strings(&self, name: &str) -> Result<&[String], ArgError> {
+        match self.get(name) {
+            Some(Val::Strs(v)) => Ok(v),
+            other => Err(ArgError::new(name, "a list of strings", other)),
         }
     }
     pub fn int(&self, name: &str) -> Result<i64, ArgError> {
@@ -301,10 +308,12 @@ pub fn metric(name: &str, args: &Args) -> Result<(), ShapeError> {
     }
 }
 
-/// The names a data source provides, whatever its arguments.
+/// The names a data source provides whatever its arguments (a table's
+/// texts are named by its arguments).
 pub fn provided_names(source: &str) -> &'static [&'static str] {
     match source {
         "synthetic_mixture" => &["x", "y", "z_gold"],
+        "table" => &["y", "embeddings"],
         _ => &["tokens", "y", "embeddings"],
     }
 }
@@ -313,7 +322,7 @@ pub fn provided_names(source: &str) -> &'static [&'static str] {
 pub fn provides(
     source: &str,
     args: &Args,
-) -> Result<Vec<(&'static str, Tensor, &'static str)>, ArgError> {
+) -> Result<Vec<(String, Tensor, &'static str)>, ArgError> {
     let class = |k: u64| Tensor {
         elem: Elem::Class(k),
         dims: vec![B],
@@ -322,17 +331,45 @@ pub fn provides(
     Ok(match source {
         "synthetic_mixture" => vec![
             (
-                "x",
+                "x".into(),
                 Tensor::f32(vec![B, Dim::Const(args.size("features")?)]),
                 "inputs",
             ),
-            ("y", class(2), "binary labels"),
+            ("y".into(), class(2), "binary labels"),
             (
-                "z_gold",
+                "z_gold".into(),
                 class(args.size("clusters")?),
                 "the true cluster of each example",
             ),
         ],
+        "table" => {
+            let dim = args.call("embeddings")?.1.size("dim")?;
+            let texts = args.strings("texts")?;
+            let mut out: Vec<(String, Tensor, &'static str)> = texts
+                .iter()
+                .zip(lsmc_ir::types::TEXT_LENGTHS)
+                .map(|(name, n)| {
+                    let ty = Tensor {
+                        elem: Elem::Index,
+                        dims: vec![B, Dim::Sym(n, 0)],
+                        latent: None,
+                    };
+                    (
+                        name.clone(),
+                        ty,
+                        "token ids, padded; lengths travel with them",
+                    )
+                })
+                .collect();
+            let classes = args.strings("classes")?.len() as u64;
+            out.push(("y".into(), class(classes), "class labels"));
+            out.push((
+                "embeddings".into(),
+                Tensor::f32(vec![V, Dim::Const(dim)]),
+                "the word vector table",
+            ));
+            out
+        }
         _ => {
             let dim = args.call("embeddings")?.1.size("dim")?;
             let classes = if args.symbol("labels")? == "fine" {
@@ -342,7 +379,7 @@ pub fn provides(
             };
             vec![
                 (
-                    "tokens",
+                    "tokens".into(),
                     Tensor {
                         elem: Elem::Index,
                         dims: vec![B, N],
@@ -350,9 +387,9 @@ pub fn provides(
                     },
                     "token ids, padded; lengths travel with them",
                 ),
-                ("y", class(classes), "sentence labels"),
+                ("y".into(), class(classes), "sentence labels"),
                 (
-                    "embeddings",
+                    "embeddings".into(),
                     Tensor::f32(vec![V, Dim::Const(dim)]),
                     "the word vector table",
                 ),
@@ -361,7 +398,6 @@ pub fn provides(
     })
 }
 
-/// The shape of a structure's scores (and of its latent value).
 /// The scores `d` needs for `k` categories, over sentences whose length
 /// is the symbol `words` (`N`, or `M` for a second text).
 pub fn scores_shape(d: &Descriptor, k: u64, words: &'static str) -> Tensor {

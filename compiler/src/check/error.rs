@@ -10,6 +10,7 @@ pub enum Unknown {
     Structure,
     DataSource,
     Embeddings,
+    Split,
     Optimizer,
     Metric,
     Loss,
@@ -24,6 +25,7 @@ impl Unknown {
             Unknown::Structure => "lsm::check::unknown_structure",
             Unknown::DataSource => "lsm::check::unknown_data_source",
             Unknown::Embeddings => "lsm::check::unknown_embeddings",
+            Unknown::Split => "lsm::check::unknown_split_rule",
             Unknown::Optimizer => "lsm::check::unknown_optimizer",
             Unknown::Metric => "lsm::check::unknown_metric",
             Unknown::Loss => "lsm::check::unknown_loss",
@@ -37,6 +39,7 @@ impl Unknown {
             Unknown::Structure => "structure",
             Unknown::DataSource => "data source",
             Unknown::Embeddings => "embedding source",
+            Unknown::Split => "split rule",
             Unknown::Optimizer => "optimizer",
             Unknown::Metric => "metric",
             Unknown::Loss => "loss",
@@ -125,6 +128,9 @@ pub enum CheckError {
         label: String,
         help: Option<String>,
     },
+    /// A data line whose arguments no file can make usable (a table with
+    /// a class named twice, a fraction outside (0, 1), …).
+    BadData { message: String },
     /// `grad`, `loss`, `project`, … outside a surrogate.
     SurrogateOnly { name: String },
     /// A latent mapping (`argmax`, `marg`, …) or noise outside a latent line.
@@ -289,6 +295,12 @@ impl CheckError {
             ShapeMismatch { message, label, help } => ("lsm::check::shape_mismatch", message.clone(), label.clone(), help.clone()),
             NeedsTreeLatent { message, label, help } => ("lsm::check::needs_tree_latent", message.clone(), label.clone(), help.clone()),
             BadSize { message, label, help } => ("lsm::check::bad_size", message.clone(), label.clone(), help.clone()),
+            BadData { message } => (
+                "lsm::check::bad_data",
+                format!("this data source cannot be read: {message}"),
+                "in this data line".into(),
+                None,
+            ),
             SurrogateOnly { name } => (
                 "lsm::check::surrogate_only",
                 format!("`{name}` can only be used inside a `surrogate` block"),

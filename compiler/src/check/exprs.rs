@@ -521,6 +521,7 @@ impl Checker {
                     Kind::Structure => Unknown::Structure,
                     Kind::DataSource => Unknown::DataSource,
                     Kind::Embeddings => Unknown::Embeddings,
+                    Kind::Split => Unknown::Split,
                     Kind::Optimizer => Unknown::Optimizer,
                     Kind::Metric => Unknown::Metric,
                     Kind::Loss => Unknown::Loss,
@@ -760,6 +761,30 @@ impl Checker {
                 }
                 other => type_error(self, other.describe(), None),
             },
+            ArgTy::Strs => match self.const_expr(e)? {
+                Const::List(items) => {
+                    let mut out = Vec::new();
+                    for it in items {
+                        match it {
+                            Const::Str(s) => out.push(s),
+                            other => {
+                                return type_error(
+                                    self,
+                                    format!("a list holding {}", other.describe()),
+                                    Some("write each item in quotes".into()),
+                                )
+                            }
+                        }
+                    }
+                    Some(Val::Strs(out))
+                }
+                Const::Str(s) => type_error(
+                    self,
+                    format!("the string {s:?}"),
+                    Some(format!("a list of one is written [{s:?}]")),
+                ),
+                other => type_error(self, other.describe(), None),
+            },
             ArgTy::Call(kind) => match &e.kind {
                 ExprKind::Call(c) => {
                     let args = self.builtin_call(c, kind, Ctx::Constant)?;
@@ -881,6 +906,8 @@ fn default_val(d: builtins::Default) -> Val {
         builtins::Default::Float(v) => Val::Float(v),
         builtins::Default::Bool(v) => Val::Bool(v),
         builtins::Default::Symbol(s) => Val::Symbol(s.into()),
+        builtins::Default::Str(s) => Val::Str(s.into()),
+        builtins::Default::Strs(v) => Val::Strs(v.iter().map(|x| x.to_string()).collect()),
         builtins::Default::Floats(v) => Val::Floats(v.to_vec()),
     }
 }

@@ -545,8 +545,20 @@ impl Checker {
             for name in crate::builtins::shapes::provided_names(&source.callee.name) {
                 self.poisoned.insert(name.to_string());
             }
+            // A table's texts are named by its arguments: with those
+            // unknown, so are the names it provides.
+            if source.callee.name == "table" {
+                self.data_unknown = true;
+            }
             return None;
         };
+        // The names a table provides stay defined after its problems are
+        // reported: one mistake, one diagnostic.
+        if source.callee.name == "table" {
+            for message in crate::lower::plan::table_problems(&args) {
+                self.emit(source.span, CheckError::BadData { message });
+            }
+        }
         self.model.data_source = source.callee.name.clone();
         self.model.data_args = args.clone();
         let mut provides = Vec::new();
@@ -734,6 +746,13 @@ pub fn format_val(v: &Val) -> String {
             "[{}]",
             fs.iter()
                 .map(|f| fmt_number(*f))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Val::Strs(v) => format!(
+            "[{}]",
+            v.iter()
+                .map(|x| format!("{x:?}"))
                 .collect::<Vec<_>>()
                 .join(", ")
         ),

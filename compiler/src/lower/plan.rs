@@ -9,7 +9,10 @@ use crate::builtins::shapes::{ArgError, Args, Val};
 use crate::diag::Diagnostic;
 use crate::model::Model;
 use crate::span::{FileId, Span};
-use lsmc_ir::data::{DataSource, Embeddings, Mixture, Sst, SstLabels};
+use lsmc_ir::data::{
+    DataSource, Embeddings, LabelField, Mixture, SplitRule, Sst, SstLabels, Table, TableFormat,
+    TextField, Tokenize,
+};
 use lsmc_ir::plan::{Adam, Metric, MetricKind, Optimizer, Split, TrainPlan};
 use std::path::PathBuf;
 
@@ -21,6 +24,111 @@ fn nowhere() -> Span {
 
 fn arg_error(what: &str, e: ArgError) -> Diagnostic {
     internal(format!("{what}: {e}"), nowhere())
+}
+
+/// The word vectors a data line's `embeddings = …` names.
+fn embeddings(a: &Args) -> Result<Embeddings, Diagnostic> {
+    let (name, e) = a
+        .call("embeddings")
+        .map_err(|x| arg_error("embeddings", x))?;
+    let dim = e.size("dim").map_err(|x| arg_error(name, x))? as usize;
+    match name {
+        "glove" => Ok(Embeddings::Glove {
+            path: PathBuf::from(e.string("path").map_err(|x| arg_error(name, x))?),
+            dim,
+        }),
+        "random" => Ok(Embeddings::Random { dim }),
+        other => Err(internal(
+            format!("no embedding source `{other}`"),
+            nowhere(),
+        )),
+    }
+}
+
+/// `table(…)`'s arguments as the reader's configuration. The checker
+/// reports [`table_problems`] on the data line.
+pub(crate) fn table(a: &Args) -> Result<Table, Diagnostic> {
+    table_args(a, embeddings(a)?).map_err(|e| arg_error("table", e))
+}
+
+/// What the checker refuses in a `table(…)` line whatever its files
+/// hold: the reader's own [`Table::problems`], texts without a column or
+/// more texts than there are length symbols.
+pub(crate) fn table_problems(a: &Args) -> Vec<String> {
+    let mut out = Vec::new();
+    if let (Ok(texts), Ok(columns)) = (a.strings("texts"), a.strings("columns")) {
+        if !columns.is_empty() && columns.len() != texts.len() {
+            out.push(format!(
+                "`columns` names {} columns for {} texts",
+                columns.len(),
+                texts.len()
+            ));
+        }
+        let most = lsmc_ir::types::TEXT_LENGTHS.len();
+        if texts.len() > most {
+            out.push(format!(
+                "{} texts; a record may have at most {most}",
+                texts.len()
+            ));
+        }
+    }
+    match table(a) {
+        Ok(t) => out.extend(t.problems()),
+        Err(d) => out.push(d.message),
+    }
+    out
+}
+
+fn table_args(a: &Args, embeddings: Embeddings) -> Result<Table, ArgError> {
+    let texts = a.strings("texts")?;
+    let columns = a.strings("columns")?;
+    let columns = if columns.is_empty() { texts } else { columns };
+    let (rule, r) = a.call("split")?;
+    let file = PathBuf::from(a.string("file")?);
+    let split = match rule {
+        "holdout" => SplitRule::Holdout {
+            file,
+            fraction: r.float("fraction")?,
+            seed: r.size("seed")?,
+            test: PathBuf::from(r.string("test")?),
+        },
+        "column" => SplitRule::Column {
+            file,
+            column: r.string("name")?.to_string(),
+            train: r.string("train")?.to_string(),
+            valid: r.string("valid")?.to_string(),
+            test: r.string("test")?.to_string(),
+        },
+        _ => SplitRule::Files {
+            train: file,
+            valid: PathBuf::from(r.string("valid")?),
+            test: PathBuf::from(r.string("test")?),
+        },
+    };
+    Ok(Table {
+        format: match a.symbol("format")? {
+            "tsv" => TableFormat::Tsv,
+            _ => TableFormat::Jsonl,
+        },
+        split,
+        texts: texts
+            .iter()
+            .zip(columns)
+            .map(|(name, column)| TextField {
+                name: name.clone(),
+                column: column.clone(),
+            })
+            .collect(),
+        label: LabelField {
+            column: a.string("label")?.to_string(),
+            names: a.strings("classes")?.to_vec(),
+            skip: a.strings("skip")?.to_vec(),
+        },
+        tokenize: Tokenize {
+            lowercase: a.bool("lowercase")?,
+        },
+        embeddings,
+    })
 }
 
 pub(super) fn data(model: &Model) -> Result<DataSource, Diagnostic> {
@@ -48,27 +156,14 @@ pub(super) fn data(model: &Model) -> Result<DataSource, Diagnostic> {
                     ))
                 }
             };
-            let (name, e) = a.call("embeddings").map_err(err)?;
-            let dim = e.size("dim").map_err(|x| arg_error(name, x))? as usize;
-            let embeddings = match name {
-                "glove" => Embeddings::Glove {
-                    path: PathBuf::from(e.string("path").map_err(|x| arg_error(name, x))?),
-                    dim,
-                },
-                "random" => Embeddings::Random { dim },
-                other => {
-                    return Err(internal(
-                        format!("no embedding source `{other}`"),
-                        nowhere(),
-                    ))
-                }
-            };
+            let embeddings = embeddings(a)?;
             Ok(DataSource::Sst(Sst {
                 path: PathBuf::from(a.string("path").map_err(err)?),
                 labels,
                 embeddings,
             }))
         }
+        "table" => Ok(DataSource::Table(table(a)?)),
         "" => Err(internal("the spec has no `data` line".into(), nowhere())),
         other => Err(Diagnostic::error(
             "lsm::lower::unsupported",

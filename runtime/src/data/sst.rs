@@ -283,8 +283,11 @@ pub fn encode<T: Real>(
     Split {
         inputs,
         shared: HashMap::from([("embeddings".to_string(), Arc::clone(table))]),
-        lengths: Some(sentences.iter().map(|(s, _)| s.tokens.len()).collect()),
-        padded: vec!["tokens".into()],
+        sequences: vec![super::Sequences {
+            symbol: "N",
+            lengths: sentences.iter().map(|(s, _)| s.tokens.len()).collect(),
+            padded: vec!["tokens".into()],
+        }],
         len: n,
     }
 }
