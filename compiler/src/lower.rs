@@ -165,6 +165,9 @@ struct Lowerer {
     /// `block.value`, naming the parameters of the statement being lowered.
     prefix: String,
     layer_index: usize,
+    /// The parameter nodes of each shared layer instance applied so far,
+    /// by its qualified name (`encoder.F`).
+    shared: HashMap<String, Vec<NodeId>>,
 }
 
 impl Lowerer {
@@ -247,6 +250,11 @@ impl Lowerer {
             }
             TKind::Binary { op, lhs, rhs } => self.binary(*op, lhs, rhs, dims, e.span),
             TKind::Call { name, args } => self.call(name, args, dims, e.span),
+            TKind::Apply {
+                instance,
+                name,
+                args,
+            } => self.apply(instance, name, args, dims, e.span),
         }
     }
 
@@ -359,6 +367,34 @@ impl Lowerer {
         }
     }
 
+    /// An application of a shared layer instance: the first creates its
+    /// parameters, named after the instance; the others reuse those nodes.
+    fn apply(
+        &mut self,
+        instance: &str,
+        name: &str,
+        args: &Args,
+        dims: Vec<Dim>,
+        span: Span,
+    ) -> Option<NodeId> {
+        let Some(layer) = crate::layers::lookup(name) else {
+            return self.internal(format!("`{instance}` applies `{name}`, no layer"), span);
+        };
+        let shared = match self.shared.get(instance) {
+            Some(nodes) => Shared::Reuse(nodes.clone().into_iter()),
+            None => Shared::Create {
+                prefix: instance.to_string(),
+                created: Vec::new(),
+                outer: None,
+            },
+        };
+        let (out, shared) = self.lower_layer(layer, args, dims, span, Some(shared));
+        if let Some(Shared::Create { created, .. }) = shared {
+            self.shared.insert(instance.to_string(), created);
+        }
+        out
+    }
+
     /// A layer call: its definition lowers it, with exactly the parameters
     /// its shape rule declares, so what `lsmc check` counts is what trains.
     fn layer(
@@ -368,10 +404,28 @@ impl Lowerer {
         dims: Vec<Dim>,
         span: Span,
     ) -> Option<NodeId> {
+        self.lower_layer(layer, args, dims, span, None).0
+    }
+
+    /// [`Lowerer::layer`], with the parameters of a shared instance when
+    /// `shared` is given; returns what became of them.
+    fn lower_layer(
+        &mut self,
+        layer: &dyn Layer,
+        args: &Args,
+        dims: Vec<Dim>,
+        span: Span,
+        shared: Option<Shared>,
+    ) -> (Option<NodeId>, Option<Shared>) {
         let name = layer.signature().name;
         let shape = match layer.shape(args) {
             Ok(shape) => shape,
-            Err(e) => return self.internal(format!("`{name}`: {}", e.message), span),
+            Err(e) => {
+                return (
+                    self.internal(format!("`{name}`: {}", e.message), span),
+                    None,
+                )
+            }
         };
         let declared = shape.params.len();
         let mut cx = LayerCx {
@@ -381,20 +435,47 @@ impl Lowerer {
             span,
             params: shape.params.into_iter(),
             instance: None,
+            shared,
         };
-        let out = layer.lower(&mut cx, args)?;
+        let out = layer.lower(&mut cx, args);
         let left = cx.params.len();
-        if left > 0 {
-            return self.internal(
-                format!(
-                    "`{name}` declares {declared} parameters but its lowering takes {}",
-                    declared - left
-                ),
-                span,
-            );
+        let shared = cx.shared.take();
+        if let Some(Shared::Create {
+            outer: Some((prefix, index)),
+            ..
+        }) = &shared
+        {
+            self.prefix = prefix.clone();
+            self.layer_index = *index;
         }
-        Some(out)
+        let Some(out) = out else {
+            return (None, shared);
+        };
+        if left > 0 {
+            let message = format!(
+                "`{name}` declares {declared} parameters but its lowering takes {}",
+                declared - left
+            );
+            return (self.internal(message, span), shared);
+        }
+        (Some(out), shared)
     }
+}
+
+/// The parameters of a shared layer instance while one of its applications
+/// is lowered.
+enum Shared {
+    /// The first application creates them, named under `prefix`. The
+    /// statement's own prefix and layer index are set aside in `outer`
+    /// meanwhile: a layer lowers its tensor arguments (which may hold
+    /// other layers of the statement) before it takes any parameter.
+    Create {
+        prefix: String,
+        created: Vec<NodeId>,
+        outer: Option<(String, usize)>,
+    },
+    /// Later applications take the first one's nodes, in order.
+    Reuse(std::vec::IntoIter<NodeId>),
 }
 
 /// A layer's view of lowering while it lowers one call: its arguments,
@@ -408,6 +489,8 @@ pub struct LayerCx<'l> {
     params: std::vec::IntoIter<ParamShape>,
     /// The [`ParamShape::instance`] of the last parameter taken.
     instance: Option<usize>,
+    /// The weights of the shared layer instance being applied, if any.
+    shared: Option<Shared>,
 }
 
 impl LayerCx<'_> {
@@ -458,6 +541,22 @@ impl LayerCx<'_> {
                 self.layer
             ));
         };
+        match &mut self.shared {
+            Some(Shared::Reuse(nodes)) => {
+                let Some(node) = nodes.next() else {
+                    return self.internal(format!(
+                        "`{}` takes more parameters than its first application created",
+                        self.layer
+                    ));
+                };
+                return Some(node);
+            }
+            Some(Shared::Create { prefix, outer, .. }) if outer.is_none() => {
+                let statement = std::mem::replace(&mut self.l.prefix, prefix.clone());
+                *outer = Some((statement, std::mem::take(&mut self.l.layer_index)));
+            }
+            _ => {}
+        }
         if self.instance != Some(p.instance) {
             self.instance = Some(p.instance);
             self.l.layer_index += 1;
@@ -472,7 +571,11 @@ impl LayerCx<'_> {
                 Dim::Sym(..) => 0,
             })
             .collect();
-        Some(self.l.param(p.layer, p.role, shape, p.init, self.span))
+        let node = self.l.param(p.layer, p.role, shape, p.init, self.span);
+        if let Some(Shared::Create { created, .. }) = &mut self.shared {
+            created.push(node);
+        }
+        Some(node)
     }
 
     /// A bound argument; a missing one is the checker's bug, reported.

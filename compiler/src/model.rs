@@ -26,6 +26,15 @@ pub enum TKind {
         name: &'static str,
         args: Args,
     },
+    /// An application of a shared layer instance (`F(a)` after
+    /// `layer F = …`): the layer `name` called with `args`, the weights
+    /// those of `instance` (`encoder.F`, the prefix of their names), made
+    /// by its first application and reused by the others.
+    Apply {
+        instance: String,
+        name: &'static str,
+        args: Args,
+    },
     Neg(Box<TExpr>),
     Binary {
         op: BinOp,

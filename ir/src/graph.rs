@@ -196,6 +196,11 @@ pub enum Op {
     Heads,
     /// Attention-weighted sum over each sentence's words; inputs `x, lengths, w[D]`.
     AttentionPool,
+    /// The last two axes swapped: `[…, N, M]` → `[…, M, N]`.
+    Transpose,
+    /// `out[b, i] = Σ_j softmax_j(s[b, i, ·]) v[b, j]` over the first
+    /// `lengths[b]` positions j; inputs `s[B, N, M], v[B, M, D], lengths[B]`.
+    Attend,
     Latent(LatentOp),
 }
 

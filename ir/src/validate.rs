@@ -83,7 +83,8 @@ fn arity(op: &Op) -> (usize, Option<usize>) {
         | Op::Softmax
         | Op::LogSoftmax
         | Op::Dropout(_)
-        | Op::OneHot(_) => exactly(1),
+        | Op::OneHot(_)
+        | Op::Transpose => exactly(1),
         Op::MatMul
         | Op::AddBias
         | Op::Add
@@ -96,7 +97,7 @@ fn arity(op: &Op) -> (usize, Option<usize>) {
         | Op::Embedding
         | Op::PrependRoot
         | Op::Heads => exactly(2),
-        Op::Bilinear | Op::AttentionPool => exactly(3),
+        Op::Bilinear | Op::AttentionPool | Op::Attend => exactly(3),
         Op::PairScore => exactly(4),
         Op::Lstm { .. } => exactly(6),
         Op::Concat => (1, None),

@@ -207,6 +207,15 @@ pub enum CheckError {
     NotALibrary { item: &'static str },
     /// A value computed and never used (warning).
     UnusedValue { name: String },
+    /// A shared layer instance never applied (warning).
+    UnusedLayer { name: String },
+    /// A shared layer instance applied to inputs whose widths differ from
+    /// those of its first application, which sized its weights.
+    SharedLayerMismatch {
+        name: String,
+        first: String,
+        here: String,
+    },
     /// A `param` never referred to (warning).
     UnusedParam { name: String },
     /// `--set` without `PATH=VALUE` form.
@@ -488,6 +497,20 @@ impl CheckError {
                 format!("`{name}` is computed but never used"),
                 "unused".into(),
                 Some(format!("remove it, or use `{name}` later in the model")),
+            ),
+            UnusedLayer { name } => (
+                "lsm::check::unused_layer",
+                format!("layer `{name}` is defined but never applied"),
+                "unused".into(),
+                Some(format!("remove it, or apply it as `{name}(…)`")),
+            ),
+            SharedLayerMismatch { name, first, here } => (
+                "lsm::check::shared_layer_mismatch",
+                format!("`{name}` is applied to {here}, but its shared weights were sized for {first}"),
+                format!("`{name}` applied to {here}"),
+                Some(format!(
+                    "every application of `{name}` uses the same weights, so its inputs need the feature sizes of its first application; define a second layer for inputs of other sizes"
+                )),
             ),
             UnusedParam { name } => (
                 "lsm::check::unused_param",

@@ -372,6 +372,9 @@ impl Checker {
     fn ev_call(&mut self, c: &Call, ctx: &Ctx) -> Option<TExpr> {
         let name = c.callee.name.as_str();
         let span = c.callee.span;
+        if self.instances.contains_key(name) {
+            return self.apply_instance(c, ctx);
+        }
         let Some(b) = self.builtin(name) else {
             if builtins::surrogate_op(name).is_some() {
                 self.emit(span, CheckError::SurrogateOnly { name: name.into() });
@@ -385,7 +388,9 @@ impl Checker {
                     },
                 );
             } else {
-                let suggestion = closest(name, self.names_of(Kind::Layer));
+                let mut layers = self.names_of(Kind::Layer);
+                layers.extend(self.instance_names());
+                let suggestion = closest(name, layers);
                 let (what, suggestion) = match ctx {
                     Ctx::Loss => (
                         Unknown::Loss,

@@ -6,6 +6,7 @@ mod error;
 mod exprs;
 mod latent;
 pub(crate) mod overrides;
+mod shared;
 mod train;
 
 pub use error::{CheckError, Unknown};
@@ -165,6 +166,9 @@ pub(crate) struct Checker {
     pub value_order: Vec<String>,
     pub surrogates: HashMap<String, SurrogateEntry>,
     pub surrogate_order: Vec<String>,
+    /// Shared layer instances (`layer F = …`) of the blocks checked so far.
+    pub instances: HashMap<String, shared::Instance>,
+    pub instance_order: Vec<String>,
     pub summary: Option<Summary>,
     /// `(file, canonical path)` of files being read, for `use` cycles.
     pub reading: Vec<PathBuf>,
@@ -505,6 +509,12 @@ impl Checker {
             self.poisoned.insert(name.name.clone());
             return;
         }
+        if let Some(prev) = self.instances.get(&name.name) {
+            let prev_span = prev.def.name.span;
+            self.duplicate_definition(name, prev_span, "a shared layer has this name");
+            self.poisoned.insert(name.name.clone());
+            return;
+        }
         if let Some(prev) = self.values.get(&name.name) {
             let prev_span = prev.span;
             let what = if prev.block == Block::Data {
@@ -531,6 +541,17 @@ impl Checker {
                 used: false,
             },
         );
+    }
+
+    /// `name` defined again; `first` is the earlier definition.
+    pub(crate) fn duplicate_definition(&mut self, name: &Ident, first: Span, note: &str) {
+        self.emit(
+            name.span,
+            CheckError::DuplicateDefinition {
+                name: name.name.clone(),
+            },
+        )
+        .with_secondary_mut(first, note);
     }
 
     fn data(&mut self, source: &Call) -> Option<summary::DataSummary> {
@@ -608,6 +629,7 @@ impl Checker {
             values: Vec::new(),
             params: ParamCount::default(),
         };
+        self.layer_instances(&b.layers, name);
         for stmt in &b.stmts {
             let before = self.layer_params;
             let ty = self.tensor_value(&stmt.value, ctx.clone());
@@ -666,6 +688,7 @@ impl Checker {
                 warnings.push((v.span, CheckError::UnusedValue { name: name.clone() }));
             }
         }
+        warnings.extend(self.unused_instances());
         for name in &self.param_order {
             let p = &self.params[name];
             // Params of the prelude or of shared files may serve other specs.

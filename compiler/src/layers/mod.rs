@@ -12,6 +12,7 @@
 //! from one list.
 
 mod arc_scores;
+mod attend;
 mod attention_pool;
 mod bilinear;
 mod bilstm;
@@ -19,6 +20,7 @@ mod concat;
 mod dropout;
 mod elementwise;
 mod embed;
+mod feed_forward;
 mod heads;
 mod linear;
 mod matmul;
@@ -27,6 +29,7 @@ mod one_hot;
 mod pool;
 #[cfg(test)]
 mod tests;
+mod transpose;
 
 use crate::builtins::shapes::{Args, ShapeError};
 use crate::builtins::{req, ArgTy, Builtin, Param};
@@ -114,15 +117,18 @@ pub static LAYERS: &[&dyn Layer] = &[
     &linear::Linear,
     &bilinear::Bilinear,
     &matmul::MatMul,
+    &transpose::Transpose,
     &embed::Embed,
     &bilstm::BiLstm,
     &arc_scores::ArcScores,
     &heads::Heads,
     &concat::Concat,
     &attention_pool::AttentionPool,
+    &attend::Attend,
     &pool::SUM_POOL,
     &pool::MEAN_POOL,
     &mlp::Mlp,
+    &feed_forward::FeedForward,
     &dropout::Dropout,
     &one_hot::OneHot,
     &elementwise::TANH,

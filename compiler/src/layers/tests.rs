@@ -35,6 +35,23 @@ const EXAMPLES: &[(&str, On, &str)] = &[
         "bilinear(bilinear(z, x, 4), x, 2)",
     ),
     ("matmul", On::Sentences, "matmul(z, z)"),
+    ("matmul", On::Sentences, "matmul(h, transpose(h))"),
+    ("transpose", On::Sentences, "transpose(z)"),
+    (
+        "attend",
+        On::Sentences,
+        "attend(matmul(h, transpose(h)), h)",
+    ),
+    (
+        "feed_forward",
+        On::Sentences,
+        "feed_forward(h, 5, dropout = 0.1)",
+    ),
+    (
+        "feed_forward",
+        On::Features,
+        "feed_forward(feed_forward(x, 4, layers = 1), 3, dropout = 0)",
+    ),
     ("embed", On::Sentences, "embed(tokens, embeddings)"),
     (
         "embed",
@@ -117,6 +134,13 @@ fn scalars(p: &Param) -> ParamCount {
     }
 }
 
+/// The scalars of all these parameters.
+fn total<'p>(params: impl Iterator<Item = &'p Param>) -> ParamCount {
+    params
+        .map(scalars)
+        .fold(ParamCount::default(), |a, b| a + b)
+}
+
 /// How many parameter tensors the layer calls in `e` declare.
 fn declared(e: &TExpr) -> usize {
     match &e.kind {
@@ -127,13 +151,21 @@ fn declared(e: &TExpr) -> usize {
             let own = lookup(name).map_or(0, |layer| {
                 layer.shape(args).expect("a checked call").params.len()
             });
-            let inner = args.0.iter().filter_map(|(_, v)| match v {
-                Val::Tensor(t) => Some(declared(t)),
-                _ => None,
-            });
-            own + inner.sum::<usize>()
+            own + declared_in_args(args)
         }
+        // A shared instance's weights are named after it, not the value.
+        TKind::Apply { args, .. } => declared_in_args(args),
     }
+}
+
+fn declared_in_args(args: &crate::builtins::shapes::Args) -> usize {
+    args.0
+        .iter()
+        .filter_map(|(_, v)| match v {
+            Val::Tensor(t) => Some(declared(t)),
+            _ => None,
+        })
+        .sum()
 }
 
 #[test]
@@ -179,17 +211,9 @@ fn every_registered_layer_creates_the_parameters_the_checker_counts() {
             declared(&stmt.value),
             "{v}: parameter tensors"
         );
-        let total = created
-            .iter()
-            .map(|p| scalars(p))
-            .fold(ParamCount::default(), |a, b| a + b);
-        assert_eq!(total, counted, "{v}: scalars created and counted");
-        let all = program
-            .graph
-            .params
-            .iter()
-            .map(scalars)
-            .fold(ParamCount::default(), |a, b| a + b);
+        let made = total(created.into_iter());
+        assert_eq!(made, counted, "{v}: scalars created and counted");
+        let all = total(program.graph.params.iter());
         assert_eq!(all, summary.total_params, "{v}: the whole spec");
     }
 }
@@ -261,4 +285,46 @@ fn a_registered_descriptor_is_all_the_checker_needs_to_accept_a_structure() {
         !check_text("planar.lsm", &argmax, Origin::CommandLine, &[], &extended).has_errors(),
         "MAP on a registered structure checks clean"
     );
+}
+
+#[test]
+fn a_shared_layer_creates_its_parameters_once_and_the_checker_counts_them_once() {
+    // `P` is applied twice, to inputs of one width; `y_hat` nests an
+    // application inside a call of another layer.
+    let text = "data synthetic_mixture(clusters = 3, features = 6)\n\
+                encoder { layer P = linear(out = 6)\n s = linear(P(x), 3) }\n\
+                latent z : categorical(3) = marg(s)\n\
+                decoder {\n  a = P(x)\n  y_hat = linear(P(a) + P(x), 2)\n}\n\
+                loss cross_entropy(y_hat, y)\n\
+                train { optimizer adam  batch full  steps 1 }\n";
+    let report = check_text("shared.lsm", text, Origin::CommandLine, &[], catalog());
+    assert!(!report.has_errors(), "{:#?}", report.diagnostics);
+    let summary = report.summary.as_ref().expect("a clean check");
+    let program = lower(report.model.as_ref().expect("a model")).expect("lowers");
+    let names: Vec<&str> = program
+        .graph
+        .params
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "encoder.P.linear.weight",
+            "encoder.P.linear.bias",
+            "encoder.s.linear.weight",
+            "encoder.s.linear.bias",
+            "decoder.y_hat.linear.weight",
+            "decoder.y_hat.linear.bias",
+        ]
+    );
+    assert_eq!(total(program.graph.params.iter()), summary.total_params);
+    assert_eq!(summary.total_params, ParamCount::fixed(42 + 21 + 14));
+    let param_nodes = program
+        .graph
+        .nodes
+        .iter()
+        .filter(|n| matches!(n.op, lsmc_ir::graph::Op::Param(_)))
+        .count();
+    assert_eq!(param_nodes, 6, "every application reads the same nodes");
 }

@@ -135,10 +135,23 @@ pub struct Latent {
     pub span: Span,
 }
 
+/// `layer F = feed_forward(hidden = 200)` inside `encoder` or `decoder`:
+/// a layer instance whose weights every application `F(a)` shares. `call`
+/// is the layer's call without its leading tensor arguments, which each
+/// application gives.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LayerDef {
+    pub name: Ident,
+    pub call: Call,
+    pub span: Span,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Block {
     pub keyword: Span,
     pub stmts: Vec<Assign>,
+    /// The block's shared layer instances, wherever they are written in it.
+    pub layers: Vec<LayerDef>,
     pub span: Span,
 }
 

@@ -351,12 +351,18 @@ impl Builder {
                 span,
             },
             Rule::encoder_block | Rule::decoder_block => {
+                let (mut stmts, mut layers) = (Vec::new(), Vec::new());
+                for q in parts {
+                    match q.as_rule() {
+                        Rule::assign => stmts.push(self.assign(q)),
+                        Rule::layer_def => layers.push(self.layer_def(q)),
+                        _ => {}
+                    }
+                }
                 let block = Block {
                     keyword: kw_span,
-                    stmts: parts
-                        .filter(|q| q.as_rule() == Rule::assign)
-                        .map(|q| self.assign(q))
-                        .collect(),
+                    stmts,
+                    layers,
                     span,
                 };
                 if rule == Rule::encoder_block {
@@ -502,6 +508,16 @@ impl Builder {
         }
     }
 
+    fn layer_def(&self, p: Pair<Rule>) -> LayerDef {
+        let span = self.span(&p);
+        let mut parts = self.parts(p).into_iter().skip(1);
+        LayerDef {
+            name: self.ident(parts.next().expect("a layer instance has a name")),
+            call: self.call(parts.next().expect("a layer instance has a call")),
+            span,
+        }
+    }
+
     fn call_or_name(&self, p: Pair<Rule>) -> CallOrName {
         let span = self.span(&p);
         match p.as_rule() {
@@ -641,4 +657,27 @@ fn unescape(s: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block(text: &str) -> Block {
+        let module = parse_module(text, FileId(1)).expect("parses");
+        match module.items.into_iter().next() {
+            Some(Item::Encoder(b)) => b,
+            other => panic!("not an encoder: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_layer_line_defines_a_shared_instance_and_layer_stays_a_name() {
+        let b = block("encoder { layer F = linear(out = 4)\n layer = F(x) }");
+        assert_eq!(b.layers.len(), 1);
+        assert_eq!(b.layers[0].name.name, "F");
+        assert_eq!(b.layers[0].call.callee.name, "linear");
+        assert_eq!(b.stmts.len(), 1);
+        assert_eq!(b.stmts[0].name.name, "layer");
+    }
 }

@@ -1,6 +1,7 @@
 //! Every graph op: its forward, its vector-Jacobian product and its tests,
 //! one family per file. [`forward`] and [`vjp`] dispatch on [`Op`].
 
+pub mod attend;
 pub mod elementwise;
 pub mod fastmath;
 pub mod gemm;
@@ -118,6 +119,11 @@ pub fn forward<T: Real>(op: &Op, x: &[&ArrayD<T>], shape: &[usize], env: &mut En
             let (out, aux) = sequence::attention_pool(x[0], x[1], x[2]);
             Fwd::with_array(out, aux)
         }
+        Op::Transpose => Fwd::plain(shape::transpose(x[0])),
+        Op::Attend => {
+            let (out, weights) = attend::attend(x[0], x[1], x[2]);
+            Fwd::with_array(out, weights)
+        }
         Op::Input(_) | Op::Param(_) | Op::Latent(_) => {
             unreachable!("inputs, parameters and latent nodes are evaluated by the executor")
         }
@@ -215,6 +221,8 @@ pub fn vjp_needed<T: Real>(
             aux.expect("attention_pool keeps its weights"),
             g,
         ),
+        Op::Transpose => vec![Some(shape::transpose(g))],
+        Op::Attend => attend::attend_vjp(x[1], aux.expect("attend keeps its weights"), g),
         Op::Input(_) | Op::Param(_) | Op::Latent(_) => {
             unreachable!("inputs, parameters and latent nodes are differentiated by the executor")
         }

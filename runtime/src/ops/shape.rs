@@ -1,5 +1,6 @@
 //! Ops that move values around: `Concat` (last axis), masked `SumPool` /
-//! `MeanPool` over the sequence axis, `Embedding` lookup and `OneHot`.
+//! `MeanPool` over the sequence axis, `Transpose` (the last two axes),
+//! `Embedding` lookup and `OneHot`.
 //! Index inputs (labels, ids, lengths) are carried as whole numbers in the
 //! float type and receive no gradient.
 
@@ -70,6 +71,19 @@ pub fn pool_vjp<T: Real>(
     dx
 }
 
+/// `x[…, N, M]` → `[…, M, N]`, in standard layout (batched products read
+/// their inputs as contiguous matrices). Its own VJP: the cotangent
+/// transposed back.
+pub fn transpose<T: Real>(x: &ArrayD<T>) -> ArrayD<T> {
+    let r = x.ndim();
+    let mut axes: Vec<usize> = (0..r).collect();
+    axes.swap(r - 2, r - 1);
+    x.view()
+        .permuted_axes(IxDyn(&axes))
+        .as_standard_layout()
+        .into_owned()
+}
+
 /// `table[ids]`: `ids[…]` → `[…, E]`.
 pub fn embedding<T: Real>(ids: &ArrayD<T>, table: &ArrayD<T>) -> ArrayD<T> {
     let e = table.shape()[1];
@@ -123,6 +137,16 @@ mod tests {
             super::pool(&x, &lengths, true),
             super::pool(&padded, &lengths, true)
         );
+    }
+
+    #[test]
+    fn transpose_swaps_the_last_two_axes_and_its_vjp_matches_finite_differences() {
+        let x = random(&[2, 3, 4], 1);
+        let t = super::transpose(&x);
+        assert_eq!(t.shape(), &[2, 4, 3]);
+        assert_eq!(t[[1, 3, 2]], x[[1, 2, 3]]);
+        assert!(t.is_standard_layout());
+        check_op(&Op::Transpose, &[&[2, 3, 4]], &[]);
     }
 
     #[test]
