@@ -11,6 +11,7 @@ mod inspect_trees;
 mod lsm_files;
 mod mutations;
 mod predict;
+mod several_latents;
 mod sst_data;
 mod structures;
 mod sweep;
