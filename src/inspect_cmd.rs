@@ -1,5 +1,5 @@
-//! `lsmc inspect SPEC [--set …] [--seed N] [--batch N] [--json]`: what the
-//! latent node did in the first training step — its scores, forward value,
+//! `lsmc inspect SPEC [--set …] [--latent NAME] [--seed N] [--batch N] [--json]`:
+//! what a latent node (the first, or `--latent`'s) did in the first training step — its scores, forward value,
 //! the surrogate's inner iterates (µ and ∇_µ L at each), the gradient it
 //! returned and the decoder passes it made. Computed in f64, with the seed,
 //! parameters, batch and random draws of `lsmc train`'s first step; nothing
@@ -20,6 +20,9 @@ pub struct InspectArgs {
     /// Seed (default: the spec's `train { seed N }`, else 1, as `lsmc train`).
     #[arg(long)]
     seed: Option<u64>,
+    /// The latent to trace (default: the first latent line's).
+    #[arg(long)]
+    latent: Option<String>,
     /// Examples in the batch (default: the spec's batch size).
     #[arg(long)]
     batch: Option<usize>,
@@ -47,6 +50,32 @@ fn norm(a: &ArrayD<f64>) -> f64 {
     a.iter().map(|x| x * x).sum::<f64>().sqrt()
 }
 
+/// The latent `--latent` names, or the first; the error says which
+/// latents there are.
+fn chosen_latent<'m>(
+    model: &'m lsmc_compiler::model::Model,
+    name: Option<&str>,
+) -> Result<&'m lsmc_compiler::model::LatentModel, String> {
+    let names = || {
+        model
+            .latents
+            .iter()
+            .map(|l| format!("`{}`", l.name))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match name {
+        None => model
+            .latents
+            .first()
+            .ok_or_else(|| "has no latent to inspect".to_string()),
+        Some(n) => model.latent(n).ok_or_else(|| match model.latents.len() {
+            0 => "has no latent to inspect".to_string(),
+            _ => format!("has no latent `{n}`; its latents are {}", names()),
+        }),
+    }
+}
+
 pub fn run(args: &InspectArgs, cx: &lsmc_runtime::Context) -> ExitCode {
     if args.batch == Some(0) {
         eprintln!("error: --batch must be at least 1");
@@ -57,9 +86,12 @@ pub fn run(args: &InspectArgs, cx: &lsmc_runtime::Context) -> ExitCode {
         Err(code) => return ExitCode::from(code),
     };
     let model = &loaded.model;
-    let Some(latent) = &model.latent else {
-        eprintln!("error: `{}` has no latent to inspect", args.spec.display());
-        return ExitCode::from(EXIT_DIAGNOSTICS);
+    let latent = match chosen_latent(model, args.latent.as_deref()) {
+        Ok(l) => l,
+        Err(message) => {
+            eprintln!("error: `{}` {message}", args.spec.display());
+            return ExitCode::from(EXIT_DIAGNOSTICS);
+        }
     };
     let seed = args.seed.or(model.train.seed).unwrap_or(1);
     let ins = match lsmc_runtime::train::inspect::<f64>(cx, &loaded.program, seed, args.batch) {
@@ -69,8 +101,11 @@ pub fn run(args: &InspectArgs, cx: &lsmc_runtime::Context) -> ExitCode {
             return ExitCode::from(EXIT_DIAGNOSTICS);
         }
     };
-    let Some(trace) = ins.latent else {
-        eprintln!("error: the latent node received no gradient in this step");
+    let Some(trace) = ins.latents.into_iter().find(|t| t.name == latent.name) else {
+        eprintln!(
+            "error: the latent node `{}` received no gradient in this step",
+            latent.name
+        );
         return ExitCode::from(EXIT_DIAGNOSTICS);
     };
     let surrogate = latent.surrogate.as_ref();
@@ -97,7 +132,7 @@ pub fn run(args: &InspectArgs, cx: &lsmc_runtime::Context) -> ExitCode {
             "forward": array(&trace.forward),
             "iterates": trace.iterates.iter().map(|it| json!({"mu": array(&it.mu), "grad": array(&it.grad)})).collect::<Vec<_>>(),
             "surrogate_grad": array(&trace.surrogate_grad),
-            "decoder_calls": ins.decoder_calls,
+            "decoder_calls": trace.decoder_calls,
         });
         crate::out(&format!("{out}\n"));
     } else {
@@ -127,7 +162,7 @@ pub fn run(args: &InspectArgs, cx: &lsmc_runtime::Context) -> ExitCode {
         text += &format!(
             "  gradient into the scores: |g| = {:.6}; decoder calls: {}\n(--json prints every value)\n",
             norm(&trace.surrogate_grad),
-            ins.decoder_calls
+            trace.decoder_calls
         );
         crate::out(&text);
     }

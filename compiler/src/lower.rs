@@ -63,66 +63,11 @@ pub fn lower_graph(model: &Model) -> Result<Graph, Vec<Diagnostic>> {
     for s in &model.encoder {
         l.stmt(s, "encoder");
     }
-    if let Some(lat) = &model.latent {
-        l.section = Section::Latent;
-        l.layer_index = 0;
-        l.prefix = format!("latent.{}", lat.name);
-        let via = match &lat.surrogate {
-            Some(call) => match surrogate::lower(call) {
-                Ok(s) => Some(s),
-                Err(d) => {
-                    l.diags.push(d);
-                    None
-                }
-            },
-            None => None,
-        };
-        let mapping = match (lat.forward, via) {
-            (Forward::Argmax, Some(via)) => Some(Mapping::Argmax { via }),
-            (Forward::Sample, Some(via)) => Some(Mapping::Sample { via }),
-            (Forward::Marg, via) => Some(Mapping::Marg { via }),
-            (Forward::SparseMap, via) => Some(Mapping::SparseMap {
-                max_iter: lat.max_iter,
-                via,
-            }),
-            (f @ (Forward::Argmax | Forward::Sample), None) => {
-                if lat.surrogate.is_none() {
-                    l.diags.push(internal(
-                        format!(
-                            "`{}` has a zero gradient almost everywhere and needs `via SURROGATE`",
-                            f.name()
-                        ),
-                        lat.forward_span,
-                    ));
-                }
-                None
-            }
-        };
-        if let (Some(scores), Some(mapping)) = (l.expr(&lat.scores), mapping) {
-            let op = LatentOp {
-                name: lat.name.clone(),
-                structure: lat.structure,
-                k: lat.k as usize,
-                single_root: lat.single_root,
-                mapping,
-            };
-            let dims = lat.scores.ty.dims.clone();
-            // Structures over words take each sentence's own length:
-            // padding never joins one.
-            let mut inputs = vec![scores];
-            if lat.structure.scores.over_words() {
-                let name = match dims.get(1) {
-                    Some(Dim::Sym(symbol, _)) => lsmc_ir::types::lengths_input(symbol),
-                    _ => lsmc_ir::types::lengths_input("N"),
-                };
-                inputs.push(l.input(&name, vec![Dim::Sym("B", 0)], lat.forward_span));
-            }
-            let id = l.node(Op::Latent(op), inputs, dims, lat.forward_span);
-            l.g.nodes[id].name = Some(lat.name.clone());
-            l.named.insert(lat.name.clone(), id);
-            l.g.values.push((lat.name.clone(), id));
-            l.g.latent = Some(id);
-        }
+    // A one-latent model keeps the state keys its checkpoints have always
+    // used; with several, each latent's moving averages are its own.
+    let several = model.latents.len() > 1;
+    for lat in &model.latents {
+        l.latent(lat, several);
     }
     l.section = Section::Decoder;
     for s in &model.decoder {
@@ -592,6 +537,72 @@ impl LayerCx<'_> {
     /// Something a checked model cannot contain.
     pub fn internal(&mut self, message: String) -> Option<NodeId> {
         self.l.internal(message, self.span)
+    }
+}
+
+impl Lowerer {
+    /// One latent line: its scores' nodes, then the latent node. `several`
+    /// keys the surrogate's running state by the latent's name.
+    fn latent(&mut self, lat: &crate::model::LatentModel, several: bool) {
+        self.section = Section::Latent;
+        self.layer_index = 0;
+        self.prefix = format!("latent.{}", lat.name);
+        let via = match &lat.surrogate {
+            Some(call) => match surrogate::lower(call, several.then_some(lat.name.as_str())) {
+                Ok(s) => Some(s),
+                Err(d) => {
+                    self.diags.push(d);
+                    None
+                }
+            },
+            None => None,
+        };
+        let mapping = match (lat.forward, via) {
+            (Forward::Argmax, Some(via)) => Some(Mapping::Argmax { via }),
+            (Forward::Sample, Some(via)) => Some(Mapping::Sample { via }),
+            (Forward::Marg, via) => Some(Mapping::Marg { via }),
+            (Forward::SparseMap, via) => Some(Mapping::SparseMap {
+                max_iter: lat.max_iter,
+                via,
+            }),
+            (f @ (Forward::Argmax | Forward::Sample), None) => {
+                if lat.surrogate.is_none() {
+                    self.diags.push(internal(
+                        format!(
+                            "`{}` has a zero gradient almost everywhere and needs `via SURROGATE`",
+                            f.name()
+                        ),
+                        lat.forward_span,
+                    ));
+                }
+                None
+            }
+        };
+        if let (Some(scores), Some(mapping)) = (self.expr(&lat.scores), mapping) {
+            let op = LatentOp {
+                name: lat.name.clone(),
+                structure: lat.structure,
+                k: lat.k as usize,
+                single_root: lat.single_root,
+                mapping,
+            };
+            let dims = lat.scores.ty.dims.clone();
+            // Structures over words take each sentence's own length:
+            // padding never joins one.
+            let mut inputs = vec![scores];
+            if lat.structure.scores.over_words() {
+                let name = match dims.get(1) {
+                    Some(Dim::Sym(symbol, _)) => lsmc_ir::types::lengths_input(symbol),
+                    _ => lsmc_ir::types::lengths_input("N"),
+                };
+                inputs.push(self.input(&name, vec![Dim::Sym("B", 0)], lat.forward_span));
+            }
+            let id = self.node(Op::Latent(op), inputs, dims, lat.forward_span);
+            self.g.nodes[id].name = Some(lat.name.clone());
+            self.named.insert(lat.name.clone(), id);
+            self.g.values.push((lat.name.clone(), id));
+            self.g.latents.push(id);
+        }
     }
 }
 

@@ -17,7 +17,7 @@ pub struct TExpr {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum TKind {
-    /// A named value: provided by the data, or defined in a block or by the latent.
+    /// A named value: provided by the data, or defined in a block or by a latent line.
     Value(String),
     /// A number inside tensor arithmetic (`s / tau`).
     Scalar(f64),
@@ -106,13 +106,21 @@ pub struct TrainPlan {
     pub metrics: Vec<Metric>,
 }
 
+impl Model {
+    /// The latent called `name`.
+    pub fn latent(&self, name: &str) -> Option<&LatentModel> {
+        self.latents.iter().find(|l| l.name == name)
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct Model {
     pub name: String,
     pub data_source: String,
     pub data_args: Args,
     pub encoder: Vec<Stmt>,
-    pub latent: Option<LatentModel>,
+    /// One per `latent` line, in file order.
+    pub latents: Vec<LatentModel>,
     pub decoder: Vec<Stmt>,
     pub loss: Option<TExpr>,
     pub train: TrainPlan,

@@ -12,7 +12,8 @@ pub struct Summary {
     pub params: Vec<(String, String)>,
     pub data: Option<DataSummary>,
     pub blocks: Vec<BlockSummary>,
-    pub latent: Option<LatentSummary>,
+    /// One per `latent` line, in file order.
+    pub latents: Vec<LatentSummary>,
     pub loss: String,
     pub train: TrainSummary,
     pub total_params: ParamCount,
@@ -138,7 +139,7 @@ impl fmt::Display for Summary {
         for b in self.blocks.iter().filter(|b| b.block == "encoder") {
             print_block(f, b)?;
         }
-        if let Some(l) = &self.latent {
+        for l in &self.latents {
             writeln!(
                 f,
                 "  latent   {} : {} = {}    {}",

@@ -8,7 +8,7 @@
 
 use crate::tree_draw::{self, Figure, Parse};
 use lsmc_ir::data::Sst;
-use lsmc_ir::graph::{Graph, Op};
+use lsmc_ir::graph::Graph;
 use lsmc_runtime::data::sst::{self, Labels, Sentence};
 use lsmc_runtime::exec::Executor;
 use lsmc_runtime::real::Real;
@@ -40,7 +40,17 @@ pub struct Item {
 pub struct Prediction {
     pub item: Item,
     pub probabilities: Vec<f64>,
-    pub parse: Option<Parse>,
+    /// The tree each tree latent induced, by latent name, in the graph's
+    /// latent order.
+    pub parses: Vec<(String, Parse)>,
+}
+
+impl Prediction {
+    /// The first tree latent's tree (the one CoNLL-U and the top-level
+    /// JSON fields show).
+    fn parse(&self) -> Option<&Parse> {
+        self.parses.first().map(|(_, p)| p)
+    }
 }
 
 /// Sentences from a file (`-`: standard input); `Err` names the file and line.
@@ -141,9 +151,6 @@ pub fn predict<T: Real>(
         .collect();
     let split = sst::encode(&sentences, &voc, &table);
     let exec = Executor::new(graph, cx).map_err(|e| e.to_string())?;
-    let latent = graph.nodes.iter().position(
-        |n| matches!(&n.op, Op::Latent(l) if l.structure.scores == lsmc_ir::structures::ARCS),
-    );
     let logits = graph.nodes[graph.loss].inputs[0];
 
     // Evaluation walks the sentences by length; answers go back in input order.
@@ -159,27 +166,28 @@ pub fn predict<T: Real>(
         let p = lsmc_runtime::ops::softmax::softmax(pass.value(logits));
         for (b, &i) in idx.iter().enumerate() {
             let item = slots[i].take().expect("each sentence once");
-            let parse = match (&trees, latent) {
-                (Some(trees), Some(l)) => {
-                    let z = pass.value(l);
-                    let heads = trees[b].clone();
+            let parses = trees
+                .iter()
+                .map(|t| {
+                    let z = pass.value(t.node);
+                    let heads = t.items[b].clone();
                     let weights = heads
                         .iter()
                         .enumerate()
                         .map(|(m, &h)| z[[b, h, m + 1]].f64())
                         .collect();
-                    Some(Parse {
+                    let parse = Parse {
                         words: item.tokens.iter().map(|t| sst::ptb_unescape(t)).collect(),
                         heads,
                         weights,
-                    })
-                }
-                _ => None,
-            };
+                    };
+                    (t.latent.clone(), parse)
+                })
+                .collect();
             predictions[i] = Some(Prediction {
                 item,
                 probabilities: (0..p.shape()[1]).map(|c| p[[b, c]].f64()).collect(),
-                parse,
+                parses,
             });
         }
     }
@@ -216,7 +224,11 @@ pub fn render(format: Format, predictions: &[Prediction], labels: Labels) -> Str
             let mut out = String::new();
             for (i, p) in predictions.iter().enumerate() {
                 out += &format!("{}\n  {}\n", title(i, p), p.item.text);
-                if let Some(parse) = &p.parse {
+                let several = p.parses.len() > 1;
+                for (latent, parse) in &p.parses {
+                    if several {
+                        out += &format!("  {latent}:\n");
+                    }
                     for line in tree_draw::terminal(parse).lines() {
                         out += &format!("  {line}\n");
                     }
@@ -240,7 +252,7 @@ pub fn render(format: Format, predictions: &[Prediction], labels: Labels) -> Str
                 if let Some(g) = p.item.gold {
                     comments.push(("gold".to_string(), names[g].to_string()));
                 }
-                let parse = p.parse.clone().unwrap_or_else(|| Parse {
+                let parse = p.parse().cloned().unwrap_or_else(|| Parse {
                     words: p.item.tokens.iter().map(|t| sst::ptb_unescape(t)).collect(),
                     // Without a tree latent every word hangs from the first.
                     heads: (0..p.item.tokens.len())
@@ -256,15 +268,24 @@ pub fn render(format: Format, predictions: &[Prediction], labels: Labels) -> Str
             let mut out = String::new();
             for p in predictions {
                 let (c, _) = class(p);
-                let v = json!({
+                let mut v = json!({
                     "text": p.item.text,
                     "tokens": p.item.tokens,
                     "prediction": names[c],
                     "probabilities": names.iter().zip(&p.probabilities).map(|(n, v)| (n.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
                     "gold": p.item.gold.map(|g| names[g]),
-                    "heads": p.parse.as_ref().map(|t| &t.heads),
-                    "weights": p.parse.as_ref().map(|t| &t.weights),
+                    "heads": p.parse().map(|t| &t.heads),
+                    "weights": p.parse().map(|t| &t.weights),
                 });
+                // With several tree latents, every one's tree by name.
+                if p.parses.len() > 1 {
+                    v["trees"] = p
+                        .parses
+                        .iter()
+                        .map(|(n, t)| (n.clone(), json!({"heads": t.heads, "weights": t.weights})))
+                        .collect::<serde_json::Map<_, _>>()
+                        .into();
+                }
                 out += &format!("{v}\n");
             }
             out
@@ -273,10 +294,15 @@ pub fn render(format: Format, predictions: &[Prediction], labels: Labels) -> Str
             let figures: Vec<Figure> = predictions
                 .iter()
                 .enumerate()
-                .filter_map(|(i, p)| {
-                    Some(Figure {
-                        title: title(i, p),
-                        parse: p.parse.clone()?,
+                .flat_map(|(i, p)| {
+                    let several = p.parses.len() > 1;
+                    p.parses.iter().map(move |(latent, parse)| Figure {
+                        title: if several {
+                            format!("{} · {latent}", title(i, p))
+                        } else {
+                            title(i, p)
+                        },
+                        parse: parse.clone(),
                     })
                 })
                 .collect();

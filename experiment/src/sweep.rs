@@ -18,7 +18,7 @@ use std::sync::Mutex;
 #[derive(Clone, Debug)]
 pub struct Options {
     pub specs: Vec<PathBuf>,
-    /// `PATH=V1,V2,…` axes.
+    /// `PATH=V1,V2,…` axes (commas inside parentheses belong to a value).
     pub grid: Vec<String>,
     /// `--set` overrides for every run.
     pub set: Vec<String>,
@@ -50,8 +50,7 @@ fn parse_axis(flag: &str) -> Result<Axis, String> {
         .split_once('=')
         .ok_or_else(|| format!("--grid `{flag}`: expected PATH=V1,V2,…"))?;
     let path = path.trim().to_string();
-    let values: Vec<String> = values
-        .split(',')
+    let values: Vec<String> = split_top_level(values)
         .map(|v| v.trim().to_string())
         .filter(|v| !v.is_empty())
         .collect();
@@ -59,6 +58,27 @@ fn parse_axis(flag: &str) -> Result<Axis, String> {
         return Err(format!("--grid `{flag}`: expected PATH=V1,V2,…"));
     }
     Ok((path, values))
+}
+
+/// Splits at the commas outside parentheses, so a value may be a call
+/// with several arguments (a latent's `argmax(s) via spigot(eta = 0.1, steps = 1)`).
+fn split_top_level(text: &str) -> impl Iterator<Item = &str> {
+    let mut depth = 0i32;
+    let mut start = 0;
+    let mut cuts = Vec::new();
+    for (i, c) in text.char_indices() {
+        match c {
+            '(' | '[' => depth += 1,
+            ')' | ']' => depth -= 1,
+            ',' if depth == 0 => {
+                cuts.push(&text[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    cuts.push(&text[start..]);
+    cuts.into_iter()
 }
 
 /// The product of the axes, each point a list of `path=value` flags.
@@ -447,6 +467,20 @@ mod tests {
             (
                 "train.optimizer.lr".to_string(),
                 vec!["1e-3".to_string(), "2e-3".to_string()]
+            )
+        );
+    }
+
+    #[test]
+    fn a_latent_axis_splits_only_at_commas_outside_parentheses() {
+        assert_eq!(
+            parse_axis("z=marg(s), argmax(s) via spigot(eta = 0.1, steps = 1)").unwrap(),
+            (
+                "z".to_string(),
+                vec![
+                    "marg(s)".to_string(),
+                    "argmax(s) via spigot(eta = 0.1, steps = 1)".to_string()
+                ]
             )
         );
     }

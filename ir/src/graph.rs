@@ -2,9 +2,10 @@
 //!
 //! Nodes are stored in topological order (every input precedes its user),
 //! so execution is a single forward sweep and a single backward sweep. The
-//! encoder, the latent node, the decoder and the loss are identifiable by
-//! [`Section`]: a surrogate's `grad(µ)` re-runs exactly the nodes after the
-//! latent node, with the latent's value replaced by µ.
+//! encoder, the latent nodes, the decoder and the loss are identifiable by
+//! [`Section`]: a surrogate's `grad(µ)` re-runs exactly the nodes that
+//! depend on its latent node, with that latent's value replaced by µ and
+//! every other latent held at its forward value.
 
 use crate::span::Span;
 use crate::structures::Descriptor;
@@ -264,7 +265,8 @@ pub struct Graph {
     /// Named values of the spec and the node computing each.
     pub values: Vec<(String, NodeId)>,
     pub loss: NodeId,
-    pub latent: Option<NodeId>,
+    /// The latent nodes, in node order (one per `latent` line).
+    pub latents: Vec<NodeId>,
 }
 
 impl Graph {
@@ -273,6 +275,24 @@ impl Graph {
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, id)| *id)
+    }
+
+    /// The latent node called `name`.
+    pub fn latent_named(&self, name: &str) -> Option<NodeId> {
+        self.latents
+            .iter()
+            .copied()
+            .find(|&id| matches!(&self.nodes[id].op, Op::Latent(l) if l.name == name))
+    }
+
+    /// The latent nodes with their ops, in node order.
+    pub fn latent_ops(&self) -> impl Iterator<Item = (NodeId, &LatentOp)> + '_ {
+        self.latents
+            .iter()
+            .filter_map(|&id| match &self.nodes[id].op {
+                Op::Latent(l) => Some((id, l)),
+                _ => None,
+            })
     }
 }
 

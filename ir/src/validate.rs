@@ -193,17 +193,24 @@ impl Graph {
         let latents: Vec<NodeId> = (0..n)
             .filter(|&i| matches!(self.nodes[i].op, Op::Latent(_)))
             .collect();
-        if latents.len() > 1 {
+        if self.latents != latents {
             return Err(GraphError::Dangling(format!(
-                "{} latent nodes; this runtime runs one",
-                latents.len()
+                "the graph lists its latents as {:?}, but the latent nodes are {latents:?}",
+                self.latents
             )));
         }
-        if self.latent != latents.first().copied() {
+        // Checkpoints, statistics and `lsmc inspect --latent` tell latents
+        // apart by name.
+        let names: Vec<&str> = self.latent_ops().map(|(_, l)| l.name.as_str()).collect();
+        if let Some((i, name)) = names
+            .iter()
+            .enumerate()
+            .find(|(i, name)| names[..*i].contains(name))
+        {
             return Err(GraphError::Dangling(format!(
-                "the graph says its latent is {:?}, but the latent node is {:?}",
-                self.latent,
-                latents.first()
+                "two latent nodes are called `{name}` (%{} and %{})",
+                latents[names.iter().position(|n| n == name).expect("found")],
+                latents[i]
             )));
         }
         Ok(())
@@ -339,7 +346,7 @@ mod tests {
             }],
             values: vec![],
             loss: 4,
-            latent: None,
+            latents: vec![],
         }
     }
 
@@ -415,7 +422,7 @@ mod tests {
             vec![0],
             vec![b, Dim::Const(2)],
         );
-        g.latent = Some(2);
+        g.latents = vec![2];
         g
     }
 
@@ -471,9 +478,39 @@ mod tests {
     }
 
     #[test]
-    fn the_latent_field_must_name_the_latent_node() {
+    fn the_latents_field_must_list_the_latent_nodes() {
         let mut g = latent_graph(surrogate(&["eta"], vec![Stmt::Return(Expr::Scores)]));
-        g.latent = None;
+        g.latents = vec![];
         assert!(matches!(g.validate(), Err(GraphError::Dangling(_))));
+    }
+
+    /// Two latents over the same scores: `%2` and `%3` (the loss moves to `%5`).
+    fn two_latents(second: &str) -> Graph {
+        let mut g = latent_graph(surrogate(&["eta"], vec![Stmt::Return(Expr::Scores)]));
+        let mut other = g.nodes[2].clone();
+        if let Op::Latent(l) = &mut other.op {
+            l.name = second.into();
+        }
+        g.nodes.insert(3, other);
+        g.nodes[5].inputs = vec![3, 4];
+        g.loss = 5;
+        g.latents = vec![2, 3];
+        g
+    }
+
+    #[test]
+    fn several_latents_with_distinct_names_pass() {
+        assert_eq!(two_latents("z2").validate(), Ok(()));
+    }
+
+    #[test]
+    fn latents_listed_out_of_order_or_sharing_a_name_are_refused() {
+        let mut g = two_latents("z2");
+        g.latents = vec![3, 2];
+        assert!(matches!(g.validate(), Err(GraphError::Dangling(_))));
+        assert!(matches!(
+            two_latents("z").validate(),
+            Err(GraphError::Dangling(ref m)) if m.contains("`z`")
+        ));
     }
 }

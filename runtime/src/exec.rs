@@ -1,8 +1,9 @@
 //! Executes a graph: a forward sweep over the nodes in order, and a
-//! reverse sweep that applies each op's VJP. The latent node's backward
-//! runs the spec's surrogate, whose `grad(µ)` re-runs only the nodes
-//! downstream of the latent with its value replaced by µ, without touching
-//! the parameter gradients of the main pass.
+//! reverse sweep that applies each op's VJP. Each latent node's backward
+//! runs its own surrogate, whose `grad(µ)` re-runs only the nodes
+//! downstream of that latent with its value replaced by µ (every other
+//! latent keeps its forward value), without touching the parameter
+//! gradients of the main pass.
 
 use crate::context::Context;
 use crate::latent::structure::{Saved, Structure};
@@ -93,12 +94,18 @@ impl<T: Real> Pass<T> {
 #[derive(Clone, Debug)]
 pub struct BackwardInfo<T> {
     pub decoder_calls: usize,
-    /// The latent's scores, forward value, surrogate gradient and iterates.
-    pub latent: Option<LatentTrace<T>>,
+    /// Each latent's scores, forward value, surrogate gradient and
+    /// iterates, in the graph's latent order (latents that received no
+    /// gradient are absent).
+    pub latents: Vec<LatentTrace<T>>,
 }
 
 #[derive(Clone, Debug)]
 pub struct LatentTrace<T> {
+    /// The latent's name on its line.
+    pub name: String,
+    /// Decoder passes its surrogate made (the free `grad(z)` excluded).
+    pub decoder_calls: usize,
     /// Words per sentence, for tree latents (scores are padded to the longest).
     pub lengths: Option<Vec<usize>>,
     pub scores: ArrayD<T>,
@@ -113,8 +120,9 @@ pub struct Executor<'g> {
     pub cx: &'g Context,
     /// The node depends on a parameter, so gradients flow into it.
     needs_grad: Vec<bool>,
-    /// The node depends on the latent node (re-run by `grad(µ)`).
-    downstream: Vec<bool>,
+    /// Per latent (in `graph.latents` order), the nodes that depend on it:
+    /// what its `grad(µ)` re-runs.
+    downstream: Vec<Vec<bool>>,
 }
 
 /// Whether every entry is finite. `v · 0` is zero for a finite `v` and NaN
@@ -149,15 +157,15 @@ impl<'g> Executor<'g> {
         graph.validate().map_err(ExecError::Invalid)?;
         let n = graph.nodes.len();
         let mut needs_grad = vec![false; n];
-        let mut downstream = vec![false; n];
         for (i, node) in graph.nodes.iter().enumerate() {
-            if let Op::Latent(_) = &node.op {
-                downstream[i] = true;
-            }
             needs_grad[i] =
                 matches!(node.op, Op::Param(_)) || node.inputs.iter().any(|&j| needs_grad[j]);
-            downstream[i] = downstream[i] || node.inputs.iter().any(|&j| downstream[j]);
         }
+        let downstream = graph
+            .latents
+            .iter()
+            .map(|&latent| depends_on(graph, latent))
+            .collect();
         Ok(Executor {
             graph,
             cx,
@@ -214,6 +222,17 @@ impl<'g> Executor<'g> {
                 ops::forward(op, &inputs, &self.shape(i, batch), env)
             }
         })
+    }
+
+    /// The nodes that depend on `latent` (itself included).
+    fn downstream_of(&self, latent: NodeId) -> &[bool] {
+        let k = self
+            .graph
+            .latents
+            .iter()
+            .position(|&l| l == latent)
+            .expect("a latent node of the graph");
+        &self.downstream[k]
     }
 
     /// The forward pass. Stops at the first node whose value is not finite.
@@ -283,6 +302,7 @@ impl<'g> Executor<'g> {
         batch: &Batch<T>,
         rng: &mut ChaCha8Rng,
     ) -> Result<HashMap<NodeId, ArrayD<T>>, ExecError> {
+        let downstream = self.downstream_of(latent);
         let mut local: HashMap<NodeId, ArrayD<T>> = HashMap::new();
         let mut env = Env {
             train: pass.train,
@@ -290,7 +310,7 @@ impl<'g> Executor<'g> {
             threads: self.cx.threads(),
         };
         for i in latent + 1..self.graph.nodes.len() {
-            if !self.downstream[i] {
+            if !downstream[i] {
                 continue;
             }
             let node = &self.graph.nodes[i];
@@ -305,7 +325,7 @@ impl<'g> Executor<'g> {
                 // `x · w` does not move with µ: only its contraction with
                 // µ is redone.
                 (Op::Bilinear, Some(t))
-                    if !self.downstream[node.inputs[1]] && !self.downstream[node.inputs[2]] =>
+                    if !downstream[node.inputs[1]] && !downstream[node.inputs[2]] =>
                 {
                     let o = get(node.inputs[2]).shape()[2];
                     ops::matmul::bilinear_contract(get(node.inputs[0]), t, o)
@@ -357,17 +377,18 @@ impl<'g> Executor<'g> {
                 local.get(&j).unwrap_or_else(|| pass.value(j))
             }
         };
+        let downstream = self.downstream_of(latent);
         let mut grads: HashMap<NodeId, ArrayD<T>> = HashMap::new();
         grads.insert(self.graph.loss, ArrayD::from_elem(IxDyn(&[]), T::one()));
         for i in (latent + 1..self.graph.nodes.len()).rev() {
-            if !self.downstream[i] {
+            if !downstream[i] {
                 continue;
             }
             let Some(g) = grads.remove(&i) else { continue };
             let node = &self.graph.nodes[i];
             let inputs: Vec<&ArrayD<T>> = node.inputs.iter().map(|&j| value(j)).collect();
             let aux = pass.aux[i].as_ref().and_then(ops::Aux::array);
-            let needs: Vec<bool> = node.inputs.iter().map(|&j| self.downstream[j]).collect();
+            let needs: Vec<bool> = node.inputs.iter().map(|&j| downstream[j]).collect();
             let gs = ops::vjp_needed(
                 &node.op,
                 &inputs,
@@ -378,7 +399,7 @@ impl<'g> Executor<'g> {
                 self.cx.threads(),
             );
             for (&j, gj) in node.inputs.iter().zip(gs) {
-                if let (Some(gj), true) = (gj, self.downstream[j]) {
+                if let (Some(gj), true) = (gj, downstream[j]) {
                     match grads.get_mut(&j) {
                         Some(acc) => *acc += &gj,
                         None => {
@@ -445,7 +466,7 @@ impl<'g> Executor<'g> {
             params.iter().map(|p| ArrayD::zeros(p.raw_dim())).collect();
         let mut info = BackwardInfo {
             decoder_calls: 0,
-            latent: None,
+            latents: Vec::new(),
         };
         grads[self.graph.loss] = Some(ArrayD::from_elem(IxDyn(&[]), T::one()));
         for i in (0..n).rev() {
@@ -474,6 +495,7 @@ impl<'g> Executor<'g> {
                         state: pass.aux[i].as_ref().and_then(ops::Aux::state),
                     };
                     let mut iterates = None;
+                    let mut decoder_calls = 0;
                     let gs = match &l.mapping {
                         Mapping::Argmax { via: call }
                         | Mapping::Sample { via: call }
@@ -502,6 +524,7 @@ impl<'g> Executor<'g> {
                                 trace,
                             )
                             .map_err(ExecError::Unsupported)?;
+                            decoder_calls = out.decoder_calls;
                             info.decoder_calls += out.decoder_calls;
                             iterates = Some(out.iterates);
                             out.grad
@@ -526,7 +549,9 @@ impl<'g> Executor<'g> {
                     let mut gs = gs;
                     st.keep_parts(&mut gs, lengths.as_deref());
                     if trace {
-                        info.latent = Some(LatentTrace {
+                        info.latents.push(LatentTrace {
+                            name: l.name.clone(),
+                            decoder_calls,
                             lengths: lengths.clone(),
                             scores: s.clone(),
                             forward: z.clone(),
@@ -565,8 +590,20 @@ impl<'g> Executor<'g> {
                 }
             }
         }
+        // The sweep met the latents last to first.
+        info.latents.reverse();
         Ok((param_grads, info))
     }
+}
+
+/// Which nodes depend on `source` (itself included).
+fn depends_on(graph: &Graph, source: NodeId) -> Vec<bool> {
+    let mut out = vec![false; graph.nodes.len()];
+    out[source] = true;
+    for (i, node) in graph.nodes.iter().enumerate().skip(source + 1) {
+        out[i] = node.inputs.iter().any(|&j| out[j]);
+    }
+    out
 }
 
 /// Lengths carried as a tensor (one entry per item).
@@ -576,33 +613,49 @@ fn lengths_of<T: Real>(a: &ArrayD<T>) -> Vec<usize> {
 
 /// The structures a latent induced in a pass, one decoded item per example.
 pub struct Induced {
+    /// The latent's name.
+    pub latent: String,
+    /// The latent node.
+    pub node: NodeId,
     pub structure: Structure,
     pub items: Vec<Vec<usize>>,
 }
 
 impl Executor<'_> {
-    /// The structures a latent induced in a pass, decoded per item by its
-    /// engine ([`crate::latent::structure::Engine::decode`]; for trees each
-    /// word's head, 0 the root): the forward value itself when it is a MAP
+    /// The structures each latent induced in a pass, in the graph's latent
+    /// order, decoded per item by its engine
+    /// ([`crate::latent::structure::Engine::decode`]; for trees each word's
+    /// head, 0 the root): the forward value itself when it is a MAP
     /// structure, else the MAP structure of the same scores, the
-    /// relaxation's mode. `None` when no latent's structure has statistics
-    /// to report.
-    pub fn induced<T: Real>(&self, pass: &Pass<T>) -> Result<Option<Induced>, String> {
-        let Some((i, l, st)) = self
-            .graph
-            .nodes
-            .iter()
-            .enumerate()
-            .find_map(|(i, n)| match &n.op {
-                Op::Latent(l) => {
-                    let st = Structure::new(l.structure, l.single_root);
-                    (!st.descriptor().statistics.is_empty()).then_some((i, l, st))
-                }
-                _ => None,
-            })
-        else {
-            return Ok(None);
-        };
+    /// relaxation's mode. Latents whose structure has no statistics to
+    /// report are left out.
+    pub fn induced<T: Real>(&self, pass: &Pass<T>) -> Result<Vec<Induced>, String> {
+        let mut out = Vec::new();
+        for (i, l) in self.graph.latent_ops() {
+            let st = Structure::new(l.structure, l.single_root);
+            if st.descriptor().statistics.is_empty() {
+                continue;
+            }
+            if let Some(items) = self.decode_latent(pass, i, l, st)? {
+                out.push(Induced {
+                    latent: l.name.clone(),
+                    node: i,
+                    structure: st,
+                    items,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// One latent's induced structures (see [`Executor::induced`]).
+    fn decode_latent<T: Real>(
+        &self,
+        pass: &Pass<T>,
+        i: NodeId,
+        l: &LatentOp,
+        st: Structure,
+    ) -> Result<Option<Vec<Vec<usize>>>, String> {
         let node = &self.graph.nodes[i];
         let s = pass.value(node.inputs[0]);
         let lengths = node.inputs.get(1).map(|&j| lengths_of(pass.value(j)));
@@ -619,25 +672,17 @@ impl Executor<'_> {
                 &map
             }
         };
-        let items = st
-            .decode(value, Some(&lengths))
-            .map_err(|e| e.to_string())?;
-        Ok(items.map(|items| Induced {
-            structure: st,
-            items,
-        }))
+        st.decode(value, Some(&lengths)).map_err(|e| e.to_string())
     }
 
-    /// [`Executor::induced`] for a tree latent: each word's head per
-    /// sentence.
-    pub fn induced_trees<T: Real>(
-        &self,
-        pass: &Pass<T>,
-    ) -> Result<Option<Vec<Vec<usize>>>, String> {
+    /// [`Executor::induced`] for the tree latents: each word's head per
+    /// sentence, per tree latent.
+    pub fn induced_trees<T: Real>(&self, pass: &Pass<T>) -> Result<Vec<Induced>, String> {
         Ok(self
             .induced(pass)?
+            .into_iter()
             .filter(|i| i.structure.descriptor.scores == lsmc_ir::structures::ARCS)
-            .map(|i| i.items))
+            .collect())
     }
 }
 

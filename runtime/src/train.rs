@@ -172,9 +172,10 @@ pub fn evaluate<T: Real>(
 }
 
 /// Evaluates the named splits (`train`, `valid`, `test`) in evaluation
-/// mode: the loss, the spec's metrics and the statistics the latent's
+/// mode: the loss, the spec's metrics and the statistics each latent's
 /// structure reports about the structures it induced (for trees
-/// `tree_depth`, `flat_trees`, `arc_length`).
+/// `tree_depth`, `flat_trees`, `arc_length`; named by
+/// [`statistic_key`]).
 pub fn evaluate_splits<T: Real>(
     exec: &Executor,
     plan: &TrainPlan,
@@ -192,7 +193,8 @@ pub fn evaluate_splits<T: Real>(
         let mut correct = vec![0.0; plan.metrics.len()];
         let mut clusters: Vec<(Vec<usize>, Vec<usize>)> =
             vec![Default::default(); plan.metrics.len()];
-        let mut induced: Option<Box<dyn Statistics>> = None;
+        // Per latent with statistics, in the order they are met.
+        let mut induced: Vec<(String, Box<dyn Statistics>)> = Vec::new();
         let batches = part.evaluation_batches();
         let single = batches.len() == 1;
         for idx in batches {
@@ -213,13 +215,8 @@ pub fn evaluate_splits<T: Real>(
                     None => &batch.inputs[name],
                 }
             };
-            if let Some(found) = exec.induced(&pass).map_err(ExecError::Unsupported)? {
-                if induced.is_none() {
-                    induced = found.structure.statistics();
-                }
-                if let Some(stats) = induced.as_mut() {
-                    found.items.iter().for_each(|item| stats.add(item));
-                }
+            for found in exec.induced(&pass).map_err(ExecError::Unsupported)? {
+                add_induced(&mut induced, found);
             }
             for (i, metric) in plan.metrics.iter().enumerate() {
                 let (pred, gold) = (value(&metric.pred), value(&metric.gold));
@@ -243,12 +240,40 @@ pub fn evaluate_splits<T: Real>(
             };
             m.insert(key, v);
         }
-        for (name, v) in induced.iter().flat_map(|stats| stats.report()) {
-            m.insert(name.to_string(), v);
+        for (latent, stats) in &induced {
+            for (name, v) in stats.report() {
+                m.insert(statistic_key(graph, latent, name), v);
+            }
         }
         out.insert(split.name().to_string(), m);
     }
     Ok(out)
+}
+
+/// Adds one batch's induced structures to their latent's statistics.
+fn add_induced(induced: &mut Vec<(String, Box<dyn Statistics>)>, found: crate::exec::Induced) {
+    let at = match induced.iter().position(|(n, _)| *n == found.latent) {
+        Some(k) => k,
+        None => match found.structure.statistics() {
+            Some(stats) => {
+                induced.push((found.latent.clone(), stats));
+                induced.len() - 1
+            }
+            None => return,
+        },
+    };
+    found.items.iter().for_each(|item| induced[at].1.add(item));
+}
+
+/// The metric key of a latent's structure statistic: the statistic's own
+/// name (`tree_depth`) in a one-latent model, after the latent's name
+/// (`zp.tree_depth`) when there are several.
+pub fn statistic_key(graph: &lsmc_ir::graph::Graph, latent: &str, name: &str) -> String {
+    if graph.latents.len() > 1 {
+        format!("{latent}.{name}")
+    } else {
+        name.to_string()
+    }
 }
 
 /// The number the best evaluation is chosen by: the first metric on the
@@ -317,19 +342,20 @@ fn next_batch<T: Real>(
     }
 }
 
-/// What the latent node did in one training step, for `lsmc inspect`.
+/// What the latent nodes did in one training step, for `lsmc inspect`.
 pub struct Inspection<T> {
     /// Examples in the batch.
     pub batch: usize,
     /// The batch loss before the step.
     pub loss: f64,
-    pub latent: Option<crate::exec::LatentTrace<T>>,
-    /// Decoder passes the surrogate made (the free `grad(z)` excluded).
+    /// Per latent that received a gradient, in the graph's latent order.
+    pub latents: Vec<crate::exec::LatentTrace<T>>,
+    /// Decoder passes the surrogates made (the free `grad(z)` excluded).
     pub decoder_calls: usize,
 }
 
 /// The first training step of a run — the same seed, parameters, batch and
-/// random draws as `lsmc train` — traced at the latent node. `batch`
+/// random draws as `lsmc train` — traced at the latent nodes. `batch`
 /// overrides the spec's batch size. Nothing is updated or written.
 pub fn inspect<T: Real>(
     cx: &Context,
@@ -357,7 +383,7 @@ pub fn inspect<T: Real>(
     Ok(Inspection {
         batch: b.size,
         loss,
-        latent: info.latent,
+        latents: info.latents,
         decoder_calls: info.decoder_calls,
     })
 }

@@ -76,7 +76,7 @@ fn json_output_parses_and_locates_every_diagnostic() {
     assert_eq!(files[0]["ok"], false);
     assert_eq!(files[1]["ok"], true);
     assert_eq!(
-        files[1]["summary"]["latent"]["structure"],
+        files[1]["summary"]["latents"][0]["structure"],
         "categorical(10)"
     );
 }

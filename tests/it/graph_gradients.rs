@@ -42,7 +42,13 @@ fn loss_at(exec: &Executor, params: &[ArrayD<f64>], data: &Dataset<f64>) -> f64 
 
 #[test]
 fn the_backward_pass_of_a_whole_graph_matches_finite_differences() {
-    assert!(check_against_finite_differences(&build(RELAXED)) > 100);
+    assert!(matches_finite_differences(RELAXED) > 100);
+}
+
+/// Checks every parameter gradient of `spec`'s graph (a differentiable
+/// one) against central finite differences in f64; returns how many.
+pub(crate) fn matches_finite_differences(spec: &str) -> usize {
+    check_against_finite_differences(&build(spec))
 }
 
 /// Checks every parameter's gradient of `program`'s loss (on its whole
@@ -98,7 +104,7 @@ fn latent_backward(spec: &str) -> (ArrayD<f64>, ArrayD<f64>, ArrayD<f64>, ArrayD
     let (_, info) = exec
         .backward(&pass, &params, &batch, &mut rng, &mut state, true)
         .unwrap();
-    let t = info.latent.expect("traced");
+    let t = info.latents.into_iter().next().expect("traced");
     let gz = t
         .iterates
         .first()
@@ -243,7 +249,7 @@ fn score_function_averages_to_the_gradient_of_the_expected_loss() {
             let (_, info) = exec
                 .backward(&pass, &params, &batch, &mut rng, &mut state, true)
                 .unwrap();
-            let t = info.latent.expect("traced");
+            let t = info.latents.into_iter().next().expect("traced");
             let g = t.surrogate_grad / draws as f64;
             mean = Some(match mean {
                 Some(m) => m + g,

@@ -7,7 +7,7 @@
 use serde_json::Value;
 use std::process::Command;
 
-type M = Vec<Vec<f64>>;
+pub(crate) type M = Vec<Vec<f64>>;
 
 fn inspect(spec: &str, set: &[&str]) -> Value {
     let mut args = vec!["inspect", spec, "--set", "K=4", "--batch", "6", "--json"];
@@ -28,7 +28,7 @@ fn inspect(spec: &str, set: &[&str]) -> Value {
     serde_json::from_slice(&o.stdout).expect("JSON")
 }
 
-fn m(v: &Value) -> M {
+pub(crate) fn m(v: &Value) -> M {
     v.as_array()
         .expect("rows")
         .iter()
@@ -42,14 +42,14 @@ fn m(v: &Value) -> M {
         .collect()
 }
 
-fn zip(a: &M, b: &M, f: impl Fn(f64, f64) -> f64) -> M {
+pub(crate) fn zip(a: &M, b: &M, f: impl Fn(f64, f64) -> f64) -> M {
     a.iter()
         .zip(b)
         .map(|(x, y)| x.iter().zip(y).map(|(p, q)| f(*p, *q)).collect())
         .collect()
 }
 
-fn softmax(a: &M) -> M {
+pub(crate) fn softmax(a: &M) -> M {
     a.iter()
         .map(|r| {
             let mx = r.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
@@ -61,7 +61,7 @@ fn softmax(a: &M) -> M {
 }
 
 /// The Euclidean projection onto the simplex, by bisection on its threshold.
-fn sparsemax(a: &M) -> M {
+pub(crate) fn sparsemax(a: &M) -> M {
     a.iter()
         .map(|r| {
             let (mut lo, mut hi) = (-1e3f64, 1e3f64);
@@ -79,7 +79,7 @@ fn sparsemax(a: &M) -> M {
         .collect()
 }
 
-fn close(a: &M, b: &M) {
+pub(crate) fn close(a: &M, b: &M) {
     assert!(
         b.iter().flatten().any(|x| x.abs() > 1e-6),
         "nothing to compare"

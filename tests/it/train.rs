@@ -135,30 +135,7 @@ fn a_killed_run_resumes_to_the_same_result_as_an_uninterrupted_one() {
         "tests/lsm/train/minibatch_spigot.lsm",
         sfe.to_str().unwrap(),
     ] {
-        let whole = scratch("whole");
-        let o = train(spec, &whole, &[]);
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-
-        let cut = scratch("cut");
-        let mut child = lsmc()
-            .args(["train", spec, "--out"])
-            .arg(&cut)
-            .args(["--threads", "1"])
-            .stderr(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("lsmc starts");
-        // Kill it (SIGKILL, as `kill -9`) as soon as a checkpoint exists, mid-run.
-        let start = Instant::now();
-        while !cut.join("checkpoint.bin").exists() && start.elapsed() < Duration::from_secs(60) {
-            std::thread::sleep(Duration::from_millis(2));
-        }
-        child.kill().expect("kill");
-        child.wait().expect("reaped");
-        assert!(
-            !cut.join("summary.json").exists(),
-            "{spec}: the run finished before it could be interrupted"
-        );
+        let cut = resumes_bit_identically(spec);
         if spec == sfe.to_str().unwrap() {
             let ck = lsmc_runtime::checkpoint::load::<f32>(&cut.join("checkpoint.bin"))
                 .expect("the checkpoint is intact");
@@ -167,15 +144,50 @@ fn a_killed_run_resumes_to_the_same_result_as_an_uninterrupted_one() {
                 "the baseline's running mean is in the checkpoint"
             );
         }
-
-        let o = train(spec, &cut, &["--resume"]);
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        assert_eq!(
-            metrics_without_time(&whole),
-            metrics_without_time(&cut),
-            "{spec}: resumed run differs"
-        );
     }
+}
+
+/// Trains `spec` whole, and again killed (SIGKILL) at its first checkpoint
+/// and resumed; asserts the two runs' metrics are identical and returns
+/// the resumed run's directory.
+pub(crate) fn resumes_bit_identically(spec: &str) -> PathBuf {
+    // Tests run in parallel threads of one process: each spec gets its own directories.
+    let stem = Path::new(spec)
+        .file_stem()
+        .expect("a file")
+        .to_string_lossy();
+    let whole = scratch(&format!("whole-{stem}"));
+    let o = train(spec, &whole, &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    let cut = scratch(&format!("cut-{stem}"));
+    let mut child = lsmc()
+        .args(["train", spec, "--out"])
+        .arg(&cut)
+        .args(["--threads", "1"])
+        .stderr(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("lsmc starts");
+    // Kill it (SIGKILL, as `kill -9`) as soon as a checkpoint exists, mid-run.
+    let start = Instant::now();
+    while !cut.join("checkpoint.bin").exists() && start.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().expect("kill");
+    child.wait().expect("reaped");
+    assert!(
+        !cut.join("summary.json").exists(),
+        "{spec}: the run finished before it could be interrupted"
+    );
+    let o = train(spec, &cut, &["--resume"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        metrics_without_time(&whole),
+        metrics_without_time(&cut),
+        "{spec}: resumed run differs"
+    );
+    cut
 }
 
 #[test]

@@ -69,7 +69,7 @@ fn graph_with(latent: LatentOp) -> Graph {
         }],
         values: vec![("z".into(), 2)],
         loss: 7,
-        latent: Some(2),
+        latents: vec![2],
     }
 }
 
@@ -169,7 +169,7 @@ fn sst_latent(spec: &str, set: &[&str]) -> LatentOp {
     let report = lsmc_compiler::check_path(&path, spec, &set, catalog()).expect("readable");
     assert!(!report.has_errors(), "{:?}", report.diagnostics);
     let program = lsmc_compiler::lower::lower(&report.model.expect("checked")).expect("lowers");
-    let latent = program.graph.latent.expect("a latent");
+    let latent = program.graph.latents[0];
     match &program.graph.nodes[latent].op {
         Op::Latent(l) => l.clone(),
         other => panic!("the latent node is {other:?}"),
@@ -206,7 +206,7 @@ fn tree_surrogate(
     usize,
 ) {
     let info = traced_backward(spec, set).unwrap();
-    let t = info.latent.expect("traced");
+    let t = info.latents.into_iter().next().expect("traced");
     (
         t.scores,
         t.forward,

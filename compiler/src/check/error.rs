@@ -161,6 +161,10 @@ pub enum CheckError {
     AssignToInput { name: String },
     /// The right side of a latent line is not a latent mapping.
     BadForward,
+    /// Two latent lines with one name.
+    DuplicateLatent { name: String },
+    /// A latent's scores read another latent's value.
+    LatentInScores { latent: String, reads: String },
     /// `argmax(s)` or `sample(s)` without `via`: no gradient would flow.
     MissingSurrogate { forward: String },
     /// A data file or directory that does not exist.
@@ -382,6 +386,20 @@ impl CheckError {
                 "a latent must be defined by a latent mapping".into(),
                 "expected `argmax(…)`, `marg(…)`, `sparsemap(…)` or `sample(…)`".into(),
                 Some("e.g. `latent z : categorical(10) = argmax(s) via spigot(eta = 1)`".into()),
+            ),
+            DuplicateLatent { name } => (
+                "lsm::check::duplicate_latent",
+                format!("two latents are called `{name}`"),
+                "second latent with this name".into(),
+                Some("each latent line defines its own latent: give this one another name (e.g. `zp` and `zh`)".into()),
+            ),
+            LatentInScores { latent, reads } => (
+                "lsm::check::latent_in_scores",
+                format!("the scores of `{latent}` read the latent `{reads}`"),
+                format!("`{reads}` is a latent"),
+                Some(format!(
+                    "a latent's scores may use data, encoder values and params, not another latent: a surrogate of `{reads}` holds every other latent fixed; combine latents in the decoder"
+                )),
             ),
             MissingSurrogate { forward } => (
                 "lsm::check::missing_surrogate",

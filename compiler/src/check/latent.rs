@@ -154,9 +154,12 @@ impl Checker {
             None => None,
             Some(via) => self.surrogate_use(via, kind, &structure_text),
         };
+        if let Some(scores) = &scores_expr {
+            self.refuse_latents_in_scores(&l.name.name, scores);
+        }
         if let Some(scores) = scores_expr {
             let sargs = sargs.as_ref();
-            self.model.latent = Some(crate::model::LatentModel {
+            self.model.latents.push(crate::model::LatentModel {
                 name: l.name.name.clone(),
                 span: l.name.span,
                 structure: kind,
@@ -190,6 +193,45 @@ impl Checker {
             surrogate,
             shape: ty.to_string(),
         })
+    }
+
+    /// A latent's scores may not read another latent: `grad(µ)` of one
+    /// latent re-runs what depends on it with the others held fixed, which
+    /// a latent computed from it would not be.
+    fn refuse_latents_in_scores(&mut self, latent: &str, scores: &crate::model::TExpr) {
+        use crate::model::TKind;
+        let mut stack = vec![scores];
+        while let Some(e) = stack.pop() {
+            match &e.kind {
+                TKind::Value(name) => {
+                    if self
+                        .values
+                        .get(name)
+                        .is_some_and(|v| v.block == Block::Latent)
+                    {
+                        self.emit(
+                            e.span,
+                            CheckError::LatentInScores {
+                                latent: latent.to_string(),
+                                reads: name.clone(),
+                            },
+                        );
+                    }
+                }
+                TKind::Scalar(_) => {}
+                TKind::Call { args, .. } | TKind::Apply { args, .. } => {
+                    stack.extend(args.0.iter().filter_map(|(_, v)| match v {
+                        shapes::Val::Tensor(t) => Some(&**t),
+                        _ => None,
+                    }))
+                }
+                TKind::Neg(x) => stack.push(x),
+                TKind::Binary { lhs, rhs, .. } => {
+                    stack.push(lhs);
+                    stack.push(rhs);
+                }
+            }
+        }
     }
 
     /// The type of the first defined value an expression names.

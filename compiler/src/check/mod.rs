@@ -380,7 +380,8 @@ impl Checker {
         let mut model_name: Option<&Ident> = None;
         let mut data = None;
         let mut encoder = None;
-        let mut latent = None;
+        // Any number of latent lines, each its own latent.
+        let mut latents: Vec<&Latent> = Vec::new();
         let mut decoder = None;
         let mut loss = None;
         let mut train = None;
@@ -389,7 +390,10 @@ impl Checker {
                 Item::Model { name, .. } => model_name.replace(name).is_some(),
                 Item::Data { .. } => data.replace(item).is_some(),
                 Item::Encoder(_) => encoder.replace(item).is_some(),
-                Item::Latent(_) => latent.replace(item).is_some(),
+                Item::Latent(l) => {
+                    latents.push(l);
+                    false
+                }
                 Item::Decoder(_) => decoder.replace(item).is_some(),
                 Item::Loss { .. } => loss.replace(item).is_some(),
                 Item::Train(_) => train.replace(item).is_some(),
@@ -454,12 +458,7 @@ impl Checker {
         if let Some(Item::Encoder(b)) = encoder {
             s.blocks.push(self.block("encoder", Block::Encoder, b));
         }
-        if let Some(Item::Latent(l)) = latent {
-            s.latent = self.latent(l);
-            if s.latent.is_none() {
-                self.poisoned.insert(l.name.name.clone());
-            }
-        }
+        self.latent_lines(&latents, &mut s);
         if let Some(Item::Decoder(b)) = decoder {
             s.blocks.push(self.block("decoder", Block::Decoder, b));
         }
@@ -494,6 +493,30 @@ impl Checker {
             .cloned()
             .collect();
         self.summary = Some(s);
+    }
+
+    /// Checks every latent line in file order; a name given to an earlier
+    /// latent is refused before anything else about its line.
+    fn latent_lines(&mut self, latents: &[&Latent], s: &mut Summary) {
+        for (i, l) in latents.iter().enumerate() {
+            if let Some(first) = latents[..i].iter().find(|f| f.name.name == l.name.name) {
+                let first = first.name.span;
+                self.emit(
+                    l.name.span,
+                    CheckError::DuplicateLatent {
+                        name: l.name.name.clone(),
+                    },
+                )
+                .with_secondary_mut(first, "first latent with this name");
+                continue;
+            }
+            match self.latent(l) {
+                Some(summary) => s.latents.push(summary),
+                None => {
+                    self.poisoned.insert(l.name.name.clone());
+                }
+            }
+        }
     }
 
     fn define(&mut self, name: &Ident, ty: Tensor, block: Block) {

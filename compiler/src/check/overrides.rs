@@ -4,7 +4,7 @@
 
 use super::{CheckError, Checker};
 use crate::builtins;
-use crate::span::{Origin, Span};
+use crate::span::{FileId, Origin, Span};
 use crate::suggest::closest;
 use crate::syntax::ast::*;
 
@@ -24,6 +24,17 @@ impl Checker {
                 ok = false;
                 continue;
             }
+            match self.latent_override(m, flag, file) {
+                LatentFlag::Applied => {
+                    self.overrides_applied.push(flag.clone());
+                    continue;
+                }
+                LatentFlag::Refused => {
+                    ok = false;
+                    continue;
+                }
+                LatentFlag::NotOne => {}
+            }
             match crate::syntax::parse_set_flag(flag, file) {
                 Err(ds) => {
                     self.diags.extend(ds);
@@ -39,6 +50,55 @@ impl Checker {
             }
         }
         ok
+    }
+
+    /// `--set 'z=MAPPING [via SURROGATE]'` (optionally `z=STRUCTURE = …`):
+    /// replaces the right side of the latent line `z`. A flag whose value
+    /// only a latent line could hold (`via`, a structure) but whose name is
+    /// no latent is an unknown path; anything else is left to the other
+    /// paths.
+    fn latent_override(&mut self, m: &mut Module, flag: &str, file: FileId) -> LatentFlag {
+        let name = flag.split('=').next().unwrap_or_default().trim();
+        let is_latent = |m: &Module| {
+            m.items
+                .iter()
+                .any(|i| matches!(i, Item::Latent(l) if l.name.name == name))
+        };
+        let set = match crate::syntax::parse_set_latent(flag, file) {
+            Ok(set) => set,
+            Err(ds) if is_latent(m) => {
+                self.diags.extend(ds);
+                return LatentFlag::Refused;
+            }
+            Err(_) => return LatentFlag::NotOne,
+        };
+        let Some(l) = m.items.iter_mut().find_map(|i| match i {
+            Item::Latent(l) if l.name.name == set.name.name => Some(l),
+            _ => None,
+        }) else {
+            if set.via.is_none() && set.structure.is_none() {
+                return LatentFlag::NotOne;
+            }
+            self.unknown_path(m, std::slice::from_ref(&set.name));
+            return LatentFlag::Refused;
+        };
+        // The spec's right side ends where its surrogate (or mapping)
+        // does: a comment after the line stays.
+        let old_end = l.via.as_ref().map_or(l.forward.span, |v| v.span);
+        self.edits.push((
+            l.forward.span.to(old_end),
+            self.sources.slice(set.right_side()).to_string(),
+        ));
+        if let Some(structure) = set.structure {
+            self.edits.push((
+                l.structure.span,
+                self.sources.slice(structure.span).to_string(),
+            ));
+            l.structure = structure;
+        }
+        l.forward = set.forward;
+        l.via = set.via;
+        LatentFlag::Applied
     }
 
     fn apply_one(&mut self, m: &mut Module, path: &[Ident], value: Expr) -> bool {
@@ -162,29 +222,34 @@ impl Checker {
         if applied {
             self.edits.extend(edits);
         } else {
-            let valid = self.settable_paths(m);
-            let joined = path
-                .iter()
-                .map(|i| i.name.as_str())
-                .collect::<Vec<_>>()
-                .join(".");
-            let suggestion = closest(&joined, valid.iter().map(String::as_str));
-            let span = path[0].span.to(path[path.len() - 1].span);
-            let listed = valid
-                .iter()
-                .map(|v| format!("`{v}`"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            self.emit(
-                span,
-                CheckError::SetUnknownPath {
-                    path: joined,
-                    suggestion,
-                    valid: listed,
-                },
-            );
+            self.unknown_path(m, path);
         }
         applied
+    }
+
+    /// Reports a flag path the spec does not have, with the closest one.
+    fn unknown_path(&mut self, m: &Module, path: &[Ident]) {
+        let valid = self.settable_paths(m);
+        let joined = path
+            .iter()
+            .map(|i| i.name.as_str())
+            .collect::<Vec<_>>()
+            .join(".");
+        let suggestion = closest(&joined, valid.iter().map(String::as_str));
+        let span = path[0].span.to(path[path.len() - 1].span);
+        let listed = valid
+            .iter()
+            .map(|v| format!("`{v}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        self.emit(
+            span,
+            CheckError::SetUnknownPath {
+                path: joined,
+                suggestion,
+                valid: listed,
+            },
+        );
     }
 
     /// Every path `--set` accepts for this spec.
@@ -199,6 +264,7 @@ impl Checker {
                     }
                 }
                 Item::Latent(l) => {
+                    out.push(l.name.name.clone());
                     if let Some(s) = l
                         .via
                         .as_ref()
@@ -242,6 +308,15 @@ impl Checker {
         }
         out
     }
+}
+
+/// What became of a flag tried as a latent override.
+enum LatentFlag {
+    Applied,
+    /// Reported: malformed, or naming no latent.
+    Refused,
+    /// Not a latent override; another path may take it.
+    NotOne,
 }
 
 /// A textual change to the spec that mirrors an applied override, so the

@@ -14,12 +14,18 @@ use lsmc_ir::surrogate::{Expr, Intrinsic, Mapping, Start, Stmt, Surrogate};
 struct Lowering<'a> {
     call: &'a SurrogateCall,
     slots: Vec<String>,
+    /// Prefixes the state keys of moving averages (`LATENT/site`).
+    latent: Option<&'a str>,
 }
 
-pub(super) fn lower(call: &SurrogateCall) -> Result<Surrogate, Diagnostic> {
+/// Lowers the surrogate a latent uses; `latent` (the latent's name, given
+/// when the model has several) keys its running state apart from the
+/// other latents' state.
+pub(super) fn lower(call: &SurrogateCall, latent: Option<&str>) -> Result<Surrogate, Diagnostic> {
     let mut l = Lowering {
         call,
         slots: call.args.iter().map(|(n, _)| n.clone()).collect(),
+        latent,
     };
     let body = l.block(&call.def.body)?;
     Ok(Surrogate {
@@ -156,8 +162,14 @@ impl Lowering<'_> {
                                 Start::FirstMean
                             },
                             // The key checkpoints already use: a call site
-                            // by surrogate and offset.
-                            site: format!("{}@{}", self.call.name, c.callee.span.start),
+                            // by surrogate and offset, after the latent's
+                            // name when there are several latents.
+                            site: match self.latent {
+                                Some(latent) => {
+                                    format!("{latent}/{}@{}", self.call.name, c.callee.span.start)
+                                }
+                                None => format!("{}@{}", self.call.name, c.callee.span.start),
+                            },
                         }
                     }
                     "zeros" => Intrinsic::Zeros,
@@ -193,7 +205,7 @@ mod tests {
         let report = check_text("t.lsm", spec, Origin::CommandLine, &[], catalog());
         let model = report.model.expect("checks");
         let program = super::super::lower(&model).expect("lowers");
-        let latent = program.graph.latent.expect("a latent");
+        let latent = program.graph.latents[0];
         match &program.graph.nodes[latent].op {
             Op::Latent(l) => match &l.mapping {
                 LatentMapping::Argmax { via } => via.clone(),
@@ -273,7 +285,7 @@ surrogate mine(eta = 1.0, k = 2) {
         // other way still cannot become a program with a zero gradient.
         let report = check_text("t.lsm", SPEC, Origin::CommandLine, &[], catalog());
         let mut model = report.model.expect("checks");
-        model.latent.as_mut().expect("a latent").surrogate = None;
+        model.latents[0].surrogate = None;
         let diags = super::super::lower(&model).unwrap_err();
         assert!(
             diags

@@ -6,7 +6,7 @@ pub mod ast;
 mod lexcheck;
 mod parse;
 
-pub use parse::{parse_module, parse_set_flag};
+pub use parse::{parse_module, parse_set_flag, parse_set_latent, SetLatent};
 
 /// What went wrong while reading a file. Wording lives in [`ParseError::details`].
 #[derive(Clone, Debug, PartialEq)]

@@ -64,6 +64,72 @@ pub fn parse_set_flag(text: &str, file: FileId) -> Result<(Vec<Ident>, Expr), Ve
     Ok((path, value.expect("set_flag has a value")))
 }
 
+/// A `--set NAME=…` flag read as a latent override: the right side of a
+/// latent line, `[STRUCTURE =] MAPPING [via SURROGATE]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SetLatent {
+    pub name: Ident,
+    pub structure: Option<CallOrName>,
+    pub forward: Expr,
+    pub via: Option<CallOrName>,
+}
+
+impl SetLatent {
+    /// The flag's span of the mapping and surrogate (what replaces the
+    /// spec's `MAPPING [via SURROGATE]`).
+    pub fn right_side(&self) -> Span {
+        match &self.via {
+            Some(v) => self.forward.span.to(v.span),
+            None => self.forward.span,
+        }
+    }
+}
+
+/// Parses a `--set NAME=[STRUCTURE =] MAPPING [via SURROGATE]` flag.
+pub fn parse_set_latent(text: &str, file: FileId) -> Result<SetLatent, Vec<Diagnostic>> {
+    let eq = text.find('=').unwrap_or(text.len());
+    let lexical = lexcheck::scan_from(text, file, (eq + 1).min(text.len()));
+    if !lexical.is_empty() {
+        return Err(lexical
+            .into_iter()
+            .map(|(err, span, other)| to_diagnostic(err, span, other))
+            .collect());
+    }
+    let mut pairs =
+        LsmParser::parse(Rule::set_latent, text).map_err(|e| vec![grammar_error(text, file, e)])?;
+    let b = Builder { file };
+    let mut name = None;
+    let mut structure = None;
+    let mut forward = None;
+    let mut via = None;
+    for p in pairs
+        .next()
+        .expect("set_latent produces one pair")
+        .into_inner()
+    {
+        match p.as_rule() {
+            Rule::ident => name = Some(b.ident(p)),
+            Rule::structure => {
+                structure = Some(
+                    b.call_or_name(p.into_inner().next().expect("structure has a call or name")),
+                )
+            }
+            Rule::expr => forward = Some(b.expr(p)),
+            Rule::via_clause => {
+                let target = b.parts(p).into_iter().nth(1).expect("via has a target");
+                via = Some(b.call_or_name(target));
+            }
+            _ => {}
+        }
+    }
+    Ok(SetLatent {
+        name: name.expect("set_latent has a name"),
+        structure,
+        forward: forward.expect("set_latent has a mapping"),
+        via,
+    })
+}
+
 pub(crate) fn to_diagnostic(err: ParseError, span: Span, other: Option<Span>) -> Diagnostic {
     let d = err.details();
     let mut diag = Diagnostic::error(d.code, d.message, span, d.label).with_help(d.help);
