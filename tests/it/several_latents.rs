@@ -130,6 +130,39 @@ fn two_latents_train_and_resume_bit_identically_with_a_baseline_each() {
 }
 
 #[test]
+fn one_flag_sets_every_latent_with_its_own_scores() {
+    let flags = ["latents=argmax(scores + gumbel()) via ste_identity(eta = 0.5)".to_string()];
+    let text = std::fs::read_to_string(TWO_LATENTS).expect("the spec");
+    let r = check_text(TWO_LATENTS, &text, Origin::CommandLine, &flags, catalog());
+    assert!(!r.has_errors(), "{:?}", r.diagnostics);
+    let resolved = r.resolved_text(&flags);
+    for (z, s) in [("z1", "s1"), ("z2", "s2")] {
+        let line = format!(
+            "latent {z} : categorical(2) = argmax({s} + gumbel()) via ste_identity(eta = 0.5)\n"
+        );
+        assert!(resolved.contains(&line), "{resolved}");
+    }
+    let model = r.model.expect("checks");
+    for z in ["z1", "z2"] {
+        let l = model.latent(z).expect("a latent");
+        assert_eq!(l.forward, Forward::Argmax);
+        assert_eq!(
+            l.surrogate.as_ref().expect("a surrogate").name,
+            "ste_identity"
+        );
+    }
+    // A mistake in the flag is reported as each latent reads it.
+    let bad = ["latents=marg(scorez)".to_string()];
+    let r = check_text(TWO_LATENTS, &text, Origin::CommandLine, &bad, catalog());
+    let undefined: Vec<_> = r
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == "lsm::check::undefined_name")
+        .collect();
+    assert_eq!(undefined.len(), 2, "{:?}", r.diagnostics);
+}
+
+#[test]
 fn a_latent_line_is_replaced_by_an_override() {
     let flags = ["z1=marg(s1)".to_string()];
     let text = std::fs::read_to_string(TWO_LATENTS).expect("the spec");

@@ -7,6 +7,7 @@ use crate::builtins;
 use crate::span::{FileId, Origin, Span};
 use crate::suggest::closest;
 use crate::syntax::ast::*;
+use crate::syntax::SetLatent;
 
 const TRAIN_SETTINGS: &[&str] = &["optimizer", "batch", "steps", "epochs", "seed"];
 
@@ -72,6 +73,9 @@ impl Checker {
             }
             Err(_) => return LatentFlag::NotOne,
         };
+        if set.name.name == ALL_LATENTS && !is_latent(m) {
+            return self.every_latent(m, &set);
+        }
         let Some(l) = m.items.iter_mut().find_map(|i| match i {
             Item::Latent(l) if l.name.name == set.name.name => Some(l),
             _ => None,
@@ -99,6 +103,44 @@ impl Checker {
         l.forward = set.forward;
         l.via = set.via;
         LatentFlag::Applied
+    }
+
+    /// `--set 'latents=MAPPING [via SURROGATE]'`: the same right side on
+    /// every latent line, `scores` in it standing for each latent's own
+    /// scores (the first argument of its mapping), so one flag, or one
+    /// `--grid` value, is one row of a table for a model with a tree per
+    /// sentence. Each latent gets the flag as if written for it alone
+    /// (`za=marg(sa)`), and diagnostics quote that.
+    fn every_latent(&mut self, m: &mut Module, set: &SetLatent) -> LatentFlag {
+        let template = self.sources.slice(set.right_side()).to_string();
+        let structure = set
+            .structure
+            .as_ref()
+            .map(|s| format!("{} = ", self.sources.slice(s.span)))
+            .unwrap_or_default();
+        let mut flags = Vec::new();
+        for item in &m.items {
+            let Item::Latent(l) = item else { continue };
+            let scores = match &l.forward.kind {
+                ExprKind::Call(c) => c.args.first().map(|a| a.value.span),
+                _ => None,
+            };
+            let scores = scores.map_or(SCORES.to_string(), |s| self.sources.slice(s).to_string());
+            let right = replace_word(&template, SCORES, &scores);
+            flags.push(format!("{}={structure}{right}", l.name.name));
+        }
+        if flags.is_empty() {
+            self.unknown_path(m, std::slice::from_ref(&set.name));
+            return LatentFlag::Refused;
+        }
+        let mut result = LatentFlag::Applied;
+        for flag in flags {
+            let file = self.sources.add("--set", flag.clone(), Origin::CommandLine);
+            if let LatentFlag::Refused = self.latent_override(m, &flag, file) {
+                result = LatentFlag::Refused;
+            }
+        }
+        result
     }
 
     fn apply_one(&mut self, m: &mut Module, path: &[Ident], value: Expr) -> bool {
@@ -416,4 +458,48 @@ fn set_setting(t: &mut Train, setting: &str, value: Expr, text: &str) -> Vec<Edi
         value,
     });
     edits
+}
+
+/// The flag name that sets every latent line at once.
+const ALL_LATENTS: &str = "latents";
+
+/// In `latents=…`, the name that stands for each latent's own scores.
+const SCORES: &str = "scores";
+
+/// `text` with every whole-word `word` replaced by `by` (for the run's
+/// saved spec, which quotes the flag with each latent's scores put in).
+fn replace_word(text: &str, word: &str, by: &str) -> String {
+    let is_word = |c: char| c.is_alphanumeric() || c == '_';
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find(word) {
+        let before = rest[..i].chars().next_back();
+        let after = rest[i + word.len()..].chars().next();
+        out.push_str(&rest[..i]);
+        if before.is_some_and(is_word) || after.is_some_and(is_word) {
+            out.push_str(word);
+        } else {
+            out.push_str(by);
+        }
+        rest = &rest[i + word.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::replace_word;
+
+    #[test]
+    fn only_whole_words_are_replaced() {
+        assert_eq!(
+            replace_word(
+                "argmax(scores + gumbel()) via s(scores_x = 1)",
+                "scores",
+                "sa"
+            ),
+            "argmax(sa + gumbel()) via s(scores_x = 1)"
+        );
+    }
 }
