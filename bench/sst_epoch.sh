@@ -22,11 +22,5 @@ for m in marginals spigot spigot_ce; do
   torch=$("$python" bench/sst_epoch.py --model "$m" --threads "$threads" --warmup 2 --steps "$torch_steps")
   echo "$lsmc"
   echo "$torch"
-  "$python" - "$m" "$lsmc" "$torch" <<'PY'
-import json, sys
-m, l, t = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
-print(f"{m}: lsmc {l['median_seconds']:.1f} s / epoch, PyTorch {t['torch']} + torch-struct "
-      f"{t['seconds_per_epoch']:.1f} s / epoch ({t['steps']} steps timed): "
-      f"lsmc is {t['seconds_per_epoch'] / l['median_seconds']:.1f}x faster ({t['threads']} threads)")
-PY
+  "$python" bench/epoch_line.py "$m" "$lsmc" "$torch"
 done
