@@ -281,12 +281,14 @@ fn scale_of(metric: &str, percent: bool) -> f64 {
     }
 }
 
+/// A summary cell. One seed has no spread: its value alone, not `± 0`.
 fn cell(s: Option<&Stat>, metric: &str, args: &Options) -> String {
     let k = scale_of(metric, args.percent);
-    match s.map(|s| args.summary.of(s)) {
+    let digits = if args.percent { 2 } else { 4 };
+    match s.map(|s| (args.summary.of(s), s.n)) {
         None => "–".into(),
-        Some((c, w)) if args.percent => format!("{:.2} ± {:.2}", k * c, k * w),
-        Some((c, w)) => format!("{c:.4} ± {w:.4}"),
+        Some(((c, _), 1)) => format!("{:.digits$}", k * c),
+        Some(((c, w), _)) => format!("{:.digits$} ± {:.digits$}", k * c, k * w),
     }
 }
 
@@ -751,6 +753,33 @@ mod tests {
             assert_eq!(scale_of(m, true), 1.0, "{m}");
         }
         assert_eq!(scale_of("accuracy", false), 1.0);
+    }
+
+    #[test]
+    fn one_seed_is_reported_without_a_spread() {
+        let args = Options {
+            dirs: Vec::new(),
+            select: "valid.accuracy".into(),
+            at: At::Best,
+            by: Vec::new(),
+            pivot: None,
+            models: Vec::new(),
+            filters: Vec::new(),
+            split: "test".into(),
+            metrics: Vec::new(),
+            percent: false,
+            format: Format::Md,
+            summary: Summary::MedianSe,
+            plot: None,
+            plot_split: "test".into(),
+            plot_x: None,
+        };
+        let one = stat(&[0.5490]).unwrap();
+        assert_eq!(cell(Some(&one), "accuracy", &args), "0.5490");
+        let two = stat(&[0.5, 0.7]).unwrap();
+        assert_eq!(cell(Some(&two), "accuracy", &args), "0.6000 ± 0.1000");
+        let percent = Options { percent: true, ..args };
+        assert_eq!(cell(Some(&one), "accuracy", &percent), "54.90");
     }
 
     #[test]
