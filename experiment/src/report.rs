@@ -778,7 +778,10 @@ mod tests {
         assert_eq!(cell(Some(&one), "accuracy", &args), "0.5490");
         let two = stat(&[0.5, 0.7]).unwrap();
         assert_eq!(cell(Some(&two), "accuracy", &args), "0.6000 ± 0.1000");
-        let percent = Options { percent: true, ..args };
+        let percent = Options {
+            percent: true,
+            ..args
+        };
         assert_eq!(cell(Some(&one), "accuracy", &percent), "54.90");
     }
 
