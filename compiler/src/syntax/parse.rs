@@ -35,8 +35,13 @@ pub fn parse_module(text: &str, file: FileId) -> Result<Module, Vec<Diagnostic>>
     }
 }
 
-/// Parses a `--set PATH=VALUE` flag (the caller has checked there is a `=`).
-pub fn parse_set_flag(text: &str, file: FileId) -> Result<(Vec<Ident>, Expr), Vec<Diagnostic>> {
+/// A `--set` flag's text parsed as `rule`: the value after the first `=`
+/// is scanned for lexical errors first, as a spec's text is.
+fn parse_flag(
+    rule: Rule,
+    text: &str,
+    file: FileId,
+) -> Result<pest::iterators::Pairs<'_, Rule>, Vec<Diagnostic>> {
     let eq = text.find('=').unwrap_or(text.len());
     let lexical = lexcheck::scan_from(text, file, (eq + 1).min(text.len()));
     if !lexical.is_empty() {
@@ -45,8 +50,12 @@ pub fn parse_set_flag(text: &str, file: FileId) -> Result<(Vec<Ident>, Expr), Ve
             .map(|(err, span, other)| to_diagnostic(err, span, other))
             .collect());
     }
-    let mut pairs =
-        LsmParser::parse(Rule::set_flag, text).map_err(|e| vec![grammar_error(text, file, e)])?;
+    LsmParser::parse(rule, text).map_err(|e| vec![grammar_error(text, file, e)])
+}
+
+/// Parses a `--set PATH=VALUE` flag (the caller has checked there is a `=`).
+pub fn parse_set_flag(text: &str, file: FileId) -> Result<(Vec<Ident>, Expr), Vec<Diagnostic>> {
+    let mut pairs = parse_flag(Rule::set_flag, text, file)?;
     let b = Builder { file };
     let mut path = Vec::new();
     let mut value = None;
@@ -87,16 +96,7 @@ impl SetLatent {
 
 /// Parses a `--set NAME=[STRUCTURE =] MAPPING [via SURROGATE]` flag.
 pub fn parse_set_latent(text: &str, file: FileId) -> Result<SetLatent, Vec<Diagnostic>> {
-    let eq = text.find('=').unwrap_or(text.len());
-    let lexical = lexcheck::scan_from(text, file, (eq + 1).min(text.len()));
-    if !lexical.is_empty() {
-        return Err(lexical
-            .into_iter()
-            .map(|(err, span, other)| to_diagnostic(err, span, other))
-            .collect());
-    }
-    let mut pairs =
-        LsmParser::parse(Rule::set_latent, text).map_err(|e| vec![grammar_error(text, file, e)])?;
+    let mut pairs = parse_flag(Rule::set_latent, text, file)?;
     let b = Builder { file };
     let mut name = None;
     let mut structure = None;
