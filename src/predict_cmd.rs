@@ -1,11 +1,11 @@
 //! `lsmc predict RUN_DIR [--input FILE | -] [--split S] [--limit N]
-//! [--format text|conllu|json|svg] [--out FILE]`: classifies sentences with
-//! a trained run and shows the latent tree of each one (`lsmc_experiment::predict`).
+//! [--format text|conllu|json|svg] [--out FILE]`: classifies sentences or
+//! sentence pairs with a trained run and shows the tree of each latent and
+//! each attention matrix (`lsmc_experiment::predict`).
 
 use crate::trained::{self, At};
 use crate::{Color, EXIT_DIAGNOSTICS, EXIT_USAGE};
-use lsmc_experiment::predict::{self, read_input, render, split_items, Format};
-use lsmc_runtime::data::sst::Labels;
+use lsmc_experiment::predict::{self, render, Format, InputError, Source};
 use lsmc_runtime::real::Real;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -15,13 +15,15 @@ use std::process::ExitCode;
 pub struct PredictArgs {
     /// A run directory, as `lsmc train` or `lsmc sweep` left it.
     run: PathBuf,
-    /// Sentences to classify, one per line (`-`: standard input).
+    /// Examples to classify (`-`: standard input): for an SST model one
+    /// sentence a line; for table data (SNLI, SICK, …) records in the
+    /// data's own format and fields, the label optional.
     #[arg(long, conflicts_with = "split")]
     input: Option<PathBuf>,
     /// Classify a split of the run's own data instead: train, valid or test.
     #[arg(long)]
     split: Option<String>,
-    /// At most this many sentences.
+    /// At most this many examples.
     #[arg(long)]
     limit: Option<usize>,
     #[arg(long, value_enum, default_value = "text")]
@@ -58,38 +60,35 @@ pub fn run(args: &PredictArgs, cx: &lsmc_runtime::Context) -> ExitCode {
 fn predict<T: Real>(cx: &lsmc_runtime::Context, args: &PredictArgs) -> Result<(), u8> {
     let t = trained::load::<T>(&args.run, args.at, args.color)?;
     let graph = &t.loaded.program.graph;
-    let source = match &t.loaded.program.data {
-        lsmc_ir::DataSource::Sst(s) => s,
-        other => {
-            eprintln!(
-                "error: `lsmc predict` classifies sentences; {} reads `{}` data (use `lsmc eval` to score it)",
-                args.run.display(),
-                other.name()
-            );
-            return Err(EXIT_USAGE);
-        }
-    };
+    let source = Source::of(&t.loaded.program.data).map_err(|e| {
+        eprintln!("error: {}: {e}", args.run.display());
+        EXIT_USAGE
+    })?;
     let fail = |e: String| {
         eprintln!("error: {e}");
         EXIT_DIAGNOSTICS
     };
-    let labels = Labels::of(source.labels);
     let mut items = match (&args.input, &args.split) {
-        (Some(p), _) => read_input(p, labels).map_err(|e| {
+        (Some(p), _) => source.read_input(p).map_err(|e| {
             eprintln!("error: {e}");
-            EXIT_USAGE
+            match e {
+                InputError::Unreadable(_) => EXIT_USAGE,
+                InputError::Malformed(_) => EXIT_DIAGNOSTICS,
+            }
         })?,
-        (None, Some(s)) => split_items(source, s).map_err(fail)?,
+        (None, Some(s)) => source.split_items(s).map_err(fail)?,
         (None, None) => {
-            eprintln!("error: give sentences with --input FILE (or - for standard input), or --split test");
+            eprintln!(
+                "error: give examples with --input FILE (or - for standard input), or --split test"
+            );
             return Err(EXIT_USAGE);
         }
     };
     if let Some(n) = args.limit {
         items.truncate(n);
     }
-    let predictions = predict::predict(cx, source, graph, &t.params, items).map_err(fail)?;
-    let text = render(args.format, &predictions, labels);
+    let predictions = predict::predict(cx, &source, graph, &t.params, items).map_err(fail)?;
+    let text = render(args.format, &predictions, &source.class_names());
     match &args.out {
         Some(path) => std::fs::write(path, text).map_err(|e| {
             eprintln!(

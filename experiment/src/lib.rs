@@ -4,6 +4,7 @@
 //! command line only parses flags, calls in here, and prints.
 
 pub mod eval;
+pub mod heatmap;
 pub mod plot;
 pub mod predict;
 pub mod report;

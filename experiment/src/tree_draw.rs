@@ -157,7 +157,7 @@ pub fn terminal(p: &Parse) -> String {
     out
 }
 
-fn escape_xml(s: &str) -> String {
+pub(crate) fn escape_xml(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -170,81 +170,29 @@ pub struct Figure {
     pub parse: Parse,
 }
 
-/// Every figure stacked in one SVG document: words in a monospace font,
-/// arcs as curves whose height grows with their level, arrowheads on the
-/// modifiers, and arcs the latent weighted below 1 drawn fainter and
-/// labelled with their weight.
-pub fn svg(figures: &[Figure]) -> String {
-    const CHAR: f64 = 8.4;
-    const LEVEL: f64 = 22.0;
-    const PAD: f64 = 16.0;
+/// One figure of an SVG document: a tree over a sentence, or a matrix of
+/// attention weights between two texts.
+pub enum Panel {
+    Tree(Figure),
+    Heatmap(crate::heatmap::Heatmap),
+}
+
+/// The SVG document's margin.
+pub(crate) const PAD: f64 = 16.0;
+
+/// Every panel stacked in one SVG document, trees as [`tree_svg`] draws
+/// them and matrices as [`crate::heatmap::svg`] does.
+pub fn svg(panels: &[Panel]) -> String {
     let mut body = String::new();
     let mut y = PAD;
     let mut width: f64 = 200.0;
-    for f in figures {
-        let p = &f.parse;
-        let (centre, start) = layout(&p.words);
-        let x = |col: usize| PAD + (col as f64 + 0.5) * CHAR;
-        let arcs = arcs(&p.heads);
-        let top = arcs.iter().map(|a| a.level).max().unwrap_or(0) as f64;
-        let _ = writeln!(
-            body,
-            r#"<text x="{PAD}" y="{:.1}" class="title">{}</text>"#,
-            y + 12.0,
-            escape_xml(&f.title)
-        );
-        let base = y + 24.0 + (top + 1.0) * LEVEL;
-        for (i, w) in p.words.iter().enumerate() {
-            let _ = writeln!(
-                body,
-                r#"<text x="{:.1}" y="{:.1}" class="word">{}</text>"#,
-                PAD + start[i] as f64 * CHAR,
-                base + 14.0,
-                escape_xml(w)
-            );
-        }
-        let opacity = |w: f64| 0.25 + 0.75 * w.clamp(0.0, 1.0);
-        for a in &arcs {
-            let (xh, xm) = (x(centre[a.head - 1]), x(centre[a.modifier - 1]));
-            let h = a.level as f64 * LEVEL;
-            let w = p.weights[a.modifier - 1];
-            let _ = writeln!(
-                body,
-                r#"<path d="M {xh:.1} {b:.1} C {xh:.1} {t:.1}, {xm:.1} {t:.1}, {xm:.1} {b:.1}" class="arc" stroke-opacity="{o:.2}" marker-end="url(#arrow)"/>"#,
-                b = base,
-                t = base - h * 1.3,
-                o = opacity(w)
-            );
-            if w < 0.995 {
-                let _ = writeln!(
-                    body,
-                    r#"<text x="{:.1}" y="{:.1}" class="weight">{w:.2}</text>"#,
-                    (xh + xm) / 2.0,
-                    base - h
-                );
-            }
-        }
-        for (i, &hd) in p.heads.iter().enumerate() {
-            if hd == 0 {
-                let xm = x(centre[i]);
-                let t = base - (top + 1.0) * LEVEL;
-                let _ = writeln!(
-                    body,
-                    r#"<line x1="{xm:.1}" y1="{t:.1}" x2="{xm:.1}" y2="{base:.1}" class="arc" stroke-opacity="{o:.2}" marker-end="url(#arrow)"/>"#,
-                    o = opacity(p.weights[i])
-                );
-                let _ = writeln!(
-                    body,
-                    r#"<text x="{xm:.1}" y="{:.1}" class="root">ROOT</text>"#,
-                    t - 4.0
-                );
-            }
-        }
-        let line = p.words.iter().map(|w| w.chars().count() + 1).sum::<usize>() as f64;
-        width = width
-            .max(2.0 * PAD + line * CHAR)
-            .max(2.0 * PAD + f.title.chars().count() as f64 * 7.0);
-        y = base + 14.0 + 2.0 * PAD;
+    for panel in panels {
+        let (bottom, w) = match panel {
+            Panel::Tree(f) => tree_svg(f, y, &mut body),
+            Panel::Heatmap(h) => crate::heatmap::svg(h, y, &mut body),
+        };
+        width = width.max(w);
+        y = bottom + 2.0 * PAD;
     }
     format!(
         r##"<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0}" height="{y:.0}" viewBox="0 0 {width:.0} {y:.0}">
@@ -255,11 +203,86 @@ pub fn svg(figures: &[Figure]) -> String {
 .weight {{ font: 10px sans-serif; fill: #1f77b4; text-anchor: middle; }}
 .root {{ font: 10px sans-serif; fill: #1f77b4; text-anchor: middle; }}
 .arc {{ fill: none; stroke: #1f77b4; stroke-width: 1.5; }}
+.row {{ font: 12px monospace; fill: #000; text-anchor: end; dominant-baseline: middle; }}
+.column {{ font: 12px monospace; fill: #000; }}
+.cell {{ fill: #1f77b4; }}
+.value {{ font: 9px sans-serif; text-anchor: middle; dominant-baseline: middle; }}
 </style>
 <rect width="100%" height="100%" fill="#fff"/>
 {body}</svg>
 "##
     )
+}
+
+/// One tree figure drawn into `body` from height `y`: words in a
+/// monospace font, arcs as curves whose height grows with their level,
+/// arrowheads on the modifiers, and arcs the latent weighted below 1
+/// drawn fainter and labelled with their weight. Returns the figure's
+/// bottom and the width it needs.
+fn tree_svg(f: &Figure, y: f64, body: &mut String) -> (f64, f64) {
+    const CHAR: f64 = 8.4;
+    const LEVEL: f64 = 22.0;
+    let p = &f.parse;
+    let (centre, start) = layout(&p.words);
+    let x = |col: usize| PAD + (col as f64 + 0.5) * CHAR;
+    let arcs = arcs(&p.heads);
+    let top = arcs.iter().map(|a| a.level).max().unwrap_or(0) as f64;
+    let _ = writeln!(
+        body,
+        r#"<text x="{PAD}" y="{:.1}" class="title">{}</text>"#,
+        y + 12.0,
+        escape_xml(&f.title)
+    );
+    let base = y + 30.0 + (top + 1.0) * LEVEL;
+    for (i, w) in p.words.iter().enumerate() {
+        let _ = writeln!(
+            body,
+            r#"<text x="{:.1}" y="{:.1}" class="word">{}</text>"#,
+            PAD + start[i] as f64 * CHAR,
+            base + 14.0,
+            escape_xml(w)
+        );
+    }
+    let opacity = |w: f64| 0.25 + 0.75 * w.clamp(0.0, 1.0);
+    for a in &arcs {
+        let (xh, xm) = (x(centre[a.head - 1]), x(centre[a.modifier - 1]));
+        let h = a.level as f64 * LEVEL;
+        let w = p.weights[a.modifier - 1];
+        let _ = writeln!(
+            body,
+            r#"<path d="M {xh:.1} {b:.1} C {xh:.1} {t:.1}, {xm:.1} {t:.1}, {xm:.1} {b:.1}" class="arc" stroke-opacity="{o:.2}" marker-end="url(#arrow)"/>"#,
+            b = base,
+            t = base - h * 1.3,
+            o = opacity(w)
+        );
+        if w < 0.995 {
+            let _ = writeln!(
+                body,
+                r#"<text x="{:.1}" y="{:.1}" class="weight">{w:.2}</text>"#,
+                (xh + xm) / 2.0,
+                base - h
+            );
+        }
+    }
+    for (i, &hd) in p.heads.iter().enumerate() {
+        if hd == 0 {
+            let xm = x(centre[i]);
+            let t = base - (top + 1.0) * LEVEL;
+            let _ = writeln!(
+                body,
+                r#"<line x1="{xm:.1}" y1="{t:.1}" x2="{xm:.1}" y2="{base:.1}" class="arc" stroke-opacity="{o:.2}" marker-end="url(#arrow)"/>"#,
+                o = opacity(p.weights[i])
+            );
+            let _ = writeln!(
+                body,
+                r#"<text x="{xm:.1}" y="{:.1}" class="root">ROOT</text>"#,
+                t - 4.0
+            );
+        }
+    }
+    let line = p.words.iter().map(|w| w.chars().count() + 1).sum::<usize>() as f64;
+    let width = (2.0 * PAD + line * CHAR).max(2.0 * PAD + f.title.chars().count() as f64 * 7.0);
+    (base + 14.0, width)
 }
 
 /// One sentence in CoNLL-U: comment lines, then a line per word with its

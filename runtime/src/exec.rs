@@ -675,6 +675,23 @@ impl Executor<'_> {
         st.decode(value, Some(&lengths)).map_err(|e| e.to_string())
     }
 
+    /// The attention weights `[B, rows, columns]` of each `attend` node in
+    /// a pass, in node order: row `i` of example `b` is how query word `i`
+    /// spread its attention over the other text's words (zero past its
+    /// length).
+    pub fn attention<'p, T: Real>(&self, pass: &'p Pass<T>) -> Vec<(NodeId, &'p ArrayD<T>)> {
+        self.graph
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| matches!(n.op, Op::Attend))
+            .filter_map(|(i, _)| {
+                let weights = pass.aux.get(i)?.as_ref()?.array()?;
+                Some((i, weights))
+            })
+            .collect()
+    }
+
     /// [`Executor::induced`] for the tree latents: each word's head per
     /// sentence, per tree latent.
     pub fn induced_trees<T: Real>(&self, pass: &Pass<T>) -> Result<Vec<Induced>, String> {

@@ -12,6 +12,7 @@ mod lsm_files;
 mod mutations;
 mod pair_data;
 mod predict;
+mod predict_pairs;
 mod several_latents;
 mod shared_layers;
 mod sst_data;

@@ -19,7 +19,7 @@ const LABELS: [&str; 3] = ["entailment", "neutral", "contradiction"];
 /// `n` records in SNLI 1.0's own training-file format (`sentence1`,
 /// `sentence2`, `gold_label`, and fields the reader ignores), texts of
 /// different lengths, every seventh record without a majority label (`-`).
-fn snli_format(n: usize) -> String {
+pub fn snli_format(n: usize) -> String {
     let mut out = String::new();
     for i in 0..n {
         let text = |len: usize, shift: usize| {
@@ -64,7 +64,7 @@ fn lsmc(args: &[&str], spec: &Path) -> Output {
         .expect("lsmc runs")
 }
 
-fn snli_data(files: &str) -> String {
+pub fn snli_data(files: &str) -> String {
     format!(
         "table(file = \"train.jsonl\", split = {files},\n\
          texts = [\"premise\", \"hypothesis\"], columns = [\"sentence1\", \"sentence2\"],\n\

@@ -278,7 +278,18 @@ fn broken_runs_and_inputs_are_refused_with_the_file_named() {
         "--input",
         input.to_str().unwrap(),
     ]);
-    assert_eq!(o.status.code(), Some(2));
+    // Malformed input is a diagnostic (status 1), a missing file an I/O
+    // error (status 2), as for `lsmc infer`.
+    assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("bad.txt:2:"), "{err}");
+    let missing = dir.join("missing.txt");
+    let o = from_elsewhere(&[
+        "predict",
+        trained().to_str().unwrap(),
+        "--input",
+        missing.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("missing.txt"));
 }

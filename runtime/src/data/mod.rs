@@ -164,36 +164,39 @@ pub fn load<T: Real>(source: &DataSource) -> Result<Dataset<T>, String> {
     }
 }
 
-/// A table's splits as the model's inputs: each text's token ids under
-/// its name with its lengths (`lengths` for the first text's `N`,
-/// `lengths_M` for the second's `M`, …), the classes as `y`, the word
-/// vectors as `embeddings`.
+/// A table's splits as the model's inputs ([`table_split`]).
 fn table_dataset<T: Real>(d: &table::TableData<T>) -> Dataset<T> {
-    let split = |s: &table::TableSplit<T>| {
-        let mut inputs = HashMap::from([("y".to_string(), Arc::clone(&s.labels))]);
-        let mut sequences = Vec::new();
-        for (text, symbol) in s.texts.iter().zip(TEXT_LENGTHS) {
-            let lengths = text.lengths.iter().map(|&n| T::of(n as f64)).collect();
-            let lengths =
-                ArrayD::from_shape_vec(IxDyn(&[s.len]), lengths).expect("one length per example");
-            inputs.insert(lengths_input(symbol), Arc::new(lengths));
-            inputs.insert(text.name.clone(), Arc::clone(&text.tokens));
-            sequences.push(Sequences {
-                symbol,
-                lengths: text.lengths.clone(),
-                padded: vec![text.name.clone()],
-            });
-        }
-        Split {
-            inputs,
-            shared: HashMap::from([("embeddings".to_string(), Arc::clone(&d.embeddings))]),
-            sequences,
-            len: s.len,
-        }
-    };
+    let split = |s| table_split(s, &d.embeddings);
     Dataset {
         train: split(&d.train),
         valid: split(&d.valid),
         test: split(&d.test),
+    }
+}
+
+/// One encoded table split as the model's inputs: each text's token ids
+/// under its name with its lengths (`lengths` for the first text's `N`,
+/// `lengths_M` for the second's `M`, …), the classes as `y`, the word
+/// vectors as `embeddings`.
+pub fn table_split<T: Real>(s: &table::TableSplit<T>, embeddings: &Arc<ArrayD<T>>) -> Split<T> {
+    let mut inputs = HashMap::from([("y".to_string(), Arc::clone(&s.labels))]);
+    let mut sequences = Vec::new();
+    for (text, symbol) in s.texts.iter().zip(TEXT_LENGTHS) {
+        let lengths = text.lengths.iter().map(|&n| T::of(n as f64)).collect();
+        let lengths =
+            ArrayD::from_shape_vec(IxDyn(&[s.len]), lengths).expect("one length per example");
+        inputs.insert(lengths_input(symbol), Arc::new(lengths));
+        inputs.insert(text.name.clone(), Arc::clone(&text.tokens));
+        sequences.push(Sequences {
+            symbol,
+            lengths: text.lengths.clone(),
+            padded: vec![text.name.clone()],
+        });
+    }
+    Split {
+        inputs,
+        shared: HashMap::from([("embeddings".to_string(), Arc::clone(embeddings))]),
+        sequences,
+        len: s.len,
     }
 }

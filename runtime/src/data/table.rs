@@ -101,7 +101,7 @@ use crate::real::Real;
 use lsmc_ir::data::{Embeddings, SplitRule, Table, TextField};
 use lsmc_ir::plan::Split as Part;
 use ndarray::{Array1, ArrayD, IxDyn};
-use rows::{read_rows, Cell, Row};
+use rows::{read_rows, read_text, rows_of_text, Cell, Row};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -312,6 +312,62 @@ fn encode_text<T: Real>(
     }
 }
 
+/// A record to classify with a trained model: its texts as written and as
+/// tokens, and its class when the file gives a label that is one.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Query {
+    pub line: usize,
+    pub raw: Vec<String>,
+    pub texts: Vec<Vec<String>>,
+    pub gold: Option<usize>,
+}
+
+/// Every record of `path`, read with `table`'s format, fields and
+/// tokenisation, for predictions: the split column is not read, the label
+/// may be absent (the whole TSV column, or a JSON record's key), and a
+/// skipped label (SNLI's `-`) keeps the record without a gold class. A
+/// label that is neither a class nor skipped is still an error: it says
+/// the file is not the kind the model was trained on.
+pub fn read_queries(table: &Table, path: &Path) -> Result<Vec<Query>, TableError> {
+    read_query_text(table, path, &read_text(path)?)
+}
+
+/// [`read_queries`] on text already read (standard input); `path` names
+/// it in errors.
+pub fn read_query_text(table: &Table, path: &Path, text: &str) -> Result<Vec<Query>, TableError> {
+    let reader = Reader::new(table);
+    let mut columns: Vec<(&str, Cell)> = table
+        .texts
+        .iter()
+        .map(|t| (t.column.as_str(), Cell::Text))
+        .collect();
+    columns.push((&table.label.column, Cell::MaybeLabel));
+    let n = table.texts.len();
+    let queries = rows_of_text(path, text, table.format, &columns)?
+        .into_iter()
+        .map(|row| {
+            let gold = match row.cells[n].as_deref() {
+                None => None,
+                Some(label) => reader.class(label).map_err(|p| {
+                    FileError::new(path, p)
+                        .at_line(row.line)
+                        .in_field(&table.label.column)
+                })?,
+            };
+            Ok(Query {
+                line: row.line,
+                texts: reader.tokens(path, &row)?,
+                raw: (0..n).map(|k| row.cell(k).to_string()).collect(),
+                gold,
+            })
+        })
+        .collect::<Result<Vec<_>, FileError>>()?;
+    if queries.is_empty() {
+        return Err(FileError::new(path, Problem::NoRecords).into());
+    }
+    Ok(queries)
+}
+
 /// A record as read: its split under a split column, and its example,
 /// `None` when its label is skipped.
 struct Record {
@@ -443,12 +499,12 @@ impl<'a> Reader<'a> {
         let table = self.table;
         let n = table.texts.len();
         let class = self
-            .class(&row.cells[n])
+            .class(row.cell(n))
             .map_err(|p| at(&table.label.column, p))?;
         let part = match split {
             None => None,
             Some((column, values)) => {
-                Some(split_of(&row.cells[n + 1], values).map_err(|p| at(column, p))?)
+                Some(split_of(row.cell(n + 1), values).map_err(|p| at(column, p))?)
             }
         };
         let Some(label) = class else {
@@ -458,17 +514,7 @@ impl<'a> Reader<'a> {
                 example: None,
             });
         };
-        let texts = row.cells[..n]
-            .iter()
-            .zip(&table.texts)
-            .map(|(text, field)| {
-                let tokens = tokenize(text, table.tokenize.lowercase);
-                if tokens.is_empty() {
-                    return Err(at(&field.column, Problem::EmptyText(text.clone())));
-                }
-                Ok(tokens)
-            })
-            .collect::<Result<_, _>>()?;
+        let texts = self.tokens(path, &row)?;
         Ok(Record {
             part,
             example: Some(Example {
@@ -477,6 +523,27 @@ impl<'a> Reader<'a> {
                 label,
             }),
         })
+    }
+
+    /// The tokens of a row's texts (its first cells), each text with one
+    /// token at least.
+    fn tokens(&self, path: &Path, row: &Row) -> Result<Vec<Vec<String>>, FileError> {
+        let table = self.table;
+        table
+            .texts
+            .iter()
+            .enumerate()
+            .map(|(k, field)| {
+                let text = row.cell(k);
+                let tokens = tokenize(text, table.tokenize.lowercase);
+                if tokens.is_empty() {
+                    let problem = Problem::EmptyText(text.to_string());
+                    let e = FileError::new(path, problem).at_line(row.line);
+                    return Err(e.in_field(&field.column));
+                }
+                Ok(tokens)
+            })
+            .collect()
     }
 
     /// The class of a label; `None` when it is skipped.

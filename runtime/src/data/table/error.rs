@@ -71,6 +71,8 @@ pub enum Problem {
         split: Part,
         why: String,
     },
+    /// A file of records to classify that has none.
+    NoRecords,
 }
 
 impl FileError {
@@ -169,6 +171,7 @@ impl fmt::Display for Problem {
                 values[0], values[1], values[2]
             ),
             Problem::EmptySplit { split, why } => write!(f, "no {split} records: {why}"),
+            Problem::NoRecords => f.write_str("no records to classify"),
         }
     }
 }

@@ -9,17 +9,31 @@ use std::path::Path;
 /// What a cell may hold in JSON: text always a string; a label a string or
 /// an integer (Hugging Face exports write classes as 0, 1, 2), read as its
 /// decimal text.
+/// A `MaybeLabel` is a label that may be absent: a JSON record without
+/// the key (or with `null`), a TSV header without the column. Predictions
+/// read such files: new pairs may come with a gold label or without.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Cell {
     Text,
     Label,
+    MaybeLabel,
 }
 
-/// One record: its line (from 1) and the cells asked for, in that order.
+/// One record: its line (from 1) and the cells asked for, in that order;
+/// `None` only for an absent `MaybeLabel`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Row {
     pub line: usize,
-    pub cells: Vec<String>,
+    pub cells: Vec<Option<String>>,
+}
+
+impl Row {
+    /// Cell `i`, which the reader asked for as a required one.
+    pub fn cell(&self, i: usize) -> &str {
+        self.cells[i]
+            .as_deref()
+            .expect("read_rows fills every required cell")
+    }
 }
 
 /// The rows of `path`, each with the cells of `columns` in order.
@@ -28,7 +42,17 @@ pub fn read_rows(
     format: TableFormat,
     columns: &[(&str, Cell)],
 ) -> Result<Vec<Row>, FileError> {
-    let text = read_text(path)?;
+    rows_of_text(path, &read_text(path)?, format, columns)
+}
+
+/// [`read_rows`] on a file's text already read (`path` names it in errors).
+pub fn rows_of_text(
+    path: &Path,
+    text: &str,
+    format: TableFormat,
+    columns: &[(&str, Cell)],
+) -> Result<Vec<Row>, FileError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let lines = text
         .lines()
         .enumerate()
@@ -48,7 +72,7 @@ fn is_blank(line: &str) -> bool {
 }
 
 /// The file as text, without a leading byte-order mark.
-fn read_text(path: &Path) -> Result<String, FileError> {
+pub fn read_text(path: &Path) -> Result<String, FileError> {
     let bytes = std::fs::read(path)
         .map_err(|e| FileError::new(path, Problem::Unreadable(e.to_string())))?;
     let text = String::from_utf8(bytes).map_err(|e| {
@@ -70,11 +94,12 @@ fn json_row(path: &Path, n: usize, line: &str, columns: &[(&str, Cell)]) -> Resu
     };
     let cells = columns
         .iter()
-        .map(|&(column, cell)| {
-            let value = object.get(column).ok_or(Problem::MissingField);
-            value
-                .and_then(|v| json_cell(v, cell))
-                .map_err(|p| at_line(p).in_field(column))
+        .map(|&(column, cell)| match (object.get(column), cell) {
+            (None | Some(Value::Null), Cell::MaybeLabel) => Ok(None),
+            (None, _) => Err(at_line(Problem::MissingField).in_field(column)),
+            (Some(v), _) => json_cell(v, cell)
+                .map(Some)
+                .map_err(|p| at_line(p).in_field(column)),
         })
         .collect::<Result<_, _>>()?;
     Ok(Row { line: n, cells })
@@ -96,12 +121,14 @@ fn invalid_json(e: &serde_json::Error) -> Problem {
 fn json_cell(v: &Value, cell: Cell) -> Result<String, Problem> {
     match (v, cell) {
         (Value::String(s), _) => Ok(s.clone()),
-        (Value::Number(n), Cell::Label) if n.is_i64() || n.is_u64() => Ok(n.to_string()),
+        (Value::Number(n), Cell::Label | Cell::MaybeLabel) if n.is_i64() || n.is_u64() => {
+            Ok(n.to_string())
+        }
         (_, Cell::Text) => Err(Problem::WrongType {
             expected: "a string",
             found: json_type(v),
         }),
-        (_, Cell::Label) => Err(Problem::WrongType {
+        (_, Cell::Label | Cell::MaybeLabel) => Err(Problem::WrongType {
             expected: "a string or an integer",
             found: json_type(v),
         }),
@@ -134,15 +161,19 @@ fn tsv_rows<'a>(
     let header: Vec<&str> = header.split('\t').collect();
     let positions = columns
         .iter()
-        .map(|&(column, _)| {
-            header.iter().position(|h| *h == column).ok_or_else(|| {
+        .map(|&(column, cell)| {
+            let at = header.iter().position(|h| *h == column);
+            if cell == Cell::MaybeLabel {
+                return Ok(at);
+            }
+            at.map(Some).ok_or_else(|| {
                 let header = header.iter().map(|h| h.to_string()).collect();
                 FileError::new(path, Problem::MissingColumn { header })
                     .at_line(header_line)
                     .in_field(column)
             })
         })
-        .collect::<Result<Vec<usize>, _>>()?;
+        .collect::<Result<Vec<Option<usize>>, _>>()?;
     lines
         .map(|(n, line)| {
             let cells: Vec<&str> = line.split('\t').collect();
@@ -155,7 +186,10 @@ fn tsv_rows<'a>(
             }
             Ok(Row {
                 line: n,
-                cells: positions.iter().map(|&p| cells[p].to_string()).collect(),
+                cells: positions
+                    .iter()
+                    .map(|p| p.map(|p| cells[p].to_string()))
+                    .collect(),
             })
         })
         .collect()

@@ -506,3 +506,73 @@ fn text_that_is_not_utf8_gives_its_line() {
     assert_says(&m, &["bad.jsonl:2: not UTF-8 text"]);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// [`read_queries`] on a [`one_file`] table whose file holds `text`.
+fn queries_of(name: &str, text: &str, tsv: bool) -> Result<Vec<Query>, String> {
+    let dir = scratch(name);
+    let file = dir.join(if tsv { "data.tsv" } else { "data.jsonl" });
+    std::fs::write(&file, text).unwrap();
+    let got = read_queries(&one_file(file.clone(), true), &file).map_err(|e| e.to_string());
+    std::fs::remove_dir_all(&dir).unwrap();
+    got
+}
+
+#[test]
+fn records_to_classify_need_no_label_and_no_split() {
+    // TSV without the label column: no gold classes, no split read.
+    let q = queries_of("q-tsv", "s1\ts2\nA b.\tC\n", true).unwrap();
+    assert_eq!(q.len(), 1);
+    assert_eq!(q[0].raw, ["A b.", "C"]);
+    assert_eq!(q[0].texts, [vec!["a", "b", "."], vec!["c"]]);
+    assert_eq!((q[0].line, q[0].gold), (2, None));
+    // JSON: an absent or null label, a skipped one, a class.
+    let json = "{\"s1\": \"a\", \"s2\": \"b\"}\n{\"s1\": \"a\", \"s2\": \"b\", \"y\": null}\n\
+                {\"s1\": \"a\", \"s2\": \"b\", \"y\": \"-\"}\n{\"s1\": \"a\", \"s2\": \"b\", \"y\": \"Neutral\"}\n";
+    let gold: Vec<_> = queries_of("q-json", json, false)
+        .unwrap()
+        .iter()
+        .map(|q| q.gold)
+        .collect();
+    assert_eq!(gold, [None, None, None, Some(1)]);
+}
+
+#[test]
+fn records_to_classify_are_checked_like_training_records() {
+    let bad = [
+        (
+            "{\"s1\": \"a\", \"s2\": \"\"}",
+            false,
+            ["data.jsonl:1", "field `s2`", "no tokens"],
+        ),
+        (
+            "{\"s1\": \"a\", \"s2\": \"b\", \"y\": \"maybe\"}",
+            false,
+            ["data.jsonl:1", "field `y`", "maybe"],
+        ),
+        (
+            "{\"s1\": \"a\", \"s2\": \"b\", \"y\": 1.5}",
+            false,
+            ["data.jsonl:1", "field `y`", "fractional"],
+        ),
+        (
+            "{\"s1\": \"a\"}",
+            false,
+            ["data.jsonl:1", "field `s2`", "missing"],
+        ),
+        (
+            "s1\ts2\na\tb\tc",
+            true,
+            ["data.tsv:2", "3 tab-separated", "has 2"],
+        ),
+        (
+            "s1\ty\na\tneutral",
+            true,
+            ["data.tsv:1", "field `s2`", "no such column"],
+        ),
+        ("", false, ["data.jsonl", "no records", ""]),
+    ];
+    for (i, (text, tsv, says)) in bad.into_iter().enumerate() {
+        let message = queries_of(&format!("q-bad-{i}"), text, tsv).unwrap_err();
+        assert_says(&message, &says);
+    }
+}
