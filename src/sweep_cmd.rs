@@ -10,6 +10,7 @@
 use crate::{Color, Overrides, EXIT_DIAGNOSTICS, EXIT_USAGE};
 use lsmc_experiment::runs::{self, State};
 use lsmc_experiment::sweep::{self, describe, Options, PlanError, Planned};
+use lsmc_runtime::run_lock::RunLock;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -53,11 +54,27 @@ pub fn run(args: &SweepArgs) -> ExitCode {
         eprintln!("error: --threads and --jobs must be at least 1");
         return ExitCode::from(EXIT_USAGE);
     }
+    if args.seeds == 0 {
+        eprintln!("error: --seeds must be at least 1 (seeds 1..=N)");
+        return ExitCode::from(EXIT_USAGE);
+    }
     let seeds: Vec<u64> = if args.seed_list.is_empty() {
-        (1..=args.seeds.max(1)).collect()
+        (1..=args.seeds).collect()
     } else {
         args.seed_list.clone()
     };
+    if let Some((i, s)) = seeds
+        .iter()
+        .enumerate()
+        .find(|(i, s)| seeds[..*i].contains(s))
+    {
+        eprintln!(
+            "error: --seed-list names seed {s} twice (positions {} and {}): two runs would write one directory",
+            seeds.iter().position(|x| x == s).unwrap_or(0) + 1,
+            i + 1
+        );
+        return ExitCode::from(EXIT_USAGE);
+    }
     let opts = Options {
         specs: args.specs.clone(),
         grid: args.grid.clone(),
@@ -109,6 +126,15 @@ pub fn run(args: &SweepArgs) -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
+    // One sweep at a time writes a sweep directory (its runs are locked
+    // one by one by their own `lsmc train`).
+    let _lock = match RunLock::acquire(&args.out) {
+        Ok(lock) => lock,
+        Err(e) => {
+            eprintln!("error: {e}; wait for that sweep to finish, or give another --out");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
     let mut inv = description;
     inv.argv = std::env::args().collect();
     if let Err(e) = sweep::write_description(&args.out, inv, &planned) {

@@ -6,6 +6,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use lsmc_compiler::diag::{self, Diagnostic};
 use lsmc_ir::graph::Graph;
 use lsmc_runtime::records::{Metrics, RunInfo, Summary};
+use lsmc_runtime::run_lock::{RunLock, Utc};
 use lsmc_runtime::train::{self, Observer, TrainError};
 use lsmc_runtime::Context;
 use std::collections::BTreeMap;
@@ -87,7 +88,7 @@ impl Observer for Progress {
     fn step(&mut self, step: u64, epoch: u64, loss: f64) {
         if let Some(bar) = &self.bar {
             bar.set_position(step);
-            if step % 10 == 0 {
+            if step.is_multiple_of(10) {
                 bar.set_message(format!("epoch {epoch} loss {loss:.4} {}", self.last));
             }
         }
@@ -106,31 +107,6 @@ impl Observer for Progress {
     }
 }
 
-/// `YYYYMMDD-HHMMSS` in UTC.
-fn timestamp() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let (days, rem) = (secs / 86400, secs % 86400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719468;
-    let era = z.div_euclid(146097);
-    let doe = z - era * 146097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 fn fnv(text: &str) -> String {
     let mut h: u64 = 0xcbf29ce484222325;
     for b in text.bytes() {
@@ -147,10 +123,9 @@ pub fn run(args: &TrainArgs, cx: &Context) -> ExitCode {
     };
     let model = &loaded.model;
     let seed = args.seed.or(model.train.seed).unwrap_or(1);
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-{}", model.name, timestamp())));
+    let out = args.out.clone().unwrap_or_else(|| {
+        PathBuf::from("runs").join(format!("{}-{}", model.name, Utc::now().compact()))
+    });
     let spec_text = loaded.report.resolved_text(&args.overrides.set);
     let precision = match args.precision {
         Precision::F32 => "f32",
@@ -162,6 +137,14 @@ pub fn run(args: &TrainArgs, cx: &Context) -> ExitCode {
         resume: args.resume,
         fingerprint: fnv(&format!("{spec_text}\u{0}{seed}\u{0}{precision}")),
         spec_text,
+    };
+    // One writer per run directory, from before its first file to the end.
+    let _lock = match RunLock::acquire(&out) {
+        Ok(lock) => lock,
+        Err(e) => {
+            eprintln!("error: {e}; wait for it to finish, or train into another --out");
+            return ExitCode::from(crate::EXIT_USAGE);
+        }
     };
     // Written first so that a sweep or a report can tell what this run
     // is even if it is killed before its first checkpoint; a directory that

@@ -68,6 +68,22 @@ pub struct Sources {
     files: Vec<SourceFile>,
 }
 
+/// A lone `\r` (classic Mac line endings) read as `\n`, byte for byte, so
+/// that lines, `//` comments and reported positions end where the author
+/// sees them end; `\r\n` stays as it is.
+fn lone_cr_as_newline(text: String) -> String {
+    if !text.contains('\r') {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        let lone = c == '\r' && chars.peek() != Some(&'\n');
+        out.push(if lone { '\n' } else { c });
+    }
+    out
+}
+
 impl Sources {
     pub fn new() -> Sources {
         Sources::default()
@@ -79,7 +95,7 @@ impl Sources {
         text: impl Into<String>,
         origin: Origin,
     ) -> FileId {
-        let text = text.into();
+        let text = lone_cr_as_newline(text.into());
         let mut line_starts = vec![0];
         line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
         self.files.push(SourceFile {

@@ -8,6 +8,7 @@ use crate::runs::{self, State};
 use lsmc_compiler::diag;
 use lsmc_runtime::latent::registry::catalog;
 use lsmc_runtime::records::{self, Invocation, RunInfo, Summary, SweepRecord, SweepRun};
+use lsmc_runtime::run_lock::RunLock;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -296,9 +297,36 @@ pub fn write_description(out: &Path, this: Invocation, planned: &[Planned]) -> R
         .map_err(|e| format!("{}: {}", path.display(), records::io_reason(&e)))
 }
 
-/// What one finished child left: a line for the terminal, and success.
+/// Waits while another process writes `dir` (a child of an earlier sweep
+/// that was killed, still training): how long it waited, and for whom.
+fn wait_for_writer(dir: &Path) -> Option<String> {
+    let started = std::time::Instant::now();
+    let mut holder = None;
+    while let Ok(Some(h)) = RunLock::holder(dir) {
+        holder = Some(h.map_or("another process".to_string(), |h| {
+            format!("process {}", h.pid)
+        }));
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    holder.map(|who| {
+        format!(
+            "waited {:.0} s for {who}, which was training it; ",
+            started.elapsed().as_secs_f64()
+        )
+    })
+}
+
+/// What one finished child left: a line for the terminal, and success. A
+/// run another process is training (an orphan of a killed sweep) is waited
+/// for, then skipped if that process finished it, so no work is done twice.
 pub fn run_one(exe: &Path, p: &Planned, threads: usize) -> (bool, String) {
-    let resume = runs::state(&p.dir) == State::Partial;
+    let waited = wait_for_writer(&p.dir);
+    let state = runs::state(&p.dir);
+    if let (Some(w), State::Complete) = (&waited, state) {
+        return (true, format!("{w}it finished the run"));
+    }
+    let waited = waited.unwrap_or_default();
+    let resume = state == State::Partial;
     if let Err(e) = std::fs::create_dir_all(&p.dir) {
         return (false, format!("cannot create the run directory: {e}"));
     }
@@ -355,7 +383,10 @@ pub fn run_one(exe: &Path, p: &Planned, threads: usize) -> (bool, String) {
                 .unwrap_or_default();
             (
                 true,
-                format!("{}done in {best}", if resume { "resumed, " } else { "" }),
+                format!(
+                    "{waited}{}done in {best}",
+                    if resume { "resumed, " } else { "" }
+                ),
             )
         }
         Ok(s) => {

@@ -14,6 +14,7 @@ pub mod ops;
 pub mod optim;
 pub mod real;
 pub mod records;
+pub mod run_lock;
 pub mod train;
 
 pub use context::Context;

@@ -635,7 +635,7 @@ pub fn train<T: Real>(
         let epoch = cursor.epoch;
         obs.step(step, epoch, loss);
 
-        if step % plan.every == 0 || step == plan.total_steps {
+        if step.is_multiple_of(plan.every) || step == plan.total_steps {
             let results = evaluate(&exec, &program.train, &params, &data)
                 .map_err(|e| non_finite(e, step, last_checkpoint, true))?;
             obs.evaluated(step, &results);

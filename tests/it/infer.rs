@@ -185,6 +185,12 @@ fn malformed_input_names_the_problem() {
             "`lengths[0]` must be a non-negative integer",
         ),
         (
+            // The largest length there is: the bound check must not wrap.
+            &["--structure", "nonprojective", "--op", "marginals"],
+            r#"{"scores": [[[0, 1], [0, 0]]], "lengths": [18446744073709551615]}"#,
+            "room for 1 words",
+        ),
+        (
             &["--structure", "categorical", "--op", "map"],
             r#"{"scores": [[1, 2]], "lengths": [0]}"#,
             "between 1 and 2",

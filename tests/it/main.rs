@@ -8,6 +8,7 @@ mod graph_gradients;
 mod infer;
 mod inspect;
 mod inspect_trees;
+mod limits;
 mod lsm_files;
 mod mutations;
 mod pair_data;
@@ -20,6 +21,7 @@ mod structures;
 mod sweep;
 mod train;
 mod tree_latent;
+mod writers;
 
 /// The context the library-level tests run with: the CPU, every core (as
 /// the command line without `--threads`), one pool shared by the suite.

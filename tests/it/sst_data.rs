@@ -120,3 +120,16 @@ fn broken_vector_files_name_the_file_and_line() {
     let e = read_glove(&bad, 3).unwrap_err();
     assert!(e.contains("bad.txt.gz"), "{e}");
 }
+
+#[test]
+fn a_repeated_word_keeps_its_first_vector_wherever_it_repeats() {
+    let d = scratch("repeated");
+    let f = d.join("v.txt");
+    // Repeated in the middle, and as the last line.
+    std::fs::write(&f, "a 1 1\nb 2 2\na 3 3\nc 4 4\nc 5 5\n").unwrap();
+    let v = read_glove(&f, 2).unwrap();
+    assert_eq!(v.index.len(), 3);
+    assert_eq!(v.get("a"), Some(&[1.0, 1.0][..]));
+    assert_eq!(v.get("b"), Some(&[2.0, 2.0][..]));
+    assert_eq!(v.get("c"), Some(&[4.0, 4.0][..]));
+}

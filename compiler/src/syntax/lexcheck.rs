@@ -25,6 +25,23 @@ struct Open {
     ch: char,
     span: Span,
     line_indent: usize,
+    /// Operators met since this bracket opened (or since its last `,`,
+    /// `;`, `=`, or for a block its last line): each nests the syntax tree
+    /// of the expression one level deeper.
+    operators: usize,
+}
+
+/// How deeply an expression may nest: brackets, blocks, calls and
+/// operators together. Every pass over the syntax tree (the grammar,
+/// checking, lowering, even dropping it) recurses once per level, so the
+/// bound is what keeps a generated or corrupt spec from overflowing the
+/// stack; real specs nest a handful of levels.
+pub const MAX_NESTING: usize = 100;
+
+/// The syntax-tree depth the brackets and operators seen so far reach:
+/// a bound that is never below the real depth.
+fn nesting(stack: &[Open], top: usize) -> usize {
+    stack.len() + top + stack.iter().map(|o| o.operators).sum::<usize>()
 }
 
 pub fn scan(text: &str, file: FileId) -> Vec<(ParseError, Span, Option<Span>)> {
@@ -36,6 +53,8 @@ pub fn scan_from(text: &str, file: FileId, from: usize) -> Vec<(ParseError, Span
     let mut errors = Vec::new();
     let mut stack: Vec<Open> = Vec::new();
     let mut bracket_error = false;
+    // Operators at the top level, outside any bracket (a `--set` value).
+    let mut top_operators = 0;
     let bytes = text.as_bytes();
     let mut i = from;
     let span = |a: usize, b: usize| Span::new(file, a, b);
@@ -43,7 +62,16 @@ pub fn scan_from(text: &str, file: FileId, from: usize) -> Vec<(ParseError, Span
         let c = text[i..].chars().next().unwrap_or(' ');
         let clen = c.len_utf8();
         match c {
-            ' ' | '\t' | '\r' | '\n' => i += clen,
+            '\n' => {
+                // A line ends a statement in a block or at the top level.
+                match stack.last_mut() {
+                    Some(open) if open.ch == '{' => open.operators = 0,
+                    None => top_operators = 0,
+                    Some(_) => {}
+                }
+                i += clen;
+            }
+            ' ' | '\t' | '\r' => i += clen,
             '/' if bytes.get(i + 1) == Some(&b'/') => {
                 while i < text.len() && bytes[i] != b'\n' {
                     i += 1;
@@ -119,7 +147,12 @@ pub fn scan_from(text: &str, file: FileId, from: usize) -> Vec<(ParseError, Span
                     ch: c,
                     span: span(i, i + 1),
                     line_indent: indent_of(text, i),
+                    operators: 0,
                 });
+                if nesting(&stack, top_operators) > MAX_NESTING {
+                    errors.push((ParseError::TooDeep, span(i, i + 1), None));
+                    return errors;
+                }
                 i += 1;
             }
             ')' | ']' | '}' => {
@@ -156,7 +189,25 @@ pub fn scan_from(text: &str, file: FileId, from: usize) -> Vec<(ParseError, Span
                 }
                 i += 1;
             }
-            '=' | ':' | ',' | ';' | '+' | '-' | '*' | '/' => i += 1,
+            '=' | ',' | ';' => {
+                match stack.last_mut() {
+                    Some(open) => open.operators = 0,
+                    None => top_operators = 0,
+                }
+                i += 1;
+            }
+            '+' | '-' | '*' | '/' => {
+                match stack.last_mut() {
+                    Some(open) => open.operators += 1,
+                    None => top_operators += 1,
+                }
+                if nesting(&stack, top_operators) > MAX_NESTING {
+                    errors.push((ParseError::TooDeep, span(i, i + 1), None));
+                    return errors;
+                }
+                i += 1;
+            }
+            ':' => i += 1,
             other => {
                 errors.push((
                     ParseError::InvalidCharacter { ch: other },

@@ -3,7 +3,7 @@
 //! (`grammar/lsm.pest`) does the rest.
 
 pub mod ast;
-mod lexcheck;
+pub mod lexcheck;
 mod parse;
 
 pub use parse::{parse_module, parse_set_flag, parse_set_latent, SetLatent};
@@ -34,6 +34,8 @@ pub enum ParseError {
     },
     /// A reserved word used as a name.
     ReservedWord { word: String },
+    /// An expression nested deeper than [`lexcheck::MAX_NESTING`] levels.
+    TooDeep,
     /// Anything else: the grammar expected one of `expected` here.
     Unexpected {
         expected: Vec<String>,
@@ -130,6 +132,19 @@ impl ParseError {
                 format!("`{word}` is a reserved word"),
                 "cannot be used as a name".into(),
                 Some("`via`, `repeat`, `return`, `true` and `false` are reserved; choose another name".into()),
+            ),
+            TooDeep => (
+                "lsm::parse::too_deep",
+                format!(
+                    "this expression nests more than {} levels",
+                    lexcheck::MAX_NESTING
+                ),
+                "the limit is reached here".into(),
+                Some(
+                    "brackets, calls, blocks and operators count one level each; \
+                     name parts of the expression with `=` lines"
+                        .into(),
+                ),
             ),
             Unexpected { expected, found } => (
                 "lsm::parse::unexpected",

@@ -78,9 +78,14 @@ pub fn read_glove(path: &Path, dim: usize) -> Result<Vectors, String> {
                 }
             ));
         }
-        if index.insert(word.to_string(), index.len()).is_some() {
-            // A repeated word keeps its first vector, as GloVe's own tools do.
-            data.truncate(before);
+        // A repeated word keeps its first vector, as GloVe's own tools do:
+        // the index it has stays, the new vector is dropped.
+        let next = index.len();
+        match index.entry(word.to_string()) {
+            std::collections::hash_map::Entry::Occupied(_) => data.truncate(before),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(next);
+            }
         }
     }
     if index.is_empty() {

@@ -57,7 +57,7 @@ pub fn check_shape(shape: &[usize], lengths: &[usize]) -> Result<(), StructureEr
             shape[0]
         )));
     }
-    if let Some((b, &n)) = lengths.iter().enumerate().find(|(_, &n)| n + 1 > shape[1]) {
+    if let Some((b, &n)) = lengths.iter().enumerate().find(|(_, &n)| n >= shape[1]) {
         return Err(StructureError::Shape(format!(
             "item {b} has length {n} but the scores only have room for {} words",
             shape[1] - 1
