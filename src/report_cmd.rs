@@ -109,5 +109,13 @@ pub fn run(args: &ReportArgs) -> ExitCode {
         }
         None => {}
     }
+    // A table without some runs is printed, but not passed off as whole.
+    if r.unreadable > 0 {
+        eprintln!(
+            "error: {} run(s) could not be read and are not in the table (see the warnings above)",
+            r.unreadable
+        );
+        return ExitCode::from(crate::EXIT_DIAGNOSTICS);
+    }
     ExitCode::SUCCESS
 }

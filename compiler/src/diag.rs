@@ -99,8 +99,54 @@ pub fn sort(diags: &mut [Diagnostic]) {
 struct Bridged<'a> {
     diag: &'a Diagnostic,
     sources: &'a Sources,
-    source: miette::NamedSource<String>,
+    source: Window<'a>,
     help: Option<String>,
+}
+
+/// A source file as miette reads it, without copying it: a span's context
+/// is found from the file's line index and handed to miette as the few
+/// lines around it. (miette's own `&str` source counts lines from the start
+/// of the text for every span, which made printing many diagnostics of a
+/// long file quadratic.)
+struct Window<'a> {
+    file: &'a crate::span::SourceFile,
+}
+
+impl miette::SourceCode for Window<'_> {
+    fn read_span<'b>(
+        &'b self,
+        span: &miette::SourceSpan,
+        before: usize,
+        after: usize,
+    ) -> Result<Box<dyn miette::SpanContents<'b> + 'b>, miette::MietteError> {
+        let f = self.file;
+        let (from, to) = (span.offset(), span.offset() + span.len());
+        if to > f.text.len() {
+            return Err(miette::MietteError::OutOfBounds);
+        }
+        // A margin of lines beyond the context, so that miette's reading of
+        // the window is its reading of the whole text.
+        let first = f.line_index(from).saturating_sub(before + 2);
+        let last = f.line_index(to) + after + 2;
+        let window = f.lines_range(first, last);
+        let text = &f.text[window.clone()];
+        let local = miette::SourceSpan::new((from - window.start).into(), span.len());
+        let inner = text.read_span(&local, before, after)?;
+        let at = miette::SourceSpan::new(
+            (inner.span().offset() + window.start).into(),
+            inner.span().len(),
+        );
+        Ok(Box::new(miette::MietteSpanContents::new_named(
+            f.name.clone(),
+            inner.data(),
+            at,
+            inner.line() + first,
+            inner.column(),
+            // miette's `&str` source counts this from the start of the
+            // text (its renderer merges labels' snippets on that number).
+            inner.line_count() + first,
+        )))
+    }
 }
 
 impl<'a> Bridged<'a> {
@@ -120,7 +166,7 @@ impl<'a> Bridged<'a> {
         Bridged {
             diag,
             sources,
-            source: miette::NamedSource::new(file.name.clone(), file.text.clone()),
+            source: Window { file },
             help,
         }
     }

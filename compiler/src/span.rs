@@ -39,13 +39,32 @@ impl SourceFile {
         }
     }
 
+    /// The 0-based line a byte offset is on.
+    pub fn line_index(&self, offset: usize) -> usize {
+        let offset = offset.min(self.text.len());
+        match self.line_starts.binary_search(&offset) {
+            Ok(i) => i,
+            Err(i) => i - 1,
+        }
+    }
+
+    /// The byte range of 0-based lines `first..=last` (clamped), line ends
+    /// included.
+    pub fn lines_range(&self, first: usize, last: usize) -> std::ops::Range<usize> {
+        let last = last.min(self.line_starts.len() - 1);
+        let start = self.line_starts[first.min(last)];
+        let end = self
+            .line_starts
+            .get(last + 1)
+            .copied()
+            .unwrap_or(self.text.len());
+        start..end
+    }
+
     /// 1-based line and column (in characters) of a byte offset.
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
         let offset = offset.min(self.text.len());
-        let line = match self.line_starts.binary_search(&offset) {
-            Ok(i) => i,
-            Err(i) => i - 1,
-        };
+        let line = self.line_index(offset);
         let start = self.line_starts[line];
         let col = self.text[start..floor_char_boundary(&self.text, offset)]
             .chars()

@@ -514,6 +514,9 @@ fn sweep_order(dirs: &[PathBuf]) -> (Vec<String>, Vec<String>) {
 /// and how drawing the plot went (`Ok(path)`, or why not), if one was asked for.
 pub struct Report {
     pub warnings: Vec<String>,
+    /// Runs skipped because a file of theirs could not be read (each has
+    /// a warning); the table is not the whole of what was asked for.
+    pub unreadable: usize,
     pub note: Option<String>,
     pub text: String,
     pub plot: Option<Result<PathBuf, String>>,
@@ -584,7 +587,7 @@ pub fn report(args: &Options) -> Result<Report, String> {
     });
     if runs.is_empty() {
         return Err(format!(
-            "no finished runs{} under {}",
+            "no finished runs{} under {}{}",
             if filters.is_empty() && args.models.is_empty() {
                 ""
             } else {
@@ -594,7 +597,11 @@ pub fn report(args: &Options) -> Result<Report, String> {
                 .iter()
                 .map(|d| d.display().to_string())
                 .collect::<Vec<_>>()
-                .join(", ")
+                .join(", "),
+            problems
+                .iter()
+                .map(|p| format!("\n  skipped {p}"))
+                .collect::<String>()
         ));
     }
     let metrics: Vec<String> = if args.metrics.is_empty() {
@@ -641,6 +648,7 @@ pub fn report(args: &Options) -> Result<Report, String> {
         .map(|path| draw(path, &rows, args, &by, &metrics).map(|_| path.clone()));
     Ok(Report {
         warnings,
+        unreadable: problems.len(),
         note,
         text,
         plot,

@@ -6,7 +6,7 @@
 //! evaluation and split), `checkpoint.bin` and, once finished,
 //! `summary.json`.
 
-use lsmc_runtime::records::{self, MetricsLine};
+use lsmc_runtime::records::{self, MetricsLine, Summary};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -61,12 +61,43 @@ pub fn read(dir: &Path) -> Result<Run, String> {
         } = line;
         evaluations.entry(step).or_default().insert(split, values);
     }
+    let state = state(dir);
+    if state == State::Complete {
+        check_against_summary(dir, &evaluations)?;
+    }
     Ok(Run {
         dir: dir.to_path_buf(),
         info,
-        state: state(dir),
+        state,
         evaluations,
     })
+}
+
+/// A finished run's metrics must hold the evaluations its summary names
+/// (the best and the final one): a metrics file cut short, or missing,
+/// would otherwise change a report without a word.
+fn check_against_summary(
+    dir: &Path,
+    evaluations: &BTreeMap<u64, Evaluation>,
+) -> Result<(), String> {
+    let summary: Summary =
+        records::read_json(&dir.join(records::SUMMARY), "a run summary (summary.json)")?;
+    let metrics = dir.join(records::METRICS);
+    for (which, step) in [("final", summary.last.step), ("best", summary.best.step)] {
+        if !evaluations.contains_key(&step) {
+            let held = match evaluations.keys().next_back() {
+                Some(last) => format!("its evaluations end at step {last}"),
+                None if metrics.exists() => "it holds no evaluation".to_string(),
+                None => "it is missing".to_string(),
+            };
+            return Err(format!(
+                "{}: {held}, but summary.json records the {which} evaluation at step {step} of {}: the file is truncated or was replaced",
+                metrics.display(),
+                summary.steps
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Every run directory (one holding `run.json`) under `root`, sorted.

@@ -405,3 +405,45 @@ fn the_report_picks_hyper_parameters_by_median_validation_and_aggregates_test_me
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(&std::fs::read(&png).unwrap()[..4], b"\x89PNG");
 }
+
+#[test]
+fn a_report_refuses_to_pass_off_a_run_whose_metrics_are_cut_short_or_gone() {
+    let root = scratch("report-damaged");
+    let good = root.join("good");
+    let bad = root.join("bad");
+    for dir in [&good, &bad] {
+        let o = run(&[
+            "train",
+            SMALL,
+            "--set",
+            "train.steps=60",
+            "--threads",
+            "1",
+            "--out",
+            dir.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let metrics = bad.join("metrics.jsonl");
+    let whole = std::fs::read_to_string(&metrics).unwrap();
+    let cut: String = whole.lines().take(2).map(|l| format!("{l}\n")).collect();
+    for (damage, says) in [
+        (Some(cut.into_bytes()), "its evaluations end at step 20"),
+        (None, "it is missing"),
+        (Some(vec![0xff, 0xfe, b'\n']), "not UTF-8"),
+    ] {
+        match damage {
+            Some(bytes) => std::fs::write(&metrics, bytes).unwrap(),
+            None => std::fs::remove_file(&metrics).unwrap(),
+        }
+        let o = run(&["report", root.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{says}: {err}");
+        assert!(
+            err.contains("bad/metrics.jsonl") && err.contains(says),
+            "{err}"
+        );
+        // The readable run is still tabulated.
+        assert!(String::from_utf8_lossy(&o.stdout).contains("small_softmax"));
+    }
+}
