@@ -285,6 +285,18 @@ impl<T: Real> Engine<T> for Categorical {
         })
     }
 
+    fn parts_per_structure(&self, _: Options, _: usize) -> usize {
+        1
+    }
+
+    /// Categories past an item's count are no part of it.
+    fn keep_parts(&self, g: &mut ArrayD<T>, lengths: Option<&[usize]>) {
+        let Some(ls) = lengths else { return };
+        for (mut row, &k) in g.axis_iter_mut(Axis(0)).zip(ls) {
+            row.iter_mut().skip(k).for_each(|v| *v = T::zero());
+        }
+    }
+
     fn reference_sizes(&self) -> std::ops::RangeInclusive<usize> {
         1..=6
     }

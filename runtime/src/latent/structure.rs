@@ -16,7 +16,7 @@ use super::registry;
 use crate::context::Context;
 use crate::real::Real;
 use lsmc_ir::structures::Descriptor;
-use ndarray::ArrayD;
+use ndarray::{ArrayD, Axis};
 use rand_chacha::ChaCha8Rng;
 use std::any::Any;
 use std::sync::Arc;
@@ -30,12 +30,17 @@ pub enum StructureError {
     Unsupported(String),
     /// The GPU failed (the CUDA driver's words).
     Device(String),
+    /// Finite scores whose spread no f64 computation of this structure
+    /// can represent (see [`Structure`]'s shift).
+    Range(String),
 }
 
 impl std::fmt::Display for StructureError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            StructureError::Shape(m) | StructureError::Unsupported(m) => f.write_str(m),
+            StructureError::Shape(m)
+            | StructureError::Unsupported(m)
+            | StructureError::Range(m) => f.write_str(m),
             StructureError::Device(m) => write!(f, "on the GPU: {m}"),
         }
     }
@@ -159,6 +164,13 @@ pub trait Engine<T: Real>: Sync {
         at: Option<Saved<'_, T>>,
     ) -> Result<ArrayD<T>, StructureError>;
 
+    /// How many parts every structure of an item of `size` selects: the
+    /// same for all of them (a tree of `n` words has `n` arcs, a category
+    /// is one part). Subtracting one constant from every part's score so
+    /// changes every structure's score alike, which is what makes the
+    /// shift of [`Structure`] exact.
+    fn parts_per_structure(&self, o: Options, size: usize) -> usize;
+
     /// Zeroes the entries of a score-shaped gradient that are no part of
     /// any structure. A surrogate that returns a gradient of the decoder
     /// (STE-I's `ηγ`) would otherwise send gradient to scores no structure
@@ -186,6 +198,93 @@ pub trait Engine<T: Real>: Sync {
     fn enumerate(&self, o: Options, size: usize) -> Vec<Vec<f64>>;
 }
 
+/// The largest spread of an item's part scores, times the parts one
+/// structure sums, that MAP, marginals and sampling accept: every partial
+/// sum of a structure's score then stays a factor 1e8 below f64's largest
+/// number.
+pub const SPREAD_LIMIT: f64 = 1e300;
+/// The same for SparseMAP, which squares the scores.
+pub const SPARSEMAP_SPREAD_LIMIT: f64 = 1e150;
+
+/// Scores with each item's highest part score subtracted from its parts.
+/// Every structure of an item selects the same number of parts
+/// ([`Engine::parts_per_structure`]), so this changes every structure's
+/// score by the same amount: MAP, marginals, samples and SparseMAP (whose
+/// polytope lies where the parts sum to that number) are unchanged, and
+/// so are their VJPs; the log-partition moves by the parts times the
+/// shift, added back by [`Shifted::unshift_log_partition`]. Items with a
+/// NaN or infinite part score are left as they are, for the caller's own
+/// check to name.
+pub struct Shifted<T> {
+    pub scores: ArrayD<T>,
+    /// Per item: the amount subtracted and the parts a structure sums.
+    shifts: Vec<(f64, usize)>,
+}
+
+impl<T: Real> Shifted<T> {
+    fn new(
+        e: &dyn Engine<T>,
+        o: Options,
+        s: &ArrayD<T>,
+        ls: &[usize],
+        limit: f64,
+    ) -> Result<Shifted<T>, StructureError> {
+        let mut parts = ArrayD::<T>::ones(s.raw_dim());
+        e.keep_parts(&mut parts, Some(ls));
+        let mut scores = s.clone();
+        let mut shifts = Vec::with_capacity(ls.len());
+        let items = scores.axis_iter_mut(Axis(0)).zip(parts.axis_iter(Axis(0)));
+        for (b, ((mut item, mask), &size)) in items.zip(ls).enumerate() {
+            let k = e.parts_per_structure(o, size);
+            let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+            for (v, &m) in item.iter().zip(&mask) {
+                if m != T::zero() {
+                    let x = v.f64();
+                    lo = lo.min(x);
+                    hi = hi.max(x);
+                }
+            }
+            if !(lo.is_finite() && hi.is_finite()) {
+                shifts.push((0.0, k));
+                continue;
+            }
+            let spread = hi - lo;
+            if spread * k as f64 > limit {
+                return Err(StructureError::Range(format!(
+                    "item {b}: its part scores span {spread:.3e} (from {lo:.3e} to {hi:.3e}) and a structure sums {k} of them, more than f64 can hold (the limit is a spread of {:.0e} over the parts); scores this far apart already make the answer the MAP structure: scale them down",
+                    limit / k.max(1) as f64
+                )));
+            }
+            let c = T::of(hi);
+            item.zip_mut_with(&mask, |v, &m| {
+                if m != T::zero() {
+                    *v -= c;
+                }
+            });
+            shifts.push((c.f64(), k));
+        }
+        Ok(Shifted { scores, shifts })
+    }
+
+    /// The log-partition of the original scores from the shifted ones'.
+    fn unshift_log_partition(&self, log_z: Vec<f64>) -> Result<Vec<f64>, StructureError> {
+        log_z
+            .into_iter()
+            .zip(&self.shifts)
+            .enumerate()
+            .map(|(b, (z, &(c, k)))| {
+                let back = z + c * k as f64;
+                if z.is_finite() && !back.is_finite() {
+                    return Err(StructureError::Range(format!(
+                        "item {b}: the log-partition is {k} × {c:.3e} plus {z:.3e}, beyond f64"
+                    )));
+                }
+                Ok(back)
+            })
+            .collect()
+    }
+}
+
 /// A structure with its options: finds its engine in the registry,
 /// checks shapes and runs it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -208,6 +307,24 @@ impl Structure {
 
     pub fn engine<T: Real>(&self) -> Result<&'static dyn Engine<T>, StructureError> {
         registry::engine(self.descriptor)
+    }
+
+    /// Runs `f` with the engine, the checked sizes of `s` and `s` shifted
+    /// per item so that its highest part scores 0 ([`Shifted`]): extreme
+    /// but finite scores (an offset of 1e300, a spread of 1e4) give the
+    /// answers they should, and a spread no f64 computation can hold is
+    /// refused. `limit` bounds the spread times the parts a structure sums.
+    fn with_shifted<T: Real, R>(
+        &self,
+        s: &ArrayD<T>,
+        lengths: Option<&[usize]>,
+        limit: f64,
+        f: impl FnOnce(&dyn Engine<T>, Options, &Shifted<T>, &[usize]) -> Result<R, StructureError>,
+    ) -> Result<R, StructureError> {
+        let e = self.engine::<T>()?;
+        let ls = e.sizes(s.shape(), lengths)?;
+        let shifted = Shifted::new(e, self.options, s, &ls, limit)?;
+        f(e, self.options, &shifted, &ls)
     }
 
     /// Runs `f` with the engine and the checked sizes of `shape`.
@@ -238,7 +355,9 @@ impl Structure {
         s: &ArrayD<T>,
         lengths: Option<&[usize]>,
     ) -> Result<ArrayD<T>, StructureError> {
-        self.with(s.shape(), lengths, |e, o, ls| e.map(cx, o, s, ls))
+        self.with_shifted(s, lengths, SPREAD_LIMIT, |e, o, sh, ls| {
+            e.map(cx, o, &sh.scores, ls)
+        })
     }
 
     /// Log-partition per item and marginals.
@@ -248,7 +367,10 @@ impl Structure {
         s: &ArrayD<T>,
         lengths: Option<&[usize]>,
     ) -> Result<(Vec<f64>, ArrayD<T>), StructureError> {
-        self.with(s.shape(), lengths, |e, o, ls| e.marginals(cx, o, s, ls))
+        self.with_shifted(s, lengths, SPREAD_LIMIT, |e, o, sh, ls| {
+            let (log_z, m) = e.marginals(cx, o, &sh.scores, ls)?;
+            Ok((sh.unshift_log_partition(log_z)?, m))
+        })
     }
 
     /// The marginals alone: [`Structure::marginals`] without the
@@ -259,8 +381,8 @@ impl Structure {
         s: &ArrayD<T>,
         lengths: Option<&[usize]>,
     ) -> Result<ArrayD<T>, StructureError> {
-        self.with(s.shape(), lengths, |e, o, ls| {
-            e.marginals_only(cx, o, s, ls)
+        self.with_shifted(s, lengths, SPREAD_LIMIT, |e, o, sh, ls| {
+            e.marginals_only(cx, o, &sh.scores, ls)
         })
     }
 
@@ -271,8 +393,8 @@ impl Structure {
         lengths: Option<&[usize]>,
         g: &ArrayD<T>,
     ) -> Result<ArrayD<T>, StructureError> {
-        self.with(s.shape(), lengths, |e, o, ls| {
-            e.marginals_vjp(cx, o, s, ls, g, None)
+        self.with_shifted(s, lengths, SPREAD_LIMIT, |e, o, sh, ls| {
+            e.marginals_vjp(cx, o, &sh.scores, ls, g, None)
         })
     }
 
@@ -285,8 +407,8 @@ impl Structure {
         g: &ArrayD<T>,
         at: Saved<'_, T>,
     ) -> Result<ArrayD<T>, StructureError> {
-        self.with(s.shape(), lengths, |e, o, ls| {
-            e.marginals_vjp(cx, o, s, ls, g, Some(at))
+        self.with_shifted(s, lengths, SPREAD_LIMIT, |e, o, sh, ls| {
+            e.marginals_vjp(cx, o, &sh.scores, ls, g, Some(at))
         })
     }
 
@@ -299,7 +421,9 @@ impl Structure {
         lengths: Option<&[usize]>,
         rng: &mut ChaCha8Rng,
     ) -> Result<ArrayD<T>, StructureError> {
-        self.with(s.shape(), lengths, |e, o, ls| e.sample(o, s, ls, rng))
+        self.with_shifted(s, lengths, SPREAD_LIMIT, |e, o, sh, ls| {
+            e.sample(o, &sh.scores, ls, rng)
+        })
     }
 
     pub fn sparsemap<T: Real>(
@@ -334,8 +458,8 @@ impl Structure {
         lengths: Option<&[usize]>,
         max_iter: usize,
     ) -> Result<(ArrayD<T>, Option<State>), StructureError> {
-        self.with(s.shape(), lengths, |e, o, ls| {
-            e.sparsemap(cx, o, s, ls, max_iter)
+        self.with_shifted(s, lengths, SPARSEMAP_SPREAD_LIMIT, |e, o, sh, ls| {
+            e.sparsemap(cx, o, &sh.scores, ls, max_iter)
         })
     }
 
@@ -359,8 +483,8 @@ impl Structure {
         g: &ArrayD<T>,
         max_iter: usize,
     ) -> Result<ArrayD<T>, StructureError> {
-        self.with(s.shape(), lengths, |e, o, ls| {
-            e.sparsemap_vjp(cx, o, s, ls, g, max_iter, None)
+        self.with_shifted(s, lengths, SPARSEMAP_SPREAD_LIMIT, |e, o, sh, ls| {
+            e.sparsemap_vjp(cx, o, &sh.scores, ls, g, max_iter, None)
         })
     }
 
@@ -375,8 +499,8 @@ impl Structure {
         max_iter: usize,
         at: Saved<'_, T>,
     ) -> Result<ArrayD<T>, StructureError> {
-        self.with(s.shape(), lengths, |e, o, ls| {
-            e.sparsemap_vjp(cx, o, s, ls, g, max_iter, Some(at))
+        self.with_shifted(s, lengths, SPARSEMAP_SPREAD_LIMIT, |e, o, sh, ls| {
+            e.sparsemap_vjp(cx, o, &sh.scores, ls, g, max_iter, Some(at))
         })
     }
 

@@ -299,3 +299,116 @@ fn engines_with_statistics_decode_distinct_structures_apart_and_report_their_nam
         }
     }
 }
+
+#[test]
+fn every_structure_selects_the_number_of_parts_its_engine_says() {
+    every_case(|e, o, size, _| {
+        let k = e.parts_per_structure(o, size) as f64;
+        for y in e.enumerate(o, size) {
+            assert_eq!(y.iter().sum::<f64>(), k, "{} size {size}", name(e, o));
+        }
+    });
+}
+
+mod extreme_scores {
+    //! Scores scaled up to 1e4 and offset by any constant up to ±1e300:
+    //! through [`Structure`] (which shifts each item's parts) every op stays
+    //! finite and equals the engine's own answer on the same scores with
+    //! the offset taken off exactly — the marginals a convex combination of
+    //! structures, each selecting its number of parts.
+
+    use super::*;
+    use crate::latent::structure::Structure;
+    use proptest::prelude::*;
+
+    /// Largest size per structure: the engines' reference sizes and
+    /// beyond, where the brute force no longer reaches.
+    const SIZES: std::ops::RangeInclusive<usize> = 1..=9;
+
+    fn check(e: &dyn Engine<f64>, o: Options, size: usize, seed: u64, scale: f64, offset: f64) {
+        let cx = Context::default();
+        let case = format!(
+            "{} size {size} seed {seed} scale {scale:e} offset {offset:e}",
+            name(e, o)
+        );
+        let st = Structure::new(e.descriptor(), o.single_root);
+        let s = scores(e, 2, size, scale, seed).mapv(|x| x + offset);
+        // The same scores without the offset: exact, as both are close.
+        let r = s.mapv(|x| x - offset);
+        let ls = e.sizes(s.shape(), None).unwrap();
+        let k = e.parts_per_structure(o, size) as f64;
+
+        let mu = st.marginals(&cx, &s, None).unwrap().1;
+        let (_, want) = e.marginals(&cx, o, &r, &ls).unwrap();
+        for (b, m) in mu.axis_iter(Axis(0)).enumerate() {
+            assert!(m.iter().all(|x| x.is_finite()), "{case}: {m}");
+            let total: f64 = m.iter().sum();
+            assert!(
+                (total - k).abs() < 1e-6 * k,
+                "{case}: item {b} sums {total}"
+            );
+        }
+        for (a, w) in mu.iter().zip(want.iter()) {
+            assert!((a - w).abs() < 1e-6, "{case}: marginal {a} vs {w}");
+        }
+        assert_eq!(
+            st.map(&cx, &s, None).unwrap(),
+            e.map(&cx, o, &r, &ls).unwrap(),
+            "{case}"
+        );
+        let sm = st.sparsemap(&cx, &s, None).unwrap();
+        let (want, _) = e.sparsemap(&cx, o, &r, &ls, 500).unwrap();
+        for (a, w) in sm.iter().zip(want.iter()) {
+            assert!(
+                a.is_finite() && (a - w).abs() < 1e-6,
+                "{case}: SparseMAP {a} vs {w}"
+            );
+        }
+        let g = scores(e, 2, size, 1.0, seed + 7);
+        let vjp = st.marginals_vjp(&cx, &s, None, &g).unwrap();
+        let want = e.marginals_vjp(&cx, o, &r, &ls, &g, None).unwrap();
+        for (a, w) in vjp.iter().zip(want.iter()) {
+            assert!(
+                a.is_finite() && (a - w).abs() < 1e-6 * scale.max(1.0),
+                "{case}: VJP {a} vs {w}"
+            );
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn offsets_up_to_1e300_and_scales_up_to_1e4_change_no_answer(
+            which in 0usize..64,
+            single_root in any::<bool>(),
+            size in SIZES,
+            seed in 0u64..1000,
+            scale_exp in -3.0f64..4.0,
+            offset_exp in 0.0f64..300.0,
+            negative in any::<bool>(),
+        ) {
+            let e = engines()[which % engines().len()];
+            let offset = if negative { -1.0 } else { 1.0 } * 10f64.powf(offset_exp);
+            check(e, Options { single_root }, size, seed, 10f64.powf(scale_exp), offset);
+        }
+    }
+
+    #[test]
+    fn the_reported_worst_cases_are_answered_or_refused_with_the_reason() {
+        let cx = Context::default();
+        for &e in engines() {
+            for o in OPTIONS {
+                // All scores 1e300: every structure equally likely.
+                check(e, o, 3, 1, 0.0, 1e300);
+                check(e, o, 3, 1, 1e4, 1e12);
+                // A spread no f64 sum of parts can hold is refused.
+                let st = Structure::new(e.descriptor(), o.single_root);
+                let s = scores(e, 1, 3, 1.0, 2).mapv(|x| x * 1e307);
+                let err = st.marginals(&cx, &s, None).unwrap_err();
+                assert!(matches!(err, StructureError::Range(_)), "{err}");
+                assert!(err.to_string().contains("item 0"), "{err}");
+                assert!(st.map(&cx, &s, None).is_err());
+            }
+        }
+    }
+}

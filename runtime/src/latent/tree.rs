@@ -563,6 +563,11 @@ impl<T: Real> Engine<T> for DependencyTrees {
     }
 
     /// Arcs into the root, self-loops and arcs touching padding.
+    /// One arc into each word.
+    fn parts_per_structure(&self, _: Options, size: usize) -> usize {
+        size
+    }
+
     fn keep_parts(&self, g: &mut ArrayD<T>, lengths: Option<&[usize]>) {
         let n1 = g.shape()[1];
         for (b, mut item) in g.axis_iter_mut(Axis(0)).enumerate() {
