@@ -157,3 +157,48 @@ fn a_spec_with_classic_mac_line_endings_reads_line_by_line() {
         "{d:?}"
     );
 }
+
+/// A spec whose latent uses a surrogate with `body`.
+fn with_surrogate(body: &str) -> String {
+    format!(
+        "model loops\n\
+         data synthetic_mixture(clusters = 3, features = 6, train = 12, valid = 4, test = 4, seed = 9)\n\
+         encoder {{ s = linear(x, 3) }}\n\
+         latent z : categorical(3) = argmax(s) via looping(steps = 1001)\n\
+         decoder {{ y_hat = bilinear(z, x, 2) }}\n\
+         loss cross_entropy(y_hat, y)\n\
+         train {{ optimizer adam(lr = 1e-3)  batch full  steps 1 }}\n\
+         surrogate looping(steps = 1) {{\n  mu = marg(s)\n  {body}\n  return z - mu\n}}\n"
+    )
+}
+
+#[test]
+fn nested_repeats_share_one_budget_of_steps() {
+    // 1001 × 1001 steps: each count is fine, their product is not.
+    let nested = with_surrogate("repeat steps { repeat steps { mu = mu - 0.1 * grad(mu) } }");
+    let codes = codes_on_a_small_stack(nested, Vec::new());
+    assert_eq!(codes, ["lsm::check::out_of_range"]);
+    // 1001 × 999 in one count is fine.
+    let flat = with_surrogate("repeat steps * 999 { mu = mu - 0.1 * grad(mu) }");
+    assert!(codes_on_a_small_stack(flat, Vec::new()).is_empty());
+}
+
+#[test]
+fn a_repeat_count_known_only_at_run_time_stops_at_the_budget_instead_of_hanging() {
+    let dir = std::env::temp_dir().join(format!("lsmc-limits-{}-loop", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let spec = dir.join("loop.lsm");
+    // 12 examples × 100,000: past the budget of 1,000,000 steps a call.
+    let body = "repeat batch_size() * 100000 { mu = mu * 1 }";
+    std::fs::write(&spec, with_surrogate(body)).unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_lsmc"))
+        .args(["train", spec.to_str().unwrap(), "--threads", "1", "--out"])
+        .arg(dir.join("run"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("more than 1000000 `repeat` steps"), "{err}");
+    assert!(err.contains("looping"), "{err}");
+}

@@ -42,8 +42,11 @@ impl SType {
 pub(crate) struct SurrogateInfo {
     /// Structure operations the body calls, with where.
     pub uses: Vec<(StructOp, Span)>,
-    /// `repeat` counts, evaluated against the bound arguments.
-    pub repeats: Vec<Expr>,
+    /// `repeat` counts, evaluated against the bound arguments, each with
+    /// the index of the `repeat` it is nested in.
+    pub repeats: Vec<(Expr, Option<usize>)>,
+    /// The `repeat`s open while the body is read.
+    open: Vec<usize>,
 }
 
 struct Scope {
@@ -324,8 +327,13 @@ impl Checker {
                 ok = false;
             }
         }
-        for count in &info.repeats {
-            if let Some(v) = eval_scalar(count, &bound) {
+        let values: Vec<Option<f64>> = info
+            .repeats
+            .iter()
+            .map(|(count, _)| eval_scalar(count, &bound))
+            .collect();
+        for (i, (count, _)) in info.repeats.iter().enumerate() {
+            if let Some(v) = values[i] {
                 if !(v >= 0.0 && v.fract() == 0.0 && v <= 1e6) {
                     // Blame the argument the count is made of, where it was given.
                     let mut names = Vec::new();
@@ -347,6 +355,31 @@ impl Checker {
                     )
                     .with_secondary_mut(count.span, "used as a repeat count here");
                     ok = false;
+                }
+            }
+        }
+        // Nested repeats multiply: the steps of the innermost loop, all
+        // together, are held to the same budget.
+        if ok {
+            for (i, (count, _)) in info.repeats.iter().enumerate() {
+                let mut total = Some(1.0);
+                let mut at = Some(i);
+                while let Some(j) = at {
+                    total = total.zip(values[j]).map(|(t, v)| t * v);
+                    at = info.repeats[j].1;
+                }
+                if let Some(total) = total.filter(|&t| t > 1e6) {
+                    self.emit(
+                        via.span,
+                        CheckError::OutOfRange {
+                            what: format!("the nested `repeat`s of `{name}`"),
+                            value: super::fmt_number(total),
+                            requirement: "at most 1,000,000 steps in all (nested counts multiply)",
+                        },
+                    )
+                    .with_secondary_mut(count.span, "the innermost count");
+                    ok = false;
+                    break;
                 }
             }
         }
@@ -465,8 +498,12 @@ impl Checker {
                             );
                         }
                     }
-                    info.repeats.push(count.clone());
+                    let at = info.repeats.len();
+                    info.repeats
+                        .push((count.clone(), info.open.last().copied()));
+                    info.open.push(at);
                     self.sbody(body, scope, info, false);
+                    info.open.pop();
                 }
                 SurrogateStmt::Return { value, span } => {
                     if !top || i + 1 != body.len() {

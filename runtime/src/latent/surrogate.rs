@@ -66,9 +66,17 @@ struct Interp<'a, T: Real> {
     state: &'a mut State,
     slots: Vec<Option<SVal<T>>>,
     decoder_calls: usize,
+    /// `repeat` iterations run so far in this call, all loops together.
+    steps: u64,
     iterates: Vec<Iterate<T>>,
     trace: bool,
 }
+
+/// How many `repeat` iterations one surrogate call may run, every loop of
+/// its body together (nested loops multiply). The checker holds each
+/// count it can compute, and their products, to the same number; this
+/// catches what it cannot see, such as a count made of `batch_size()`.
+pub const REPEAT_BUDGET: u64 = 1_000_000;
 
 /// Runs `program` with `s`, `z` and the free gradient `gz = grad(z)`;
 /// `map`, `marg`, `project`, `sample` and their VJPs are those of
@@ -103,6 +111,7 @@ pub fn run<T: Real>(
         state,
         slots,
         decoder_calls: 0,
+        steps: 0,
         iterates: Vec::new(),
         trace,
     };
@@ -144,6 +153,13 @@ impl<T: Real> Interp<'_, T> {
                         _ => return Err("a `repeat` count must be a number of steps".into()),
                     };
                     for _ in 0..n {
+                        self.steps += 1;
+                        if self.steps > REPEAT_BUDGET {
+                            return Err(format!(
+                                "surrogate `{}` ran more than {REPEAT_BUDGET} `repeat` steps in one backward pass (nested repeats multiply; this count is {n}); lower its step counts",
+                                self.program.name
+                            ));
+                        }
                         if let Some(r) = self.block(body)? {
                             return Ok(Some(r));
                         }
