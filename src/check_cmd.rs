@@ -3,7 +3,10 @@
 use crate::{Color, Overrides, EXIT_DIAGNOSTICS, EXIT_USAGE};
 use clap::ValueEnum;
 use lsmc_compiler::diag;
+use lsmc_ir::data::DataSource;
+use lsmc_ir::types::TEXT_LENGTHS;
 use lsmc_runtime::latent::registry::catalog;
+use lsmc_runtime::memory;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -68,7 +71,8 @@ pub fn run(args: &CheckArgs) -> ExitCode {
                     eprintln!();
                 }
                 if let (Some(s), false) = (&report.summary, args.quiet) {
-                    crate::out(&format!("{name}: ok\n{s}\n"));
+                    let memory = memory_line(&report).unwrap_or_default();
+                    crate::out(&format!("{name}: ok\n{s}{memory}\n"));
                 }
             }
             Format::Json => {
@@ -82,6 +86,14 @@ pub fn run(args: &CheckArgs) -> ExitCode {
                     "file": name,
                     "ok": !errors,
                     "summary": report.summary,
+                    "memory": estimate(&report).map(|(e, at)| serde_json::json!({
+                        "bytes": e.total(),
+                        "parameters": e.params,
+                        "optimizer": e.optimizer,
+                        "activations": e.activations,
+                        "data": e.data,
+                        "at": at,
+                    })),
                 }));
             }
         }
@@ -104,4 +116,42 @@ pub fn run(args: &CheckArgs) -> ExitCode {
         Format::Human => {}
     }
     ExitCode::from(status)
+}
+
+/// Words per text that `check` estimates activations at, the data's own
+/// lengths being unknown until it is read (training measures them).
+const CHECK_WORDS: u64 = 50;
+
+/// The memory a clean spec will need in training (f32), at its batch size
+/// and, for texts, [`CHECK_WORDS`] words each.
+fn estimate(report: &lsmc_compiler::Report) -> Option<(memory::Estimate, String)> {
+    let program = lsmc_compiler::lower::lower(report.model.as_ref()?).ok()?;
+    let (params, optimizer) = memory::parameters(&program, 4);
+    let (batch, texts) = match &program.data {
+        DataSource::SyntheticMixture(m) => (program.train.batch.unwrap_or(m.train as u64), 0),
+        DataSource::Sst(_) => (program.train.batch.unwrap_or(256), 1),
+        DataSource::Table(t) => (program.train.batch.unwrap_or(256), t.texts.len()),
+    };
+    let lengths: Vec<(&str, u64)> = TEXT_LENGTHS
+        .iter()
+        .take(texts)
+        .map(|s| (*s, CHECK_WORDS))
+        .collect();
+    let estimate = memory::Estimate {
+        params,
+        optimizer,
+        activations: memory::activations(&program.graph, batch, &lengths, 4),
+        data: memory::data(&program.data, 4),
+    };
+    let words = if texts == 0 {
+        String::new()
+    } else {
+        format!(", {CHECK_WORDS} words a text")
+    };
+    Some((estimate, format!("batch {batch}{words}")))
+}
+
+fn memory_line(report: &lsmc_compiler::Report) -> Option<String> {
+    let (e, at) = estimate(report)?;
+    Some(format!("  memory   {e} in training at {at}\n"))
 }

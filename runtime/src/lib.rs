@@ -9,6 +9,7 @@ pub mod data;
 pub mod device;
 pub mod exec;
 pub mod latent;
+pub mod memory;
 pub mod metrics;
 pub mod ops;
 pub mod optim;

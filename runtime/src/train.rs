@@ -11,6 +11,7 @@ use crate::context::Context;
 use crate::data::{self, Dataset};
 use crate::exec::{ExecError, Executor};
 use crate::latent::structure::Statistics;
+use crate::memory;
 use crate::metrics;
 use crate::optim::Optimizer;
 use crate::real::Real;
@@ -60,6 +61,8 @@ pub enum TrainError {
     Data(String),
     Io(String),
     Checkpoint(String),
+    /// The run would need more memory than the machine has.
+    Memory(String),
 }
 
 impl std::fmt::Display for TrainError {
@@ -71,7 +74,8 @@ impl std::fmt::Display for TrainError {
             TrainError::Exec(m)
             | TrainError::Data(m)
             | TrainError::Io(m)
-            | TrainError::Checkpoint(m) => f.write_str(m),
+            | TrainError::Checkpoint(m)
+            | TrainError::Memory(m) => f.write_str(m),
         }
     }
 }
@@ -432,8 +436,7 @@ pub fn time_steps<T: Real>(
 ) -> Result<Vec<f64>, TrainError> {
     let graph = &program.graph;
     let exec = Executor::new(graph, cx).map_err(exec_error)?;
-    let data: Dataset<T> = data::load(&program.data).map_err(TrainError::Data)?;
-    let plan = plan(&program.train, data.train.len);
+    let (data, plan) = load_within_memory::<T>(program)?;
     let mut params = init_params(graph, &data, seed)?;
     let mut opt = Optimizer::new(&program.train.optimizer, &params);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -505,6 +508,76 @@ pub fn saved_params<T: Real>(graph: &Graph, path: &Path) -> Result<(Vec<ArrayD<T
     Ok((params, ck.header.step))
 }
 
+/// The program's data and training plan, each step checked against the
+/// machine's memory first ([`memory`]): what can be known before the data
+/// is read is checked before it is.
+fn load_within_memory<T: Real>(program: &Program) -> Result<(Dataset<T>, Plan), TrainError> {
+    let element = std::mem::size_of::<T>() as u64;
+    let (params, optimizer) = memory::parameters(program, element);
+    let mut estimate = memory::Estimate {
+        params,
+        optimizer,
+        activations: 0,
+        data: memory::data(&program.data, element),
+    };
+    memory::fits(&estimate, "before reading its data").map_err(TrainError::Memory)?;
+    let data: Dataset<T> = data::load(&program.data).map_err(TrainError::Data)?;
+    let plan = plan(&program.train, data.train.len);
+    let (activations, at) = batch_activations(&program.graph, &data, plan.batch, element);
+    estimate.activations = activations;
+    memory::fits(&estimate, &at).map_err(TrainError::Memory)?;
+    Ok((data, plan))
+}
+
+/// The activations of the largest batch a run computes — a training
+/// batch at the longest training texts, or an evaluation batch at the
+/// longest texts of any split — and the sizes, said for people.
+fn batch_activations<T: Real>(
+    graph: &Graph,
+    data: &Dataset<T>,
+    batch: usize,
+    element: u64,
+) -> (u64, String) {
+    let longest = |split: &data::Split<T>| -> Vec<(&'static str, u64)> {
+        split
+            .sequences
+            .iter()
+            .map(|q| {
+                (
+                    q.symbol,
+                    q.lengths.iter().copied().max().unwrap_or(0) as u64,
+                )
+            })
+            .collect()
+    };
+    let mut worst = (0u64, String::new());
+    let splits = [(&data.train, batch), (&data.valid, 0), (&data.test, 0)];
+    for (split, batch) in splits {
+        let evaluation = batch == 0;
+        let b = match (evaluation, split.sequences.is_empty()) {
+            (false, _) => batch,
+            // Evaluation walks texts 256 at a time, fixed-size data whole.
+            (true, false) => split.len.min(256),
+            (true, true) => split.len,
+        } as u64;
+        let lengths = longest(split);
+        let bytes = memory::activations(graph, b, &lengths, element);
+        if bytes > worst.0 {
+            let words: Vec<String> = lengths.iter().map(|(s, n)| format!("{s} = {n}")).collect();
+            let at = format!(
+                "at a batch of {b}{}",
+                if words.is_empty() {
+                    String::new()
+                } else {
+                    format!(" with {}", words.join(", "))
+                }
+            );
+            worst = (bytes, at);
+        }
+    }
+    worst
+}
+
 pub fn train<T: Real>(
     cx: &Context,
     program: &Program,
@@ -513,8 +586,7 @@ pub fn train<T: Real>(
 ) -> Result<Summary, TrainError> {
     let graph = &program.graph;
     let exec = Executor::new(graph, cx).map_err(exec_error)?;
-    let data: Dataset<T> = data::load(&program.data).map_err(TrainError::Data)?;
-    let plan = plan(&program.train, data.train.len);
+    let (data, plan) = load_within_memory::<T>(program)?;
     std::fs::create_dir_all(&opts.out)
         .map_err(|e| io(e, &format!("cannot create {}", opts.out.display())))?;
     let ck_path = opts.out.join(records::CHECKPOINT);

@@ -202,3 +202,32 @@ fn a_repeat_count_known_only_at_run_time_stops_at_the_budget_instead_of_hanging(
     assert!(err.contains("more than 1000000 `repeat` steps"), "{err}");
     assert!(err.contains("looping"), "{err}");
 }
+
+#[test]
+fn a_model_no_machine_can_hold_is_refused_with_the_estimate_before_allocating() {
+    let dir = std::env::temp_dir().join(format!("lsmc-limits-{}-huge", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let spec = concat!(env!("CARGO_MANIFEST_DIR"), "/models/synthetic/sfe.lsm");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_lsmc"))
+        .args(["train", spec, "--set", "K=1e9", "--threads", "1", "--out"])
+        .arg(dir.join("run"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("this run needs about") && err.contains("TB") && err.contains("available"),
+        "{err}"
+    );
+    assert!(!dir.join("run/checkpoint.bin").exists());
+    // `lsmc check` says the same before anything runs.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_lsmc"))
+        .args(["check", spec, "--set", "K=1e9"])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("memory   about") && out.contains("TB"),
+        "{out}"
+    );
+}
