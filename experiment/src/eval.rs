@@ -20,6 +20,16 @@ pub fn evaluate<T: Real>(
     let exec = Executor::new(&program.graph, cx).map_err(|e| e.to_string())?;
     let data: data::Dataset<T> = data::load(&program.data)?;
     let splits = splits.unwrap_or(&program.train.evaluate_on);
+    // Every batch evaluation will run must fit before the first runs.
+    let element = std::mem::size_of::<T>() as u64;
+    for &part in splits {
+        let split = data.split(part);
+        for idx in split.evaluation_batches() {
+            let lengths = split.longest(&idx);
+            lsmc_runtime::memory::batch_fits(&program.graph, idx.len() as u64, &lengths, element)
+                .map_err(|e| format!("{part}: {e}"))?;
+        }
+    }
     train::evaluate_splits(&exec, &program.train, params, &data, splits)
         .map_err(|e| format!("evaluation failed: {e}"))
 }

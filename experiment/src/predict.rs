@@ -376,16 +376,7 @@ pub fn predict<T: Real>(
     let mut slots: Vec<Option<Item>> = items.into_iter().map(Some).collect();
     let element = std::mem::size_of::<T>() as u64;
     for idx in split.evaluation_batches() {
-        let lengths: Vec<(&str, u64)> = split
-            .sequences
-            .iter()
-            .map(|q| {
-                (
-                    q.symbol,
-                    idx.iter().map(|&i| q.lengths[i] as u64).max().unwrap_or(0),
-                )
-            })
-            .collect();
+        let lengths = split.longest(&idx);
         lsmc_runtime::memory::batch_fits(graph, idx.len() as u64, &lengths, element)?;
         let batch = split.batch(&idx);
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);

@@ -184,9 +184,11 @@ pub fn fits(estimate: &Estimate, at: &str) -> Result<(), String> {
 pub fn batch_fits(
     graph: &Graph,
     batch: u64,
-    lengths: &[(&str, u64)],
+    lengths: &[(&str, usize)],
     element: u64,
 ) -> Result<(), String> {
+    let lengths: Vec<(&str, u64)> = lengths.iter().map(|&(s, n)| (s, n as u64)).collect();
+    let lengths = &lengths[..];
     let estimate = Estimate {
         activations: activations(graph, batch, lengths, element) / 2,
         ..Estimate::default()

@@ -253,3 +253,23 @@ fn a_bad_record_to_classify_is_refused_at_its_line_and_field() {
         assert!(!err.contains("panicked"), "{err}");
     }
 }
+
+#[test]
+fn a_pair_too_long_for_any_machine_is_refused_with_its_estimate() {
+    let dir = scratch("long");
+    let file = dir.join("long.jsonl");
+    // 200,000 words: Eq. 23's pair activations alone need terabytes.
+    let premise = vec!["dog"; 200_000].join(" ");
+    std::fs::write(
+        &file,
+        format!("{{\"sentence1\": \"{premise}\", \"sentence2\": \"a man\"}}\n"),
+    )
+    .unwrap();
+    let o = predict(&["--input", file.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("needs about") && err.contains("N = 200000") && err.contains("available"),
+        "{err}"
+    );
+}

@@ -49,7 +49,7 @@ impl<T: Real> Split<T> {
     }
 
     /// Each text's longest length among the examples at `idx`.
-    fn longest(&self, idx: &[usize]) -> Vec<(&'static str, usize)> {
+    pub fn longest(&self, idx: &[usize]) -> Vec<(&'static str, usize)> {
         self.sequences
             .iter()
             .map(|q| {
