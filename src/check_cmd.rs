@@ -120,28 +120,25 @@ pub fn run(args: &CheckArgs) -> ExitCode {
 
 /// Words per text that `check` estimates activations at, the data's own
 /// lengths being unknown until it is read (training measures them).
-const CHECK_WORDS: u64 = 50;
+const CHECK_WORDS: usize = 50;
 
 /// The memory a clean spec will need in training (f32), at its batch size
 /// and, for texts, [`CHECK_WORDS`] words each.
 fn estimate(report: &lsmc_compiler::Report) -> Option<(memory::Estimate, String)> {
     let program = lsmc_compiler::lower::lower(report.model.as_ref()?).ok()?;
-    let (params, optimizer) = memory::parameters(&program, 4);
     let (batch, texts) = match &program.data {
         DataSource::SyntheticMixture(m) => (program.train.batch.unwrap_or(m.train as u64), 0),
         DataSource::Sst(_) => (program.train.batch.unwrap_or(256), 1),
         DataSource::Table(t) => (program.train.batch.unwrap_or(256), t.texts.len()),
     };
-    let lengths: Vec<(&str, u64)> = TEXT_LENGTHS
+    let lengths: Vec<(&str, usize)> = TEXT_LENGTHS
         .iter()
         .take(texts)
         .map(|s| (*s, CHECK_WORDS))
         .collect();
     let estimate = memory::Estimate {
-        params,
-        optimizer,
         activations: memory::activations(&program.graph, batch, &lengths, 4),
-        data: memory::data(&program.data, 4),
+        ..memory::Estimate::before_data(&program, 4)
     };
     let words = if texts == 0 {
         String::new()

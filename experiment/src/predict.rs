@@ -23,6 +23,7 @@ use lsmc_runtime::Context;
 use ndarray::ArrayD;
 use rand::SeedableRng;
 use serde_json::json;
+use std::cell::OnceCell;
 use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
@@ -118,7 +119,9 @@ impl From<table::TableError> for InputError {
 /// The data a trained model reads, to encode new examples as it did.
 pub enum Source<'a> {
     Sst(&'a Sst),
-    Table(&'a Table),
+    /// The table's records, read once: `--split` takes its examples from
+    /// them and the vocabulary is built from them.
+    Table(&'a Table, OnceCell<table::Examples>),
 }
 
 impl<'a> Source<'a> {
@@ -127,7 +130,7 @@ impl<'a> Source<'a> {
     pub fn of(data: &'a DataSource) -> Result<Source<'a>, String> {
         match data {
             DataSource::Sst(s) => Ok(Source::Sst(s)),
-            DataSource::Table(t) => Ok(Source::Table(t)),
+            DataSource::Table(t) => Ok(Source::Table(t, OnceCell::new())),
             other => Err(format!(
                 "`lsmc predict` shows texts and their structures; `{}` data has no text (use `lsmc eval` to score it)",
                 other.name()
@@ -143,7 +146,7 @@ impl<'a> Source<'a> {
                 .iter()
                 .map(|n| n.to_string())
                 .collect(),
-            Source::Table(t) => t.label.names.clone(),
+            Source::Table(t, _) => t.label.names.clone(),
         }
     }
 
@@ -176,7 +179,7 @@ impl<'a> Source<'a> {
                 };
                 read_sentences(&name, &text, Labels::of(s.labels)).map_err(InputError::Malformed)
             }
-            Source::Table(t) => {
+            Source::Table(t, _) => {
                 let queries = match text {
                     Some(text) => table::read_query_text(t, Path::new("<stdin>"), &text)?,
                     None => table::read_queries(t, path)?,
@@ -198,8 +201,8 @@ impl<'a> Source<'a> {
             .ok_or_else(|| format!("--split `{split}`: the splits are train, valid and test"))?;
         match self {
             Source::Sst(s) => sst_split(s, part),
-            Source::Table(t) => {
-                let examples = table::read_examples(t).map_err(|e| e.to_string())?;
+            Source::Table(t, cell) => {
+                let examples = examples(t, cell)?;
                 Ok(examples
                     .split(part)
                     .iter()
@@ -232,10 +235,9 @@ impl<'a> Source<'a> {
                     .collect();
                 Ok(sst::encode(&sentences, &voc, &vectors))
             }
-            Source::Table(t) => {
-                let examples = table::read_examples(t).map_err(|e| e.to_string())?;
-                let voc =
-                    table::build_vocabulary(&examples, &t.embeddings).map_err(|e| e.to_string())?;
+            Source::Table(t, cell) => {
+                let voc = table::build_vocabulary(examples(t, cell)?, &t.embeddings)
+                    .map_err(|e| e.to_string())?;
                 let vectors = Arc::new(voc.embedding_table());
                 let new: Vec<table::Example> = items
                     .iter()
@@ -250,6 +252,18 @@ impl<'a> Source<'a> {
             }
         }
     }
+}
+
+/// The table's records, read on first use.
+fn examples<'c>(
+    t: &Table,
+    cell: &'c OnceCell<table::Examples>,
+) -> Result<&'c table::Examples, String> {
+    if let Some(e) = cell.get() {
+        return Ok(e);
+    }
+    let read = table::read_examples(t).map_err(|e| e.to_string())?;
+    Ok(cell.get_or_init(|| read))
 }
 
 /// A table record's texts, named by the spec's inputs.

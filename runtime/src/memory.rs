@@ -32,6 +32,18 @@ pub struct Estimate {
 }
 
 impl Estimate {
+    /// What a program needs before its data is read: parameters with
+    /// gradients, the optimizer's moments and generated data.
+    pub fn before_data(program: &Program, element: u64) -> Estimate {
+        let (params, optimizer) = parameters(program, element);
+        Estimate {
+            params,
+            optimizer,
+            activations: 0,
+            data: data(&program.data, element),
+        }
+    }
+
     pub fn total(&self) -> u64 {
         self.params
             .saturating_add(self.optimizer)
@@ -81,14 +93,14 @@ fn product(dims: impl IntoIterator<Item = u64>) -> u64 {
 
 /// The size of `dim` with batch `batch` and each text length of `lengths`
 /// (`(symbol, words)`; a symbol not listed counts 1).
-fn size(dim: &Dim, batch: u64, lengths: &[(&str, u64)]) -> u64 {
+fn size(dim: &Dim, batch: u64, lengths: &[(&str, usize)]) -> u64 {
     match dim {
         Dim::Const(n) => *n,
         Dim::Sym("B", k) => batch.saturating_add(*k),
         Dim::Sym(s, k) => lengths
             .iter()
             .find(|(t, _)| t == s)
-            .map_or(1, |(_, n)| *n)
+            .map_or(1, |(_, n)| *n as u64)
             .saturating_add(*k),
     }
 }
@@ -110,7 +122,7 @@ pub fn parameters(program: &Program, element: u64) -> (u64, u64) {
 }
 
 /// One batch's values and gradients, and the structured ops' charts.
-pub fn activations(graph: &Graph, batch: u64, lengths: &[(&str, u64)], element: u64) -> u64 {
+pub fn activations(graph: &Graph, batch: u64, lengths: &[(&str, usize)], element: u64) -> u64 {
     graph
         .nodes
         .iter()
@@ -187,17 +199,21 @@ pub fn batch_fits(
     lengths: &[(&str, usize)],
     element: u64,
 ) -> Result<(), String> {
-    let lengths: Vec<(&str, u64)> = lengths.iter().map(|&(s, n)| (s, n as u64)).collect();
-    let lengths = &lengths[..];
     let estimate = Estimate {
         activations: activations(graph, batch, lengths, element) / 2,
         ..Estimate::default()
     };
+    fits(&estimate, &format!("for {}", batch_sizes(batch, lengths)))
+}
+
+/// `a batch of 64 with N = 31, M = 17`, as estimates say where they were made.
+pub fn batch_sizes(batch: u64, lengths: &[(&str, usize)]) -> String {
     let words: Vec<String> = lengths.iter().map(|(s, n)| format!("{s} = {n}")).collect();
-    fits(
-        &estimate,
-        &format!("for a batch of {batch} with {}", words.join(", ")),
-    )
+    if words.is_empty() {
+        format!("a batch of {batch}")
+    } else {
+        format!("a batch of {batch} with {}", words.join(", "))
+    }
 }
 
 #[cfg(test)]

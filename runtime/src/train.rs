@@ -513,13 +513,7 @@ pub fn saved_params<T: Real>(graph: &Graph, path: &Path) -> Result<(Vec<ArrayD<T
 /// is read is checked before it is.
 fn load_within_memory<T: Real>(program: &Program) -> Result<(Dataset<T>, Plan), TrainError> {
     let element = std::mem::size_of::<T>() as u64;
-    let (params, optimizer) = memory::parameters(program, element);
-    let mut estimate = memory::Estimate {
-        params,
-        optimizer,
-        activations: 0,
-        data: memory::data(&program.data, element),
-    };
+    let mut estimate = memory::Estimate::before_data(program, element);
     memory::fits(&estimate, "before reading its data").map_err(TrainError::Memory)?;
     let data: Dataset<T> = data::load(&program.data).map_err(TrainError::Data)?;
     let plan = plan(&program.train, data.train.len);
@@ -538,18 +532,6 @@ fn batch_activations<T: Real>(
     batch: usize,
     element: u64,
 ) -> (u64, String) {
-    let longest = |split: &data::Split<T>| -> Vec<(&'static str, u64)> {
-        split
-            .sequences
-            .iter()
-            .map(|q| {
-                (
-                    q.symbol,
-                    q.lengths.iter().copied().max().unwrap_or(0) as u64,
-                )
-            })
-            .collect()
-    };
     let mut worst = (0u64, String::new());
     let splits = [(&data.train, batch), (&data.valid, 0), (&data.test, 0)];
     for (split, batch) in splits {
@@ -560,19 +542,10 @@ fn batch_activations<T: Real>(
             (true, false) => split.len.min(256),
             (true, true) => split.len,
         } as u64;
-        let lengths = longest(split);
+        let lengths = split.longest(&(0..split.len).collect::<Vec<_>>());
         let bytes = memory::activations(graph, b, &lengths, element);
         if bytes > worst.0 {
-            let words: Vec<String> = lengths.iter().map(|(s, n)| format!("{s} = {n}")).collect();
-            let at = format!(
-                "at a batch of {b}{}",
-                if words.is_empty() {
-                    String::new()
-                } else {
-                    format!(" with {}", words.join(", "))
-                }
-            );
-            worst = (bytes, at);
+            worst = (bytes, format!("at {}", memory::batch_sizes(b, &lengths)));
         }
     }
     worst
