@@ -138,6 +138,20 @@ fn infer(cx: &lsmc_runtime::Context, args: &InferArgs, text: &str) -> Result<Val
     };
     let structure = Structure::new(args.structure.0, args.root == RootArg::Single);
     let ls = lengths.as_deref();
+    if s.ndim() == 3 {
+        // Lengths that do not fit the scores are the structure's to report.
+        let room = s.shape()[1].saturating_sub(1);
+        let words = |b: usize| ls.map_or(Some(room), |l| l.get(b).copied().filter(|&n| n <= room));
+        let too_long = |b: usize| words(b).is_some_and(|n| n > cx.max_words());
+        if let Some(b) = (0..s.shape()[0]).find(|&b| too_long(b)) {
+            return Err(lsmc_runtime::text_limit::too_long(
+                &format!("`scores[{b}]`"),
+                words(b).unwrap_or(room),
+                "for a tree",
+                cx.max_words(),
+            ));
+        }
+    }
     let result = match args.op {
         OpArg::Map => to_json(&structure.map(cx, &s, ls).map_err(|e| e.to_string())?),
         OpArg::Marginals => to_json(

@@ -26,6 +26,12 @@ use std::process::ExitCode;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// The most words a text under a tree latent may have (train, sweep,
+    /// eval, predict, infer, bench, inspect): exact inference over a tree
+    /// takes time cubic in its length, so a longer text is refused rather
+    /// than run for hours [default: 1000].
+    #[arg(long, global = true, value_name = "WORDS")]
+    max_words: Option<usize>,
 }
 
 #[derive(Subcommand)]
@@ -107,22 +113,26 @@ fn main() -> ExitCode {
     };
     // One context for the process: its device and threads. Commands
     // without `--device` run everything on the CPU.
+    let max_words = cli
+        .max_words
+        .unwrap_or(lsmc_runtime::text_limit::DEFAULT_MAX_WORDS);
     let on = |device: &spec::DeviceArg, run: &dyn Fn(&Context) -> ExitCode| match device
         .context(threads)
     {
-        Ok(cx) => run(&cx),
+        Ok(cx) => run(&cx.with_max_words(max_words)),
         Err(code) => ExitCode::from(code),
     };
+    let cpu = || Context::cpu(threads).with_max_words(max_words);
     match cli.command {
         Command::Check(args) => check_cmd::run(&args),
         Command::Train(args) => on(&args.device, &|cx| train_cmd::run(&args, cx)),
         Command::Graph(args) => graph_cmd::run(&args),
         Command::Bench(args) => on(&args.device, &|cx| bench_cmd::run(&args, cx)),
         Command::Infer(args) => on(&args.device, &|cx| infer_cmd::run(&args, cx)),
-        Command::Eval(args) => eval_cmd::run(&args, &Context::cpu(threads)),
-        Command::Predict(args) => predict_cmd::run(&args, &Context::cpu(threads)),
-        Command::Inspect(args) => inspect_cmd::run(&args, &Context::cpu(threads)),
-        Command::Sweep(args) => sweep_cmd::run(&args),
+        Command::Eval(args) => eval_cmd::run(&args, &cpu()),
+        Command::Predict(args) => predict_cmd::run(&args, &cpu()),
+        Command::Inspect(args) => inspect_cmd::run(&args, &cpu()),
+        Command::Sweep(args) => sweep_cmd::run(&args, cli.max_words),
         Command::Report(args) => report_cmd::run(&args),
     }
 }

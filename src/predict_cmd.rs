@@ -87,7 +87,13 @@ fn predict<T: Real>(cx: &lsmc_runtime::Context, args: &PredictArgs) -> Result<()
     if let Some(n) = args.limit {
         items.truncate(n);
     }
-    let predictions = predict::predict(cx, &source, graph, &t.params, items).map_err(fail)?;
+    let origin = match (&args.input, &args.split) {
+        (Some(p), _) if p.as_os_str() == "-" => "standard input".to_string(),
+        (Some(p), _) => p.display().to_string(),
+        (None, s) => format!("the {} split", s.as_deref().unwrap_or("test")),
+    };
+    let predictions =
+        predict::predict(cx, &source, graph, &t.params, items, &origin).map_err(fail)?;
     let text = render(args.format, &predictions, &source.class_names());
     match &args.out {
         Some(path) => std::fs::write(path, text).map_err(|e| {

@@ -49,7 +49,8 @@ pub struct SweepArgs {
     color: Color,
 }
 
-pub fn run(args: &SweepArgs) -> ExitCode {
+/// `max_words`: the global `--max-words`, passed on to every run.
+pub fn run(args: &SweepArgs, max_words: Option<usize>) -> ExitCode {
     if args.threads == 0 || args.jobs == Some(0) {
         eprintln!("error: --threads and --jobs must be at least 1");
         return ExitCode::from(EXIT_USAGE);
@@ -159,7 +160,10 @@ pub fn run(args: &SweepArgs) -> ExitCode {
         &exe,
         &todo,
         jobs,
-        args.threads,
+        sweep::Child {
+            threads: args.threads,
+            max_words,
+        },
         &args.out,
         &|n, p, _, line| eprintln!("[{n}/{}] {}: {line}", todo.len(), describe(p, &args.out)),
     );

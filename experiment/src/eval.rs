@@ -24,6 +24,7 @@ pub fn evaluate<T: Real>(
     let element = std::mem::size_of::<T>() as u64;
     for &part in splits {
         let split = data.split(part);
+        lsmc_runtime::text_limit::check_split(&program.graph, split, part.name(), cx.max_words())?;
         for idx in split.evaluation_batches() {
             let lengths = split.longest(&idx);
             lsmc_runtime::memory::batch_fits(&program.graph, idx.len() as u64, &lengths, element)

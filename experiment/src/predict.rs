@@ -365,15 +365,18 @@ fn value_name(graph: &Graph, id: NodeId) -> String {
         .unwrap_or_else(|| format!("attend#{id}"))
 }
 
-/// Classifies `items` with `params`, in input order, running with `cx`.
+/// Classifies `items` with `params`, in input order, running with `cx`;
+/// `origin` says where the items came from (a file, a split), for errors.
 pub fn predict<T: Real>(
     cx: &Context,
     source: &Source,
     graph: &Graph,
     params: &[ArrayD<T>],
     items: Vec<Item>,
+    origin: &str,
 ) -> Result<Vec<Prediction>, String> {
     let split = source.encode::<T>(&items)?;
+    lsmc_runtime::text_limit::check_split(graph, &split, origin, cx.max_words())?;
     let exec = Executor::new(graph, cx).map_err(|e| e.to_string())?;
     let logits = graph.nodes[graph.loss].inputs[0];
     // Each tree latent's text, from the length of its scores' word axis;

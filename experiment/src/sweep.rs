@@ -319,7 +319,16 @@ fn wait_for_writer(dir: &Path) -> Option<String> {
 /// What one finished child left: a line for the terminal, and success. A
 /// run another process is training (an orphan of a killed sweep) is waited
 /// for, then skipped if that process finished it, so no work is done twice.
-pub fn run_one(exe: &Path, p: &Planned, threads: usize) -> (bool, String) {
+/// How the sweep's runs are started, beyond their spec, seed and overrides.
+#[derive(Clone, Copy, Debug)]
+pub struct Child {
+    /// `--threads` of each run.
+    pub threads: usize,
+    /// `--max-words`, when the sweep was given one.
+    pub max_words: Option<usize>,
+}
+
+pub fn run_one(exe: &Path, p: &Planned, child: Child) -> (bool, String) {
     let waited = wait_for_writer(&p.dir);
     let state = runs::state(&p.dir);
     if let (Some(w), State::Complete) = (&waited, state) {
@@ -351,8 +360,11 @@ pub fn run_one(exe: &Path, p: &Planned, threads: usize) -> (bool, String) {
         .arg("--out")
         .arg(&p.dir)
         .args(["--seed", &p.info.seed.to_string()])
-        .args(["--threads", &threads.to_string()])
+        .args(["--threads", &child.threads.to_string()])
         .args(["--color", "never"]);
+    if let Some(n) = child.max_words {
+        cmd.args(["--max-words", &n.to_string()]);
+    }
     for s in &p.info.overrides {
         cmd.arg("--set").arg(s);
     }
@@ -435,7 +447,7 @@ pub fn run_all(
     exe: &Path,
     todo: &[&Planned],
     jobs: usize,
-    threads: usize,
+    child: Child,
     out: &Path,
     done: &(dyn Fn(usize, &Planned, bool, &str) + Sync),
 ) -> Vec<String> {
@@ -447,7 +459,7 @@ pub fn run_all(
             scope.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some(p) = todo.get(i) else { break };
-                let (ok, line) = run_one(exe, p, threads);
+                let (ok, line) = run_one(exe, p, child);
                 let n = finished.fetch_add(1, Ordering::SeqCst) + 1;
                 done(n, p, ok, &line);
                 if !ok {

@@ -20,6 +20,8 @@ pub struct Context {
     /// one starts no thread; `None` inside when the pool could not be
     /// built (the work then runs on the caller's thread, same results).
     pool: OnceLock<Option<rayon::ThreadPool>>,
+    /// The most words a tree latent's text may have ([`crate::text_limit`]).
+    max_words: usize,
 }
 
 impl std::fmt::Debug for Context {
@@ -89,7 +91,20 @@ impl Context {
             note: Mutex::new(selected.note()),
             selected,
             pool: OnceLock::new(),
+            max_words: crate::text_limit::DEFAULT_MAX_WORDS,
         }
+    }
+
+    /// This context with tree latents' texts allowed up to `words` words
+    /// (default [`crate::text_limit::DEFAULT_MAX_WORDS`]).
+    pub fn with_max_words(mut self, words: usize) -> Context {
+        self.max_words = words;
+        self
+    }
+
+    /// The most words a tree latent's text may have.
+    pub fn max_words(&self) -> usize {
+        self.max_words
     }
 
     /// Threads for the tree workers and lsmc's own matrix kernels.

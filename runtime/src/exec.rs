@@ -712,6 +712,26 @@ fn latent_forward<T: Real>(
     lengths: Option<&[usize]>,
     env: &mut Env,
 ) -> Result<ops::Fwd<T>, String> {
+    if s.ndim() == 3 {
+        // The data's own checks name the example; this one guards every
+        // other way in (`lsmc bench`, `inspect`, a library caller).
+        let longest = match lengths {
+            Some(ls) => ls
+                .iter()
+                .copied()
+                .enumerate()
+                .max_by_key(|&(b, n)| (n, std::cmp::Reverse(b))),
+            None => Some((0, s.shape()[1].saturating_sub(1))),
+        };
+        if let Some((b, n)) = longest.filter(|&(_, n)| n > cx.max_words()) {
+            return Err(crate::text_limit::too_long(
+                &format!("item {b} of the batch"),
+                n,
+                &crate::text_limit::under(&l.name),
+                cx.max_words(),
+            ));
+        }
+    }
     let st = Structure::new(l.structure, l.single_root);
     let r = match &l.mapping {
         Mapping::Argmax { .. } => st.map(cx, s, lengths).map(ops::Fwd::plain),

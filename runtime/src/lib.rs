@@ -16,6 +16,7 @@ pub mod optim;
 pub mod real;
 pub mod records;
 pub mod run_lock;
+pub mod text_limit;
 pub mod train;
 
 pub use context::Context;

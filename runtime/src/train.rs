@@ -16,6 +16,7 @@ use crate::metrics;
 use crate::optim::Optimizer;
 use crate::real::Real;
 use crate::records::{self, Evaluated, MetricsLine, Summary};
+use crate::text_limit;
 use lsmc_ir::graph::{Graph, Init, NodeId};
 use lsmc_ir::plan::{MetricKind, Split, TrainPlan, Unit};
 use lsmc_ir::Program;
@@ -436,7 +437,7 @@ pub fn time_steps<T: Real>(
 ) -> Result<Vec<f64>, TrainError> {
     let graph = &program.graph;
     let exec = Executor::new(graph, cx).map_err(exec_error)?;
-    let (data, plan) = load_within_memory::<T>(program)?;
+    let (data, plan) = load_within_limits::<T>(program, cx.max_words())?;
     let mut params = init_params(graph, &data, seed)?;
     let mut opt = Optimizer::new(&program.train.optimizer, &params);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -510,12 +511,20 @@ pub fn saved_params<T: Real>(graph: &Graph, path: &Path) -> Result<(Vec<ArrayD<T
 
 /// The program's data and training plan, each step checked against the
 /// machine's memory first ([`memory`]): what can be known before the data
-/// is read is checked before it is.
-fn load_within_memory<T: Real>(program: &Program) -> Result<(Dataset<T>, Plan), TrainError> {
+/// is read is checked before it is. Every text a tree latent reads must
+/// have at most `max_words` words ([`text_limit`]).
+fn load_within_limits<T: Real>(
+    program: &Program,
+    max_words: usize,
+) -> Result<(Dataset<T>, Plan), TrainError> {
     let element = std::mem::size_of::<T>() as u64;
     let mut estimate = memory::Estimate::before_data(program, element);
     memory::fits(&estimate, "before reading its data").map_err(TrainError::Memory)?;
     let data: Dataset<T> = data::load(&program.data).map_err(TrainError::Data)?;
+    for part in Split::ALL {
+        text_limit::check_split(&program.graph, data.split(part), part.name(), max_words)
+            .map_err(TrainError::Data)?;
+    }
     let plan = plan(&program.train, data.train.len);
     let (activations, at) = batch_activations(&program.graph, &data, plan.batch, element);
     estimate.activations = activations;
@@ -559,7 +568,7 @@ pub fn train<T: Real>(
 ) -> Result<Summary, TrainError> {
     let graph = &program.graph;
     let exec = Executor::new(graph, cx).map_err(exec_error)?;
-    let (data, plan) = load_within_memory::<T>(program)?;
+    let (data, plan) = load_within_limits::<T>(program, cx.max_words())?;
     std::fs::create_dir_all(&opts.out)
         .map_err(|e| io(e, &format!("cannot create {}", opts.out.display())))?;
     let ck_path = opts.out.join(records::CHECKPOINT);

@@ -327,3 +327,50 @@ fn bench_times_sparsemap_with_and_without_the_saved_active_set() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("use it with --structure"));
 }
+
+#[test]
+fn a_tree_past_max_words_is_refused_before_any_work() {
+    let two_words = r#"{"scores": [[[0, 1, 2], [0, 0, 0.5], [0, -1, 0]], [[0, 1, 9], [0, 0, 9], [0, 9, 0]]], "lengths": [2, 1]}"#;
+    for structure in ["projective", "nonprojective"] {
+        let o = infer(
+            &[
+                "--structure",
+                structure,
+                "--op",
+                "marginals",
+                "--max-words",
+                "1",
+            ],
+            two_words,
+        );
+        let err = error(&o);
+        assert!(
+            err.contains("`scores[0]` has 2 words for a tree, more than the limit of 1")
+                && err.contains("--max-words 2"),
+            "{err}"
+        );
+        result(&infer(
+            &[
+                "--structure",
+                structure,
+                "--op",
+                "marginals",
+                "--max-words",
+                "2",
+            ],
+            two_words,
+        ));
+    }
+    // A categorical latent's size is not a text: no word limit.
+    result(&infer(
+        &[
+            "--structure",
+            "categorical",
+            "--op",
+            "marginals",
+            "--max-words",
+            "1",
+        ],
+        r#"{"scores": [[1, 2, 3]]}"#,
+    ));
+}

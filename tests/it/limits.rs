@@ -231,3 +231,60 @@ fn a_model_no_machine_can_hold_is_refused_with_the_estimate_before_allocating() 
         "{out}"
     );
 }
+
+#[test]
+fn a_training_text_past_max_words_is_refused_by_split_and_example_before_any_step() {
+    use crate::pair_data::{snli_data, snli_format};
+    let dir = std::env::temp_dir().join(format!("lsmc-limits-{}-words", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("train.jsonl"), snli_format(20)).unwrap();
+    let spec = format!(
+        "model words\ndata {}\n\
+         encoder {{\n  fa = embed(premise, embeddings)\n  sa = arc_scores(fa, hidden = 4)\n}}\n\
+         latent za : dependency_tree(projective) = marg(sa)\n\
+         decoder {{ y_hat = linear(sum_pool(heads(za, fa)), 3) }}\n\
+         loss cross_entropy(y_hat, y)\n\
+         train {{ optimizer adam(lr = 1e-2)  batch 4  steps 2 }}\n",
+        snli_data("holdout(0.2, seed = 1, test = \"train.jsonl\")")
+    );
+    std::fs::write(dir.join("words.lsm"), spec).unwrap();
+    let train = |max: &str, out: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_lsmc"))
+            .current_dir(&dir)
+            .args([
+                "train",
+                "words.lsm",
+                "--threads",
+                "1",
+                "--max-words",
+                max,
+                "--out",
+                out,
+            ])
+            .output()
+            .unwrap()
+    };
+    let o = train("7", "short");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("train: example")
+            && err.contains("under the tree latent `za`, more than the limit of 7"),
+        "{err}"
+    );
+    assert!(!dir.join("short/checkpoint.bin").exists());
+    // The longest text, as the error counts it, is exactly what it allows.
+    let words = err
+        .split("(its `premise`) has ")
+        .nth(1)
+        .and_then(|t| t.split(' ').next())
+        .expect("a word count");
+    let o = train(
+        &(words.parse::<usize>().unwrap() - 1).to_string(),
+        "one-short",
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let o = train(words, "long");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}

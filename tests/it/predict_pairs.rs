@@ -265,11 +265,62 @@ fn a_pair_too_long_for_any_machine_is_refused_with_its_estimate() {
         format!("{{\"sentence1\": \"{premise}\", \"sentence2\": \"a man\"}}\n"),
     )
     .unwrap();
+    // Past the length limit first; lifted, memory refuses it.
     let o = predict(&["--input", file.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("long.jsonl: example 1")
+            && err.contains("200000 words under the tree latent `za`"),
+        "{err}"
+    );
+    let o = predict(&["--input", file.to_str().unwrap(), "--max-words", "200000"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(
         err.contains("needs about") && err.contains("N = 200000") && err.contains("available"),
         "{err}"
     );
+}
+
+#[test]
+fn a_text_longer_than_max_words_is_refused_by_name_and_runs_once_allowed() {
+    let dir = scratch("max-words");
+    let file = dir.join("two.jsonl");
+    std::fs::write(
+        &file,
+        "{\"sentence1\": \"a man plays\", \"sentence2\": \"a man\"}\n\
+         {\"sentence1\": \"a dog runs\", \"sentence2\": \"the small brown dog runs fast\"}\n",
+    )
+    .unwrap();
+    let o = predict(&[
+        "--input",
+        file.to_str().unwrap(),
+        "--max-words",
+        "5",
+        "--format",
+        "json",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("two.jsonl: example 2 (its `hypothesis`) has 6 words under the tree latent `zb`, more than the limit of 5")
+            && err.contains("--max-words 6"),
+        "{err}"
+    );
+    let o = predict(&[
+        "--input",
+        file.to_str().unwrap(),
+        "--max-words",
+        "6",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(json_lines(&stdout(&o)).len(), 2);
+    // `lsmc eval` holds the run's own splits to the same limit.
+    let run = trained().to_str().unwrap();
+    let o = lsmc(&["eval", run, "--threads", "1", "--max-words", "2"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("more than the limit of 2"), "{err}");
 }

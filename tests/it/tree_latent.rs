@@ -388,3 +388,25 @@ fn the_executor_refuses_a_graph_that_breaks_a_rule() {
         Err(ExecError::Invalid(_))
     ));
 }
+
+#[test]
+fn the_executor_refuses_a_tree_past_its_contexts_word_limit_naming_the_item() {
+    // Lengths 5, 2, 4: a limit of 4 stops item 0 of the batch, 5 lets all run.
+    let g = graph(&PROJECTIVE, Forward::Marg);
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let batch = batch(&mut rng);
+    let params = vec![ArrayD::zeros(IxDyn(&[B, N1, N1]))];
+    for (limit, refused) in [(4, true), (5, false)] {
+        let cx = lsmc_runtime::Context::cpu(1).with_max_words(limit);
+        let exec = Executor::new(&g, &cx).expect("runnable");
+        let got = exec.forward(&params, &batch, false, &mut rng);
+        match got {
+            Err(e) if refused => assert!(
+                e.to_string().contains("item 0 of the batch has 5 words under the tree latent `z`, more than the limit of 4"),
+                "{e}"
+            ),
+            Ok(_) if !refused => {}
+            other => panic!("limit {limit}: {:?}", other.err()),
+        }
+    }
+}
