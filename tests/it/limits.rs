@@ -288,3 +288,62 @@ fn a_training_text_past_max_words_is_refused_by_split_and_example_before_any_ste
     let o = train(words, "long");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+/// A spec that `use`s a chain of `libs` library files, each defining a
+/// param; checked on a 2 MiB stack, its diagnostic codes and their files.
+fn use_chain(libs: usize) -> Vec<(&'static str, String)> {
+    let dir = std::env::temp_dir().join(format!("lsmc-limits-{}-chain-{libs}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for i in 0..libs {
+        let next = if i + 1 < libs {
+            format!("use \"l{}.lsm\"\n", i + 1)
+        } else {
+            String::new()
+        };
+        std::fs::write(
+            dir.join(format!("l{i}.lsm")),
+            format!("{next}param p{i} = 1\n"),
+        )
+        .unwrap();
+    }
+    let main = dir.join("main.lsm");
+    std::fs::write(
+        &main,
+        format!("use \"l0.lsm\"\n{}", spec("3", "linear(x, K)")),
+    )
+    .unwrap();
+    std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || {
+            let r = lsmc_compiler::check_path(&main, "main.lsm", &[], catalog()).unwrap();
+            r.diagnostics
+                .iter()
+                .filter(|d| d.severity == lsmc_compiler::Severity::Error)
+                .map(|d| (d.code, r.sources.get(d.primary.span.file).name.clone()))
+                .collect()
+        })
+        .unwrap()
+        .join()
+        .expect("no panic and no overflow")
+}
+
+#[test]
+fn a_chain_of_uses_to_the_limit_checks_and_one_past_it_is_a_diagnostic() {
+    use lsmc_compiler::check::MAX_USE_DEPTH;
+    // The spec and 99 libraries: 100 files in the chain.
+    assert_eq!(use_chain(MAX_USE_DEPTH - 1), []);
+    let past = use_chain(MAX_USE_DEPTH);
+    assert_eq!(past.len(), 1, "{past:?}");
+    assert_eq!(past[0].0, "lsm::check::use_too_deep");
+    assert!(
+        past[0].1.ends_with(&format!("l{}.lsm", MAX_USE_DEPTH - 2)),
+        "{past:?}"
+    );
+    // 20,000 files used to overflow a small stack, or end in a false parse error.
+    let far = use_chain(20_000);
+    assert_eq!(
+        far.iter().map(|d| d.0).collect::<Vec<_>>(),
+        ["lsm::check::use_too_deep"]
+    );
+}

@@ -4,6 +4,7 @@
 //! Run one file's tests with `cargo test --test it lsm_files::`.
 
 mod cli;
+mod faults;
 mod graph_gradients;
 mod infer;
 mod inspect;

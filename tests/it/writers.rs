@@ -146,15 +146,7 @@ fn a_rerun_sweep_waits_for_an_orphaned_child_instead_of_training_its_run_again()
         "{err}"
     );
     // Every step's metrics once: nobody trained the run twice.
-    let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
-    let lines: Vec<(u64, String)> = metrics
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("JSON"))
-        .map(|v| (v["step"].as_u64().unwrap(), v["split"].to_string()))
-        .collect();
-    let unique: HashSet<_> = lines.iter().collect();
-    assert_eq!(lines.len(), unique.len(), "{metrics}");
-    assert_eq!(lines.len(), 2 * 6000 / 20);
+    assert_each_step_once(&run, 6000);
 }
 
 #[test]
@@ -174,4 +166,105 @@ fn seeds_that_would_share_a_directory_or_do_not_exist_are_refused() {
         assert!(stderr(&o).contains(says), "{}", stderr(&o));
         assert!(!out.exists(), "{flags:?}: nothing is written");
     }
+}
+
+fn sweep(out: &Path, steps: &str, jobs: &str) -> Command {
+    let mut c = lsmc();
+    c.args([
+        "sweep",
+        SMALL,
+        "--grid",
+        "K=3,4",
+        "--threads",
+        "1",
+        "--jobs",
+        jobs,
+    ])
+    .args(["--set", &format!("train.steps={steps}"), "--color", "never"])
+    .arg("--out")
+    .arg(out);
+    c
+}
+
+/// Each step's evaluations appear once in `run`'s metrics, and all of them.
+fn assert_each_step_once(run: &Path, steps: usize) {
+    let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    let lines: Vec<(u64, String)> = metrics
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("JSON"))
+        .map(|v| (v["step"].as_u64().unwrap(), v["split"].to_string()))
+        .collect();
+    let unique: HashSet<_> = lines.iter().collect();
+    assert_eq!(lines.len(), unique.len(), "{}: {metrics}", run.display());
+    assert_eq!(lines.len(), 2 * steps / 20, "{}", run.display());
+}
+
+#[test]
+fn killing_a_sweep_alone_leaves_its_runs_training_and_the_rerun_waits_for_them() {
+    let out = scratch("kill-parent");
+    let mut parent = start(sweep(&out, "2000", "2"));
+    let runs = ["K=3", "K=4"].map(|k| out.join(format!("small_softmax/{k}/seed-1")));
+    let children = runs.clone().map(|r| wait_for_holder(&r, &mut parent));
+    // kill -9 of the sweep alone: its two runs are orphaned, still training.
+    parent.kill().unwrap();
+    parent.wait().unwrap();
+    for pid in children {
+        let alive = Command::new("kill")
+            .args(["-0", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(alive.success(), "run {pid} died with its sweep");
+    }
+    let o = sweep(&out, "2000", "2").output().unwrap();
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert_eq!(err.matches("it finished the run").count(), 2, "{err}");
+    for r in &runs {
+        assert_each_step_once(r, 2000);
+    }
+}
+
+#[test]
+fn a_run_killed_inside_a_sweep_fails_alone_and_the_rerun_resumes_it_to_the_same_numbers() {
+    let out = scratch("kill-child");
+    let mut parent = start(sweep(&out, "2000", "1"));
+    let first = out.join("small_softmax/K=3/seed-1");
+    let pid = wait_for_holder(&first, &mut parent);
+    let start = Instant::now();
+    while !first.join("checkpoint.bin").exists() && start.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let _ = Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status();
+    // The sweep goes on to the other run and says which one failed.
+    let status = parent.wait().unwrap();
+    assert!(!status.success());
+    assert!(out.join("small_softmax/K=4/seed-1/summary.json").is_file());
+    assert!(!first.join("summary.json").exists());
+    let o = sweep(&out, "2000", "1").output().unwrap();
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("2 runs (1 finished, 1 to resume, 0 to start)"),
+        "{err}"
+    );
+    assert!(err.contains("K=3/seed-1: resumed, done"), "{err}");
+    assert_each_step_once(&first, 2000);
+    // Resumed from its last checkpoint, it ends where an uninterrupted run does.
+    let whole = scratch("kill-child-whole");
+    let mut t = train(&whole, "2000");
+    assert!(t
+        .args(["--set", "K=3", "--seed", "1"])
+        .output()
+        .unwrap()
+        .status
+        .success());
+    let summary = |d: &Path| {
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(d.join("summary.json")).unwrap())
+                .unwrap();
+        (v["best"].clone(), v["final"].clone())
+    };
+    assert_eq!(summary(&first), summary(&whole));
 }

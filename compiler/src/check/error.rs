@@ -207,6 +207,8 @@ pub enum CheckError {
     UseNotFound { path: String, reason: String },
     /// A file that (indirectly) uses itself.
     UseCycle { path: String },
+    /// A chain of `use`s longer than [`super::MAX_USE_DEPTH`] files.
+    UseTooDeep { path: String },
     /// A `use`d file holds something other than surrogates and params.
     NotALibrary { item: &'static str },
     /// A value computed and never used (warning).
@@ -503,6 +505,16 @@ impl CheckError {
                 format!("`{path}` is already being read: `use` goes round in a cycle"),
                 "cyclic `use`".into(),
                 None,
+            ),
+            UseTooDeep { path } => (
+                "lsm::check::use_too_deep",
+                format!(
+                    "`{path}` would be the {}th file in one chain of `use`s; a chain holds at most {}",
+                    super::MAX_USE_DEPTH + 1,
+                    super::MAX_USE_DEPTH
+                ),
+                "too deep".into(),
+                Some("gather the definitions into fewer files, or `use` them side by side from one".into()),
             ),
             NotALibrary { item } => (
                 "lsm::check::not_a_library",

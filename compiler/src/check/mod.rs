@@ -23,6 +23,10 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// The built-in surrogates, written in the language.
+/// The most files one chain of `use`s may hold, the spec itself included
+/// (`lsm::check::use_too_deep`).
+pub const MAX_USE_DEPTH: usize = 100;
+
 pub const PRELUDE: &str = include_str!("../../../grammar/prelude.lsm");
 
 /// Everything a check produced: the sources read (to render diagnostics),
@@ -272,6 +276,17 @@ impl Checker {
 
     /// Reads `use "path"` relative to the file that says it.
     fn use_file(&mut self, path: &str, span: Span) {
+        // Reading recurses once per file of the chain: bounded, like an
+        // expression's nesting, before a long chain can exhaust the stack.
+        if self.reading.len() >= MAX_USE_DEPTH {
+            self.emit(
+                span,
+                CheckError::UseTooDeep {
+                    path: path.to_string(),
+                },
+            );
+            return;
+        }
         let base = self.sources.get(span.file).base_dir();
         let full = base.join(path);
         let canonical = std::fs::canonicalize(&full).unwrap_or_else(|_| full.clone());
