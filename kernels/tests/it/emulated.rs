@@ -130,3 +130,75 @@ fn emulated_eisner_finds_the_cpu_engines_trees() {
         }
     }
 }
+
+/// `random_batch` at `scale`, each sentence shifted so its highest arc
+/// scores 0 — what the runtime's `Structure` hands any engine, the GPU's
+/// included — in f32.
+fn shifted_f32(scale: f64, seed: u64) -> (Vec<f64>, Vec<f32>) {
+    let mut s = random_batch(&LENGTHS, N1, scale, seed);
+    for (b, &n) in LENGTHS.iter().enumerate() {
+        let n = n as usize;
+        let inside = |c: usize| (c / N1) % N1 <= n && c % N1 <= n;
+        let range = b * N1 * N1..(b + 1) * N1 * N1;
+        let top = range
+            .clone()
+            .filter(|&c| inside(c))
+            .map(|c| s[c])
+            .fold(f64::NEG_INFINITY, f64::max);
+        for c in range.filter(|&c| inside(c)) {
+            // Through f32 first, so both engines see the same numbers.
+            s[c] = f64::from((s[c] - top) as f32);
+        }
+    }
+    let s32 = s.iter().map(|&x| x as f32).collect();
+    (s, s32)
+}
+
+#[test]
+fn on_extreme_shifted_scores_the_kernels_the_gpu_engine_picks_stay_accurate() {
+    use lsmc_runtime::latent::on_gpu::{reach, F32_REACH};
+    let lengths: Vec<usize> = LENGTHS.iter().map(|&n| n as usize).collect();
+    // Spreads from ordinary to near f32's largest. Within F32_REACH the f32
+    // kernels stay within 2e-5; beyond it the engine runs the f64 kernels,
+    // which must be finite and exact at every spread. MAP stays in f32 and
+    // finds the f64 engine's trees throughout.
+    for (scale, seed) in [(0.5, 15), (1e2, 11), (1e4, 12), (1e38, 14)] {
+        let (s, s32) = shifted_f32(scale, seed);
+        let within = reach(&lengths, |b, h, m| f64::from(s32[(b * N1 + h) * N1 + m])) <= F32_REACH;
+        assert_eq!(within, scale < 1.0, "scale {scale}");
+        for single_root in [true, false] {
+            let got32 = emulated::marginals(&batch(&s32, single_root, 8)).unwrap();
+            let got64 = emulated::marginals(&batch(&s, single_root, 8)).unwrap();
+            for (b, &n) in LENGTHS.iter().enumerate() {
+                let n = n as usize;
+                let (_, mu) = projective::marginals(n, &sentence(&s, b, N1), single_root);
+                for h in 0..=n {
+                    for m in 1..=n {
+                        let c = (b * N1 + h) * N1 + m;
+                        let want = mu[h * (n + 1) + m];
+                        assert!(
+                            (got64.mu[c] - want).abs() < 1e-9,
+                            "f64 at scale {scale}: {} vs {want}",
+                            got64.mu[c]
+                        );
+                        if within {
+                            assert!(
+                                (f64::from(got32.mu[c]) - want).abs() < 2e-5,
+                                "f32 at scale {scale}"
+                            );
+                        }
+                    }
+                }
+            }
+            let (heads, _) = emulated::map(&batch(&s32, single_root, 8)).unwrap();
+            assert_cpu_trees(
+                &heads,
+                &s,
+                &LENGTHS,
+                N1,
+                single_root,
+                &format!("f32 at scale {scale}"),
+            );
+        }
+    }
+}

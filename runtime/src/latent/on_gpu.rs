@@ -1,8 +1,9 @@
 //! The projective-tree ops of [`super::tree::Tree`] on the GPU selected by
 //! [`crate::device`]: the same layout (`[B, N+1, N+1]` scores, lengths),
 //! the same results as the CPU engine (tested on a GPU by
-//! `kernels/tests/it/gpu.rs`). f32 graphs run the f32 kernels, f64 the
-//! f64 ones.
+//! `kernels/tests/it/gpu.rs`). f64 graphs run the f64 kernels; f32 graphs
+//! the f32 ones, except marginals of scores too far apart for f32 (see
+//! [`F32_REACH`]), which run in f64.
 
 use super::structure::StructureError;
 use crate::real::Real;
@@ -34,6 +35,44 @@ fn as_f64<T: Real>(a: &ArrayD<T>) -> Vec<f64> {
     a.iter().map(|x| x.f64()).collect()
 }
 
+/// The largest `(n + 1) × spread` of one sentence's arc scores at which
+/// the f32 marginal kernels stay within about 2e-5 of the exact marginals.
+/// Their log-space sums grow with it and f32 keeps 7 digits: the host
+/// emulation measured errors of 3e-5 at 1.8e3, 2e-3 at 1.8e5 and
+/// infinite marginals at 1.8e16 (`kernels/tests/it/emulated.rs`). Past it
+/// the f64 kernels run; MAP (Eisner) finds the exact trees in f32 at any
+/// finite spread, so it stays in f32.
+pub const F32_REACH: f64 = 1e3;
+
+/// The largest `(n + 1) × spread` over sentences of `lengths`, with
+/// `score(b, h, m)` their arc scores: the spread of each one's arcs
+/// `h → m`, `h ≠ m`, `h, m ≤ n`, `m ≥ 1`, ignoring scores that are not
+/// finite.
+pub fn reach(lengths: &[usize], score: impl Fn(usize, usize, usize) -> f64) -> f64 {
+    let mut worst = 0.0f64;
+    for (b, &n) in lengths.iter().enumerate() {
+        let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+        for h in 0..=n {
+            for m in (1..=n).filter(|&m| m != h) {
+                let x = score(b, h, m);
+                if x.is_finite() {
+                    lo = lo.min(x);
+                    hi = hi.max(x);
+                }
+            }
+        }
+        if hi >= lo {
+            worst = worst.max((n as f64 + 1.0) * (hi - lo));
+        }
+    }
+    worst
+}
+
+/// Whether `s` runs the f32 marginal kernels.
+fn f32_marginals<T: Real>(s: &ArrayD<T>, lengths: &[usize]) -> bool {
+    is_f32::<T>() && reach(lengths, |b, h, m| s[[b, h, m]].f64()) <= F32_REACH
+}
+
 pub fn map<T: Real>(
     gpu: &Gpu,
     s: &ArrayD<T>,
@@ -57,7 +96,7 @@ pub fn marginals<T: Real>(
     single_root: bool,
 ) -> Result<(Vec<f64>, ArrayD<T>), StructureError> {
     let (n1, ls) = (s.shape()[1], lengths_i32(lengths));
-    if is_f32::<T>() {
+    if f32_marginals(s, lengths) {
         let m = gpu
             .marginals(&as_f32(s), &ls, n1, single_root)
             .map_err(device)?;
@@ -79,7 +118,7 @@ pub fn marginals_vjp<T: Real>(
     single_root: bool,
 ) -> Result<ArrayD<T>, StructureError> {
     let (n1, ls) = (s.shape()[1], lengths_i32(lengths));
-    if is_f32::<T>() {
+    if f32_marginals(s, lengths) {
         let m = gpu
             .marginals_jvp(&as_f32(s), &as_f32(g), &ls, n1, single_root)
             .map_err(device)?;
@@ -89,5 +128,33 @@ pub fn marginals_vjp<T: Real>(
             .marginals_jvp(&as_f64(s), &as_f64(g), &ls, n1, single_root)
             .map_err(device)?;
         Ok(array(s.shape(), m.dmu))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reach_of_a_batch_is_its_widest_sentence_spread_times_its_size() {
+        // Two sentences of 2 and 1 words in [2, 3, 3]; padding and the
+        // root's column, the diagonal and infinities do not count.
+        let mut s = ArrayD::<f32>::from_elem(IxDyn(&[2, 3, 3]), 1e30);
+        for (h, m, x) in [
+            (0, 1, 0.0),
+            (0, 2, -4.0),
+            (1, 2, -1.0),
+            (2, 1, f32::NEG_INFINITY),
+        ] {
+            s[[0, h, m]] = x;
+        }
+        s[[1, 0, 1]] = -7.0;
+        let of = |s: &ArrayD<f32>| reach(&[2, 1], |b, h, m| f64::from(s[[b, h, m]]));
+        assert_eq!(of(&s), 3.0 * 4.0);
+        assert!(f32_marginals(&s, &[2, 1]));
+        s[[0, 1, 2]] = -400.0;
+        assert_eq!(of(&s), 1200.0);
+        assert!(!f32_marginals(&s, &[2, 1]), "past the reach: f64 kernels");
+        assert!(!f32_marginals(&s.mapv(f64::from), &[2, 1]));
     }
 }
