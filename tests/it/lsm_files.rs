@@ -166,6 +166,9 @@ fn every_diagnostic_code_has_a_spec_that_produces_it() {
             }
         }
     }
+    // Produced by specs the tests generate rather than keep: a chain of 101
+    // `use`d files (tests/it/limits.rs).
+    produced.insert("lsm::check::use_too_deep".into());
     let missing: Vec<_> = declared.difference(&produced).collect();
     assert!(
         missing.is_empty(),
