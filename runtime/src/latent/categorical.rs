@@ -297,6 +297,10 @@ impl<T: Real> Engine<T> for Categorical {
         }
     }
 
+    fn part_ranges(&self, _shape: &[usize], size: usize) -> Vec<std::ops::Range<usize>> {
+        std::iter::once(0..size).collect()
+    }
+
     fn reference_sizes(&self) -> std::ops::RangeInclusive<usize> {
         1..=6
     }

@@ -267,6 +267,25 @@ fn keep_parts_keeps_exactly_the_entries_some_structure_uses() {
 }
 
 #[test]
+fn part_ranges_name_what_keep_parts_keeps_at_every_length() {
+    // Padded items: each length below the scores' own size, and the full one.
+    for &e in engines() {
+        let full = *e.reference_sizes().end();
+        let g = scores(e, 1, full, 1.0, 5);
+        let shape = &g.shape()[1..];
+        for size in 0..=full {
+            let mut kept = g.mapv(|_| 1.0);
+            e.keep_parts(&mut kept, Some(&[size]));
+            let mut ranged = vec![0.0; kept.len()];
+            for r in e.part_ranges(shape, size) {
+                ranged[r].iter_mut().for_each(|v| *v += 1.0);
+            }
+            assert_eq!(item(&kept, 0), ranged, "{} of {full}", size);
+        }
+    }
+}
+
+#[test]
 fn engines_with_statistics_decode_distinct_structures_apart_and_report_their_names() {
     for &e in engines() {
         let listed = e.descriptor().statistics;
