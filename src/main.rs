@@ -56,6 +56,9 @@ enum Command {
     Predict(predict_cmd::PredictArgs),
     /// Run one structured computation (MAP, marginals, log-partition, SparseMAP) on scores from JSON.
     Infer(infer_cmd::InferArgs),
+    /// One task of a Slurm sweep's job array (run by Slurm, not by hand).
+    #[command(hide = true)]
+    SweepTask(sweep_cmd::TaskArgs),
 }
 
 /// `--set PATH=VALUE` overrides, shared by every command that reads a spec.
@@ -133,6 +136,7 @@ fn main() -> ExitCode {
         Command::Predict(args) => predict_cmd::run(&args, &cpu()),
         Command::Inspect(args) => inspect_cmd::run(&args, &cpu()),
         Command::Sweep(args) => sweep_cmd::run(&args, cli.max_words),
+        Command::SweepTask(args) => sweep_cmd::task(&args),
         Command::Report(args) => report_cmd::run(&args),
     }
 }
@@ -151,6 +155,7 @@ impl Command {
             | Command::Graph(_)
             | Command::Infer(_)
             | Command::Sweep(_)
+            | Command::SweepTask(_)
             | Command::Report(_) => None,
         }
     }

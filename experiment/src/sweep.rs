@@ -316,9 +316,6 @@ fn wait_for_writer(dir: &Path) -> Option<String> {
     })
 }
 
-/// What one finished child left: a line for the terminal, and success. A
-/// run another process is training (an orphan of a killed sweep) is waited
-/// for, then skipped if that process finished it, so no work is done twice.
 /// How the sweep's runs are started, beyond their spec, seed and overrides.
 #[derive(Clone, Copy, Debug)]
 pub struct Child {
@@ -328,6 +325,9 @@ pub struct Child {
     pub max_words: Option<usize>,
 }
 
+/// What one finished child left: a line for the terminal, and success. A
+/// run another process is training (an orphan of a killed sweep) is waited
+/// for, then skipped if that process finished it, so no work is done twice.
 pub fn run_one(exe: &Path, p: &Planned, child: Child) -> (bool, String) {
     let waited = wait_for_writer(&p.dir);
     let state = runs::state(&p.dir);

@@ -17,6 +17,7 @@ mod predict;
 mod predict_pairs;
 mod several_latents;
 mod shared_layers;
+mod slurm;
 mod sst_data;
 mod structures;
 mod sweep;
