@@ -129,6 +129,18 @@ fn a_sweep_on_slurm_survives_a_cancelled_task_and_reports_what_a_local_sweep_rep
         stderr(&o).contains("submitted 4 runs as Slurm job array")
             && stderr(&o).contains("report job")
     );
+    // Submitted again at once: every run is pending or running under the
+    // first array, so nothing is submitted twice.
+    let o = c.lsmc(&sweep_args(s, "train.steps=1000", &slurm_flags));
+    assert!(o.status.success(), "{}", stderr(&o));
+    // (A run may have finished meanwhile: it is not submitted either.)
+    assert!(
+        stderr(&o).contains("is already under way"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains("sweep: submitted"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("nothing to submit"), "{}", stderr(&o));
 
     // Cancel the first task once it has written a checkpoint.
     let first = on_slurm.join("small_softmax/K=3/seed-1");
