@@ -374,3 +374,22 @@ fn a_tree_past_max_words_is_refused_before_any_work() {
         r#"{"scores": [[1, 2, 3]]}"#,
     ));
 }
+
+#[test]
+fn non_projective_trees_never_ask_for_the_gpu_so_auto_says_nothing() {
+    // The kernels are projective only: `auto`'s fallback note (or a GPU)
+    // concerns projective trees alone.
+    for op in ["map", "marginals"] {
+        let o = infer(&["--structure", "nonprojective", "--op", op], TREE);
+        result(&o);
+        assert!(
+            o.stderr.is_empty(),
+            "{op}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    if !has_gpu() {
+        let o = infer(&["--structure", "projective", "--op", "map"], TREE);
+        assert!(String::from_utf8_lossy(&o.stderr).contains("no GPU"));
+    }
+}

@@ -227,7 +227,7 @@ impl Tree {
         lengths: &[usize],
     ) -> Result<ArrayD<T>, StructureError> {
         check_shape(s.shape(), lengths)?;
-        if let (true, Some(gpu)) = (self.projective, cx.gpu()) {
+        if let Some(gpu) = self.projective.then(|| cx.gpu()).flatten() {
             return on_gpu::map(gpu, s, lengths, self.single_root);
         }
         let blocks = per_sentence(cx, s, lengths, |_, sb, n| self.map_block(n, &block(&sb, n)));
@@ -242,7 +242,7 @@ impl Tree {
         lengths: &[usize],
     ) -> Result<(Vec<f64>, ArrayD<T>), StructureError> {
         check_shape(s.shape(), lengths)?;
-        if let (true, Some(gpu)) = (self.projective, cx.gpu()) {
+        if let Some(gpu) = self.projective.then(|| cx.gpu()).flatten() {
             return on_gpu::marginals(gpu, s, lengths, self.single_root);
         }
         if self.projective {
@@ -272,7 +272,7 @@ impl Tree {
                 "the gradient's shape differs from the scores'".into(),
             ));
         }
-        if let (true, Some(gpu)) = (self.projective, cx.gpu()) {
+        if let Some(gpu) = self.projective.then(|| cx.gpu()).flatten() {
             return on_gpu::marginals_vjp(gpu, s, lengths, g, self.single_root);
         }
         if self.projective {
