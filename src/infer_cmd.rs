@@ -139,14 +139,12 @@ fn infer(cx: &lsmc_runtime::Context, args: &InferArgs, text: &str) -> Result<Val
     let structure = Structure::new(args.structure.0, args.root == RootArg::Single);
     let ls = lengths.as_deref();
     if s.ndim() == 3 {
-        // Lengths that do not fit the scores are the structure's to report.
-        let room = s.shape()[1].saturating_sub(1);
-        let words = |b: usize| ls.map_or(Some(room), |l| l.get(b).copied().filter(|&n| n <= room));
-        let too_long = |b: usize| words(b).is_some_and(|n| n > cx.max_words());
-        if let Some(b) = (0..s.shape()[0]).find(|&b| too_long(b)) {
+        if let Some((b, n)) =
+            lsmc_runtime::text_limit::first_too_long(s.shape(), ls, cx.max_words())
+        {
             return Err(lsmc_runtime::text_limit::too_long(
                 &format!("`scores[{b}]`"),
-                words(b).unwrap_or(room),
+                n,
                 "for a tree",
                 cx.max_words(),
             ));

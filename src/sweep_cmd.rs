@@ -72,25 +72,8 @@ enum On {
 /// `--cpus-per-task`, `--jobs` the array's limit of tasks at once).
 #[derive(clap::Args, Debug)]
 struct SlurmArgs {
-    /// Slurm partition.
-    #[arg(long)]
-    partition: Option<String>,
-    /// Slurm time limit per run (`HH:MM:SS`); a run stopped by it resumes
-    /// from its checkpoint when the sweep is submitted again.
-    #[arg(long)]
-    time: Option<String>,
-    /// Slurm memory per run (`--mem`, e.g. `8G`).
-    #[arg(long)]
-    mem: Option<String>,
-    /// Slurm generic resources per run (`gpu:1`).
-    #[arg(long)]
-    gres: Option<String>,
-    /// Slurm account.
-    #[arg(long)]
-    account: Option<String>,
-    /// Any other `sbatch` argument, as given (`--sbatch-arg=--qos=long`). Repeatable.
-    #[arg(long = "sbatch-arg", value_name = "ARG", allow_hyphen_values = true)]
-    sbatch_arg: Vec<String>,
+    #[command(flatten)]
+    sbatch: slurm::Submit,
     /// Also submit `lsmc report DIR ARGS…` as a job that runs when every
     /// task of the array succeeded; its table goes to `DIR/report.txt`.
     /// ARGS are split at spaces (`--report "--by K --percent"`).
@@ -107,15 +90,7 @@ pub fn run(args: &SweepArgs, max_words: Option<usize>) -> ExitCode {
         eprintln!("error: give the sweep directory with --out DIR");
         return ExitCode::from(EXIT_USAGE);
     };
-    if args.on == On::Local
-        && (args.slurm.report.is_some()
-            || args.slurm.partition.is_some()
-            || args.slurm.time.is_some()
-            || args.slurm.mem.is_some()
-            || args.slurm.gres.is_some()
-            || args.slurm.account.is_some()
-            || !args.slurm.sbatch_arg.is_empty())
-    {
+    if args.on == On::Local && (args.slurm.report.is_some() || args.slurm.sbatch.any()) {
         eprintln!("error: --partition, --time, --mem, --gres, --account, --sbatch-arg and --report are for `--on slurm`");
         return ExitCode::from(EXIT_USAGE);
     }
@@ -269,11 +244,11 @@ fn submit(
         eprintln!("error: {e}");
         ExitCode::from(EXIT_USAGE)
     };
-    let subs = match slurm::submissions(out) {
+    let subs = match slurm::submitted(out) {
         Ok(s) => s,
         Err(e) => return fail(e),
     };
-    let live = match slurm::live(out, &subs) {
+    let live = match slurm::live(&subs) {
         Ok(l) => l,
         Err(e) => return fail(e),
     };
@@ -299,13 +274,8 @@ fn submit(
         return ExitCode::SUCCESS;
     }
     let opts = slurm::Submit {
-        partition: args.slurm.partition.clone(),
-        time: args.slurm.time.clone(),
-        mem: args.slurm.mem.clone(),
-        gres: args.slurm.gres.clone(),
-        account: args.slurm.account.clone(),
-        extra: args.slurm.sbatch_arg.clone(),
         at_once: args.jobs,
+        ..args.slurm.sbatch.clone()
     };
     let report: Option<Vec<String>> = args
         .slurm

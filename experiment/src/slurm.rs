@@ -16,7 +16,7 @@
 
 use crate::runs::{self, State};
 use crate::sweep::{self, Child, Planned};
-use lsmc_runtime::records::{self, RunInfo};
+use lsmc_runtime::records;
 use lsmc_runtime::run_lock::RunLock;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -28,35 +28,58 @@ pub const SLURM_DIR: &str = "slurm";
 const JOBS: &str = "jobs.json";
 const TASK_SCRIPT: &str = "task.sh";
 
-/// The options `sbatch` gets, beyond the array itself.
+/// The options `sbatch` gets, beyond the array itself (with the `clap`
+/// feature, `lsmc sweep`'s flags for them).
 #[derive(Clone, Debug, Default)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct Submit {
+    /// Slurm partition.
+    #[cfg_attr(feature = "clap", arg(long))]
     pub partition: Option<String>,
-    /// `--time` (`HH:MM:SS`, `D-HH`, …); a task that reaches it is resumed
-    /// from its checkpoint by the next submission.
+    /// Slurm time limit per run (`HH:MM:SS`); a run stopped by it resumes
+    /// from its checkpoint when the sweep is submitted again.
+    #[cfg_attr(feature = "clap", arg(long))]
     pub time: Option<String>,
+    /// Slurm memory per run (`--mem`, e.g. `8G`).
+    #[cfg_attr(feature = "clap", arg(long))]
     pub mem: Option<String>,
-    /// `--gres` (`gpu:1`) for runs on GPUs.
+    /// Slurm generic resources per run (`gpu:1`).
+    #[cfg_attr(feature = "clap", arg(long))]
     pub gres: Option<String>,
+    /// Slurm account.
+    #[cfg_attr(feature = "clap", arg(long))]
     pub account: Option<String>,
-    /// Further `sbatch` arguments, as given.
+    /// Any other `sbatch` argument, as given (`--sbatch-arg=--qos=long`). Repeatable.
+    #[cfg_attr(
+        feature = "clap",
+        arg(long = "sbatch-arg", value_name = "ARG", allow_hyphen_values = true)
+    )]
     pub extra: Vec<String>,
-    /// At most this many tasks at once (`--array=…%M`).
+    /// At most this many tasks at once (`--array=…%M`; `lsmc sweep --jobs`).
+    #[cfg_attr(feature = "clap", arg(skip))]
     pub at_once: Option<usize>,
 }
 
-/// One task's run: its directory and what trains it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct PlannedRun {
-    pub dir: PathBuf,
-    #[serde(flatten)]
-    pub info: RunInfo,
+impl Submit {
+    /// Whether any `sbatch` option was given.
+    pub fn any(&self) -> bool {
+        [
+            &self.partition,
+            &self.time,
+            &self.mem,
+            &self.gres,
+            &self.account,
+        ]
+        .iter()
+        .any(|o| o.is_some())
+            || !self.extra.is_empty()
+    }
 }
 
 /// A submission's plan: task `i` trains `runs[i]`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
-    pub runs: Vec<PlannedRun>,
+    pub runs: Vec<Planned>,
     pub threads: usize,
     pub max_words: Option<usize>,
 }
@@ -81,8 +104,16 @@ pub fn submissions(out: &Path) -> Result<Vec<Submission>, String> {
     records::read_json(&path, "the sweep's Slurm submissions")
 }
 
-fn read_plan(out: &Path, s: &Submission) -> Result<Plan, String> {
-    records::read_json(&out.join(SLURM_DIR).join(&s.plan), "a Slurm plan")
+/// The submissions of a sweep with their plans, oldest first. A plan that
+/// cannot be read is an error: without it, its runs' tasks are unknown.
+pub fn submitted(out: &Path) -> Result<Vec<(Submission, Plan)>, String> {
+    submissions(out)?
+        .into_iter()
+        .map(|s| {
+            let plan = records::read_json(&out.join(SLURM_DIR).join(&s.plan), "a Slurm plan")?;
+            Ok((s, plan))
+        })
+        .collect()
 }
 
 /// A task Slurm still knows as pending or running: its state and reason.
@@ -112,7 +143,7 @@ fn run_tool(cmd: &mut Command, what: &str) -> Result<String, String> {
 
 /// Which of the sweep's runs are pending or running under one of its
 /// arrays, by run directory.
-pub fn live(out: &Path, subs: &[Submission]) -> Result<BTreeMap<PathBuf, Live>, String> {
+pub fn live(subs: &[(Submission, Plan)]) -> Result<BTreeMap<PathBuf, Live>, String> {
     let mut found = BTreeMap::new();
     if subs.is_empty() {
         return Ok(found);
@@ -125,10 +156,7 @@ pub fn live(out: &Path, subs: &[Submission]) -> Result<BTreeMap<PathBuf, Live>, 
             .arg(user()),
         "squeue",
     )?;
-    let plans: BTreeMap<&str, Plan> = subs
-        .iter()
-        .filter_map(|s| Some((s.job.as_str(), read_plan(out, s).ok()?)))
-        .collect();
+    let plans: BTreeMap<&str, &Plan> = subs.iter().map(|(s, p)| (s.job.as_str(), p)).collect();
     for line in text.lines() {
         let f: Vec<&str> = line.split('|').collect();
         let [job, task, state, reason] = f[..] else {
@@ -182,13 +210,7 @@ pub fn submit(
     let mut subs = submissions(out)?;
     let plan_name = format!("plan-{}.json", subs.len() + 1);
     let plan = Plan {
-        runs: todo
-            .iter()
-            .map(|p| PlannedRun {
-                dir: p.dir.clone(),
-                info: p.info.clone(),
-            })
-            .collect(),
+        runs: todo.iter().map(|p| (*p).clone()).collect(),
         threads: child.threads,
         max_words: child.max_words,
     };
@@ -296,15 +318,11 @@ pub fn task(exe: &Path, plan: &Path, index: usize) -> Result<(bool, String), Str
             p.runs.len()
         )
     })?;
-    let planned = Planned {
-        dir: run.dir.clone(),
-        info: run.info.clone(),
-    };
     let child = Child {
         threads: p.threads,
         max_words: p.max_words,
     };
-    Ok(sweep::run_one(exe, &planned, child))
+    Ok(sweep::run_one(exe, run, child))
 }
 
 /// Where one run of a Slurm sweep stands.
@@ -324,7 +342,7 @@ pub enum Standing {
 
 /// Every run of the sweep's submissions, with where it stands.
 pub fn status(out: &Path) -> Result<Vec<(PathBuf, Standing)>, String> {
-    let subs = submissions(out)?;
+    let subs = submitted(out)?;
     if subs.is_empty() {
         return Err(format!(
             "{} holds no Slurm submission ({}/{JOBS} is missing): was it run with --on slurm?",
@@ -332,10 +350,9 @@ pub fn status(out: &Path) -> Result<Vec<(PathBuf, Standing)>, String> {
             SLURM_DIR
         ));
     }
-    let live = live(out, &subs)?;
+    let live = live(&subs)?;
     let mut rows: Vec<(PathBuf, Standing)> = Vec::new();
-    for s in &subs {
-        let plan = read_plan(out, s)?;
+    for (s, plan) in &subs {
         for (i, r) in plan.runs.iter().enumerate() {
             let standing = if runs::state(&r.dir) == State::Complete {
                 Standing::Finished

@@ -37,9 +37,11 @@ pub enum PlanError {
     Diagnostics(String),
 }
 
-/// One run of the sweep.
+/// One run of the sweep (also a line of a Slurm plan, [`crate::slurm::Plan`]).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Planned {
     pub dir: PathBuf,
+    #[serde(flatten)]
     pub info: RunInfo,
 }
 

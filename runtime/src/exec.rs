@@ -715,15 +715,8 @@ fn latent_forward<T: Real>(
     if s.ndim() == 3 {
         // The data's own checks name the example; this one guards every
         // other way in (`lsmc bench`, `inspect`, a library caller).
-        let longest = match lengths {
-            Some(ls) => ls
-                .iter()
-                .copied()
-                .enumerate()
-                .max_by_key(|&(b, n)| (n, std::cmp::Reverse(b))),
-            None => Some((0, s.shape()[1].saturating_sub(1))),
-        };
-        if let Some((b, n)) = longest.filter(|&(_, n)| n > cx.max_words()) {
+        if let Some((b, n)) = crate::text_limit::first_too_long(s.shape(), lengths, cx.max_words())
+        {
             return Err(crate::text_limit::too_long(
                 &format!("item {b} of the batch"),
                 n,

@@ -35,6 +35,21 @@ pub fn too_long(which: &str, words: usize, under: &str, max: usize) -> String {
     )
 }
 
+/// The first item of a batch of tree scores (`shape` `[B, N+1, N+1]`)
+/// with more than `max` words: its index and words. `lengths` gives the
+/// items' words (default: all `N`); one that does not fit the scores is
+/// skipped, for the structure's own check to report.
+pub fn first_too_long(
+    shape: &[usize],
+    lengths: Option<&[usize]>,
+    max: usize,
+) -> Option<(usize, usize)> {
+    let room = shape.get(1).map_or(0, |n1| n1.saturating_sub(1));
+    (0..shape.first().copied().unwrap_or(0))
+        .map(|b| (b, lengths.map_or(Some(room), |l| l.get(b).copied())))
+        .find_map(|(b, n)| n.filter(|&n| n <= room && n > max).map(|n| (b, n)))
+}
+
 /// `under the tree latent `z``, as errors say it.
 pub fn under(latent: &str) -> String {
     format!("under the tree latent `{latent}`")

@@ -44,21 +44,18 @@ fn as_f64<T: Real>(a: &ArrayD<T>) -> Vec<f64> {
 /// finite spread, so it stays in f32.
 pub const F32_REACH: f64 = 1e3;
 
-/// The largest `(n + 1) × spread` over sentences of `lengths`, with
-/// `score(b, h, m)` their arc scores: the spread of each one's arcs
-/// `h → m`, `h ≠ m`, `h, m ≤ n`, `m ≥ 1`, ignoring scores that are not
-/// finite.
-pub fn reach(lengths: &[usize], score: impl Fn(usize, usize, usize) -> f64) -> f64 {
+/// The largest `(n + 1) × spread` over the sentences of `s` (row-major
+/// `[B, n1, n1]` scores, `lengths` words each): the spread of each one's
+/// arcs ([`super::tree::arc_ranges`]), ignoring scores that are not finite
+/// (an impossible arc is no spread).
+pub fn reach<T: Real>(s: &[T], n1: usize, lengths: &[usize]) -> f64 {
     let mut worst = 0.0f64;
-    for (b, &n) in lengths.iter().enumerate() {
+    for (item, &n) in s.chunks_exact(n1 * n1).zip(lengths) {
         let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
-        for h in 0..=n {
-            for m in (1..=n).filter(|&m| m != h) {
-                let x = score(b, h, m);
-                if x.is_finite() {
-                    lo = lo.min(x);
-                    hi = hi.max(x);
-                }
+        for r in super::tree::arc_ranges(n1, n) {
+            for x in item[r].iter().map(|x| x.f64()).filter(|x| x.is_finite()) {
+                lo = lo.min(x);
+                hi = hi.max(x);
             }
         }
         if hi >= lo {
@@ -70,7 +67,15 @@ pub fn reach(lengths: &[usize], score: impl Fn(usize, usize, usize) -> f64) -> f
 
 /// Whether `s` runs the f32 marginal kernels.
 fn f32_marginals<T: Real>(s: &ArrayD<T>, lengths: &[usize]) -> bool {
-    is_f32::<T>() && reach(lengths, |b, h, m| s[[b, h, m]].f64()) <= F32_REACH
+    if !is_f32::<T>() {
+        return false;
+    }
+    let flat = s.as_standard_layout();
+    reach(
+        flat.as_slice().expect("standard layout"),
+        s.shape()[1],
+        lengths,
+    ) <= F32_REACH
 }
 
 pub fn map<T: Real>(
@@ -149,7 +154,7 @@ mod tests {
             s[[0, h, m]] = x;
         }
         s[[1, 0, 1]] = -7.0;
-        let of = |s: &ArrayD<f32>| reach(&[2, 1], |b, h, m| f64::from(s[[b, h, m]]));
+        let of = |s: &ArrayD<f32>| reach(s.as_slice().unwrap(), 3, &[2, 1]);
         assert_eq!(of(&s), 3.0 * 4.0);
         assert!(f32_marginals(&s, &[2, 1]));
         s[[0, 1, 2]] = -400.0;

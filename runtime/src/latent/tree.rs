@@ -413,6 +413,19 @@ impl Tree {
     }
 }
 
+/// The arcs of a sentence of `n` words in one item of `[N+1, N+1]` scores
+/// (`n1 = N+1`), as ranges of the item's row-major index: in row `h ≤ n`,
+/// the arcs `h → m` for `1 ≤ m ≤ n`, `m ≠ h`.
+pub fn arc_ranges(n1: usize, n: usize) -> Vec<std::ops::Range<usize>> {
+    (0..=n.min(n1 - 1))
+        .flat_map(|h| {
+            let row = h * n1;
+            [row + 1..row + h.max(1), row + h + 1..row + n + 1]
+        })
+        .filter(|r| !r.is_empty())
+        .collect()
+}
+
 /// `dependency_tree(VARIANT)`: trees over a sentence's words, MAP,
 /// marginals and SparseMAP; exact samples where the variant has a sampler.
 const fn trees(variant: &'static str, variant_doc: &'static str, sample: bool) -> Descriptor {
@@ -588,15 +601,7 @@ impl<T: Real> Engine<T> for DependencyTrees {
     }
 
     fn part_ranges(&self, shape: &[usize], size: usize) -> Vec<std::ops::Range<usize>> {
-        // Row h ≤ n: the arcs h → m for 1 ≤ m ≤ n, m ≠ h.
-        let n1 = shape[1];
-        (0..=size.min(n1 - 1))
-            .flat_map(|h| {
-                let row = h * n1;
-                [row + 1..row + h.max(1), row + h + 1..row + size + 1]
-            })
-            .filter(|r| !r.is_empty())
-            .collect()
+        arc_ranges(shape[1], size)
     }
 
     /// Each word's head, the largest weight into it.
