@@ -40,7 +40,7 @@ mkdir -p "$out"
 nvidia-smi -L | tee "$out/gpu.txt"
 
 echo "== parity: GPU vs the CPU engine"
-LSMC_REQUIRE_GPU=1 "$kit/gpu-tests" gpu:: --test-threads=1 2>&1 | tee "$out/parity.txt"
+LSMC_REQUIRE_GPU=1 "$kit/gpu-tests" gpu:: --include-ignored --test-threads=1 2>&1 | tee "$out/parity.txt"
 
 echo "== benchmark: lsmc vs torch-struct"
 pydeps=$(mktemp -d)

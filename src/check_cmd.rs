@@ -41,9 +41,16 @@ pub fn run(args: &CheckArgs) -> ExitCode {
     let mut files = Vec::new();
     let mut json_diags = Vec::new();
     let (mut clean, mut failed) = (0, 0);
+    let root = crate::spec::data_root();
     for path in &args.specs {
         let name = path.display().to_string();
-        let report = match lsmc_compiler::check_path(path, &name, &args.overrides.set, catalog()) {
+        let report = match lsmc_compiler::check_path_with(
+            path,
+            &name,
+            &args.overrides.set,
+            catalog(),
+            root.as_ref(),
+        ) {
             Ok(r) => r,
             Err(e) => {
                 let reason = match e.kind() {
@@ -52,6 +59,9 @@ pub fn run(args: &CheckArgs) -> ExitCode {
                     _ => e.to_string(),
                 };
                 eprintln!("error: cannot read `{name}`: {reason}");
+                if let Some(help) = crate::spec::set_help(path) {
+                    eprintln!("{help}");
+                }
                 status = EXIT_USAGE;
                 files.push(serde_json::json!({ "file": name, "ok": false, "error": reason }));
                 continue;

@@ -32,6 +32,11 @@ struct Cli {
     /// than run for hours [default: 1000].
     #[arg(long, global = true, value_name = "WORDS")]
     max_words: Option<usize>,
+    /// Resolve relative data paths in specs and `--set` values against DIR,
+    /// not each spec's directory (`use` paths stay relative to their
+    /// file); exported to the runs a sweep starts [env: LSMC_DATA_ROOT].
+    #[arg(long, global = true, value_name = "DIR")]
+    data_root: Option<std::path::PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -99,7 +104,8 @@ pub const EXIT_USAGE: u8 = 2;
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) => {
+        Err(mut e) => {
+            spec::hint_set(&mut e, &<Cli as clap::CommandFactory>::command());
             let _ = e.print();
             return if e.use_stderr() {
                 ExitCode::from(EXIT_USAGE)
@@ -109,7 +115,11 @@ fn main() -> ExitCode {
         }
     };
     // First of all, while this is the process's only thread: `--threads`
-    // also sets matrixmultiply's environment variable (see spec::threads).
+    // also sets matrixmultiply's environment variable (see spec::threads),
+    // and `--data-root` sets LSMC_DATA_ROOT (spec::export_data_root).
+    if let Err(code) = spec::export_data_root(cli.data_root.as_deref()) {
+        return ExitCode::from(code);
+    }
     let threads = match spec::threads(cli.command.threads()) {
         Ok(n) => n,
         Err(code) => return ExitCode::from(code),

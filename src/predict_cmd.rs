@@ -1,5 +1,6 @@
 //! `lsmc predict RUN_DIR [--input FILE | -] [--split S] [--limit N]
-//! [--format text|conllu|json|svg] [--out FILE]`: classifies sentences or
+//! [--format text|conllu|json|svg] [--out FILE]` (`… | lsmc predict RUN`
+//! reads standard input): classifies sentences or
 //! sentence pairs with a trained run and shows the tree of each latent and
 //! each attention matrix (`lsmc_experiment::predict`).
 
@@ -17,7 +18,8 @@ pub struct PredictArgs {
     run: PathBuf,
     /// Examples to classify (`-`: standard input): for an SST model one
     /// sentence a line; for table data (SNLI, SICK, …) records in the
-    /// data's own format and fields, the label optional.
+    /// data's own format and fields, the label optional. Without it or
+    /// --split, examples piped in are read from standard input.
     #[arg(long, conflicts_with = "split")]
     input: Option<PathBuf>,
     /// Classify a split of the run's own data instead: train, valid or test.
@@ -68,15 +70,27 @@ fn predict<T: Real>(cx: &lsmc_runtime::Context, args: &PredictArgs) -> Result<()
         eprintln!("error: {e}");
         EXIT_DIAGNOSTICS
     };
+    let input_error = |e: InputError| {
+        eprintln!("error: {e}");
+        match e {
+            InputError::Unreadable(_) => EXIT_USAGE,
+            InputError::Malformed(_) => EXIT_DIAGNOSTICS,
+        }
+    };
+    // Neither --input nor --split: examples piped in, as with `--input -`;
+    // on a terminal, or with nothing piped, say how to give them.
+    let piped = args.input.is_none() && args.split.is_none() && !std::io::stdin().is_terminal();
     let mut items = match (&args.input, &args.split) {
-        (Some(p), _) => source.read_input(p).map_err(|e| {
-            eprintln!("error: {e}");
-            match e {
-                InputError::Unreadable(_) => EXIT_USAGE,
-                InputError::Malformed(_) => EXIT_DIAGNOSTICS,
-            }
-        })?,
+        (Some(p), _) => source.read_input(p).map_err(input_error)?,
         (None, Some(s)) => source.split_items(s).map_err(fail)?,
+        (None, None) if piped => {
+            let text = predict::read_stdin().map_err(input_error)?;
+            if text.trim().is_empty() {
+                eprintln!("error: standard input is empty: pipe examples in, or give --input FILE or --split test");
+                return Err(EXIT_USAGE);
+            }
+            source.read_stdin_text(&text).map_err(input_error)?
+        }
         (None, None) => {
             eprintln!(
                 "error: give examples with --input FILE (or - for standard input), or --split test"
@@ -89,6 +103,7 @@ fn predict<T: Real>(cx: &lsmc_runtime::Context, args: &PredictArgs) -> Result<()
     }
     let origin = match (&args.input, &args.split) {
         (Some(p), _) if p.as_os_str() == "-" => "standard input".to_string(),
+        (None, None) => "standard input".to_string(),
         (Some(p), _) => p.display().to_string(),
         (None, s) => format!("the {} split", s.as_deref().unwrap_or("test")),
     };

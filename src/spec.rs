@@ -2,11 +2,12 @@
 //! every diagnostic rendered on the way.
 
 use crate::{Color, EXIT_DIAGNOSTICS, EXIT_USAGE};
-use lsmc_compiler::{diag, model::Model, Report};
+use lsmc_compiler::{diag, model::Model, DataRoot, Report, RootFrom};
 use lsmc_ir::Program;
 use lsmc_runtime::latent::registry::catalog;
 use lsmc_runtime::Context;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 pub struct Loaded {
     pub report: Report,
@@ -16,15 +17,143 @@ pub struct Loaded {
 
 /// Checks and lowers `path`; on failure prints why and returns the exit status.
 pub fn load(path: &Path, overrides: &[String], color: Color) -> Result<Loaded, u8> {
+    load_with(path, overrides, color, data_root())
+}
+
+/// [`load`] with relative data paths resolved against `root` (none: the
+/// spec's directory).
+pub fn load_with(
+    path: &Path,
+    overrides: &[String],
+    color: Color,
+    root: Option<DataRoot>,
+) -> Result<Loaded, u8> {
     let name = path.display().to_string();
-    let report = match lsmc_compiler::check_path(path, &name, overrides, catalog()) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot read `{name}`: {}", crate::io_reason(&e));
-            return Err(EXIT_USAGE);
-        }
-    };
+    let report =
+        match lsmc_compiler::check_path_with(path, &name, overrides, catalog(), root.as_ref()) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("error: cannot read `{name}`: {}", crate::io_reason(&e));
+                if let Some(help) = set_help(path) {
+                    eprintln!("{help}");
+                }
+                return Err(EXIT_USAGE);
+            }
+        };
     from_report(report, &name, color)
+}
+
+/// The environment variable that holds the data root: what `--data-root`
+/// sets for the whole process and the runs a sweep starts.
+pub const DATA_ROOT_ENV: &str = "LSMC_DATA_ROOT";
+
+/// Set when the data root came from `--data-root` (the variable then
+/// holds it too), so diagnostics name the flag.
+static ROOT_FROM_FLAG: OnceLock<PathBuf> = OnceLock::new();
+
+/// `--data-root DIR`: checks that `DIR` is a directory and exports it,
+/// absolute, as `LSMC_DATA_ROOT`, so that every spec this process reads,
+/// and every `lsmc train` a sweep starts here or through Slurm, resolves
+/// relative data paths against it. Called once, first thing in `main`
+/// (see [`threads`] for why).
+pub fn export_data_root(flag: Option<&Path>) -> Result<(), u8> {
+    let Some(dir) = flag else {
+        return Ok(());
+    };
+    let absolute = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    if !absolute.is_dir() {
+        let what = if absolute.exists() {
+            "not a directory"
+        } else {
+            "no such directory"
+        };
+        eprintln!("error: --data-root `{}`: {what}", dir.display());
+        return Err(EXIT_USAGE);
+    }
+    // One thread yet, no GPU context: nothing reads the environment as
+    // it changes.
+    std::env::set_var(DATA_ROOT_ENV, &absolute);
+    let _ = ROOT_FROM_FLAG.set(absolute);
+    Ok(())
+}
+
+/// The data root of a run: the one given now (`--data-root`,
+/// `LSMC_DATA_ROOT`), else the one it was trained with (`run.json`).
+pub fn run_data_root(recorded: Option<&str>) -> Option<DataRoot> {
+    data_root().or_else(|| {
+        recorded.map(|dir| DataRoot {
+            dir: PathBuf::from(dir),
+            from: RootFrom::Run,
+        })
+    })
+}
+
+/// The data root relative data paths resolve against: `--data-root`,
+/// else `LSMC_DATA_ROOT` when set and not empty (made absolute against
+/// the working directory), else none (each spec's own directory).
+pub fn data_root() -> Option<DataRoot> {
+    if let Some(dir) = ROOT_FROM_FLAG.get() {
+        return Some(DataRoot {
+            dir: dir.clone(),
+            from: RootFrom::Flag,
+        });
+    }
+    let dir = std::env::var_os(DATA_ROOT_ENV).filter(|d| !d.is_empty())?;
+    let dir = PathBuf::from(dir);
+    Some(DataRoot {
+        dir: std::path::absolute(&dir).unwrap_or(dir),
+        from: RootFrom::Env,
+    })
+}
+
+/// For a spec argument that cannot be read and looks like an override
+/// (`K=3`, `train.steps=10`): a help line suggesting `--set`.
+pub fn set_help(arg: &Path) -> Option<String> {
+    let arg = arg.to_str()?;
+    looks_like_override(arg)
+        .then(|| format!("  help: `{arg}` is not a file; to override a value, write `--set {arg}`"))
+}
+
+/// `PATH=VALUE` with a name-like path: not a flag, not a file name.
+fn looks_like_override(arg: &str) -> bool {
+    let Some((path, value)) = arg.split_once('=') else {
+        return false;
+    };
+    let name = |part: &str| {
+        part.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    !value.is_empty() && !path.is_empty() && path.split('.').all(name)
+}
+
+/// Adds a tip to clap's "unexpected argument `K=3`" for the commands that
+/// take `--set`: an override written the Hydra way, without the flag.
+pub fn hint_set(e: &mut clap::Error, command: &clap::Command) {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if e.kind() != ErrorKind::UnknownArgument {
+        return;
+    }
+    let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg) else {
+        return;
+    };
+    if !looks_like_override(arg) {
+        return;
+    }
+    // The subcommand: the first argument that names one.
+    let takes_set = std::env::args_os()
+        .skip(1)
+        .find_map(|a| command.find_subcommand(a.to_str()?))
+        .is_some_and(|sub| sub.get_arguments().any(|a| a.get_long() == Some("set")));
+    if !takes_set {
+        return;
+    }
+    let tip = format!("to override a value, write `--set {arg}`");
+    let mut tips = match e.get(ContextKind::Suggested) {
+        Some(ContextValue::StyledStrs(tips)) => tips.clone(),
+        _ => Vec::new(),
+    };
+    tips.push(tip.into());
+    e.insert(ContextKind::Suggested, ContextValue::StyledStrs(tips));
 }
 
 /// Lowers a checked spec; on failure prints why and returns the exit status.

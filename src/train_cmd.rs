@@ -1,4 +1,5 @@
-//! `lsmc train SPEC [--out DIR] [--set PATH=VALUE]… [--seed N] [--threads N] [--resume] [--precision f32|f64]`
+//! `lsmc train SPEC [--out DIR] [--set PATH=VALUE]… [--seed N] [--threads N] [--precision f32|f64]`,
+//! and `lsmc train --resume RUN_DIR`, which takes all of those from the run.
 
 use crate::{Color, Overrides, EXIT_DIAGNOSTICS};
 use clap::ValueEnum;
@@ -11,13 +12,16 @@ use lsmc_runtime::train::{self, Observer, TrainError};
 use lsmc_runtime::Context;
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
 
 #[derive(clap::Args, Debug)]
 pub struct TrainArgs {
-    /// The spec file (`.lsm`).
-    spec: PathBuf,
+    /// The spec file (`.lsm`); with `--resume RUN_DIR`, the run's own.
+    spec: Option<PathBuf>,
     /// Run directory (default `runs/<model>-<timestamp>`).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -32,12 +36,14 @@ pub struct TrainArgs {
     pub threads: Option<usize>,
     #[command(flatten)]
     pub device: crate::spec::DeviceArg,
-    /// Continue the run in `--out` from its last checkpoint.
-    #[arg(long, requires = "out")]
-    resume: bool,
-    /// Element type: f32 for training, f64 for reference runs.
-    #[arg(long, value_enum, default_value = "f32")]
-    precision: Precision,
+    /// Continue a run from its last checkpoint: `--resume RUN_DIR` alone
+    /// (spec, overrides, seed and precision come from the run's run.json),
+    /// or `SPEC --out RUN_DIR --resume` with the same flags as its start.
+    #[arg(long, num_args = 0..=1, value_name = "RUN_DIR")]
+    resume: Option<Option<PathBuf>>,
+    /// Element type: f32 for training, f64 for reference runs [default: f32].
+    #[arg(long, value_enum)]
+    precision: Option<Precision>,
     #[arg(long, value_enum, default_value = "auto")]
     color: Color,
 }
@@ -48,38 +54,58 @@ enum Precision {
     F64,
 }
 
-/// A progress bar on a terminal; one line per evaluation elsewhere.
+/// A progress bar on a terminal, with evaluations printed above it; one
+/// line per evaluation elsewhere. Both say how long the rest should take.
 struct Progress {
     bar: Option<ProgressBar>,
-    last: String,
+    total: u64,
+    /// The first step of this process and when it was taken: the ETA's
+    /// rate counts this process's steps only (not a resumed run's earlier ones).
+    first: Option<(u64, Instant)>,
 }
 
 fn brief(results: &BTreeMap<String, BTreeMap<String, f64>>) -> String {
     let mut parts = Vec::new();
     for (split, m) in results {
-        let ms: Vec<String> = m
-            .iter()
-            .map(|(k, v)| {
-                if k == "loss" {
-                    format!("loss {v:.4}")
-                } else {
-                    format!("{k} {v:.4}")
-                }
-            })
-            .collect();
+        let ms: Vec<String> = m.iter().map(|(k, v)| format!("{k} {v:.4}")).collect();
         parts.push(format!("{split}: {}", ms.join(" ")));
     }
     parts.join(" | ")
 }
 
+/// `1h02m`, `3m05s`, `12s`.
+fn duration(seconds: f64) -> String {
+    let s = seconds.max(0.0).round() as u64;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+impl Progress {
+    /// The time the remaining steps should take at this process's rate
+    /// so far (evaluations included).
+    fn eta(&self, step: u64) -> Option<String> {
+        let (first, at) = self.first?;
+        let done = step.checked_sub(first).filter(|&d| d > 0)?;
+        let per = at.elapsed().as_secs_f64() / done as f64;
+        Some(duration(per * self.total.saturating_sub(step) as f64))
+    }
+}
+
 impl Observer for Progress {
     fn start(&mut self, total: u64, first: u64) {
+        self.total = total;
+        self.first = Some((first, Instant::now()));
         if std::io::stderr().is_terminal() {
             let bar = ProgressBar::new(total);
             bar.set_style(
-                ProgressStyle::with_template("{elapsed_precise} [{bar:30}] step {pos}/{len} {msg}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar())
-                    .progress_chars("=> "),
+                ProgressStyle::with_template(
+                    "{elapsed_precise} [{bar:30}] step {pos}/{len} (eta {eta}) {msg}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
             );
             bar.set_position(first);
             self.bar = Some(bar);
@@ -89,15 +115,20 @@ impl Observer for Progress {
         if let Some(bar) = &self.bar {
             bar.set_position(step);
             if step.is_multiple_of(10) {
-                bar.set_message(format!("epoch {epoch} loss {loss:.4} {}", self.last));
+                bar.set_message(format!("epoch {epoch} loss {loss:.4}"));
             }
         }
     }
     fn evaluated(&mut self, step: u64, results: &BTreeMap<String, BTreeMap<String, f64>>) {
-        self.last = brief(results);
+        let eta = match self.eta(step) {
+            Some(t) if step < self.total => format!(", eta {t}"),
+            _ => String::new(),
+        };
+        let line = format!("step {step}/{}{eta}: {}", self.total, brief(results));
         match &self.bar {
-            Some(bar) => bar.set_message(self.last.clone()),
-            None => eprintln!("step {step}: {}", self.last),
+            // Above the bar, so the evaluations stay on screen.
+            Some(bar) => bar.println(line),
+            None => eprintln!("{line}"),
         }
     }
     fn finish(&mut self) {
@@ -116,27 +147,230 @@ fn fnv(text: &str) -> String {
     format!("{h:016x}")
 }
 
+fn precision_name(p: Precision) -> &'static str {
+    match p {
+        Precision::F32 => "f32",
+        Precision::F64 => "f64",
+    }
+}
+
+/// What a run is: its spec, overrides, seed, precision and directory,
+/// from the command line or, with `--resume RUN_DIR`, from the run.
+struct Resolved {
+    spec: PathBuf,
+    /// The run's data root, when resuming one trained with a root.
+    data_root: Option<String>,
+    set: Vec<String>,
+    seed: Option<u64>,
+    precision: Precision,
+    out: Option<PathBuf>,
+    resume: bool,
+}
+
+fn same_path(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+/// `--resume RUN_DIR` takes what the run was made with from its run.json;
+/// a flag given as well must agree, and one that does not is named with
+/// both values.
+fn resolve(args: &TrainArgs) -> Result<Resolved, String> {
+    let dir = match &args.resume {
+        None => {
+            let spec = args.spec.clone().ok_or(
+                "lsmc train needs a spec (`lsmc train SPEC`), or `--resume RUN_DIR` to continue a run",
+            )?;
+            return Ok(Resolved {
+                spec,
+                data_root: None,
+                set: args.overrides.set.clone(),
+                seed: args.seed,
+                precision: args.precision.unwrap_or(Precision::F32),
+                out: args.out.clone(),
+                resume: false,
+            });
+        }
+        Some(Some(dir)) => dir.clone(),
+        // `SPEC --out DIR --resume` (as `lsmc sweep` resumes its runs):
+        // the command line says what the run is, and the checkpoint's
+        // fingerprint refuses another.
+        Some(None) if args.spec.is_some() => {
+            let out = args
+                .out
+                .clone()
+                .ok_or("--resume needs the run directory: `lsmc train --resume RUN_DIR`")?;
+            return Ok(Resolved {
+                spec: args.spec.clone().unwrap_or_default(),
+                data_root: RunInfo::read(&out).ok().and_then(|i| i.data_root),
+                set: args.overrides.set.clone(),
+                seed: args.seed,
+                precision: args.precision.unwrap_or(Precision::F32),
+                out: Some(out),
+                resume: true,
+            });
+        }
+        Some(None) => args
+            .out
+            .clone()
+            .ok_or("--resume needs the run directory: `lsmc train --resume RUN_DIR`")?,
+    };
+    let info = RunInfo::read(&dir).map_err(|e| {
+        format!(
+            "{e}\n  {} is not a run directory that `lsmc train` started",
+            dir.display()
+        )
+    })?;
+    let run_spec = info
+        .spec_path
+        .as_ref()
+        .map(PathBuf::from)
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from(&info.spec));
+    let from = dir.join("run.json");
+    let conflict = |flag: &str, given: String, recorded: String| {
+        format!(
+            "{flag} {given} conflicts with the run's {recorded} ({}); drop the flag to resume the run as it was made, or train a new run into another --out",
+            from.display()
+        )
+    };
+    if let Some(spec) = &args.spec {
+        if !same_path(spec, &run_spec) {
+            return Err(conflict(
+                "the spec",
+                spec.display().to_string(),
+                format!("spec {}", run_spec.display()),
+            ));
+        }
+    }
+    if let Some(out) = &args.out {
+        if !same_path(out, &dir) {
+            return Err(conflict(
+                "--out",
+                out.display().to_string(),
+                format!("directory {}", dir.display()),
+            ));
+        }
+    }
+    if let Some(seed) = args.seed.filter(|&s| s != info.seed) {
+        return Err(conflict(
+            "--seed",
+            seed.to_string(),
+            format!("seed {}", info.seed),
+        ));
+    }
+    if let Some(p) = args
+        .precision
+        .filter(|&p| precision_name(p) != info.precision)
+    {
+        return Err(conflict(
+            "--precision",
+            precision_name(p).into(),
+            format!("precision {}", info.precision),
+        ));
+    }
+    if !args.overrides.set.is_empty() && args.overrides.set != info.overrides {
+        let show = |s: &[String]| {
+            if s.is_empty() {
+                "none".to_string()
+            } else {
+                s.iter()
+                    .map(|o| format!("--set {o}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            }
+        };
+        return Err(conflict(
+            "the overrides",
+            show(&args.overrides.set),
+            format!("overrides {}", show(&info.overrides)),
+        ));
+    }
+    let precision = if info.precision == "f64" {
+        Precision::F64
+    } else {
+        Precision::F32
+    };
+    Ok(Resolved {
+        spec: run_spec,
+        data_root: info.data_root,
+        set: info.overrides,
+        seed: Some(info.seed),
+        precision,
+        out: Some(dir),
+        resume: true,
+    })
+}
+
+/// The run's resolved configuration on one line: every setting the
+/// training block ended with, `--set` flags applied.
+fn config_line(report: &lsmc_compiler::Report, r: &Resolved, seed: u64) -> String {
+    let mut parts = Vec::new();
+    if let Some(s) = &report.summary {
+        let t = &s.train;
+        parts.push(format!("{}, batch {}, {}", t.optimizer, t.batch, t.length));
+        parts.push(format!("evaluate {}", t.evaluate));
+        parts.extend(t.controls.iter().cloned());
+    }
+    parts.push(format!("seed {seed}, {}", precision_name(r.precision)));
+    if !r.set.is_empty() {
+        parts.push(format!("--set {}", r.set.join(" ")));
+    }
+    format!("config: {}", parts.join("; "))
+}
+
+/// Ctrl-C (and SIGTERM, as Slurm sends before a job's time runs out):
+/// the first asks the run to stop after its step with a checkpoint; a
+/// second ends the process at once.
+fn on_interrupt(flag: Arc<AtomicBool>) {
+    let handler = move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            eprintln!("\ninterrupted again: stopping now; the last checkpoint is kept");
+            std::process::exit(EXIT_INTERRUPTED.into());
+        }
+        eprintln!(
+            "\ninterrupted: stopping after this step with a checkpoint (Ctrl-C again to stop at once)"
+        );
+    };
+    if let Err(e) = ctrlc::set_handler(handler) {
+        eprintln!("warning: Ctrl-C will stop training without a checkpoint: {e}");
+    }
+}
+
+/// The exit status of a run stopped by Ctrl-C: 128 + SIGINT, as shells use.
+const EXIT_INTERRUPTED: u8 = 130;
+
 pub fn run(args: &TrainArgs, cx: &Context) -> ExitCode {
-    let loaded = match crate::spec::load(&args.spec, &args.overrides.set, args.color) {
+    let r = match resolve(args) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(crate::EXIT_USAGE);
+        }
+    };
+    let root = crate::spec::run_data_root(r.data_root.as_deref());
+    let data_root = root.as_ref().map(|d| d.dir.display().to_string());
+    let loaded = match crate::spec::load_with(&r.spec, &r.set, args.color, root) {
         Ok(l) => l,
         Err(code) => return ExitCode::from(code),
     };
     let model = &loaded.model;
-    let seed = args.seed.or(model.train.seed).unwrap_or(1);
-    let out = args.out.clone().unwrap_or_else(|| {
+    let seed = r.seed.or(model.train.seed).unwrap_or(1);
+    let out = r.out.clone().unwrap_or_else(|| {
         PathBuf::from("runs").join(format!("{}-{}", model.name, Utc::now().compact()))
     });
-    let spec_text = loaded.report.resolved_text(&args.overrides.set);
-    let precision = match args.precision {
-        Precision::F32 => "f32",
-        Precision::F64 => "f64",
-    };
+    let spec_text = loaded.report.resolved_text(&r.set);
+    let precision = precision_name(r.precision);
+    let interrupt = Arc::new(AtomicBool::new(false));
     let opts = train::Options {
         out: out.clone(),
         seed,
-        resume: args.resume,
+        resume: r.resume,
         fingerprint: fnv(&format!("{spec_text}\u{0}{seed}\u{0}{precision}")),
         spec_text,
+        interrupt: interrupt.clone(),
     };
     // One writer per run directory, from before its first file to the end.
     let _lock = match RunLock::acquire(&out) {
@@ -151,14 +385,15 @@ pub fn run(args: &TrainArgs, cx: &Context) -> ExitCode {
     // already holds a run keeps its description (train refuses it below).
     if !out.join("checkpoint.bin").exists() {
         let info = RunInfo {
-            spec: args.spec.display().to_string(),
+            spec: r.spec.display().to_string(),
             model: model.name.clone(),
-            overrides: args.overrides.set.clone(),
+            overrides: r.set.clone(),
             seed,
             precision: precision.to_string(),
-            spec_path: std::fs::canonicalize(&args.spec)
+            spec_path: std::fs::canonicalize(&r.spec)
                 .ok()
                 .map(|p| p.display().to_string()),
+            data_root,
         };
         if let Err(e) = info.write(&out) {
             eprintln!(
@@ -171,16 +406,19 @@ pub fn run(args: &TrainArgs, cx: &Context) -> ExitCode {
     }
     let mut progress = Progress {
         bar: None,
-        last: String::new(),
+        total: 0,
+        first: None,
     };
     eprintln!(
         "training {} ({}) → {}{}",
         model.name,
-        args.spec.display(),
+        r.spec.display(),
         out.display(),
-        if args.resume { " (resuming)" } else { "" }
+        if r.resume { " (resuming)" } else { "" }
     );
-    let result = match args.precision {
+    eprintln!("{}", config_line(&loaded.report, &r, seed));
+    on_interrupt(interrupt);
+    let result = match r.precision {
         Precision::F32 => train::train::<f32>(cx, &loaded.program, &opts, &mut progress),
         Precision::F64 => train::train::<f64>(cx, &loaded.program, &opts, &mut progress),
     };
@@ -188,6 +426,14 @@ pub fn run(args: &TrainArgs, cx: &Context) -> ExitCode {
         Ok(summary) => {
             print_summary(&summary, &out);
             ExitCode::SUCCESS
+        }
+        Err(TrainError::Interrupted { step }) => {
+            eprintln!(
+                "stopped after step {step}; checkpoint written to {}\nresume with: lsmc train --resume {}",
+                out.join(lsmc_runtime::records::CHECKPOINT).display(),
+                out.display()
+            );
+            ExitCode::from(EXIT_INTERRUPTED)
         }
         Err(e) => {
             report_error(
@@ -211,6 +457,9 @@ fn print_summary(s: &Summary, out: &std::path::Path) {
             .join(", ")
     };
     println!("model {}: {} steps in {:.1} s", s.model, s.steps, s.seconds);
+    if let Some(why) = &s.stopped_early {
+        println!("  stopped early: {why}");
+    }
     for (which, r) in [("final", &s.last), ("best", &s.best)] {
         println!(
             "  {which:<5} (step {}): valid {} | test {}",

@@ -40,12 +40,14 @@ pub fn load_spec(dir: &Path, color: Color) -> Result<(RunInfo, Loaded), u8> {
         EXIT_USAGE
     })?;
     let name = spec_path.display().to_string();
-    let report = lsmc_compiler::check_text(
+    let root = spec::run_data_root(info.data_root.as_deref());
+    let report = lsmc_compiler::check_text_with(
         &name,
         &text,
         Origin::File(origin(dir, &info)),
         &[],
         catalog(),
+        root.as_ref(),
     );
     let loaded = spec::from_report(report, &name, color)?;
     Ok((info, loaded))

@@ -6,7 +6,8 @@
 //!                                              └──▶ Summary | Vec<Diagnostic>
 //! ```
 //!
-//! [`check::check_path`] is the entry point used by `lsmc check`.
+//! [`check::check_path`] is the entry point used by `lsmc check`
+//! ([`check::check_path_with`] with a data root).
 
 pub mod builtins;
 pub mod check;
@@ -20,7 +21,7 @@ pub mod summary;
 pub mod syntax;
 pub mod types;
 
-pub use check::{check_path, check_text, Report};
+pub use check::{check_path, check_path_with, check_text, check_text_with, Report};
 pub use diag::{Diagnostic, Severity};
 pub use lsmc_ir;
-pub use span::{FileId, Origin, Sources, Span};
+pub use span::{DataBase, DataRoot, FileId, Origin, RootFrom, Sources, Span};

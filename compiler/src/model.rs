@@ -104,6 +104,13 @@ pub struct TrainPlan {
     pub evaluate_every: Option<(u64, Unit)>,
     pub evaluate_on: Vec<String>,
     pub metrics: Vec<Metric>,
+    /// Evaluations without improvement before training stops.
+    pub patience: Option<u64>,
+    /// `schedule NAME(…)`: the schedule's name and bound arguments.
+    pub schedule: Option<(String, Args)>,
+    pub clip_norm: Option<f64>,
+    /// `log every N UNIT`.
+    pub log_every: Option<(u64, Unit)>,
 }
 
 impl Model {

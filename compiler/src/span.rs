@@ -18,6 +18,41 @@ pub enum Origin {
     CommandLine,
 }
 
+/// A directory that relative data paths resolve against instead of the
+/// directory of the spec that names them. The front end finds it
+/// (`--data-root`, `LSMC_DATA_ROOT`) and passes it in; the compiler reads
+/// no environment. `use` paths are code, not data: they stay relative to
+/// the file that says them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DataRoot {
+    pub dir: PathBuf,
+    /// How it was given, named in diagnostics.
+    pub from: RootFrom,
+}
+
+/// How a data root was given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RootFrom {
+    /// `--data-root DIR`.
+    Flag,
+    /// The environment variable `LSMC_DATA_ROOT`.
+    Env,
+    /// The run's `run.json`: the root the run was trained with, for
+    /// `lsmc eval`, `lsmc predict` and `lsmc train --resume RUN_DIR`.
+    Run,
+}
+
+/// What a relative data path was resolved against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DataBase {
+    /// The directory of the spec (or `use`d file) that names it.
+    SpecDir,
+    /// The working directory: a `--set` value, with no data root.
+    WorkingDir,
+    /// A data root.
+    Root(RootFrom),
+}
+
 #[derive(Clone, Debug)]
 pub struct SourceFile {
     /// The name shown in diagnostics (the path as the user wrote it).
@@ -36,6 +71,19 @@ impl SourceFile {
                 .map(Path::to_path_buf)
                 .unwrap_or_else(|| PathBuf::from(".")),
             Origin::Prelude | Origin::CommandLine => PathBuf::from("."),
+        }
+    }
+
+    /// The directory relative data paths written in this source resolve
+    /// against, and which rule chose it: the data root when there is one,
+    /// else [`SourceFile::base_dir`].
+    pub fn data_base(&self, root: Option<&DataRoot>) -> (PathBuf, DataBase) {
+        match (root, &self.origin) {
+            (Some(r), _) => (r.dir.clone(), DataBase::Root(r.from)),
+            (None, Origin::File(_)) => (self.base_dir(), DataBase::SpecDir),
+            (None, Origin::Prelude | Origin::CommandLine) => {
+                (self.base_dir(), DataBase::WorkingDir)
+            }
         }
     }
 
@@ -71,6 +119,28 @@ impl SourceFile {
             .count();
         (line + 1, col + 1)
     }
+}
+
+/// `path` as the file system resolves it, for messages: absolute, its
+/// longest existing prefix resolved by the system (`..` and links), the
+/// rest as written with `..` taken lexically.
+pub fn resolved(path: &Path) -> PathBuf {
+    let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    for prefix in path.ancestors() {
+        if let Ok(mut out) = std::fs::canonicalize(prefix) {
+            for c in path.components().skip(prefix.components().count()) {
+                match c {
+                    std::path::Component::ParentDir => {
+                        out.pop();
+                    }
+                    std::path::Component::CurDir => {}
+                    c => out.push(c),
+                }
+            }
+            return out;
+        }
+    }
+    path
 }
 
 fn floor_char_boundary(s: &str, mut i: usize) -> usize {

@@ -71,6 +71,10 @@ pub struct TrainSummary {
     pub seed: Option<String>,
     pub evaluate: String,
     pub metrics: Vec<String>,
+    /// Schedule, clipping, early stopping and logging, as set
+    /// (`cosine(warmup = 100)`, `clip_norm 5`, `patience 3`, `log every 50 steps`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub controls: Vec<String>,
 }
 
 fn one_line(s: &str) -> String {
@@ -172,6 +176,9 @@ impl fmt::Display for Summary {
         writeln!(f, "             evaluate {}", t.evaluate)?;
         if !t.metrics.is_empty() {
             writeln!(f, "             metrics {}", t.metrics.join(", "))?;
+        }
+        if !t.controls.is_empty() {
+            writeln!(f, "             {}", t.controls.join(", "))?;
         }
         if !self.surrogates.is_empty() {
             writeln!(f, "  defines  surrogate {}", self.surrogates.join(", "))?;

@@ -154,43 +154,31 @@ impl<'a> Source<'a> {
     /// a line, plain or bracketed; for a table, records in the data's own
     /// format and fields, the label optional. `Err` names the file and line.
     pub fn read_input(&self, path: &Path) -> Result<Vec<Item>, InputError> {
-        let stdin = path == Path::new("-");
-        let text = if stdin {
-            let mut s = String::new();
-            std::io::stdin()
-                .read_to_string(&mut s)
-                .map_err(|e| InputError::Unreadable(format!("standard input: {e}")))?;
-            Some(s)
-        } else {
-            None
-        };
+        if path == Path::new("-") {
+            return self.read_stdin_text(&read_stdin()?);
+        }
         match self {
             Source::Sst(s) => {
-                let text = match text {
-                    Some(t) => t,
-                    None => std::fs::read_to_string(path).map_err(|e| {
-                        InputError::Unreadable(format!("{}: {}", path.display(), io_reason(&e)))
-                    })?,
-                };
-                let name = if stdin {
-                    "<stdin>".to_string()
-                } else {
-                    path.display().to_string()
-                };
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    InputError::Unreadable(format!("{}: {}", path.display(), io_reason(&e)))
+                })?;
+                let name = path.display().to_string();
                 read_sentences(&name, &text, Labels::of(s.labels)).map_err(InputError::Malformed)
             }
+            Source::Table(t, _) => Ok(query_items(t, table::read_queries(t, path)?)),
+        }
+    }
+
+    /// Examples in `text`, read from standard input (`<stdin>` in
+    /// messages), in [`Source::read_input`]'s formats.
+    pub fn read_stdin_text(&self, text: &str) -> Result<Vec<Item>, InputError> {
+        match self {
+            Source::Sst(s) => {
+                read_sentences("<stdin>", text, Labels::of(s.labels)).map_err(InputError::Malformed)
+            }
             Source::Table(t, _) => {
-                let queries = match text {
-                    Some(text) => table::read_query_text(t, Path::new("<stdin>"), &text)?,
-                    None => table::read_queries(t, path)?,
-                };
-                Ok(queries
-                    .into_iter()
-                    .map(|q| Item {
-                        texts: texts_of(t, q.raw, q.texts),
-                        gold: q.gold,
-                    })
-                    .collect())
+                let queries = table::read_query_text(t, Path::new("<stdin>"), text)?;
+                Ok(query_items(t, queries))
             }
         }
     }
@@ -289,6 +277,26 @@ fn sst_text(text: String, tokens: Vec<String>) -> Text {
         words: tokens.iter().map(|t| sst::ptb_unescape(t)).collect(),
         tokens,
     }
+}
+
+/// A table's records to classify as examples.
+fn query_items(t: &Table, queries: Vec<table::Query>) -> Vec<Item> {
+    queries
+        .into_iter()
+        .map(|q| Item {
+            texts: texts_of(t, q.raw, q.texts),
+            gold: q.gold,
+        })
+        .collect()
+}
+
+/// All of standard input, as text.
+pub fn read_stdin() -> Result<String, InputError> {
+    let mut s = String::new();
+    std::io::stdin()
+        .read_to_string(&mut s)
+        .map_err(|e| InputError::Unreadable(format!("standard input: {}", io_reason(&e))))?;
+    Ok(s)
 }
 
 /// Sentences one a line, tokens separated by spaces (brackets, `/` and

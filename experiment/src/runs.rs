@@ -59,6 +59,10 @@ pub fn read(dir: &Path) -> Result<Run, String> {
             values,
             ..
         } = line;
+        // `log every N steps` lines are the training loss, not evaluations.
+        if split == records::LOG_SPLIT {
+            continue;
+        }
         evaluations.entry(step).or_default().insert(split, values);
     }
     let state = state(dir);

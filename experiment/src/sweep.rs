@@ -125,8 +125,9 @@ fn label(point: &[String]) -> String {
 /// the rendered diagnostics otherwise.
 fn check(spec: &Path, flags: &[String], color: bool) -> Result<Option<String>, String> {
     let name = spec.display().to_string();
-    let report = lsmc_compiler::check_path(spec, &name, flags, catalog())
-        .map_err(|e| format!("error: cannot read `{name}`: {}", records::io_reason(&e)))?;
+    let report =
+        lsmc_compiler::check_path_with(spec, &name, flags, catalog(), data_root().as_ref())
+            .map_err(|e| format!("error: cannot read `{name}`: {}", records::io_reason(&e)))?;
     let errors: Vec<_> = report
         .diagnostics
         .iter()
@@ -156,9 +157,20 @@ fn check(spec: &Path, flags: &[String], color: bool) -> Result<Option<String>, S
         .join("\n"))
 }
 
+/// The data root the runs will resolve relative data paths against:
+/// `LSMC_DATA_ROOT`, which `lsmc --data-root` exports before a sweep
+/// starts (made absolute against the working directory).
+fn data_root() -> Option<lsmc_compiler::DataRoot> {
+    let dir = PathBuf::from(std::env::var_os("LSMC_DATA_ROOT").filter(|d| !d.is_empty())?);
+    Some(lsmc_compiler::DataRoot {
+        dir: std::path::absolute(&dir).unwrap_or(dir),
+        from: lsmc_compiler::RootFrom::Env,
+    })
+}
+
 fn model_name(spec: &Path, flags: &[String]) -> Option<String> {
     let name = spec.display().to_string();
-    lsmc_compiler::check_path(spec, &name, flags, catalog())
+    lsmc_compiler::check_path_with(spec, &name, flags, catalog(), data_root().as_ref())
         .ok()?
         .model
         .map(|m| m.name)
@@ -244,6 +256,7 @@ pub fn plan(args: &Options, seeds: &[u64]) -> Result<(Vec<Planned>, Invocation),
                         seed,
                         precision: "f32".into(),
                         spec_path: None,
+                        data_root: data_root().map(|d| d.dir.display().to_string()),
                     },
                 });
             }

@@ -15,6 +15,51 @@ pub struct TrainPlan {
     /// Never empty: the compiler fills in valid and test.
     pub evaluate_on: Vec<Split>,
     pub metrics: Vec<Metric>,
+    /// Stop after this many evaluations in a row that do not improve the
+    /// selection metric (`patience N`); `None`: run every planned step.
+    pub patience: Option<u64>,
+    /// How the optimiser's learning rate changes over the run.
+    pub schedule: Schedule,
+    /// Rescale the gradient so its global L2 norm is at most this
+    /// (`clip_norm X`, PyTorch's `clip_grad_norm_`).
+    pub clip_norm: Option<f64>,
+    /// Log the training loss and learning rate every this many steps
+    /// (`log every N steps`).
+    pub log_every: Option<(u64, Unit)>,
+}
+
+/// A learning-rate schedule: a linear warm-up from 0 over `warmup` steps,
+/// then a decay; the factor each step's learning rate is multiplied by is
+/// computed in the runtime (`lsmc_runtime::schedule`).
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+pub struct Schedule {
+    pub warmup: u64,
+    pub decay: Decay,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+pub enum Decay {
+    /// The optimiser's learning rate throughout (after any warm-up).
+    #[default]
+    Constant,
+    /// Linearly to 0 at the last step.
+    Linear,
+    /// Along a half cosine to 0 at the last step.
+    Cosine,
+    /// Multiplied by `gamma` every `every` steps.
+    Step { every: u64, gamma: f64 },
+}
+
+impl Schedule {
+    /// The schedule as a spec writes it.
+    pub fn name(&self) -> &'static str {
+        match self.decay {
+            Decay::Constant => "constant",
+            Decay::Linear => "linear_decay",
+            Decay::Cosine => "cosine",
+            Decay::Step { .. } => "step_decay",
+        }
+    }
 }
 
 /// An optimiser with every hyper-parameter bound (PyTorch's semantics).

@@ -228,6 +228,9 @@ mod tests {
             best_score: Some(-(0.1 * 3.0)),
             seconds: 1.5,
             tensors: vec!["param.w".into(), "param.b".into()],
+            stale_evaluations: 1,
+            log_loss_sum: 0.1 + 0.2,
+            log_steps: 4,
         }
     }
 

@@ -16,6 +16,8 @@ pub mod optim;
 pub mod real;
 pub mod records;
 pub mod run_lock;
+pub mod schedule;
+pub mod tensorboard;
 pub mod text_limit;
 pub mod train;
 

@@ -53,6 +53,11 @@ pub struct RunInfo {
     /// in the run's `spec.lsm` resolve against its directory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spec_path: Option<String>,
+    /// The data root relative data paths resolved against (`--data-root`
+    /// or `LSMC_DATA_ROOT`, absolute), if any: used again by `lsmc eval`,
+    /// `lsmc predict` and `lsmc train --resume RUN_DIR` when none is given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_root: Option<String>,
 }
 
 fn f32_name() -> String {
@@ -139,7 +144,15 @@ pub struct Summary {
     /// The last evaluation.
     #[serde(rename = "final")]
     pub last: Evaluated,
+    /// Why training ended before its planned steps (early stopping).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_early: Option<String>,
 }
+
+/// The `split` of the `metrics.jsonl` lines that `log every N steps`
+/// writes: the mean training loss since the previous such line, the
+/// learning rate and the gradient's norm — not an evaluation.
+pub const LOG_SPLIT: &str = "log";
 
 /// The typed metadata of a checkpoint: everything besides the tensors that
 /// a run needs to continue bit-identically.
@@ -170,6 +183,15 @@ pub struct CheckpointHeader {
     /// The tensors' names, in order: parameters (`param.W`), then the
     /// optimiser's first (`m.W`) and second (`v.W`) moments.
     pub tensors: Vec<String>,
+    /// Evaluations in a row since the best one (early stopping's count).
+    #[serde(default)]
+    pub stale_evaluations: u64,
+    /// The training losses summed since the last `log every` line, and
+    /// how many steps they are.
+    #[serde(default, with = "num")]
+    pub log_loss_sum: f64,
+    #[serde(default)]
+    pub log_steps: u64,
 }
 
 /// `sweep.json`: every invocation of `lsmc sweep` on a directory, and the
@@ -436,6 +458,7 @@ mod tests {
             dtype: "f64".into(),
             best: evaluated.clone(),
             last: evaluated.clone(),
+            stopped_early: None,
         };
         let text = serde_json::to_string_pretty(&summary).unwrap();
         let back: Summary = serde_json::from_str(&text).unwrap();
@@ -457,10 +480,14 @@ mod tests {
                 best_score: Some(x),
                 seconds: x,
                 tensors: vec![],
+                stale_evaluations: 2,
+                log_loss_sum: x,
+                log_steps: 3,
             };
             let back: CheckpointHeader =
                 serde_json::from_str(&serde_json::to_string(&header).unwrap()).unwrap();
             assert_eq!(back.best_score.unwrap().to_bits(), x.to_bits(), "#{i}");
+            assert_eq!(back.log_loss_sum.to_bits(), x.to_bits(), "#{i}");
             assert_eq!(back.seconds.to_bits(), x.to_bits(), "#{i}");
             assert_eq!(bits(&back.surrogate_state), bits(&header.surrogate_state));
         }
@@ -532,6 +559,7 @@ mod tests {
             seed: 4,
             precision: "f32".into(),
             spec_path: Some("/work/models/a.lsm".into()),
+            data_root: Some("/data".into()),
         };
         info.write(&dir).unwrap();
         assert_eq!(RunInfo::read(&dir).unwrap(), info);

@@ -37,6 +37,9 @@ pub struct Options {
     pub spec_text: String,
     /// Identifies spec, overrides and seed; a checkpoint from another run is refused.
     pub fingerprint: String,
+    /// Set (by a Ctrl-C handler) to stop after the step under way, with a
+    /// checkpoint at it: [`TrainError::Interrupted`].
+    pub interrupt: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Progress reports for a front end (a progress bar, a log).
@@ -64,6 +67,10 @@ pub enum TrainError {
     Checkpoint(String),
     /// The run would need more memory than the machine has.
     Memory(String),
+    /// Stopped on request after `step`, with a checkpoint there.
+    Interrupted {
+        step: u64,
+    },
 }
 
 impl std::fmt::Display for TrainError {
@@ -71,6 +78,9 @@ impl std::fmt::Display for TrainError {
         match self {
             TrainError::NonFinite { step, node, .. } => {
                 write!(f, "non-finite value at node %{node} in step {step}")
+            }
+            TrainError::Interrupted { step } => {
+                write!(f, "interrupted after step {step}; the checkpoint is at it")
             }
             TrainError::Exec(m)
             | TrainError::Data(m)
@@ -137,6 +147,7 @@ pub fn init_params<T: Real>(
 
 struct Plan {
     batch: usize,
+    batches_per_epoch: u64,
     total_steps: u64,
     every: u64,
 }
@@ -161,6 +172,7 @@ fn plan(t: &TrainPlan, train_len: usize) -> Plan {
     .max(1);
     Plan {
         batch,
+        batches_per_epoch,
         total_steps,
         every,
     }
@@ -393,8 +405,17 @@ pub fn inspect<T: Real>(
     })
 }
 
+/// What one training step reports.
+struct Taken {
+    /// The batch loss before the update.
+    loss: f64,
+    /// The gradient's global norm, before any clipping.
+    grad_norm: f64,
+}
+
 /// One optimisation step on the next batch (the whole split when the batch
-/// covers it); returns the batch loss.
+/// covers it), at the optimiser's rate times `factor`, the gradient
+/// clipped to a global norm of `clip_norm`.
 #[allow(clippy::too_many_arguments)]
 fn take_step<T: Real>(
     exec: &Executor,
@@ -405,14 +426,20 @@ fn take_step<T: Real>(
     rng: &mut ChaCha8Rng,
     state: &mut crate::latent::surrogate::State,
     cur: &mut Cursor,
-) -> Result<f64, ExecError> {
+    factor: f64,
+    clip_norm: Option<f64>,
+) -> Result<Taken, ExecError> {
     let full_batch = batch_size >= data.train.len;
     let batch = next_batch(data, batch_size, rng, cur);
     let pass = exec.forward(params, &batch, true, rng)?;
     let loss = exec.loss(&pass);
-    let (grads, _) = exec.backward(&pass, params, &batch, rng, state, false)?;
+    let (mut grads, _) = exec.backward(&pass, params, &batch, rng, state, false)?;
     drop(pass);
-    opt.step(params, &grads);
+    let grad_norm = match clip_norm {
+        Some(max) => crate::optim::clip_global_norm(&mut grads, max),
+        None => crate::optim::global_norm(&grads),
+    };
+    opt.step(params, &grads, factor);
     cur.position = if full_batch {
         0
     } else {
@@ -422,7 +449,7 @@ fn take_step<T: Real>(
         cur.position = 0;
         cur.epoch += 1;
     }
-    Ok(loss)
+    Ok(Taken { loss, grad_norm })
 }
 
 /// Times training steps alone (no evaluation, no files): seconds for each
@@ -446,6 +473,7 @@ pub fn time_steps<T: Real>(
     let mut cursor = Cursor::start(data.train.len);
     let mut run = |n: u64| -> Result<(), TrainError> {
         for _ in 0..n {
+            let factor = crate::schedule::factor(&program.train.schedule, opt.t, plan.total_steps);
             take_step(
                 &exec,
                 &data,
@@ -455,6 +483,8 @@ pub fn time_steps<T: Real>(
                 &mut rng,
                 &mut state,
                 &mut cursor,
+                factor,
+                program.train.clip_norm,
             )
             .map_err(exec_error)?;
         }
@@ -560,6 +590,169 @@ fn batch_activations<T: Real>(
     worst
 }
 
+/// Why [`train`] ended early on request: Ctrl-C (SIGINT) or SIGTERM set
+/// the flag in [`Options::interrupt`]; the step under way finished and a
+/// checkpoint at it was written.
+pub fn interrupted(e: &TrainError) -> Option<u64> {
+    match e {
+        TrainError::Interrupted { step } => Some(*step),
+        _ => None,
+    }
+}
+
+/// Everything a run carries from step to step, and what a checkpoint holds.
+struct State<T> {
+    params: Vec<ArrayD<T>>,
+    opt: Optimizer<T>,
+    rng: ChaCha8Rng,
+    step: u64,
+    cursor: Cursor,
+    surrogate: crate::latent::surrogate::State,
+    /// The best evaluation so far and the score that chose it.
+    best: Option<(Evaluated, Option<f64>)>,
+    /// Evaluations since the best one.
+    stale: u64,
+    /// Training losses since the last `log every` line, and their steps.
+    log_window: (f64, u64),
+}
+
+impl<T: Real> State<T> {
+    /// Writes `checkpoint.bin` (and, when the last evaluation improved,
+    /// `best.bin` first, so a run killed in between redoes that evaluation
+    /// and this write).
+    fn save(
+        &self,
+        graph: &Graph,
+        opts: &Options,
+        seconds: f64,
+        improved: bool,
+    ) -> Result<(), TrainError> {
+        let mut tensors = Vec::new();
+        let mut names = Vec::new();
+        for (group, list) in [
+            ("param", &self.params),
+            ("m", &self.opt.m),
+            ("v", &self.opt.v),
+        ] {
+            for (i, t) in list.iter().enumerate() {
+                names.push(format!("{group}.{}", graph.params[i].name));
+                tensors.push(t.clone());
+            }
+        }
+        let header = Header {
+            fingerprint: opts.fingerprint.clone(),
+            dtype: T::NAME.into(),
+            step: self.step,
+            epoch: self.cursor.epoch,
+            position: self.cursor.position,
+            order: self.cursor.order.clone(),
+            rng_word_pos: self.rng.get_word_pos().to_string(),
+            optimizer_steps: self.opt.t,
+            surrogate_state: self.surrogate.clone(),
+            best: self.best.as_ref().map(|(b, _)| b.clone()),
+            best_score: self.best.as_ref().and_then(|(_, s)| *s),
+            seconds,
+            tensors: names,
+            stale_evaluations: self.stale,
+            log_loss_sum: self.log_window.0,
+            log_steps: self.log_window.1,
+        };
+        if improved {
+            let np = self.params.len();
+            let best_header = Header {
+                tensors: header.tensors[..np].to_vec(),
+                ..header.clone()
+            };
+            checkpoint::save(
+                &opts.out.join(BEST),
+                &Checkpoint {
+                    header: best_header,
+                    tensors: self.params.clone(),
+                },
+            )
+            .map_err(|e| io(e, "cannot write the best parameters"))?;
+        }
+        checkpoint::save(
+            &opts.out.join(records::CHECKPOINT),
+            &Checkpoint { header, tensors },
+        )
+        .map_err(|e| io(e, "cannot write the checkpoint"))
+    }
+
+    /// Continues from `path`, refusing a checkpoint of another run.
+    fn restore(&mut self, path: &Path, fingerprint: &str) -> Result<f64, TrainError> {
+        let ck: Checkpoint<T> = checkpoint::load(path).map_err(TrainError::Checkpoint)?;
+        let h = ck.header;
+        if h.fingerprint != fingerprint {
+            return Err(TrainError::Checkpoint(format!(
+                "{} was made by another spec, overrides, seed or precision; resume with the same ones (`lsmc train --resume DIR` takes them from the run), or start a new run with another --out",
+                path.display()
+            )));
+        }
+        let np = self.params.len();
+        if ck.tensors.len() != 3 * np
+            || ck
+                .tensors
+                .iter()
+                .zip(self.params.iter().chain(&self.opt.m).chain(&self.opt.v))
+                .any(|(a, b)| a.shape() != b.shape())
+        {
+            return Err(TrainError::Checkpoint(format!(
+                "{} does not match this graph's parameters",
+                path.display()
+            )));
+        }
+        let mut it = ck.tensors.into_iter();
+        self.params = it.by_ref().take(np).collect();
+        self.opt.m = it.by_ref().take(np).collect();
+        self.opt.v = it.collect();
+        self.opt.t = h.optimizer_steps;
+        self.step = h.step;
+        self.cursor = Cursor {
+            epoch: h.epoch,
+            position: h.position,
+            order: h.order,
+        };
+        self.surrogate = h.surrogate_state;
+        self.best = h.best.map(|b| (b, h.best_score));
+        self.stale = h.stale_evaluations;
+        self.log_window = (h.log_loss_sum, h.log_steps);
+        self.rng.set_word_pos(
+            h.rng_word_pos
+                .parse::<u128>()
+                .map_err(|e| TrainError::Checkpoint(format!("bad generator position: {e}")))?,
+        );
+        Ok(h.seconds)
+    }
+}
+
+/// Appends metrics lines to `metrics.jsonl` and mirrors them into the
+/// run's TensorBoard event file.
+struct MetricsOut {
+    file: std::fs::File,
+    events: crate::tensorboard::EventWriter,
+}
+
+impl MetricsOut {
+    fn write(&mut self, lines: &[MetricsLine]) -> Result<(), TrainError> {
+        for line in lines {
+            let text = serde_json::to_string(line)
+                .map_err(|e| TrainError::Io(format!("cannot write a metrics line: {e}")))?;
+            writeln!(self.file, "{text}").map_err(|e| io(e, "cannot append to metrics.jsonl"))?;
+        }
+        self.file
+            .flush()
+            .map_err(|e| io(e, "cannot write metrics.jsonl"))?;
+        for line in lines {
+            let at = self.events.path().display().to_string();
+            self.events
+                .write(line)
+                .map_err(|e| io(e, &format!("cannot write {at}")))?;
+        }
+        Ok(())
+    }
+}
+
 pub fn train<T: Real>(
     cx: &Context,
     program: &Program,
@@ -567,6 +760,7 @@ pub fn train<T: Real>(
     obs: &mut dyn Observer,
 ) -> Result<Summary, TrainError> {
     let graph = &program.graph;
+    let tp = &program.train;
     let exec = Executor::new(graph, cx).map_err(exec_error)?;
     let (data, plan) = load_within_limits::<T>(program, cx.max_words())?;
     std::fs::create_dir_all(&opts.out)
@@ -574,70 +768,40 @@ pub fn train<T: Real>(
     let ck_path = opts.out.join(records::CHECKPOINT);
     let metrics_path = opts.out.join(records::METRICS);
 
-    let mut params = init_params(graph, &data, opts.seed)?;
-    let mut opt = Optimizer::new(&program.train.optimizer, &params);
+    let params = init_params(graph, &data, opts.seed)?;
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
     rng.set_stream(1);
-    let mut step = 0u64;
-    let mut cursor = Cursor::start(data.train.len);
-    let mut state = BTreeMap::new();
-    // The best evaluation so far and the score that chose it.
-    let mut best: Option<(Evaluated, Option<f64>)> = None;
+    let mut run = State {
+        opt: Optimizer::new(&tp.optimizer, &params),
+        params,
+        rng,
+        step: 0,
+        cursor: Cursor::start(data.train.len),
+        surrogate: BTreeMap::new(),
+        best: None,
+        stale: 0,
+        log_window: (0.0, 0),
+    };
     let mut seconds_before = 0.0;
     let mut last_checkpoint = None;
+    let mut kept_lines = Vec::new();
 
     if opts.resume {
-        let ck: Checkpoint<T> = checkpoint::load(&ck_path).map_err(TrainError::Checkpoint)?;
-        let h = ck.header;
-        if h.fingerprint != opts.fingerprint {
-            return Err(TrainError::Checkpoint(format!(
-                "{} was made by another spec, overrides, seed or precision; resume with the same ones, or start a new run with another --out",
-                ck_path.display()
-            )));
-        }
-        let np = params.len();
-        if ck.tensors.len() != 3 * np
-            || ck
-                .tensors
-                .iter()
-                .zip(params.iter().chain(&opt.m).chain(&opt.v))
-                .any(|(a, b)| a.shape() != b.shape())
-        {
-            return Err(TrainError::Checkpoint(format!(
-                "{} does not match this graph's parameters",
-                ck_path.display()
-            )));
-        }
-        let mut it = ck.tensors.into_iter();
-        params = it.by_ref().take(np).collect();
-        opt.m = it.by_ref().take(np).collect();
-        opt.v = it.collect();
-        opt.t = h.optimizer_steps;
-        step = h.step;
-        cursor = Cursor {
-            epoch: h.epoch,
-            position: h.position,
-            order: h.order,
-        };
-        state = h.surrogate_state;
-        best = h.best.map(|b| (b, h.best_score));
-        seconds_before = h.seconds;
-        rng.set_word_pos(
-            h.rng_word_pos
-                .parse::<u128>()
-                .map_err(|e| TrainError::Checkpoint(format!("bad generator position: {e}")))?,
-        );
-        last_checkpoint = Some(step);
-        // Evaluations logged after the checkpoint are redone; a line the
-        // kill cut short does not parse and goes too.
+        seconds_before = run.restore(&ck_path, &opts.fingerprint)?;
+        last_checkpoint = Some(run.step);
+        // Lines logged after the checkpoint are redone; a line the kill
+        // cut short does not parse and goes too.
         if let Ok(text) = std::fs::read_to_string(&metrics_path) {
-            let kept: String = text
-                .lines()
-                .filter(|l| {
-                    serde_json::from_str::<MetricsLine>(l).is_ok_and(|line| line.step <= step)
-                })
-                .map(|l| format!("{l}\n"))
-                .collect();
+            let mut kept = String::new();
+            for l in text.lines() {
+                if let Ok(line) = serde_json::from_str::<MetricsLine>(l) {
+                    if line.step <= run.step {
+                        kept.push_str(l);
+                        kept.push('\n');
+                        kept_lines.push(line);
+                    }
+                }
+            }
             std::fs::write(&metrics_path, kept)
                 .map_err(|e| io(e, "cannot rewrite metrics.jsonl"))?;
         }
@@ -654,13 +818,17 @@ pub fn train<T: Real>(
     }
 
     let started = Instant::now();
-    let mut metrics_file = std::fs::OpenOptions::new()
-        .append(true)
-        .create(true)
-        .open(&metrics_path)
-        .map_err(|e| io(e, "cannot open metrics.jsonl"))?;
+    let mut out = MetricsOut {
+        file: std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&metrics_path)
+            .map_err(|e| io(e, "cannot open metrics.jsonl"))?,
+        events: crate::tensorboard::EventWriter::create(&opts.out, &kept_lines)
+            .map_err(|e| io(e, "cannot write a TensorBoard event file"))?,
+    };
     let mut last_results = None;
-    obs.start(plan.total_steps, step);
+    obs.start(plan.total_steps, run.step);
 
     let non_finite = |e: ExecError, step: u64, ck: Option<u64>, evaluating: bool| match e {
         ExecError::NonFinite { node, in_gradient } => TrainError::NonFinite {
@@ -672,109 +840,113 @@ pub fn train<T: Real>(
         },
         other => exec_error(other),
     };
+    let log_every = tp.log_every.map(|(n, unit)| match unit {
+        Unit::Steps => n,
+        Unit::Epochs => n * plan.batches_per_epoch,
+    });
+    let mut stopped_early = None;
 
-    while step < plan.total_steps {
-        let loss = take_step(
+    while run.step < plan.total_steps {
+        if let Some(p) = tp.patience.filter(|&p| run.stale >= p) {
+            stopped_early = Some(format!(
+                "{p} evaluations without improvement on valid after the best at step {}",
+                run.best.as_ref().map_or(0, |(b, _)| b.step)
+            ));
+            break;
+        }
+        let factor = crate::schedule::factor(&tp.schedule, run.opt.t, plan.total_steps);
+        let taken = take_step(
             &exec,
             &data,
             plan.batch,
-            &mut params,
-            &mut opt,
-            &mut rng,
-            &mut state,
-            &mut cursor,
+            &mut run.params,
+            &mut run.opt,
+            &mut run.rng,
+            &mut run.surrogate,
+            &mut run.cursor,
+            factor,
+            tp.clip_norm,
         )
-        .map_err(|e| non_finite(e, step + 1, last_checkpoint, false))?;
-        step += 1;
-        let epoch = cursor.epoch;
-        obs.step(step, epoch, loss);
+        .map_err(|e| non_finite(e, run.step + 1, last_checkpoint, false))?;
+        run.step += 1;
+        let (step, epoch) = (run.step, run.cursor.epoch);
+        obs.step(step, epoch, taken.loss);
+        run.log_window = (run.log_window.0 + taken.loss, run.log_window.1 + 1);
+        if log_every.is_some_and(|n| step.is_multiple_of(n.max(1))) {
+            let values = BTreeMap::from([
+                (
+                    "loss".to_string(),
+                    run.log_window.0 / run.log_window.1.max(1) as f64,
+                ),
+                ("lr".to_string(), run.opt.lr * factor),
+                ("grad_norm".to_string(), taken.grad_norm),
+            ]);
+            out.write(&[MetricsLine {
+                step,
+                epoch,
+                split: records::LOG_SPLIT.into(),
+                values,
+            }])?;
+            run.log_window = (0.0, 0);
+        }
 
-        if step.is_multiple_of(plan.every) || step == plan.total_steps {
-            let results = evaluate(&exec, &program.train, &params, &data)
+        let evaluating = step.is_multiple_of(plan.every) || step == plan.total_steps;
+        if evaluating {
+            let results = evaluate(&exec, tp, &run.params, &data)
                 .map_err(|e| non_finite(e, step, last_checkpoint, true))?;
             obs.evaluated(step, &results);
-            for (split, m) in &results {
-                let line = MetricsLine {
+            let lines: Vec<MetricsLine> = results
+                .iter()
+                .map(|(split, m)| MetricsLine {
                     step,
                     epoch,
                     split: split.clone(),
                     values: m.clone(),
-                };
-                let text = serde_json::to_string(&line)
-                    .map_err(|e| TrainError::Io(format!("cannot write a metrics line: {e}")))?;
-                writeln!(metrics_file, "{text}")
-                    .map_err(|e| io(e, "cannot append to metrics.jsonl"))?;
-            }
-            metrics_file
-                .flush()
-                .map_err(|e| io(e, "cannot write metrics.jsonl"))?;
-            let improved = match (&best, score(&program.train, &results)) {
-                (_, None) => best.is_none(),
+                })
+                .collect();
+            out.write(&lines)?;
+            let improved = match (&run.best, score(tp, &results)) {
+                (_, None) => run.best.is_none(),
                 (None, Some(_)) => true,
                 (Some((_, b)), Some(s)) => s > b.unwrap_or(f64::NEG_INFINITY),
             };
             if improved {
-                best = Some((
-                    evaluated(step, epoch, &results),
-                    score(&program.train, &results),
-                ));
+                run.best = Some((evaluated(step, epoch, &results), score(tp, &results)));
+                run.stale = 0;
+            } else {
+                run.stale += 1;
             }
-            let seconds = seconds_before + started.elapsed().as_secs_f64();
-            let mut tensors = Vec::new();
-            let mut names = Vec::new();
-            for (group, list) in [("param", &params), ("m", &opt.m), ("v", &opt.v)] {
-                for (i, t) in list.iter().enumerate() {
-                    names.push(format!("{group}.{}", graph.params[i].name));
-                    tensors.push(t.clone());
-                }
-            }
-            let header = Header {
-                fingerprint: opts.fingerprint.clone(),
-                dtype: T::NAME.into(),
-                step,
-                epoch: cursor.epoch,
-                position: cursor.position,
-                order: cursor.order.clone(),
-                rng_word_pos: rng.get_word_pos().to_string(),
-                optimizer_steps: opt.t,
-                surrogate_state: state.clone(),
-                best: best.as_ref().map(|(b, _)| b.clone()),
-                best_score: best.as_ref().and_then(|(_, s)| *s),
-                seconds,
-                tensors: names,
-            };
-            // The best parameters so far, for `lsmc eval` and `lsmc predict`;
-            // written before the checkpoint that records them as best, so a
-            // run killed in between redoes this evaluation and this write.
-            if improved {
-                let np = params.len();
-                let best_header = Header {
-                    tensors: header.tensors[..np].to_vec(),
-                    ..header.clone()
-                };
-                checkpoint::save(
-                    &opts.out.join(BEST),
-                    &Checkpoint {
-                        header: best_header,
-                        tensors: params.clone(),
-                    },
-                )
-                .map_err(|e| io(e, "cannot write the best parameters"))?;
-            }
-            checkpoint::save(&ck_path, &Checkpoint { header, tensors })
-                .map_err(|e| io(e, "cannot write the checkpoint"))?;
+            run.save(
+                graph,
+                opts,
+                seconds_before + started.elapsed().as_secs_f64(),
+                improved,
+            )?;
             last_checkpoint = Some(step);
             last_results = Some(results);
+        }
+        if opts.interrupt.load(std::sync::atomic::Ordering::SeqCst) {
+            if !evaluating {
+                run.save(
+                    graph,
+                    opts,
+                    seconds_before + started.elapsed().as_secs_f64(),
+                    false,
+                )?;
+            }
+            obs.finish();
+            return Err(TrainError::Interrupted { step });
         }
     }
     obs.finish();
     let seconds = seconds_before + started.elapsed().as_secs_f64();
+    let step = run.step;
     let final_results = match last_results {
         Some(r) => r,
-        None => evaluate(&exec, &program.train, &params, &data)
+        None => evaluate(&exec, tp, &run.params, &data)
             .map_err(|e| non_finite(e, step, last_checkpoint, true))?,
     };
-    let epoch = cursor.epoch;
+    let epoch = run.cursor.epoch;
     let summary = Summary {
         model: program.name.clone(),
         seed: opts.seed,
@@ -782,8 +954,11 @@ pub fn train<T: Real>(
         epochs: epoch,
         seconds,
         dtype: T::NAME.into(),
-        best: best.map_or_else(|| evaluated(step, epoch, &final_results), |(b, _)| b),
+        best: run
+            .best
+            .map_or_else(|| evaluated(step, epoch, &final_results), |(b, _)| b),
         last: evaluated(step, epoch, &final_results),
+        stopped_early,
     };
     records::write_json(&opts.out.join(records::SUMMARY), &summary)
         .map_err(|e| io(e, "cannot write summary.json"))?;
@@ -870,6 +1045,10 @@ mod tests {
             evaluate_every: None,
             evaluate_on: vec![Split::Valid],
             metrics: vec![metric("a"), metric("b")],
+            patience: None,
+            schedule: Default::default(),
+            clip_norm: None,
+            log_every: None,
         };
         assert_eq!(plan.metric_keys(), ["accuracy(a, y)", "accuracy(b, y)"]);
         let valid: BTreeMap<String, f64> = [

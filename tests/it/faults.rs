@@ -424,17 +424,9 @@ fn commands_on_a_run_with_a_corrupt_file_end_in_an_error_naming_it_and_touch_not
             continue;
         }
         let dir = run_with(records::CHECKPOINT, &bad);
-        let spec = dir.join("spec.lsm");
         for args in [
             vec!["eval", "--threads", "1", "--at", "final"],
-            vec![
-                "train",
-                spec.to_str().unwrap(),
-                "--threads",
-                "1",
-                "--resume",
-                "--out",
-            ],
+            vec!["train", "--threads", "1", "--resume"],
         ] {
             let (code, err) = lsmc(&args, &dir);
             assert!(

@@ -204,6 +204,28 @@ fn resuming_with_another_seed_or_spec_is_refused() {
         &out,
         &["--set", "train.steps=20", "--seed", "9", "--resume"],
     );
+    let err = String::from_utf8_lossy(&o.stderr);
+    // The old form, `SPEC --out DIR --resume`, takes the run from the
+    // command line: the checkpoint's fingerprint refuses another seed.
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("another spec, overrides, seed"), "{err}");
+    // A spec edited since the run started changes its fingerprint.
+    let spec = scratch("refuse-spec").with_extension("lsm");
+    std::fs::copy("tests/lsm/train/small_softmax.lsm", &spec).unwrap();
+    let edited = scratch("refuse-edited");
+    let o = train(
+        spec.to_str().unwrap(),
+        &edited,
+        &["--set", "train.steps=20"],
+    );
+    assert!(o.status.success());
+    let text = std::fs::read_to_string(&spec).unwrap();
+    std::fs::write(&spec, text.replace("lr = 1e-2", "lr = 2e-2")).unwrap();
+    let o = train(
+        spec.to_str().unwrap(),
+        &edited,
+        &["--set", "train.steps=20", "--resume"],
+    );
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("another spec, overrides, seed"));
     std::fs::write(out.join("checkpoint.bin"), b"garbage").unwrap();

@@ -27,6 +27,8 @@ pub enum Kind {
     /// How a table's records divide into train, valid and test: `holdout(…)`.
     Split,
     Optimizer,
+    /// How the learning rate changes over a run: `cosine(warmup = 100)`.
+    Schedule,
     Metric,
     Loss,
 }
@@ -42,6 +44,7 @@ impl Kind {
             Kind::Embeddings => "embedding source",
             Kind::Split => "split rule",
             Kind::Optimizer => "optimizer",
+            Kind::Schedule => "learning-rate schedule",
             Kind::Metric => "metric",
             Kind::Loss => "loss",
         }
@@ -300,6 +303,23 @@ static NON_LAYERS: &[Builtin] = &[
         opt("momentum", Float, Default::Float(0.0), "momentum").fraction(),
         opt("weight_decay", Float, Default::Float(0.0), "L2 penalty").non_negative()],
       "Stochastic gradient descent."),
+    // Warm-up and decay follow the Hugging Face schedules (a linear ramp
+    // from 0, then the decay, as a factor of the optimizer's `lr`); the
+    // formulas live in lsmc_runtime::schedule.
+    b("constant", Kind::Schedule, &[
+        opt("warmup", Int, Default::Int(0), "steps of linear warm-up from 0").non_negative()],
+      "The optimizer's learning rate throughout, after an optional linear warm-up."),
+    b("linear_decay", Kind::Schedule, &[
+        opt("warmup", Int, Default::Int(0), "steps of linear warm-up from 0").non_negative()],
+      "Linear warm-up, then a linear decay to 0 at the last step."),
+    b("cosine", Kind::Schedule, &[
+        opt("warmup", Int, Default::Int(0), "steps of linear warm-up from 0").non_negative()],
+      "Linear warm-up, then a half-cosine decay to 0 at the last step."),
+    b("step_decay", Kind::Schedule, &[
+        req("every", Int, "steps between decays").positive(),
+        opt("gamma", Float, Default::Float(0.1), "factor applied at each decay").positive(),
+        opt("warmup", Int, Default::Int(0), "steps of linear warm-up from 0").non_negative()],
+      "Linear warm-up, then the rate multiplied by `gamma` every `every` steps (PyTorch's StepLR)."),
     b("accuracy", Kind::Metric, &[req("pred", Value, "logits f32[B, C]"), req("gold", Value, "labels class(C)[B]")],
       "Fraction of examples whose highest logit is the gold class."),
     b("v_measure", Kind::Metric, &[req("pred", Value, "a categorical latent (its argmax is the cluster)"), req("gold", Value, "gold clusters class(K)[B]")],
@@ -374,8 +394,12 @@ impl StructOp {
     }
 }
 
-/// What a structure supports, as its descriptor says: the one place to
-/// change when the engine gains an algorithm.
+/// Whether a structure's engine provides `op`, as the `ops` of its
+/// descriptor say. Descriptors live beside their engines
+/// (`runtime/src/latent/`) and are the one place to change when an engine
+/// gains an algorithm; this function does not change. docs/language.md
+/// §4.2 tabulates the answers, and `tests/it/structure_ops_docs.rs` holds
+/// the checker to that table.
 pub fn supports(d: &Descriptor, op: StructOp) -> bool {
     let ops = d.ops;
     match op {

@@ -1,6 +1,7 @@
 //! What the checker can find wrong. One variant per kind of problem; all
 //! wording (message, label, help) lives in [`CheckError::details`].
 
+use crate::span::{DataBase, RootFrom};
 use crate::syntax::Details;
 
 /// What kind of unknown name was used: decides the code and the candidates.
@@ -12,6 +13,7 @@ pub enum Unknown {
     Embeddings,
     Split,
     Optimizer,
+    Schedule,
     Metric,
     Loss,
     Surrogate,
@@ -27,6 +29,7 @@ impl Unknown {
             Unknown::Embeddings => "lsm::check::unknown_embeddings",
             Unknown::Split => "lsm::check::unknown_split_rule",
             Unknown::Optimizer => "lsm::check::unknown_optimizer",
+            Unknown::Schedule => "lsm::check::unknown_schedule",
             Unknown::Metric => "lsm::check::unknown_metric",
             Unknown::Loss => "lsm::check::unknown_loss",
             Unknown::Surrogate => "lsm::check::unknown_surrogate",
@@ -41,6 +44,7 @@ impl Unknown {
             Unknown::Embeddings => "embedding source",
             Unknown::Split => "split rule",
             Unknown::Optimizer => "optimizer",
+            Unknown::Schedule => "learning-rate schedule",
             Unknown::Metric => "metric",
             Unknown::Loss => "loss",
             Unknown::Surrogate => "surrogate",
@@ -170,10 +174,11 @@ pub enum CheckError {
     /// A data file or directory that does not exist.
     MissingFile {
         path: String,
+        /// Where it was looked for: absolute, `..` resolved.
         resolved: String,
         kind: &'static str,
-        /// Written in a `--set` flag (relative to the working directory).
-        from_flag: bool,
+        /// What a relative `path` was resolved against (`None`: absolute).
+        base: Option<(String, DataBase)>,
     },
     /// A required item (`data`, `decoder`, `loss`, `train`) is absent.
     MissingSection { section: &'static str },
@@ -195,6 +200,10 @@ pub enum CheckError {
     },
     /// `evaluate every N UNIT` with an unknown unit.
     UnknownUnit { name: String },
+    /// `patience N` where no evaluation on valid happens during training.
+    PatienceWithoutEvaluation { evaluates: bool },
+    /// A warm-up as long as the run or longer.
+    WarmupTooLong { warmup: u64, steps: u64 },
     /// A metric argument that is an expression rather than a name.
     MetricArgument,
     /// The loss is not a scalar.
@@ -411,14 +420,29 @@ impl CheckError {
                     "e.g. `{forward}(s) via spigot(eta = 1.0)`, `via ste_identity`, or use `marg(s)` for a relaxed latent"
                 )),
             ),
-            MissingFile { path, resolved, kind, from_flag } => (
+            MissingFile { path, resolved, kind, base } => (
                 "lsm::check::missing_data_file",
                 format!("{kind} `{path}` does not exist"),
                 format!("no such {kind}"),
-                Some(if *from_flag {
-                    format!("looked for `{resolved}`; paths given with --set are relative to the working directory")
-                } else {
-                    format!("looked for `{resolved}`; paths in a spec are relative to the spec's directory")
+                // The absolute path last, on a line of its own: the text
+                // before it wraps the same wherever the files are.
+                Some(match base {
+                    None => format!("looked for `{resolved}`"),
+                    Some((_, DataBase::SpecDir)) => format!(
+                        "a relative data path resolves against the spec's directory unless a data root is given (--data-root DIR or LSMC_DATA_ROOT)\nlooked for `{resolved}`"
+                    ),
+                    Some((_, DataBase::WorkingDir)) => format!(
+                        "a relative path given with --set resolves against the working directory unless a data root is given (--data-root DIR or LSMC_DATA_ROOT)\nlooked for `{resolved}`"
+                    ),
+                    Some((dir, DataBase::Root(RootFrom::Flag))) => format!(
+                        "relative data paths resolve against the data root given with --data-root\ndata root: `{dir}`\nlooked for `{resolved}`"
+                    ),
+                    Some((dir, DataBase::Root(RootFrom::Env))) => format!(
+                        "relative data paths resolve against the data root in LSMC_DATA_ROOT (unset, against the spec's directory)\ndata root: `{dir}`\nlooked for `{resolved}`"
+                    ),
+                    Some((dir, DataBase::Root(RootFrom::Run))) => format!(
+                        "relative data paths resolve against the data root the run was trained with (its run.json); give --data-root DIR to read them elsewhere\ndata root: `{dir}`\nlooked for `{resolved}`"
+                    ),
                 }),
             ),
             MissingSection { section } => (
@@ -447,6 +471,22 @@ impl CheckError {
                     Some(s) => format!("did you mean `{s}`?"),
                     None => "settings are `optimizer`, `batch`, `steps`, `epochs`, `seed`, `metric` and `evaluate`".into(),
                 }),
+            ),
+            PatienceWithoutEvaluation { evaluates } => (
+                "lsm::check::patience_without_evaluation",
+                "`patience` needs evaluations on `valid` during training".into(),
+                "early stopping counts evaluations that do not improve the validation metric".into(),
+                Some(if *evaluates {
+                    "add `valid` to the evaluation's splits: `evaluate every 500 steps on valid, test`".into()
+                } else {
+                    "add e.g. `evaluate every 500 steps on valid, test`".into()
+                }),
+            ),
+            WarmupTooLong { warmup, steps } => (
+                "lsm::check::warmup_too_long",
+                format!("a warm-up of {warmup} steps in a run of {steps} steps"),
+                "the learning rate would never reach the optimizer's `lr`".into(),
+                Some(format!("warm up over fewer than {steps} steps, or train longer")),
             ),
             TrainingLength { both: true } => (
                 "lsm::check::training_length",
@@ -570,6 +610,18 @@ impl CheckError {
             label,
             help,
         }
+    }
+}
+
+/// The help for a string written without quotes, `--set PATH=VALUE`'s
+/// (`flag: Some(PATH)`) or a spec's: strings are quoted, and on the
+/// command line the shell eats quotes, so the flag is quoted whole.
+pub(crate) fn unquoted_string_help(value: &str, flag: Option<&str>) -> String {
+    match flag {
+        Some(path) => format!(
+            "write `--set '{path}=\"{value}\"'`: strings are quoted (the outer quotes are for the shell)"
+        ),
+        None => format!("write `\"{value}\"`: strings are quoted"),
     }
 }
 

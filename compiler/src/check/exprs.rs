@@ -2,11 +2,12 @@
 //! expressions with shape inference, and argument binding against the
 //! built-in table.
 
+use super::error::unquoted_string_help;
 use super::{CheckError, Checker, Unknown};
 use crate::builtins::shapes::{self, Args, ShapeErrorKind, Val};
 use crate::builtins::{self, ArgTy, Builtin, Kind, Param, Range};
 use crate::model::{TExpr, TKind};
-use crate::span::Span;
+use crate::span::{self, DataBase, Origin, Span};
 use crate::suggest::closest;
 use crate::syntax::ast::*;
 use crate::types::Tensor;
@@ -163,6 +164,22 @@ impl Checker {
                 None
             }
         }
+    }
+
+    /// [`Checker::const_expr`] where a string is expected: `Err(word)`
+    /// for a lone name that is nothing defined and close to no `param`,
+    /// which is likely a string written without quotes.
+    fn const_expr_or_word(&mut self, e: &Expr) -> Option<Result<Const, String>> {
+        if let ExprKind::Name(id) = &e.kind {
+            let known = self.poisoned.contains(&id.name)
+                || self.params.contains_key(&id.name)
+                || self.values.contains_key(&id.name)
+                || closest(&id.name, self.params.keys().map(String::as_str)).is_some();
+            if !known {
+                return Some(Err(id.name.clone()));
+            }
+        }
+        self.const_expr(e).map(Ok)
     }
 
     fn const_name(&mut self, id: &Ident) -> Option<Const> {
@@ -528,6 +545,7 @@ impl Checker {
                     Kind::Embeddings => Unknown::Embeddings,
                     Kind::Split => Unknown::Split,
                     Kind::Optimizer => Unknown::Optimizer,
+                    Kind::Schedule => Unknown::Schedule,
                     Kind::Metric => Unknown::Metric,
                     Kind::Loss => Unknown::Loss,
                     _ => Unknown::Layer,
@@ -732,17 +750,23 @@ impl Checker {
                 Const::Bool(b) => Some(Val::Bool(b)),
                 other => type_error(self, other.describe(), None),
             },
-            ArgTy::Str | ArgTy::File | ArgTy::Dir => match self.const_expr(e)? {
-                Const::Str(s) => {
+            ArgTy::Str | ArgTy::File | ArgTy::Dir => match self.const_expr_or_word(e)? {
+                Err(word) => {
+                    // `path = sst`, `--set data.path=sst`: a string without quotes.
+                    let help = self.unquoted_help(e.span);
+                    type_error(self, format!("`{word}`"), Some(help))
+                }
+                Ok(Const::Str(s)) => {
                     if p.ty != ArgTy::Str {
                         // The runtime reads the path from wherever it runs:
-                        // it gets the one resolved against the spec's directory.
+                        // it gets the one resolved against the data root or
+                        // the spec's directory ([`Checker::check_path`]).
                         let full = self.check_path(&s, e.span, p.ty == ArgTy::Dir)?;
                         return Some(Val::Str(full));
                     }
                     Some(Val::Str(s))
                 }
-                other => type_error(self, other.describe(), None),
+                Ok(other) => type_error(self, other.describe(), None),
             },
             ArgTy::Floats(n) => match self.const_expr(e)? {
                 Const::List(items) if items.len() == n => {
@@ -871,38 +895,92 @@ impl Checker {
         })
     }
 
-    /// Checks that a data path exists, relative to the file it is written
-    /// in; returns it resolved that way.
+    /// Checks that a data path exists, relative to the data root if there
+    /// is one, else to the file it is written in (the working directory
+    /// for a `--set` value); returns it resolved that way.
     fn check_path(&mut self, path: &str, span: Span, dir: bool) -> Option<String> {
         let src = self.sources.get(span.file);
-        let base = src.base_dir();
+        let (base, rule) = src.data_base(self.data_root.as_ref());
         let full = base.join(path);
         let ok = if dir { full.is_dir() } else { full.is_file() };
         if ok {
             return Some(full.display().to_string());
         }
         let kind = if dir { "directory" } else { "file" };
-        // Show the path relative to where the user ran the command, not an
-        // absolute path, so the message reads the same on every machine.
-        let resolved = match &src.origin {
-            crate::span::Origin::File(_) => std::path::Path::new(&src.name)
-                .parent()
-                .map(|d| d.join(path))
-                .unwrap_or_else(|| path.into()),
-            _ => path.into(),
+        // The message names the file the system looked for, absolute, and
+        // what a relative path was taken relative to: a spec's directory
+        // as the command named it, any other base absolute.
+        let shown = match rule {
+            DataBase::SpecDir if base.as_os_str().is_empty() => ".".to_string(),
+            DataBase::SpecDir => base.display().to_string(),
+            _ => span::resolved(&base).display().to_string(),
         };
-        let from_flag = src.origin == crate::span::Origin::CommandLine;
+        let relative = std::path::Path::new(path).is_relative();
+        let base = relative.then_some((shown, rule));
         self.emit(
             span,
             CheckError::MissingFile {
                 path: path.into(),
-                resolved: resolved.display().to_string(),
+                resolved: span::resolved(&full).display().to_string(),
                 kind,
-                from_flag,
+                base,
             },
         );
         None
     }
+
+    /// The help for a string written without quotes at `span`: in a
+    /// `--set` flag it shows the flag quoted for the shell.
+    fn unquoted_help(&self, span: Span) -> String {
+        let src = self.sources.get(span.file);
+        let flag = (src.origin == Origin::CommandLine)
+            .then(|| src.text.split_once('='))
+            .flatten();
+        match flag {
+            Some((path, value)) => unquoted_string_help(value.trim(), Some(path.trim())),
+            None => unquoted_string_help(self.sources.slice(span), None),
+        }
+    }
+
+    /// `--set data.path=/data/x`: a flag whose value does not parse, or
+    /// names something undefined, while it reads like a string written
+    /// without quotes gets a help saying how to quote it (once a flag).
+    pub(super) fn hint_unquoted_set_values(&mut self) {
+        let mut hinted = std::collections::HashSet::new();
+        for i in 0..self.diags.len() {
+            let d = &self.diags[i];
+            let file = d.primary.span.file;
+            let src = self.sources.get(file);
+            let Some((_, value)) = src.text.split_once('=') else {
+                continue;
+            };
+            // Any code of the parser.
+            let parse = d.code.split("::").nth(1) == Some("parse");
+            let unquoted = match d.code {
+                _ if parse => looks_unquoted(value, true),
+                "lsm::check::undefined_name" => looks_unquoted(value, false),
+                _ => false,
+            };
+            if src.origin != Origin::CommandLine || !unquoted || !hinted.insert(file) {
+                continue;
+            }
+            let help = self.unquoted_help(d.primary.span);
+            self.diags[i].help = Some(help);
+        }
+    }
+}
+
+/// Whether a `--set` value reads like a string written without quotes: a
+/// path, a file name or a word with `-` in it (`word`: or any word that
+/// failed to parse). Not a number, a list, a call, or quoted.
+fn looks_unquoted(value: &str, word: bool) -> bool {
+    let v = value.trim();
+    let pathy = v.contains(['/', '\\', '.', '~', '-', ':', '$']);
+    let first = v.chars().next().unwrap_or(' ');
+    !v.is_empty()
+        && !v.contains(['"', '(', ')', '[', ']', ','])
+        && v.parse::<f64>().is_err()
+        && (pathy || (word && first.is_alphabetic()))
 }
 
 fn default_val(d: builtins::Default) -> Val {

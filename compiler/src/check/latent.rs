@@ -49,9 +49,17 @@ pub(crate) struct SurrogateInfo {
     open: Vec<usize>,
 }
 
+/// The names visible at one point of a surrogate body: `s`, `z`, the
+/// parameters and the variables assigned so far.
 struct Scope {
-    vars: HashMap<String, SType>,
+    /// Each name's kind; `None` for a variable whose value had an error,
+    /// already reported: its uses report nothing more (one mistake, one
+    /// diagnostic), as a poisoned name does in the model's blocks.
+    vars: HashMap<String, Option<SType>>,
     params: Vec<String>,
+    /// Every variable the body assigns somewhere, to tell a name read
+    /// before its assignment from one that does not exist.
+    assigned: Vec<String>,
 }
 
 impl Checker {
@@ -404,11 +412,13 @@ impl Checker {
         let before = self.diags.len();
         let mut scope = Scope {
             vars: HashMap::from([
-                ("s".to_string(), SType::Scores),
-                ("z".to_string(), SType::Scores),
+                ("s".to_string(), Some(SType::Scores)),
+                ("z".to_string(), Some(SType::Scores)),
             ]),
             params: Vec::new(),
+            assigned: Vec::new(),
         };
+        assigned_in(&def.body, &mut scope.assigned);
         for p in &def.params {
             if scope.vars.contains_key(&p.name.name) {
                 self.emit(
@@ -441,7 +451,7 @@ impl Checker {
                     );
                 }
             }
-            scope.vars.insert(p.name.name.clone(), SType::Scalar);
+            scope.vars.insert(p.name.name.clone(), Some(SType::Scalar));
             scope.params.push(p.name.name.clone());
         }
         let mut info = SurrogateInfo::default();
@@ -470,10 +480,10 @@ impl Checker {
         for (i, stmt) in body.iter().enumerate() {
             match stmt {
                 SurrogateStmt::Assign(a) => {
-                    if a.name.name == "s"
+                    let input = a.name.name == "s"
                         || a.name.name == "z"
-                        || scope.params.contains(&a.name.name)
-                    {
+                        || scope.params.contains(&a.name.name);
+                    if input {
                         self.emit(
                             a.name.span,
                             CheckError::AssignToInput {
@@ -481,7 +491,11 @@ impl Checker {
                             },
                         );
                     }
-                    if let Some(t) = self.sexpr(&a.value, scope, info) {
+                    // A variable whose value had an error is still defined,
+                    // with no kind: the statements that read it were written
+                    // against it and report nothing more.
+                    let t = self.sexpr(&a.value, scope, info);
+                    if t.is_some() || !input {
                         scope.vars.insert(a.name.name.clone(), t);
                     }
                 }
@@ -530,13 +544,20 @@ impl Checker {
         match &e.kind {
             ExprKind::Number { .. } => Some(SType::Scalar),
             ExprKind::Name(id) => match scope.vars.get(&id.name) {
-                Some(t) => Some(*t),
+                Some(t) => *t,
                 None => {
+                    // Suggestions come from the names visible here, the
+                    // ones the body could have meant.
                     let suggestion = closest(&id.name, scope.vars.keys().map(String::as_str));
-                    let note = Some(
+                    let note = Some(if scope.assigned.contains(&id.name) {
+                        format!(
+                            "`{}` is assigned only after this point; a variable is visible from its first assignment on",
+                            id.name
+                        )
+                    } else {
                         "a surrogate sees only `s`, `z`, its parameters and its own variables"
-                            .to_string(),
-                    );
+                            .to_string()
+                    });
                     self.emit(
                         id.span,
                         CheckError::UndefinedName {
@@ -800,6 +821,17 @@ fn surrogate_signature(def: &SurrogateDef) -> String {
         })
         .collect();
     format!("{}({})", def.name.name, ps.join(", "))
+}
+
+/// Every variable a surrogate body assigns, in `repeat`s too.
+fn assigned_in(body: &[SurrogateStmt], out: &mut Vec<String>) {
+    for stmt in body {
+        match stmt {
+            SurrogateStmt::Assign(a) => out.push(a.name.name.clone()),
+            SurrogateStmt::Repeat { body, .. } => assigned_in(body, out),
+            SurrogateStmt::Return { .. } => {}
+        }
+    }
 }
 
 /// Every name an expression mentions.

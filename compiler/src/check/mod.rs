@@ -14,7 +14,7 @@ pub use error::{CheckError, Unknown};
 use crate::builtins::shapes::{Args, Val};
 use crate::builtins::{self, Builtin, Kind};
 use crate::diag::{self, Diagnostic};
-use crate::span::{FileId, Origin, Sources, Span};
+use crate::span::{DataRoot, FileId, Origin, Sources, Span};
 use crate::summary::{self, Summary};
 use crate::syntax::ast::*;
 use crate::types::{ParamCount, Tensor};
@@ -86,13 +86,26 @@ pub fn check_path(
     overrides: &[String],
     structures: &Catalog,
 ) -> std::io::Result<Report> {
+    check_path_with(path, name, overrides, structures, None)
+}
+
+/// [`check_path`], relative data paths resolving against `data_root`
+/// when given (`use` paths stay relative to their file).
+pub fn check_path_with(
+    path: &Path,
+    name: &str,
+    overrides: &[String],
+    structures: &Catalog,
+    data_root: Option<&DataRoot>,
+) -> std::io::Result<Report> {
     let text = std::fs::read_to_string(path)?;
-    Ok(check_text(
+    Ok(check_text_with(
         name,
         &text,
         Origin::File(path.to_path_buf()),
         overrides,
         structures,
+        data_root,
     ))
 }
 
@@ -104,14 +117,29 @@ pub fn check_text(
     overrides: &[String],
     structures: &Catalog,
 ) -> Report {
+    check_text_with(name, text, origin, overrides, structures, None)
+}
+
+/// [`check_text`], relative data paths resolving against `data_root`
+/// when given.
+pub fn check_text_with(
+    name: &str,
+    text: &str,
+    origin: Origin,
+    overrides: &[String],
+    structures: &Catalog,
+    data_root: Option<&DataRoot>,
+) -> Report {
     let mut c = Checker {
         structures: structures.clone(),
         structure_builtins: builtins::structure_builtins(structures),
+        data_root: data_root.cloned(),
         ..Checker::default()
     };
     let prelude = c.sources.add("<prelude>", PRELUDE, Origin::Prelude);
     let main = c.sources.add(name, text, origin);
     c.run(prelude, main, overrides);
+    c.hint_unquoted_set_values();
     let mut diagnostics = std::mem::take(&mut c.diags);
     diag::sort(&mut diagnostics);
     let clean = !diagnostics.iter().any(Diagnostic::is_error);
@@ -197,6 +225,8 @@ pub(crate) struct Checker {
     pub structures: Catalog,
     /// Their built-ins (`categorical`, `dependency_tree`).
     pub structure_builtins: Vec<&'static Builtin>,
+    /// Where relative data paths resolve, when not against their file.
+    pub data_root: Option<DataRoot>,
 }
 
 impl Checker {

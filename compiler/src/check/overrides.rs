@@ -9,7 +9,20 @@ use crate::suggest::closest;
 use crate::syntax::ast::*;
 use crate::syntax::SetLatent;
 
-const TRAIN_SETTINGS: &[&str] = &["optimizer", "batch", "steps", "epochs", "seed"];
+const TRAIN_SETTINGS: &[&str] = &[
+    "optimizer",
+    "batch",
+    "steps",
+    "epochs",
+    "seed",
+    "schedule",
+    "clip_norm",
+    "patience",
+    "log_every",
+];
+
+/// The calls whose arguments `--set train.CALL.ARG=V` reaches.
+const TRAIN_CALLS: &[&str] = &["optimizer", "schedule"];
 
 impl Checker {
     /// Applies every flag; returns false if any could not be applied.
@@ -197,36 +210,38 @@ impl Checker {
                     _ => false,
                 })
             }
-            ["train", "optimizer", arg] => m.items.iter_mut().any(|item| match item {
-                Item::Train(t) => t.items.iter_mut().any(|ti| match ti {
-                    TrainItem::Setting {
-                        name,
-                        value:
-                            Expr {
-                                kind: ExprKind::Call(c),
-                                ..
-                            },
-                        ..
-                    } if name.name == "optimizer" => match builtins::lookup(&c.callee.name) {
-                        Some(b) if b.params.iter().any(|p| p.name == *arg) => {
-                            let params: Vec<&str> = b.params.iter().map(|p| p.name).collect();
-                            edits.push(set_arg(
-                                &mut c.args,
-                                &params,
-                                arg,
-                                value.clone(),
-                                &text,
-                                Some(c.close),
-                                c.span,
-                            ));
-                            true
-                        }
+            ["train", call, arg] if TRAIN_CALLS.contains(call) => {
+                m.items.iter_mut().any(|item| match item {
+                    Item::Train(t) => t.items.iter_mut().any(|ti| match ti {
+                        TrainItem::Setting {
+                            name,
+                            value:
+                                Expr {
+                                    kind: ExprKind::Call(c),
+                                    ..
+                                },
+                            ..
+                        } if name.name == *call => match builtins::lookup(&c.callee.name) {
+                            Some(b) if b.params.iter().any(|p| p.name == *arg) => {
+                                let params: Vec<&str> = b.params.iter().map(|p| p.name).collect();
+                                edits.push(set_arg(
+                                    &mut c.args,
+                                    &params,
+                                    arg,
+                                    value.clone(),
+                                    &text,
+                                    Some(c.close),
+                                    c.span,
+                                ));
+                                true
+                            }
+                            _ => false,
+                        },
                         _ => false,
-                    },
+                    }),
                     _ => false,
-                }),
-                _ => false,
-            }),
+                })
+            }
             [latent, arg] => {
                 let surrogates = &self.surrogates;
                 m.items.iter_mut().any(|item| match item {
@@ -333,12 +348,12 @@ impl Checker {
                             ..
                         } = ti
                         {
-                            if name.name == "optimizer" {
+                            if TRAIN_CALLS.contains(&name.name.as_str()) {
                                 if let Some(b) = builtins::lookup(&c.callee.name) {
                                     out.extend(
                                         b.params
                                             .iter()
-                                            .map(|p| format!("train.optimizer.{}", p.name)),
+                                            .map(|p| format!("train.{}.{}", name.name, p.name)),
                                     );
                                 }
                             }
@@ -413,9 +428,44 @@ fn set_arg(
     edit
 }
 
+/// `train.log_every=N`: the period of `log every N UNIT` (the unit kept),
+/// or a new `log every N steps`.
+fn set_log_every(t: &mut Train, value: Expr, text: &str) -> Edit {
+    for ti in t.items.iter_mut() {
+        if let TrainItem::Log { every, .. } = ti {
+            let edit = (every.span, text.to_string());
+            *every = value;
+            return edit;
+        }
+    }
+    let close = Span {
+        start: t.span.end.saturating_sub(1),
+        ..t.span
+    };
+    let edit = (
+        Span {
+            end: close.start,
+            ..close
+        },
+        format!(" log every {text} steps "),
+    );
+    t.items.push(TrainItem::Log {
+        every: value.clone(),
+        unit: Ident {
+            name: "steps".into(),
+            span: value.span,
+        },
+        span: value.span,
+    });
+    edit
+}
+
 /// Replaces a training setting or adds it; `steps` and `epochs` replace
 /// each other, since a run has one length.
 fn set_setting(t: &mut Train, setting: &str, value: Expr, text: &str) -> Vec<Edit> {
+    if setting == "log_every" {
+        return vec![set_log_every(t, value, text)];
+    }
     let other = match setting {
         "steps" => Some("epochs"),
         "epochs" => Some("steps"),

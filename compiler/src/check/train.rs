@@ -37,6 +37,9 @@ static SETTINGS: &[Setting] = &[
     setting("epochs", ArgTy::Int, Range::Positive, false),
     setting("seed", ArgTy::Int, Range::NonNegative, false),
     setting("metric", ArgTy::Call(Kind::Metric), Range::Any, true),
+    setting("schedule", ArgTy::Call(Kind::Schedule), Range::Any, false),
+    setting("clip_norm", ArgTy::Float, Range::Positive, false),
+    setting("patience", ArgTy::Int, Range::Positive, false),
 ];
 
 static EVERY: Setting = setting("every", ArgTy::Int, Range::Positive, false);
@@ -48,7 +51,11 @@ pub(crate) const SETTING_NAMES: &[&str] = &[
     "epochs",
     "seed",
     "metric",
+    "schedule",
+    "clip_norm",
+    "patience",
     "evaluate",
+    "log",
 ];
 
 const SPLITS: &[&str] = &["train", "valid", "test"];
@@ -118,8 +125,30 @@ impl Checker {
                     evaluate_seen = Some(*span);
                     out.evaluate = self.evaluate(every, unit, splits);
                 }
+                TrainItem::Log { every, unit, span } => {
+                    if let Some((_, first)) = seen.iter().find(|(n, _)| *n == "log") {
+                        let first = *first;
+                        self.emit(
+                            *span,
+                            CheckError::DuplicateDefinition { name: "log".into() },
+                        )
+                        .with_secondary_mut(first, "first set here");
+                        continue;
+                    }
+                    seen.push(("log", *span));
+                    let n = self.setting_value(&EVERY.param, every);
+                    if let (Some(n), Some(unit)) =
+                        (n.as_ref().and_then(|n| n.parse().ok()), self.unit(unit))
+                    {
+                        self.model.train.log_every = Some((n, unit));
+                        let unit = if unit == Unit::Steps { "step" } else { "epoch" };
+                        out.controls
+                            .push(format!("log every {}", plural(&n.to_string(), unit)));
+                    }
+                }
             }
         }
+        self.controls_agree(&seen, evaluate_seen.is_some());
         let close = Span {
             start: t.span.end.saturating_sub(1),
             ..t.span
@@ -174,15 +203,28 @@ impl Checker {
                             param: name.into(),
                             expected: ty.describe(),
                             found: self.sources.slice(value.span).to_string(),
-                            help: Some("e.g. `optimizer adam(lr = 1e-3)`".into()),
+                            help: Some(
+                                if kind == Kind::Schedule {
+                                    "e.g. `schedule cosine(warmup = 100)`"
+                                } else {
+                                    "e.g. `optimizer adam(lr = 1e-3)`"
+                                }
+                                .into(),
+                            ),
                         },
                     );
                     return;
                 };
                 if let Some(args) = self.builtin_call(c, kind, Ctx::Constant) {
-                    out.optimizer = super::format_call(&c.callee.name, &args);
-                    self.model.train.optimizer = c.callee.name.clone();
-                    self.model.train.optimizer_args = args;
+                    let text = super::format_call(&c.callee.name, &args);
+                    if kind == Kind::Schedule {
+                        out.controls.push(format!("schedule {text}"));
+                        self.model.train.schedule = Some((c.callee.name.clone(), args));
+                    } else {
+                        out.optimizer = text;
+                        self.model.train.optimizer = c.callee.name.clone();
+                        self.model.train.optimizer_args = args;
+                    }
                 }
             }
             _ => {
@@ -199,6 +241,14 @@ impl Checker {
                         "epochs" => {
                             self.model.train.epochs = v.parse().ok();
                             out.length = plural(&v, "epoch")
+                        }
+                        "clip_norm" => {
+                            self.model.train.clip_norm = v.parse().ok();
+                            out.controls.push(format!("clip_norm {v}"))
+                        }
+                        "patience" => {
+                            self.model.train.patience = v.parse().ok();
+                            out.controls.push(format!("patience {v}"))
                         }
                         _ => {
                             self.model.train.seed = v.parse().ok();
@@ -284,18 +334,9 @@ impl Checker {
 
     fn evaluate(&mut self, every: &Expr, unit: &Ident, splits: &[Ident]) -> String {
         let n = self.setting_value(&EVERY.param, every);
-        let unit_name = match unit.name.as_str() {
-            "step" | "steps" => "steps",
-            "epoch" | "epochs" => "epochs",
-            _ => {
-                self.emit(
-                    unit.span,
-                    CheckError::UnknownUnit {
-                        name: unit.name.clone(),
-                    },
-                );
-                "steps"
-            }
+        let unit_name = match self.unit(unit) {
+            Some(Unit::Epochs) => "epochs",
+            _ => "steps",
         };
         let mut names: Vec<&str> = Vec::new();
         for s in splits {
@@ -339,6 +380,53 @@ impl Checker {
             n.unwrap_or_default(),
             names.join(", ")
         )
+    }
+}
+
+impl Checker {
+    /// `steps` or `epochs` (either number), else a diagnostic.
+    fn unit(&mut self, unit: &Ident) -> Option<Unit> {
+        match unit.name.as_str() {
+            "step" | "steps" => Some(Unit::Steps),
+            "epoch" | "epochs" => Some(Unit::Epochs),
+            _ => {
+                self.emit(
+                    unit.span,
+                    CheckError::UnknownUnit {
+                        name: unit.name.clone(),
+                    },
+                );
+                None
+            }
+        }
+    }
+
+    /// Early stopping needs evaluations on `valid` during training; a
+    /// warm-up must end before the run does (checked where the run's
+    /// length is known in steps).
+    fn controls_agree(&mut self, seen: &[(&str, Span)], evaluates: bool) {
+        let at = |name: &str| seen.iter().find(|(n, _)| *n == name).map(|(_, s)| *s);
+        let plan = self.model.train.clone();
+        if let (Some(_), Some(span)) = (plan.patience, at("patience")) {
+            let on_valid =
+                plan.evaluate_on.is_empty() || plan.evaluate_on.iter().any(|s| s == "valid");
+            if plan.evaluate_every.is_none() || !on_valid {
+                let evaluates = evaluates && plan.evaluate_every.is_some();
+                self.emit(span, CheckError::PatienceWithoutEvaluation { evaluates });
+            }
+        }
+        let warmup = match &plan.schedule {
+            Some((_, args)) => match args.get("warmup") {
+                Some(crate::builtins::shapes::Val::Int(w)) => *w as u64,
+                _ => 0,
+            },
+            None => 0,
+        };
+        if let (Some(steps), true, Some(span)) = (plan.steps, warmup > 0, at("schedule")) {
+            if warmup >= steps {
+                self.emit(span, CheckError::WarmupTooLong { warmup, steps });
+            }
+        }
     }
 }
 

@@ -13,7 +13,7 @@ use lsmc_ir::data::{
     DataSource, Embeddings, LabelField, Mixture, SplitRule, Sst, SstLabels, Table, TableFormat,
     TextField, Tokenize,
 };
-use lsmc_ir::plan::{Adam, Metric, MetricKind, Optimizer, Split, TrainPlan};
+use lsmc_ir::plan::{Adam, Decay, Metric, MetricKind, Optimizer, Schedule, Split, TrainPlan};
 use std::path::PathBuf;
 
 /// Where a plan-level problem is reported: the model carries no span for
@@ -258,6 +258,49 @@ pub(super) fn train(model: &Model) -> Result<TrainPlan, Diagnostic> {
         evaluate_every: t.evaluate_every,
         evaluate_on,
         metrics,
+        patience: t.patience,
+        schedule: match &t.schedule {
+            None => Schedule::default(),
+            Some((name, args)) => schedule(name, args)?,
+        },
+        clip_norm: t.clip_norm,
+        log_every: t.log_every,
+    })
+}
+
+/// A `schedule NAME(…)` with its arguments bound by the checker.
+fn schedule(name: &str, args: &Args) -> Result<Schedule, Diagnostic> {
+    let int = |key: &str| -> Result<u64, Diagnostic> {
+        match args.get(key) {
+            Some(Val::Int(v)) if *v >= 0 => Ok(*v as u64),
+            other => Err(internal(
+                format!("schedule `{name}`: `{key}` is {other:?}, not a count"),
+                nowhere(),
+            )),
+        }
+    };
+    let decay = match name {
+        "constant" => Decay::Constant,
+        "linear_decay" => Decay::Linear,
+        "cosine" => Decay::Cosine,
+        "step_decay" => Decay::Step {
+            every: int("every")?,
+            gamma: match args.get("gamma") {
+                Some(Val::Float(g)) => *g,
+                Some(Val::Int(g)) => *g as f64,
+                other => {
+                    return Err(internal(
+                        format!("schedule `step_decay`: `gamma` is {other:?}"),
+                        nowhere(),
+                    ))
+                }
+            },
+        },
+        other => return Err(internal(format!("no schedule `{other}`"), nowhere())),
+    };
+    Ok(Schedule {
+        warmup: int("warmup")?,
+        decay,
     })
 }
 

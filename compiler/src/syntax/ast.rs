@@ -170,6 +170,12 @@ pub enum TrainItem {
         splits: Vec<Ident>,
         span: Span,
     },
+    /// `log every N UNIT`: the training loss and learning rate.
+    Log {
+        every: Expr,
+        unit: Ident,
+        span: Span,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]

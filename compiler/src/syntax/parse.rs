@@ -186,6 +186,7 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::repeat_stmt | Rule::kw_repeat => "`repeat`",
         Rule::return_stmt | Rule::kw_return => "`return`",
         Rule::evaluate_item | Rule::kw_evaluate => "`evaluate`",
+        Rule::log_item | Rule::kw_log => "`log`",
         Rule::kw_every => "`every`",
         Rule::kw_on => "`on`",
         Rule::EOI => "end of file",
@@ -557,6 +558,22 @@ impl Builder {
                     every: every.expect("evaluate has a period"),
                     unit: unit.expect("evaluate has a unit"),
                     splits,
+                    span,
+                }
+            }
+            Rule::log_item => {
+                let mut every = None;
+                let mut unit = None;
+                for q in self.parts(p) {
+                    match q.as_rule() {
+                        Rule::expr => every = Some(self.expr(q)),
+                        Rule::ident => unit = Some(self.ident(q)),
+                        _ => {}
+                    }
+                }
+                TrainItem::Log {
+                    every: every.expect("log has a period"),
+                    unit: unit.expect("log has a unit"),
                     span,
                 }
             }

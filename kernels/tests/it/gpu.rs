@@ -49,6 +49,10 @@ const BATCH: usize = 48;
 const MAX_N: usize = 40;
 
 #[test]
+#[cfg_attr(
+    lsmc_no_cuda_driver,
+    ignore = "no NVIDIA driver (libcuda.so) on this machine when it was built; scripts/gpu-check.sh runs these on a GPU"
+)]
 fn gpu_marginals_and_log_partition_match_the_cpu_engine() {
     let Some(gpu) = gpu() else { return };
     let n1 = MAX_N + 1;
@@ -83,6 +87,10 @@ fn gpu_marginals_and_log_partition_match_the_cpu_engine() {
 }
 
 #[test]
+#[cfg_attr(
+    lsmc_no_cuda_driver,
+    ignore = "no NVIDIA driver (libcuda.so) on this machine when it was built; scripts/gpu-check.sh runs these on a GPU"
+)]
 fn gpu_marginals_vjp_matches_the_cpu_engine() {
     let Some(gpu) = gpu() else { return };
     let n1 = MAX_N + 1;
@@ -115,6 +123,10 @@ fn gpu_marginals_vjp_matches_the_cpu_engine() {
 }
 
 #[test]
+#[cfg_attr(
+    lsmc_no_cuda_driver,
+    ignore = "no NVIDIA driver (libcuda.so) on this machine when it was built; scripts/gpu-check.sh runs these on a GPU"
+)]
 fn gpu_eisner_finds_the_cpu_engines_trees() {
     let Some(gpu) = gpu() else { return };
     let n1 = MAX_N + 1;

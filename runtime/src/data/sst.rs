@@ -197,20 +197,21 @@ impl<'a> Parser<'a> {
 
 /// Reads one split file, keeping the sentences `labels` keeps.
 pub fn read_split(path: &Path, labels: Labels) -> Result<Vec<(Sentence, usize)>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let name = super::shown(path);
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("{name}: {}", crate::records::io_reason(&e)))?;
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim_matches(' ').is_empty() {
             continue;
         }
-        let s = parse_tree(line)
-            .map_err(|(col, m)| format!("{}:{}:{col}: {m}", path.display(), i + 1))?;
+        let s = parse_tree(line).map_err(|(col, m)| format!("{name}:{}:{col}: {m}", i + 1))?;
         if let Some(c) = labels.class(s.label) {
             out.push((s, c));
         }
     }
     if out.is_empty() {
-        return Err(format!("{}: no sentences", path.display()));
+        return Err(format!("{name}: no sentences"));
     }
     Ok(out)
 }

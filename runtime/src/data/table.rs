@@ -200,8 +200,13 @@ pub fn load<T: Real>(table: &Table) -> Result<TableData<T>, TableError> {
     })
 }
 
-/// The tokenised examples of each split, by `table`'s split rule.
+/// The tokenised examples of each split, by `table`'s split rule. An
+/// error names its file absolute.
 pub fn read_examples(table: &Table) -> Result<Examples, TableError> {
+    split_examples(table).map_err(TableError::with_absolute_path)
+}
+
+fn split_examples(table: &Table) -> Result<Examples, TableError> {
     let problems = table.problems();
     if !problems.is_empty() {
         return Err(TableError::Config(problems));

@@ -32,8 +32,9 @@ impl Vectors {
 /// Reads GloVe's text format (`word v1 … v_dim` per line), plain or gzip
 /// (told apart by the gzip magic bytes, not the file name).
 pub fn read_glove(path: &Path, dim: usize) -> Result<Vectors, String> {
-    let name = path.display();
-    let raw = std::fs::read(path).map_err(|e| format!("{name}: {e}"))?;
+    let name = super::shown(path);
+    let raw =
+        std::fs::read(path).map_err(|e| format!("{name}: {}", crate::records::io_reason(&e)))?;
     let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
         flate2::read::MultiGzDecoder::new(&raw[..])

@@ -96,6 +96,21 @@ impl FileError {
     }
 }
 
+impl TableError {
+    /// The error with its file named absolute ([`crate::data::shown`]):
+    /// for the spec's data files, which reach the reader relative to the
+    /// working directory.
+    pub fn with_absolute_path(self) -> TableError {
+        match self {
+            TableError::File(mut e) => {
+                e.file = crate::data::shown(&e.file).into();
+                TableError::File(e)
+            }
+            other => other,
+        }
+    }
+}
+
 impl From<FileError> for TableError {
     fn from(e: FileError) -> TableError {
         TableError::File(e)
