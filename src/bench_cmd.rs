@@ -46,7 +46,9 @@ pub struct BenchArgs {
     /// Untimed steps first.
     #[arg(long, default_value_t = 20)]
     warmup: u64,
-    /// Threads for matrix products (default: all cores).
+    /// Threads for matrix products and tree workers (default: one for
+    /// matrix products; every core for tree workers in a model with a tree
+    /// latent, one otherwise).
     #[arg(long)]
     pub threads: Option<usize>,
     #[command(flatten)]
@@ -75,6 +77,8 @@ pub fn run(args: &BenchArgs, cx: &lsmc_runtime::Context) -> ExitCode {
         Err(code) => return ExitCode::from(code),
     };
     let seed = args.seed.or(loaded.model.train.seed).unwrap_or(1);
+    let sized = crate::spec::workers_for(&loaded.program, cx, args.threads);
+    let cx = sized.as_ref().unwrap_or(cx);
     match lsmc_runtime::train::time_steps::<f32>(
         cx,
         &loaded.program,
@@ -90,7 +94,7 @@ pub fn run(args: &BenchArgs, cx: &lsmc_runtime::Context) -> ExitCode {
             let threads = args
                 .threads
                 .map(|t| t.to_string())
-                .unwrap_or_else(|| "all".into());
+                .unwrap_or_else(|| format!("auto ({} workers, 1 for products)", cx.threads()));
             println!(
                 "{}",
                 serde_json::json!({

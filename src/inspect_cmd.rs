@@ -29,7 +29,9 @@ pub struct InspectArgs {
     /// Print the whole trace as JSON (default: a short summary).
     #[arg(long)]
     json: bool,
-    /// Threads for matrix products (default: all cores).
+    /// Threads for matrix products and tree workers (default: one for
+    /// matrix products; every core for tree workers in a model with a tree
+    /// latent, one otherwise).
     #[arg(long)]
     pub threads: Option<usize>,
     #[arg(long, value_enum, default_value = "auto")]

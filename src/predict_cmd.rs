@@ -36,7 +36,9 @@ pub struct PredictArgs {
     /// Which saved parameters: the best validation evaluation or the last.
     #[arg(long, value_enum, default_value = "best")]
     at: At,
-    /// Threads for matrix products (default: all cores).
+    /// Threads for matrix products and tree workers (default: one for
+    /// matrix products; every core for tree workers in a model with a tree
+    /// latent, one otherwise).
     #[arg(long)]
     pub threads: Option<usize>,
     #[arg(long, value_enum, default_value = "auto")]

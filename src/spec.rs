@@ -184,11 +184,21 @@ pub fn from_report(report: Report, name: &str, color: Color) -> Result<Loaded, u
     }
 }
 
-/// The thread count of `--threads` (`None`: all cores), refusing zero.
-/// Called once, first thing in `main`: see there for why.
+/// The thread count of `--threads` (`None`: all cores, see
+/// [`workers_for`]), refusing zero. Called once, first thing in `main`:
+/// see there for why.
 pub fn threads(threads: Option<usize>) -> Result<usize, u8> {
     match threads {
-        None => Ok(lsmc_runtime::context::all_cores()),
+        None => {
+            // Matrix products one thread at a time unless asked: at these
+            // models' sizes matrixmultiply's threads cost more than they
+            // give (BENCHMARKS.md, "Threads": the SST baseline 0.42 s on
+            // one thread, 0.59 s on two). A variable the user set wins.
+            if std::env::var_os("MATMUL_NUM_THREADS").is_none() {
+                std::env::set_var("MATMUL_NUM_THREADS", "1");
+            }
+            Ok(lsmc_runtime::context::all_cores())
+        }
         Some(0) => {
             eprintln!("error: --threads must be at least 1");
             Err(EXIT_USAGE)
@@ -203,6 +213,22 @@ pub fn threads(threads: Option<usize>) -> Result<usize, u8> {
             Ok(n)
         }
     }
+}
+
+/// The context a program runs best with when `--threads` is not given:
+/// every core for a model with a latent over words (its trees are solved
+/// one sentence per worker), one thread otherwise — the workers' pool
+/// only slows small products down (BENCHMARKS.md, "Threads"). With
+/// `--threads`, `cx` as it is.
+pub fn workers_for(program: &Program, cx: &Context, explicit: Option<usize>) -> Option<Context> {
+    if explicit.is_some() {
+        return None;
+    }
+    let trees = program
+        .graph
+        .latent_ops()
+        .any(|(_, l)| l.structure.scores.over_words());
+    (!trees).then(|| cx.with_threads(1))
 }
 
 /// `--device auto|cpu|cuda[:N]`: where the structured ops over trees run.

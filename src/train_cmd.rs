@@ -31,7 +31,9 @@ pub struct TrainArgs {
     /// `train { seed N }`, else 1).
     #[arg(long)]
     seed: Option<u64>,
-    /// Threads for matrix products (default: all cores).
+    /// Threads for matrix products and tree workers (default: one for
+    /// matrix products; every core for tree workers in a model with a tree
+    /// latent, one otherwise).
     #[arg(long)]
     pub threads: Option<usize>,
     #[command(flatten)]
@@ -357,6 +359,8 @@ pub fn run(args: &TrainArgs, cx: &Context) -> ExitCode {
         Err(code) => return ExitCode::from(code),
     };
     let model = &loaded.model;
+    let sized = crate::spec::workers_for(&loaded.program, cx, args.threads);
+    let cx = sized.as_ref().unwrap_or(cx);
     let seed = r.seed.or(model.train.seed).unwrap_or(1);
     let out = r.out.clone().unwrap_or_else(|| {
         PathBuf::from("runs").join(format!("{}-{}", model.name, Utc::now().compact()))

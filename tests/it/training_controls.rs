@@ -474,3 +474,39 @@ fn resume_with_a_conflicting_flag_names_both_values() {
     assert_eq!(o.status.code(), Some(2));
     assert!(e.contains("is not a run directory"), "{e}");
 }
+
+/// `lsmc bench`'s `threads` without `--threads`: the default it chose.
+fn default_threads(spec: &str) -> String {
+    let o = lsmc()
+        .args([
+            "bench",
+            spec,
+            "--steps",
+            "1",
+            "--repeats",
+            "1",
+            "--warmup",
+            "0",
+        ])
+        .env_remove("MATMUL_NUM_THREADS")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    v["threads"].as_str().expect("a label").to_string()
+}
+
+#[test]
+fn the_default_threads_follow_the_work_one_without_trees_every_core_with_them() {
+    assert_eq!(
+        default_threads(SMALL),
+        "auto (1 workers, 1 for products)",
+        "no tree latent: one thread"
+    );
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert_eq!(
+        default_threads("models/sst/spigot.lsm"),
+        format!("auto ({cores} workers, 1 for products)"),
+        "a tree latent: a worker per core"
+    );
+}
