@@ -125,6 +125,7 @@ pub fn run(args: &SweepArgs, max_words: Option<usize>) -> ExitCode {
         set: args.overrides.set.clone(),
         out: out.clone(),
         color: args.color.enabled(),
+        data_root: crate::spec::data_root(),
     };
     let (planned, description) = match sweep::plan(&opts, &seeds) {
         Ok(p) => p,

@@ -238,21 +238,16 @@ fn resolve(args: &TrainArgs) -> Result<Resolved, String> {
             from.display()
         )
     };
-    if let Some(spec) = &args.spec {
-        if !same_path(spec, &run_spec) {
+    let paths = [
+        ("the spec", &args.spec, "spec", &run_spec),
+        ("--out", &args.out, "directory", &dir),
+    ];
+    for (flag, given, what, recorded) in paths {
+        if let Some(given) = given.as_ref().filter(|g| !same_path(g, recorded)) {
             return Err(conflict(
-                "the spec",
-                spec.display().to_string(),
-                format!("spec {}", run_spec.display()),
-            ));
-        }
-    }
-    if let Some(out) = &args.out {
-        if !same_path(out, &dir) {
-            return Err(conflict(
-                "--out",
-                out.display().to_string(),
-                format!("directory {}", dir.display()),
+                flag,
+                given.display().to_string(),
+                format!("{what} {}", recorded.display()),
             ));
         }
     }

@@ -121,28 +121,6 @@ impl SourceFile {
     }
 }
 
-/// `path` as the file system resolves it, for messages: absolute, its
-/// longest existing prefix resolved by the system (`..` and links), the
-/// rest as written with `..` taken lexically.
-pub fn resolved(path: &Path) -> PathBuf {
-    let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    for prefix in path.ancestors() {
-        if let Ok(mut out) = std::fs::canonicalize(prefix) {
-            for c in path.components().skip(prefix.components().count()) {
-                match c {
-                    std::path::Component::ParentDir => {
-                        out.pop();
-                    }
-                    std::path::Component::CurDir => {}
-                    c => out.push(c),
-                }
-            }
-            return out;
-        }
-    }
-    path
-}
-
 fn floor_char_boundary(s: &str, mut i: usize) -> usize {
     while i > 0 && !s.is_char_boundary(i) {
         i -= 1;

@@ -26,6 +26,10 @@ pub struct Options {
     pub out: PathBuf,
     /// Colour in rendered diagnostics.
     pub color: bool,
+    /// What relative data paths resolve against (`--data-root`,
+    /// `LSMC_DATA_ROOT`; the runs inherit the variable), recorded in each
+    /// run's description.
+    pub data_root: Option<lsmc_compiler::DataRoot>,
 }
 
 /// Why a sweep cannot start.
@@ -123,11 +127,15 @@ fn label(point: &[String]) -> String {
 /// Checks `spec` with `flags`; `Ok(None)` when clean, `Ok(Some(paths))`
 /// when the only problems are override paths the spec lacks, `Err` with
 /// the rendered diagnostics otherwise.
-fn check(spec: &Path, flags: &[String], color: bool) -> Result<Option<String>, String> {
+fn check(
+    spec: &Path,
+    flags: &[String],
+    color: bool,
+    root: Option<&lsmc_compiler::DataRoot>,
+) -> Result<Option<String>, String> {
     let name = spec.display().to_string();
-    let report =
-        lsmc_compiler::check_path_with(spec, &name, flags, catalog(), data_root().as_ref())
-            .map_err(|e| format!("error: cannot read `{name}`: {}", records::io_reason(&e)))?;
+    let report = lsmc_compiler::check_path_with(spec, &name, flags, catalog(), root)
+        .map_err(|e| format!("error: cannot read `{name}`: {}", records::io_reason(&e)))?;
     let errors: Vec<_> = report
         .diagnostics
         .iter()
@@ -157,20 +165,13 @@ fn check(spec: &Path, flags: &[String], color: bool) -> Result<Option<String>, S
         .join("\n"))
 }
 
-/// The data root the runs will resolve relative data paths against:
-/// `LSMC_DATA_ROOT`, which `lsmc --data-root` exports before a sweep
-/// starts (made absolute against the working directory).
-fn data_root() -> Option<lsmc_compiler::DataRoot> {
-    let dir = PathBuf::from(std::env::var_os("LSMC_DATA_ROOT").filter(|d| !d.is_empty())?);
-    Some(lsmc_compiler::DataRoot {
-        dir: std::path::absolute(&dir).unwrap_or(dir),
-        from: lsmc_compiler::RootFrom::Env,
-    })
-}
-
-fn model_name(spec: &Path, flags: &[String]) -> Option<String> {
+fn model_name(
+    spec: &Path,
+    flags: &[String],
+    root: Option<&lsmc_compiler::DataRoot>,
+) -> Option<String> {
     let name = spec.display().to_string();
-    lsmc_compiler::check_path_with(spec, &name, flags, catalog(), data_root().as_ref())
+    lsmc_compiler::check_path_with(spec, &name, flags, catalog(), root)
         .ok()?
         .model
         .map(|m| m.name)
@@ -180,6 +181,7 @@ fn model_name(spec: &Path, flags: &[String]) -> Option<String> {
 pub fn plan(args: &Options, seeds: &[u64]) -> Result<(Vec<Planned>, Invocation), PlanError> {
     let usage = PlanError::Usage;
     let color = args.color;
+    let root = args.data_root.as_ref();
     let mut axes: Vec<Axis> = Vec::new();
     for flag in &args.grid {
         let axis = parse_axis(flag).map_err(usage)?;
@@ -204,7 +206,7 @@ pub fn plan(args: &Options, seeds: &[u64]) -> Result<(Vec<Planned>, Invocation),
     let mut models: BTreeMap<String, String> = BTreeMap::new();
     for spec in &args.specs {
         let spec_name = spec.display().to_string();
-        if let Err(m) = check(spec, &args.set, color) {
+        if let Err(m) = check(spec, &args.set, color, root) {
             return Err(PlanError::Diagnostics(m));
         }
         // An axis applies to a spec when the spec has its path.
@@ -212,7 +214,7 @@ pub fn plan(args: &Options, seeds: &[u64]) -> Result<(Vec<Planned>, Invocation),
         for (i, (path, values)) in axes.iter().enumerate() {
             let mut flags = args.set.clone();
             flags.push(format!("{path}={}", values[0]));
-            match check(spec, &flags, color) {
+            match check(spec, &flags, color, root) {
                 Ok(None) | Err(_) => {
                     applies.push(&axes[i]);
                     used[i] = true;
@@ -223,7 +225,7 @@ pub fn plan(args: &Options, seeds: &[u64]) -> Result<(Vec<Planned>, Invocation),
                     .push(path.clone()),
             }
         }
-        let Some(model) = model_name(spec, &args.set) else {
+        let Some(model) = model_name(spec, &args.set, root) else {
             return Err(usage(format!("`{spec_name}` has no model to run")));
         };
         if let Some(other) = models.insert(model.clone(), spec_name.clone()) {
@@ -237,7 +239,7 @@ pub fn plan(args: &Options, seeds: &[u64]) -> Result<(Vec<Planned>, Invocation),
         for point in product(&applies) {
             let mut flags = args.set.clone();
             flags.extend(point.iter().cloned());
-            match check(spec, &flags, color) {
+            match check(spec, &flags, color, root) {
                 Ok(None) => {}
                 Ok(Some(m)) | Err(m) => return Err(PlanError::Diagnostics(m)),
             }
@@ -256,7 +258,7 @@ pub fn plan(args: &Options, seeds: &[u64]) -> Result<(Vec<Planned>, Invocation),
                         seed,
                         precision: "f32".into(),
                         spec_path: None,
-                        data_root: data_root().map(|d| d.dir.display().to_string()),
+                        data_root: root.map(|d| d.dir.display().to_string()),
                     },
                 });
             }
@@ -265,10 +267,15 @@ pub fn plan(args: &Options, seeds: &[u64]) -> Result<(Vec<Planned>, Invocation),
     for (i, (path, _)) in axes.iter().enumerate() {
         if !used[i] {
             // Show why with the checker's own words (it suggests a path).
-            let why = check(&args.specs[0], &[format!("{path}={}", axes[i].1[0])], color)
-                .ok()
-                .flatten()
-                .unwrap_or_default();
+            let why = check(
+                &args.specs[0],
+                &[format!("{path}={}", axes[i].1[0])],
+                color,
+                root,
+            )
+            .ok()
+            .flatten()
+            .unwrap_or_default();
             return Err(PlanError::Diagnostics(format!(
                 "--grid `{path}` applies to none of the specs\n{why}"
             )));

@@ -1,7 +1,31 @@
 //! The data a program trains on: one typed variant per source, every
 //! argument bound and every path resolved by the compiler.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+/// A data path as messages show it, the compiler's and the loaders'
+/// alike: absolute, its longest existing prefix resolved by the system
+/// (`..` and links), the rest as written with `..` taken lexically — the
+/// file the system looked for, wherever the command ran.
+pub fn shown_path(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    for prefix in path.ancestors() {
+        if let Ok(mut out) = std::fs::canonicalize(prefix) {
+            for c in path.components().skip(prefix.components().count()) {
+                match c {
+                    Component::ParentDir => {
+                        out.pop();
+                    }
+                    Component::CurDir => {}
+                    c => out.push(c),
+                }
+            }
+            return out;
+        }
+    }
+    path
+}
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum DataSource {

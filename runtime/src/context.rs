@@ -105,15 +105,9 @@ impl Context {
     /// This context's device and limits with `threads` workers instead
     /// (a fresh pool; the device note not yet said is kept).
     pub fn with_threads(&self, threads: usize) -> Context {
-        let note = self.note.lock().map(|n| n.clone()).unwrap_or_default();
-        Context {
-            threads: threads.max(1),
-            gpu: self.gpu.clone(),
-            note: Mutex::new(note),
-            selected: self.selected.clone(),
-            pool: OnceLock::new(),
-            max_words: self.max_words,
-        }
+        let mut cx = Context::with(self.gpu.clone(), self.selected.clone(), threads);
+        cx.note = Mutex::new(self.note.lock().map(|n| n.clone()).unwrap_or_default());
+        cx.with_max_words(self.max_words)
     }
 
     /// The most words a tree latent's text may have.

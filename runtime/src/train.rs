@@ -147,9 +147,11 @@ pub fn init_params<T: Real>(
 
 struct Plan {
     batch: usize,
-    batches_per_epoch: u64,
     total_steps: u64,
+    /// Steps between evaluations.
     every: u64,
+    /// Steps between `log every` lines.
+    log_every: Option<u64>,
 }
 
 fn plan(t: &TrainPlan, train_len: usize) -> Plan {
@@ -164,17 +166,18 @@ fn plan(t: &TrainPlan, train_len: usize) -> Plan {
         (None, Some(e)) => e * batches_per_epoch,
         (None, None) => batches_per_epoch,
     };
-    let every = match t.evaluate_every {
-        Some((n, Unit::Steps)) => n,
-        Some((n, Unit::Epochs)) => n * batches_per_epoch,
-        None => total_steps,
-    }
-    .max(1);
+    let in_steps = |(n, unit): (u64, Unit)| -> u64 {
+        match unit {
+            Unit::Steps => n,
+            Unit::Epochs => n * batches_per_epoch,
+        }
+        .max(1)
+    };
     Plan {
         batch,
-        batches_per_epoch,
         total_steps,
-        every,
+        every: t.evaluate_every.map_or(total_steps.max(1), in_steps),
+        log_every: t.log_every.map(in_steps),
     }
 }
 
@@ -409,13 +412,15 @@ pub fn inspect<T: Real>(
 struct Taken {
     /// The batch loss before the update.
     loss: f64,
+    /// The learning rate of the update (the schedule's).
+    lr: f64,
     /// The gradient's global norm, before any clipping.
     grad_norm: f64,
 }
 
 /// One optimisation step on the next batch (the whole split when the batch
-/// covers it), at the optimiser's rate times `factor`, the gradient
-/// clipped to a global norm of `clip_norm`.
+/// covers it), at the rate `tp`'s schedule gives this update in a run of
+/// `total_steps`, the gradient clipped as `tp` says.
 #[allow(clippy::too_many_arguments)]
 fn take_step<T: Real>(
     exec: &Executor,
@@ -426,16 +431,17 @@ fn take_step<T: Real>(
     rng: &mut ChaCha8Rng,
     state: &mut crate::latent::surrogate::State,
     cur: &mut Cursor,
-    factor: f64,
-    clip_norm: Option<f64>,
+    tp: &TrainPlan,
+    total_steps: u64,
 ) -> Result<Taken, ExecError> {
+    let factor = crate::schedule::factor(&tp.schedule, opt.t, total_steps);
     let full_batch = batch_size >= data.train.len;
     let batch = next_batch(data, batch_size, rng, cur);
     let pass = exec.forward(params, &batch, true, rng)?;
     let loss = exec.loss(&pass);
     let (mut grads, _) = exec.backward(&pass, params, &batch, rng, state, false)?;
     drop(pass);
-    let grad_norm = match clip_norm {
+    let grad_norm = match tp.clip_norm {
         Some(max) => crate::optim::clip_global_norm(&mut grads, max),
         None => crate::optim::global_norm(&grads),
     };
@@ -449,7 +455,11 @@ fn take_step<T: Real>(
         cur.position = 0;
         cur.epoch += 1;
     }
-    Ok(Taken { loss, grad_norm })
+    Ok(Taken {
+        loss,
+        lr: opt.lr * factor,
+        grad_norm,
+    })
 }
 
 /// Times training steps alone (no evaluation, no files): seconds for each
@@ -473,7 +483,6 @@ pub fn time_steps<T: Real>(
     let mut cursor = Cursor::start(data.train.len);
     let mut run = |n: u64| -> Result<(), TrainError> {
         for _ in 0..n {
-            let factor = crate::schedule::factor(&program.train.schedule, opt.t, plan.total_steps);
             take_step(
                 &exec,
                 &data,
@@ -483,8 +492,8 @@ pub fn time_steps<T: Real>(
                 &mut rng,
                 &mut state,
                 &mut cursor,
-                factor,
-                program.train.clip_norm,
+                &program.train,
+                plan.total_steps,
             )
             .map_err(exec_error)?;
         }
@@ -744,10 +753,10 @@ impl MetricsOut {
             .flush()
             .map_err(|e| io(e, "cannot write metrics.jsonl"))?;
         for line in lines {
-            let at = self.events.path().display().to_string();
-            self.events
-                .write(line)
-                .map_err(|e| io(e, &format!("cannot write {at}")))?;
+            if let Err(e) = self.events.write(line) {
+                let at = self.events.path().display().to_string();
+                return Err(io(e, &format!("cannot write {at}")));
+            }
         }
         Ok(())
     }
@@ -840,10 +849,6 @@ pub fn train<T: Real>(
         },
         other => exec_error(other),
     };
-    let log_every = tp.log_every.map(|(n, unit)| match unit {
-        Unit::Steps => n,
-        Unit::Epochs => n * plan.batches_per_epoch,
-    });
     let mut stopped_early = None;
 
     while run.step < plan.total_steps {
@@ -854,7 +859,6 @@ pub fn train<T: Real>(
             ));
             break;
         }
-        let factor = crate::schedule::factor(&tp.schedule, run.opt.t, plan.total_steps);
         let taken = take_step(
             &exec,
             &data,
@@ -864,21 +868,21 @@ pub fn train<T: Real>(
             &mut run.rng,
             &mut run.surrogate,
             &mut run.cursor,
-            factor,
-            tp.clip_norm,
+            tp,
+            plan.total_steps,
         )
         .map_err(|e| non_finite(e, run.step + 1, last_checkpoint, false))?;
         run.step += 1;
         let (step, epoch) = (run.step, run.cursor.epoch);
         obs.step(step, epoch, taken.loss);
         run.log_window = (run.log_window.0 + taken.loss, run.log_window.1 + 1);
-        if log_every.is_some_and(|n| step.is_multiple_of(n.max(1))) {
+        if plan.log_every.is_some_and(|n| step.is_multiple_of(n)) {
             let values = BTreeMap::from([
                 (
                     "loss".to_string(),
                     run.log_window.0 / run.log_window.1.max(1) as f64,
                 ),
-                ("lr".to_string(), run.opt.lr * factor),
+                ("lr".to_string(), taken.lr),
                 ("grad_norm".to_string(), taken.grad_norm),
             ]);
             out.write(&[MetricsLine {

@@ -7,7 +7,7 @@ use super::{CheckError, Checker, Unknown};
 use crate::builtins::shapes::{self, Args, ShapeErrorKind, Val};
 use crate::builtins::{self, ArgTy, Builtin, Kind, Param, Range};
 use crate::model::{TExpr, TKind};
-use crate::span::{self, DataBase, Origin, Span};
+use crate::span::{DataBase, Origin, Span};
 use crate::suggest::closest;
 use crate::syntax::ast::*;
 use crate::types::Tensor;
@@ -913,7 +913,7 @@ impl Checker {
         let shown = match rule {
             DataBase::SpecDir if base.as_os_str().is_empty() => ".".to_string(),
             DataBase::SpecDir => base.display().to_string(),
-            _ => span::resolved(&base).display().to_string(),
+            _ => lsmc_ir::data::shown_path(&base).display().to_string(),
         };
         let relative = std::path::Path::new(path).is_relative();
         let base = relative.then_some((shown, rule));
@@ -921,7 +921,7 @@ impl Checker {
             span,
             CheckError::MissingFile {
                 path: path.into(),
-                resolved: span::resolved(&full).display().to_string(),
+                resolved: lsmc_ir::data::shown_path(&full).display().to_string(),
                 kind,
                 base,
             },

@@ -415,13 +415,11 @@ impl Checker {
                 self.emit(span, CheckError::PatienceWithoutEvaluation { evaluates });
             }
         }
-        let warmup = match &plan.schedule {
-            Some((_, args)) => match args.get("warmup") {
-                Some(crate::builtins::shapes::Val::Int(w)) => *w as u64,
-                _ => 0,
-            },
-            None => 0,
-        };
+        let warmup = plan
+            .schedule
+            .as_ref()
+            .and_then(|(_, args)| args.size("warmup").ok())
+            .unwrap_or(0);
         if let (Some(steps), true, Some(span)) = (plan.steps, warmup > 0, at("schedule")) {
             if warmup >= steps {
                 self.emit(span, CheckError::WarmupTooLong { warmup, steps });

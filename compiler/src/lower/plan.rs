@@ -261,7 +261,7 @@ pub(super) fn train(model: &Model) -> Result<TrainPlan, Diagnostic> {
         patience: t.patience,
         schedule: match &t.schedule {
             None => Schedule::default(),
-            Some((name, args)) => schedule(name, args)?,
+            Some((name, args)) => schedule(name, args).map_err(|e| arg_error("schedule", e))?,
         },
         clip_norm: t.clip_norm,
         log_every: t.log_every,
@@ -269,37 +269,25 @@ pub(super) fn train(model: &Model) -> Result<TrainPlan, Diagnostic> {
 }
 
 /// A `schedule NAME(…)` with its arguments bound by the checker.
-fn schedule(name: &str, args: &Args) -> Result<Schedule, Diagnostic> {
-    let int = |key: &str| -> Result<u64, Diagnostic> {
-        match args.get(key) {
-            Some(Val::Int(v)) if *v >= 0 => Ok(*v as u64),
-            other => Err(internal(
-                format!("schedule `{name}`: `{key}` is {other:?}, not a count"),
-                nowhere(),
-            )),
-        }
-    };
+fn schedule(name: &str, a: &Args) -> Result<Schedule, ArgError> {
     let decay = match name {
         "constant" => Decay::Constant,
         "linear_decay" => Decay::Linear,
         "cosine" => Decay::Cosine,
         "step_decay" => Decay::Step {
-            every: int("every")?,
-            gamma: match args.get("gamma") {
-                Some(Val::Float(g)) => *g,
-                Some(Val::Int(g)) => *g as f64,
-                other => {
-                    return Err(internal(
-                        format!("schedule `step_decay`: `gamma` is {other:?}"),
-                        nowhere(),
-                    ))
-                }
-            },
+            every: a.size("every")?,
+            gamma: a.float("gamma")?,
         },
-        other => return Err(internal(format!("no schedule `{other}`"), nowhere())),
+        other => {
+            return Err(ArgError {
+                name: "schedule".into(),
+                expected: "constant, linear_decay, cosine or step_decay",
+                found: Some(format!("`{other}`")),
+            })
+        }
     };
     Ok(Schedule {
-        warmup: int("warmup")?,
+        warmup: a.size("warmup")?,
         decay,
     })
 }

@@ -153,29 +153,12 @@ impl<T: Real> Dataset<T> {
     }
 }
 
-/// A data file's path as errors show it: absolute, its longest existing
-/// prefix resolved by the system (`..` and links), the rest as written
-/// with `..` taken lexically. Paths reach the loaders relative to the
-/// working directory (`models/sst/../../data/sst/train.txt`); the message
-/// names the file looked for, wherever the command ran.
+/// A data file's path as errors show it ([`lsmc_ir::data::shown_path`]):
+/// paths reach the loaders relative to the working directory
+/// (`models/sst/../../data/sst/train.txt`); the message names the file
+/// looked for, wherever the command ran.
 pub fn shown(path: &std::path::Path) -> String {
-    use std::path::Component;
-    let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    for prefix in path.ancestors() {
-        if let Ok(mut out) = std::fs::canonicalize(prefix) {
-            for c in path.components().skip(prefix.components().count()) {
-                match c {
-                    Component::ParentDir => {
-                        out.pop();
-                    }
-                    Component::CurDir => {}
-                    c => out.push(c),
-                }
-            }
-            return out.display().to_string();
-        }
-    }
-    path.display().to_string()
+    lsmc_ir::data::shown_path(path).display().to_string()
 }
 
 /// Loads (or generates) the data a program's `data` line names.
