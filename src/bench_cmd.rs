@@ -2,7 +2,8 @@
 //! training steps (no evaluation, no files), as one JSON line — the same
 //! form as the PyTorch baselines in `bench/`, so both run side by side.
 //!
-//! `lsmc bench --structure projective [--batch 32] [--n 10 20 40 80]`:
+//! `lsmc bench --structure projective [--batch 32] [--n 10 20 40 80]`
+//! (`--tags K` for `sequence`):
 //! milliseconds per batched MAP, marginals, and marginals backward (the
 //! exact VJP, timed with its forward, as autograd baselines time it) on
 //! random f32 scores, one JSON line per op and length — the form of
@@ -35,6 +36,10 @@ pub struct BenchArgs {
     /// Sentence lengths (or categories) to time (`--structure`).
     #[arg(long, num_args = 1.., default_values_t = [10, 20, 40, 80])]
     n: Vec<usize>,
+    /// Tags of a structure over words with categories (`--structure
+    /// sequence`): scores `[B, N, K, K]`.
+    #[arg(long, default_value_t = 10, value_name = "K")]
+    tags: usize,
     #[command(flatten)]
     overrides: Overrides,
     /// Training steps per timed run.
@@ -140,8 +145,8 @@ fn structure_bench(args: &BenchArgs, cx: &lsmc_runtime::Context) -> ExitCode {
     use lsmc_runtime::latent::structure::{Saved, Structure};
     use rand::SeedableRng;
     let kind = args.structure.expect("clap requires a spec or --structure");
-    if args.batch == 0 || args.n.contains(&0) || args.sparsemap == Some(0) {
-        eprintln!("error: --batch, every --n and --sparsemap must be at least 1");
+    if args.batch == 0 || args.n.contains(&0) || args.sparsemap == Some(0) || args.tags == 0 {
+        eprintln!("error: --batch, every --n, --tags and --sparsemap must be at least 1");
         return ExitCode::from(EXIT_USAGE);
     }
     let structure = Structure::new(kind.0, args.root == crate::infer_cmd::RootArg::Single);
@@ -151,7 +156,12 @@ fn structure_bench(args: &BenchArgs, cx: &lsmc_runtime::Context) -> ExitCode {
         .unwrap_or_else(|| "all".into());
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(args.seed.unwrap_or(1));
     for &n in &args.n {
-        let shape = kind.0.scores.shape(args.batch, n);
+        let layout = kind.0.scores;
+        let shape = if layout.sized() && layout.over_words() {
+            layout.shape_of(args.batch, n, args.tags)
+        } else {
+            layout.shape(args.batch, n)
+        };
         let normal = rand_distr::StandardNormal;
         let s: ndarray::ArrayD<f32> =
             ndarray::ArrayD::from_shape_simple_fn(ndarray::IxDyn(&shape), || {
@@ -237,6 +247,7 @@ fn structure_bench(args: &BenchArgs, cx: &lsmc_runtime::Context) -> ExitCode {
                     "op": op,
                     "batch": args.batch,
                     "n": n,
+                    "tags": (layout.sized() && layout.over_words()).then_some(args.tags),
                     "threads": threads,
                     "device": args.device.device,
                     "median_ms": median(all.clone()),

@@ -139,6 +139,7 @@ fn estimate(report: &lsmc_compiler::Report) -> Option<(memory::Estimate, String)
     let (batch, texts) = match &program.data {
         DataSource::SyntheticMixture(m) => (program.train.batch.unwrap_or(m.train as u64), 0),
         DataSource::Sst(_) => (program.train.batch.unwrap_or(256), 1),
+        DataSource::HmmSequences(h) => (program.train.batch.unwrap_or(h.train as u64), 1),
         DataSource::Table(t) => (program.train.batch.unwrap_or(256), t.texts.len()),
     };
     let lengths: Vec<(&str, usize)> = TEXT_LENGTHS

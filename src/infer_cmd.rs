@@ -1,9 +1,11 @@
 //! `lsmc infer`: one structured computation on scores from a JSON file, so
 //! a researcher can check a structure by hand or from another language.
 //!
-//! Input `{"scores": [...], "lengths": [...]}` — `scores[b][k]` for
-//! categorical, `scores[b][h][m]` (`h ∈ 0..=N`, 0 the root; `m ∈ 1..=N`)
-//! for trees; `lengths` optional (default: full size). Output
+//! Input `{"scores": [...], "lengths": [...]}` in the structure's layout
+//! (docs/language.md §10.6): `scores[b][k]` for categorical,
+//! `scores[b][h][m]` (`h ∈ 0..=N`, 0 the root; `m ∈ 1..=N`) for trees,
+//! `scores[b][i][p][c]` for sequences, `scores[b][i][j]` (`i ≤ j`) for
+//! constituency trees; `lengths` optional (default: full size). Output
 //! `{"result": [...]}` in the same layout, or one number per item for
 //! `logz`. Everything is computed in f64.
 
@@ -120,7 +122,8 @@ fn infer(cx: &lsmc_runtime::Context, args: &InferArgs, text: &str) -> Result<Val
     }
     let scores = obj.get("scores").ok_or("missing field `scores`")?;
     let rank = args.structure.0.scores.rank();
-    let s = nested_array(scores, rank)?;
+    let layout = args.structure.0.scores;
+    let s = nested_array(scores, rank, &layout.written())?;
     let lengths = match obj.get("lengths") {
         None | Some(Value::Null) => None,
         Some(Value::Array(items)) => Some(
@@ -138,17 +141,15 @@ fn infer(cx: &lsmc_runtime::Context, args: &InferArgs, text: &str) -> Result<Val
     };
     let structure = Structure::new(args.structure.0, args.root == RootArg::Single);
     let ls = lengths.as_deref();
-    if s.ndim() == 3 {
-        if let Some((b, n)) =
-            lsmc_runtime::text_limit::first_too_long(s.shape(), ls, cx.max_words())
-        {
-            return Err(lsmc_runtime::text_limit::too_long(
-                &format!("`scores[{b}]`"),
-                n,
-                "for a tree",
-                cx.max_words(),
-            ));
-        }
+    if let Some((b, n)) =
+        lsmc_runtime::text_limit::first_too_long(layout, s.shape(), ls, cx.max_words())
+    {
+        return Err(lsmc_runtime::text_limit::too_long(
+            &format!("`scores[{b}]`"),
+            n,
+            "for a tree",
+            cx.max_words(),
+        ));
     }
     let result = match args.op {
         OpArg::Map => to_json(&structure.map(cx, &s, ls).map_err(|e| e.to_string())?),
@@ -168,8 +169,7 @@ fn infer(cx: &lsmc_runtime::Context, args: &InferArgs, text: &str) -> Result<Val
 }
 
 /// A rectangular nested array of numbers of exactly `rank` levels.
-fn nested_array(v: &Value, rank: usize) -> Result<ArrayD<f64>, String> {
-    let layout = if rank == 2 { "[B][K]" } else { "[B][N+1][N+1]" };
+fn nested_array(v: &Value, rank: usize, layout: &str) -> Result<ArrayD<f64>, String> {
     let mut shape = Vec::new();
     let mut cur = v;
     for _ in 0..rank {
@@ -227,12 +227,6 @@ fn nested_array(v: &Value, rank: usize) -> Result<ArrayD<f64>, String> {
         Ok(())
     }
     walk(v, 0, &shape, &mut Vec::new(), &mut data, layout)?;
-    if rank == 3 && shape[1] != shape[2] {
-        return Err(format!(
-            "tree scores must be square per item ([B][N+1][N+1]), got [{}][{}][{}]",
-            shape[0], shape[1], shape[2]
-        ));
-    }
     ArrayD::from_shape_vec(IxDyn(&shape), data).map_err(|e| e.to_string())
 }
 

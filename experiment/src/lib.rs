@@ -3,6 +3,7 @@
 //! selection, tables and plots), and predictions with trained runs. The
 //! command line only parses flags, calls in here, and prints.
 
+pub mod chain_draw;
 pub mod eval;
 pub mod heatmap;
 pub mod plot;

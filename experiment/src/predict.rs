@@ -1,22 +1,27 @@
 //! Predictions with a trained run for `lsmc predict`: sentences or
-//! sentence pairs classified, with the tree each latent induced over its
-//! text (arcs drawn over the words) and each attention matrix between two
-//! texts, in the terminal, CoNLL-U, JSON or an SVG figure.
+//! sentence pairs classified, with the structure each latent induced over
+//! its text (a tree's arcs drawn over the words, a sequence's tags under
+//! them, a bracketing's spans joined below them) and each attention
+//! matrix between two texts, in the terminal, CoNLL-U, JSON or an SVG
+//! figure.
 //!
 //! Input comes from a split of the model's own data or from a file: for
 //! SST models one sentence a line ([`read_sentences`]); for table data
 //! (SNLI, SICK, a user's own) records in the data's own format and fields,
 //! the label optional ([`lsmc_runtime::data::table::read_queries`]).
 
+use crate::chain_draw::{self, Bracketing, BracketsFigure, Tagging, TagsFigure, WHOLE};
 use crate::heatmap::{self, Heatmap};
-use crate::tree_draw::{self, Figure, Panel, Parse};
+use crate::tree_draw::{self, Figure, Panel, Parse, WordNotes};
 use lsmc_ir::data::{DataSource, Sst, Table};
-use lsmc_ir::graph::{Graph, NodeId};
+use lsmc_ir::graph::{Forward, Graph, NodeId, Op};
 use lsmc_ir::plan::Split as Part;
+use lsmc_ir::structures::{ARCS, SPANS, TAG_PAIRS};
 use lsmc_ir::types::{Dim, TEXT_LENGTHS};
 use lsmc_runtime::data::sst::{self, Labels, Sentence};
 use lsmc_runtime::data::{table, Split};
-use lsmc_runtime::exec::Executor;
+use lsmc_runtime::exec::{Executor, Induced, Pass};
+use lsmc_runtime::latent::sequence;
 use lsmc_runtime::real::Real;
 use lsmc_runtime::records::io_reason;
 use lsmc_runtime::Context;
@@ -56,13 +61,25 @@ pub struct Item {
     pub gold: Option<usize>,
 }
 
-/// The tree a latent induced over one of the texts.
+/// What a latent induced over a text, as it is shown.
 #[derive(Clone, Debug)]
-pub struct Tree {
-    pub latent: String,
+pub enum Shape {
+    /// A dependency tree: each word's head.
+    Tree(Parse),
+    /// A sequence latent's tag per word.
+    Tags(Tagging),
+    /// A constituency latent's bracketing.
+    Brackets(Bracketing),
+}
+
+/// The structure a latent induced over one of the texts.
+#[derive(Clone, Debug)]
+pub struct Latent {
+    /// The latent's name in the spec.
+    pub name: String,
     /// Which of the item's texts.
     pub text: usize,
-    pub parse: Parse,
+    pub shape: Shape,
 }
 
 /// The attention weights an `attend` value computed: each word of one
@@ -81,8 +98,9 @@ pub struct Alignment {
 pub struct Prediction {
     pub item: Item,
     pub probabilities: Vec<f64>,
-    /// The tree each tree latent induced, in the graph's latent order.
-    pub trees: Vec<Tree>,
+    /// The structure each tree, sequence and constituency latent induced,
+    /// in the graph's latent order.
+    pub latents: Vec<Latent>,
     /// Every attention matrix, in the graph's node order.
     pub alignments: Vec<Alignment>,
 }
@@ -387,9 +405,9 @@ pub fn predict<T: Real>(
     lsmc_runtime::text_limit::check_split(graph, &split, origin, cx.max_words())?;
     let exec = Executor::new(graph, cx).map_err(|e| e.to_string())?;
     let logits = graph.nodes[graph.loss].inputs[0];
-    // Each tree latent's text, from the length of its scores' word axis;
-    // each attention's rows and columns likewise.
-    let tree_text = |node: NodeId| graph.nodes[node].dims.get(1).and_then(text_of);
+    // Each latent's text, from the length of its word axis; each
+    // attention's rows and columns likewise.
+    let latent_text = |node: NodeId| graph.nodes[node].dims.get(1).and_then(text_of);
     let attention_texts = |node: NodeId| {
         let n = &graph.nodes[node];
         let scores = &graph.nodes[n.inputs[0]];
@@ -408,32 +426,28 @@ pub fn predict<T: Real>(
         let pass = exec
             .forward(params, &batch, false, &mut rng)
             .map_err(|e| e.to_string())?;
-        let induced = exec.induced_trees(&pass)?;
+        let readings = exec
+            .induced(&pass)?
+            .into_iter()
+            .filter_map(|t| Reading::of(graph, &pass, t).transpose())
+            .collect::<Result<Vec<_>, String>>()?;
         let attention = exec.attention(&pass);
         let p = lsmc_runtime::ops::softmax::softmax(pass.value(logits));
         for (b, &i) in idx.iter().enumerate() {
             let item = slots[i].take().expect("each example once");
-            let mut trees = Vec::new();
-            for t in &induced {
-                let Some(k) = tree_text(t.node).filter(|&k| k < item.texts.len()) else {
+            let mut latents = Vec::new();
+            for r in &readings {
+                let Some(k) = latent_text(r.induced.node).filter(|&k| k < item.texts.len()) else {
                     continue;
                 };
-                let z = pass.value(t.node);
-                let heads = t.items[b].clone();
-                let weights = heads
-                    .iter()
-                    .enumerate()
-                    .map(|(m, &h)| z[[b, h, m + 1]].f64())
-                    .collect();
-                let parse = Parse {
-                    words: item.texts[k].words.clone(),
-                    heads,
-                    weights,
+                let words = item.texts[k].words.clone();
+                let Some(shape) = r.shape(pass.value(r.induced.node), b, words) else {
+                    continue;
                 };
-                trees.push(Tree {
-                    latent: t.latent.clone(),
+                latents.push(Latent {
+                    name: r.induced.latent.clone(),
                     text: k,
-                    parse,
+                    shape,
                 });
             }
             let mut alignments = Vec::new();
@@ -457,12 +471,95 @@ pub fn predict<T: Real>(
             predictions[i] = Some(Prediction {
                 item,
                 probabilities: (0..p.shape()[1]).map(|c| p[[b, c]].f64()).collect(),
-                trees,
+                latents,
                 alignments,
             });
         }
     }
     Ok(predictions.into_iter().flatten().collect())
+}
+
+/// A latent's decoded structures in a pass, with what showing them needs
+/// from its value.
+struct Reading<T: Real> {
+    induced: Induced,
+    kind: Kind<T>,
+}
+
+/// How a latent's structures are read and shown.
+enum Kind<T: Real> {
+    /// Trees: each word's head; an arc's weight is its entry of the value.
+    Tree,
+    /// Tag sequences: each word's tag, weighted by the tag weights
+    /// `[B, N, K]` of the value; every tag's weight kept when `relaxed`.
+    Tags { weights: ArrayD<T>, relaxed: bool },
+    /// Bracketings: split points in preorder; a span's weight is its
+    /// entry of the value.
+    Brackets,
+}
+
+impl<T: Real> Reading<T> {
+    /// How to show an induced latent, `None` for a structure `lsmc
+    /// predict` does not draw (categories).
+    fn of(graph: &Graph, pass: &Pass<T>, induced: Induced) -> Result<Option<Reading<T>>, String> {
+        let layout = induced.structure.descriptor.scores;
+        let kind = if layout == ARCS {
+            Kind::Tree
+        } else if layout == SPANS {
+            Kind::Brackets
+        } else if layout == TAG_PAIRS {
+            // Decoding gives each sentence one tag per word.
+            let lengths: Vec<usize> = induced.items.iter().map(Vec::len).collect();
+            let weights = sequence::tag_weights(pass.value(induced.node), &lengths)
+                .map_err(|e| e.to_string())?;
+            let relaxed = matches!(&graph.nodes[induced.node].op,
+                Op::Latent(l) if matches!(l.forward(), Forward::Marg | Forward::SparseMap));
+            Kind::Tags { weights, relaxed }
+        } else {
+            return Ok(None);
+        };
+        Ok(Some(Reading { induced, kind }))
+    }
+
+    /// Item `b`'s structure over `words`, weighted by the latent's value
+    /// `z`; `None` when the decoding does not fit the words.
+    fn shape(&self, z: &ArrayD<T>, b: usize, words: Vec<String>) -> Option<Shape> {
+        let decoded = self.induced.items.get(b)?;
+        if matches!(self.kind, Kind::Tree | Kind::Tags { .. }) && decoded.len() != words.len() {
+            return None;
+        }
+        Some(match &self.kind {
+            Kind::Tree => {
+                let weights = decoded
+                    .iter()
+                    .enumerate()
+                    .map(|(m, &h)| z[[b, h, m + 1]].f64())
+                    .collect();
+                Shape::Tree(Parse {
+                    words,
+                    heads: decoded.clone(),
+                    weights,
+                })
+            }
+            Kind::Tags { weights, relaxed } => {
+                let k = weights.shape()[2];
+                let row = |i: usize| (0..k).map(|c| weights[[b, i, c]].f64()).collect();
+                Shape::Tags(Tagging {
+                    words,
+                    tags: decoded.clone(),
+                    weights: decoded
+                        .iter()
+                        .enumerate()
+                        .map(|(i, &c)| weights[[b, i, c]].f64())
+                        .collect(),
+                    distribution: relaxed.then(|| (0..decoded.len()).map(row).collect()),
+                })
+            }
+            Kind::Brackets => {
+                Shape::Brackets(Bracketing::new(words, decoded, |i, j| z[[b, i, j]].f64())?)
+            }
+        })
+    }
 }
 
 /// The most probable class and its probability.
@@ -486,13 +583,28 @@ impl Prediction {
         self.item.texts.len() > 1
     }
 
-    /// What a tree is labelled with: its latent, and for a pair its text.
-    fn tree_label(&self, t: &Tree) -> String {
+    /// Whether each latent's structure is labelled: with several latents
+    /// or several texts.
+    fn label_latents(&self) -> bool {
+        self.latents.len() > 1 || self.several_texts()
+    }
+
+    /// What a latent's structure is labelled with: its name, and for a
+    /// pair its text.
+    fn latent_label(&self, l: &Latent) -> String {
         if self.several_texts() {
-            format!("{} ({})", t.latent, self.item.texts[t.text].name)
+            format!("{} ({})", l.name, self.item.texts[l.text].name)
         } else {
-            t.latent.clone()
+            l.name.clone()
         }
+    }
+
+    /// The trees, with their latents.
+    fn trees(&self) -> impl Iterator<Item = (&Latent, &Parse)> {
+        self.latents.iter().filter_map(|l| match &l.shape {
+            Shape::Tree(p) => Some((l, p)),
+            _ => None,
+        })
     }
 
     fn heatmap(&self, a: &Alignment, title: String) -> Heatmap {
@@ -543,17 +655,13 @@ pub fn render(format: Format, predictions: &[Prediction], names: &[String]) -> S
         Format::Svg => {
             let mut panels = Vec::new();
             for (i, p) in predictions.iter().enumerate() {
-                let several = p.trees.len() > 1 || p.several_texts();
-                for t in &p.trees {
-                    let title = if several {
-                        format!("{} · {}", title(i, p), p.tree_label(t))
+                for l in &p.latents {
+                    let title = if p.label_latents() {
+                        format!("{} · {}", title(i, p), p.latent_label(l))
                     } else {
                         title(i, p)
                     };
-                    panels.push(Panel::Tree(Figure {
-                        title,
-                        parse: t.parse.clone(),
-                    }));
+                    panels.push(panel(title, &l.shape));
                 }
                 for a in &p.alignments {
                     let t = format!("{} · {}", title(i, p), p.alignment_label(a));
@@ -565,8 +673,55 @@ pub fn render(format: Format, predictions: &[Prediction], names: &[String]) -> S
     }
 }
 
-/// One prediction for the terminal: the class, the texts, each tree drawn
-/// over its text and each alignment as a matrix of percentages.
+/// A latent's structure as an SVG panel.
+fn panel(title: String, shape: &Shape) -> Panel {
+    match shape {
+        Shape::Tree(parse) => Panel::Tree(Figure {
+            title,
+            parse: parse.clone(),
+        }),
+        Shape::Tags(tagging) => Panel::Tags(TagsFigure {
+            title,
+            tagging: tagging.clone(),
+        }),
+        Shape::Brackets(bracketing) => Panel::Brackets(BracketsFigure {
+            title,
+            bracketing: bracketing.clone(),
+        }),
+    }
+}
+
+/// A latent's structure for the terminal: the drawing, then, when the
+/// latent was relaxed and the structure shown is only its mode, a note
+/// saying so.
+fn terminal_lines(shape: &Shape) -> (String, Option<&'static str>) {
+    match shape {
+        Shape::Tree(parse) => (
+            tree_draw::terminal(parse),
+            parse.weights.iter().any(|&w| w < WHOLE).then_some(
+                "(the MAP tree of the scores; the decoder saw weighted arcs: see --format json)",
+            ),
+        ),
+        Shape::Tags(t) => (
+            chain_draw::terminal_tags(t),
+            t.partial().then_some(
+                "(the MAP tags of the scores and the weight the decoder saw on each: every tag's weight in --format json)",
+            ),
+        ),
+        // One word has no brackets to draw: its string is all there is.
+        Shape::Brackets(b) if b.words.len() < 2 => (format!("{}\n", b.bracketed()), None),
+        Shape::Brackets(b) => (
+            format!("{}\n{}", b.bracketed(), chain_draw::terminal_brackets(b)),
+            b.partial().then_some(
+                "(the MAP bracketing of the scores; the decoder saw weighted spans: see --format json)",
+            ),
+        ),
+    }
+}
+
+/// One prediction for the terminal: the class, the texts, each latent's
+/// structure drawn with its text (a tree over it, tags under it, a
+/// bracketing below it) and each alignment as a matrix of percentages.
 fn text_block(title: &str, p: &Prediction) -> String {
     let mut out = format!("{title}\n");
     for t in &p.item.texts {
@@ -576,16 +731,17 @@ fn text_block(title: &str, p: &Prediction) -> String {
             out += &format!("  {}\n", t.text);
         }
     }
-    let label_trees = p.trees.len() > 1 || p.several_texts();
-    for t in &p.trees {
-        if label_trees {
-            out += &format!("  {}:\n", p.tree_label(t));
+    for l in &p.latents {
+        if p.label_latents() {
+            out += &format!("  {}:\n", p.latent_label(l));
         }
-        for line in tree_draw::terminal(&t.parse).lines() {
-            out += &format!("  {line}\n");
+        let (drawing, note) = terminal_lines(&l.shape);
+        for line in drawing.lines() {
+            out += format!("  {line}").trim_end();
+            out.push('\n');
         }
-        if t.parse.weights.iter().any(|&w| w < 0.995) {
-            out += "  (the MAP tree of the scores; the decoder saw weighted arcs: see --format json)\n";
+        if let Some(note) = note {
+            out += &format!("  {note}\n");
         }
     }
     for a in &p.alignments {
@@ -599,9 +755,12 @@ fn text_block(title: &str, p: &Prediction) -> String {
 }
 
 /// One prediction in CoNLL-U: a sentence block per tree (`sent_id` the
-/// example's number, and the latent's name when there are several trees
-/// or texts); a model without a tree latent shows each text with every
-/// word hanging from the first.
+/// example's number, and the latent's name when there are several
+/// blocks), and one block for each text that only other latents cover
+/// (every word hanging from the first); a model without such latents
+/// shows each text so. Every block of a text carries its sequence
+/// latents' tags (XPOS, see [`word_notes`]) and its bracketings (a
+/// `# tree = …` comment each, see [`tree_comments`]).
 fn conllu_block(i: usize, p: &Prediction, names: &[String]) -> String {
     let (c, v) = class(p);
     let mut comments = vec![
@@ -616,19 +775,25 @@ fn conllu_block(i: usize, p: &Prediction, names: &[String]) -> String {
         heads: (0..t.words.len()).map(|m| usize::from(m > 0)).collect(),
         weights: vec![1.0; t.words.len()],
     };
-    let blocks: Vec<(String, usize, Parse)> = if p.trees.is_empty() {
-        p.item
+    let mut blocks: Vec<(String, usize, Parse)> = p
+        .trees()
+        .map(|(l, parse)| (l.name.clone(), l.text, parse.clone()))
+        .collect();
+    for (k, t) in p.item.texts.iter().enumerate() {
+        let covered = |text: usize| blocks.iter().any(|b| b.1 == text);
+        if !covered(k) && p.latents.iter().any(|l| l.text == k) {
+            blocks.push((t.name.clone(), k, flat(t)));
+        }
+    }
+    if blocks.is_empty() {
+        blocks = p
+            .item
             .texts
             .iter()
             .enumerate()
             .map(|(k, t)| (t.name.clone(), k, flat(t)))
-            .collect()
-    } else {
-        p.trees
-            .iter()
-            .map(|t| (t.latent.clone(), t.text, t.parse.clone()))
-            .collect()
-    };
+            .collect();
+    }
     let several = blocks.len() > 1;
     let mut out = String::new();
     for (label, k, parse) in blocks {
@@ -643,15 +808,85 @@ fn conllu_block(i: usize, p: &Prediction, names: &[String]) -> String {
             lines.push(("input".to_string(), text.name.clone()));
         }
         lines.extend(comments.iter().cloned());
-        out += &tree_draw::conllu(&id, &lines, &parse);
+        lines.extend(tree_comments(p, k));
+        out += &tree_draw::conllu(&id, &lines, &parse, &word_notes(p, k));
     }
     out
+}
+
+/// The latents of one kind over text `k`, picked by `pick`.
+fn over_text<'p, S>(
+    p: &'p Prediction,
+    k: usize,
+    pick: impl Fn(&'p Shape) -> Option<&'p S>,
+) -> Vec<(&'p str, &'p S)> {
+    p.latents
+        .iter()
+        .filter(|l| l.text == k)
+        .filter_map(|l| Some((l.name.as_str(), pick(&l.shape)?)))
+        .collect()
+}
+
+/// Text `k`'s bracketings as CoNLL-U comments (CoNLL-U has no column for
+/// constituents): `tree = ((the movie) (was great))`, or with several
+/// constituency latents over the text, `tree.LATENT = …` each.
+fn tree_comments(p: &Prediction, k: usize) -> Vec<(String, String)> {
+    let brackets = over_text(p, k, |s| match s {
+        Shape::Brackets(b) => Some(b),
+        _ => None,
+    });
+    let several = brackets.len() > 1;
+    brackets
+        .into_iter()
+        .map(|(name, b)| {
+            let key = if several {
+                format!("tree.{name}")
+            } else {
+                "tree".to_string()
+            };
+            (key, b.bracketed())
+        })
+        .collect()
+}
+
+/// What CoNLL-U says of text `k`'s words beyond their heads: the tag of
+/// the first sequence latent over the text in XPOS (`t3`), with
+/// `TagWeight=` in MISC when below 1; every further sequence latent's tag
+/// in MISC as `Tag.LATENT=t3` (and `TagWeight.LATENT=`).
+fn word_notes(p: &Prediction, k: usize) -> Vec<WordNotes> {
+    let n = p.item.texts[k].words.len();
+    let mut notes = vec![WordNotes::default(); n];
+    let taggings = over_text(p, k, |s| match s {
+        Shape::Tags(t) => Some(t),
+        _ => None,
+    });
+    for (first, (name, t)) in taggings.into_iter().enumerate().map(|(q, x)| (q == 0, x)) {
+        let suffix = if first {
+            String::new()
+        } else {
+            format!(".{name}")
+        };
+        for (note, (&tag, &w)) in notes.iter_mut().zip(t.tags.iter().zip(&t.weights)) {
+            let tag = chain_draw::tag_name(tag);
+            if first {
+                note.xpos = Some(tag);
+            } else {
+                note.misc.push(format!("Tag{suffix}={tag}"));
+            }
+            if chain_draw::is_partial(w) {
+                note.misc.push(format!("TagWeight{suffix}={w:.4}"));
+            }
+        }
+    }
+    notes
 }
 
 /// One prediction as a JSON object. One sentence keeps its fields at the
 /// top (`text`, `tokens`, and the first tree's `heads` and `weights`); a
 /// pair has `texts` by input name. `trees` (by latent) appears with
-/// several trees or texts, `alignments` (by value) with any attention.
+/// several trees or texts, `tags` with a sequence latent, `brackets` with
+/// a constituency latent (both by latent), `alignments` (by value) with
+/// any attention.
 fn json_of(p: &Prediction, names: &[String]) -> serde_json::Value {
     let (c, _) = class(p);
     let mut v = json!({
@@ -659,6 +894,7 @@ fn json_of(p: &Prediction, names: &[String]) -> serde_json::Value {
         "probabilities": names.iter().zip(&p.probabilities).map(|(n, v)| (n.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
         "gold": p.item.gold.map(|g| &names[g]),
     });
+    let trees: Vec<(&Latent, &Parse)> = p.trees().collect();
     if p.several_texts() {
         v["texts"] = p
             .item
@@ -671,24 +907,49 @@ fn json_of(p: &Prediction, names: &[String]) -> serde_json::Value {
         let t = &p.item.texts[0];
         v["text"] = json!(t.text);
         v["tokens"] = json!(t.tokens);
-        let first = p.trees.first();
-        v["heads"] = json!(first.map(|t| &t.parse.heads));
-        v["weights"] = json!(first.map(|t| &t.parse.weights));
+        let first = trees.first().map(|t| t.1);
+        v["heads"] = json!(first.map(|t| &t.heads));
+        v["weights"] = json!(first.map(|t| &t.weights));
     }
-    if p.trees.len() > 1 || p.several_texts() {
-        v["trees"] = p
-            .trees
+    if trees.len() > 1 || p.several_texts() {
+        v["trees"] = trees
             .iter()
-            .map(|t| {
+            .map(|(l, parse)| {
                 let tree = json!({
-                    "text": p.item.texts[t.text].name,
-                    "heads": t.parse.heads,
-                    "weights": t.parse.weights,
+                    "text": p.item.texts[l.text].name,
+                    "heads": parse.heads,
+                    "weights": parse.weights,
                 });
-                (t.latent.clone(), tree)
+                (l.name.clone(), tree)
             })
             .collect::<serde_json::Map<_, _>>()
             .into();
+    }
+    let by_latent = |f: &dyn Fn(&Shape) -> Option<serde_json::Value>| {
+        let map: serde_json::Map<_, _> = p
+            .latents
+            .iter()
+            .filter_map(|l| {
+                let mut o = f(&l.shape)?;
+                if p.several_texts() {
+                    o["text"] = json!(p.item.texts[l.text].name);
+                }
+                Some((l.name.clone(), o))
+            })
+            .collect();
+        (!map.is_empty()).then_some(serde_json::Value::Object(map))
+    };
+    if let Some(tags) = by_latent(&|s| match s {
+        Shape::Tags(t) => Some(tags_json(t)),
+        _ => None,
+    }) {
+        v["tags"] = tags;
+    }
+    if let Some(brackets) = by_latent(&|s| match s {
+        Shape::Brackets(b) => Some(brackets_json(b)),
+        _ => None,
+    }) {
+        v["brackets"] = brackets;
     }
     if !p.alignments.is_empty() {
         v["alignments"] = p
@@ -706,4 +967,26 @@ fn json_of(p: &Prediction, names: &[String]) -> serde_json::Value {
             .into();
     }
     v
+}
+
+/// A sequence latent's tags in JSON: each word's tag (from 0) and its
+/// weight, and for a relaxed latent every tag's weight per word
+/// (`tag_weights`, words × tags).
+fn tags_json(t: &Tagging) -> serde_json::Value {
+    let mut o = json!({"tags": t.tags, "weights": t.weights});
+    if let Some(d) = &t.distribution {
+        o["tag_weights"] = json!(d);
+    }
+    o
+}
+
+/// A constituency latent's bracketing in JSON: the bracketed string, and
+/// its `2n − 1` spans in preorder as `[i, j]` (words from 0, inclusive)
+/// with their weights `z[i][j]`.
+fn brackets_json(b: &Bracketing) -> serde_json::Value {
+    json!({
+        "bracketed": b.bracketed(),
+        "spans": b.spans.iter().map(|s| [s.i, s.j]).collect::<Vec<_>>(),
+        "weights": b.weights,
+    })
 }

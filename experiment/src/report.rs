@@ -271,10 +271,16 @@ pub fn rows<'a>(
 
 /// What `--percent` multiplies a metric by (`metric` or `split.metric`):
 /// fractions become percentages; the loss and the sizes of trees (depth,
-/// arc length) are not fractions and stay as they are.
+/// arc length) and of tag sequences (run length, tags used) are not
+/// fractions and stay as they are.
 fn scale_of(metric: &str, percent: bool) -> f64 {
     let name = metric.rsplit('.').next().unwrap_or(metric);
-    if percent && !matches!(name, "loss" | "tree_depth" | "arc_length") {
+    if percent
+        && !matches!(
+            name,
+            "loss" | "tree_depth" | "arc_length" | "run_length" | "tags_used"
+        )
+    {
         100.0
     } else {
         1.0
@@ -754,10 +760,24 @@ mod tests {
 
     #[test]
     fn percent_scales_fractions_but_not_losses_or_tree_sizes() {
-        for m in ["accuracy", "valid.accuracy", "v_measure", "flat_trees"] {
+        for m in [
+            "accuracy",
+            "valid.accuracy",
+            "v_measure",
+            "flat_trees",
+            "path_match",
+            "right_branching",
+        ] {
             assert_eq!(scale_of(m, true), 100.0, "{m}");
         }
-        for m in ["loss", "valid.loss", "tree_depth", "arc_length"] {
+        for m in [
+            "loss",
+            "valid.loss",
+            "tree_depth",
+            "arc_length",
+            "run_length",
+            "z.tags_used",
+        ] {
             assert_eq!(scale_of(m, true), 1.0, "{m}");
         }
         assert_eq!(scale_of("accuracy", false), 1.0);

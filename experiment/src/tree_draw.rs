@@ -54,13 +54,14 @@ fn arcs(heads: &[usize]) -> Vec<Arc> {
     arcs
 }
 
-const UP: u8 = 1;
-const DOWN: u8 = 2;
-const LEFT: u8 = 4;
-const RIGHT: u8 = 8;
+// A cell of a box drawing: the directions its lines leave in.
+pub(crate) const UP: u8 = 1;
+pub(crate) const DOWN: u8 = 2;
+pub(crate) const LEFT: u8 = 4;
+pub(crate) const RIGHT: u8 = 8;
 const ARROW: u8 = 16;
 
-fn glyph(mask: u8) -> char {
+pub(crate) fn glyph(mask: u8) -> char {
     if mask & ARROW != 0 {
         return '▼';
     }
@@ -83,7 +84,7 @@ fn glyph(mask: u8) -> char {
 }
 
 /// The column each word is centred on, and where each word starts.
-fn layout(words: &[String]) -> (Vec<usize>, Vec<usize>) {
+pub(crate) fn layout(words: &[String]) -> (Vec<usize>, Vec<usize>) {
     let (mut centre, mut start) = (Vec::new(), Vec::new());
     let mut x = 0;
     for w in words {
@@ -170,10 +171,13 @@ pub struct Figure {
     pub parse: Parse,
 }
 
-/// One figure of an SVG document: a tree over a sentence, or a matrix of
-/// attention weights between two texts.
+/// One figure of an SVG document: a tree over a sentence, tags under its
+/// words, a bracketing over them, or a matrix of attention weights
+/// between two texts.
 pub enum Panel {
     Tree(Figure),
+    Tags(crate::chain_draw::TagsFigure),
+    Brackets(crate::chain_draw::BracketsFigure),
     Heatmap(crate::heatmap::Heatmap),
 }
 
@@ -181,7 +185,8 @@ pub enum Panel {
 pub(crate) const PAD: f64 = 16.0;
 
 /// Every panel stacked in one SVG document, trees as [`tree_svg`] draws
-/// them and matrices as [`crate::heatmap::svg`] does.
+/// them, tags and bracketings as [`crate::chain_draw`] does, and matrices
+/// as [`crate::heatmap::svg`] does.
 pub fn svg(panels: &[Panel]) -> String {
     let mut body = String::new();
     let mut y = PAD;
@@ -189,6 +194,8 @@ pub fn svg(panels: &[Panel]) -> String {
     for panel in panels {
         let (bottom, w) = match panel {
             Panel::Tree(f) => tree_svg(f, y, &mut body),
+            Panel::Tags(f) => crate::chain_draw::tags_svg(f, y, &mut body),
+            Panel::Brackets(f) => crate::chain_draw::brackets_svg(f, y, &mut body),
             Panel::Heatmap(h) => crate::heatmap::svg(h, y, &mut body),
         };
         width = width.max(w);
@@ -203,6 +210,9 @@ pub fn svg(panels: &[Panel]) -> String {
 .weight {{ font: 10px sans-serif; fill: #1f77b4; text-anchor: middle; }}
 .root {{ font: 10px sans-serif; fill: #1f77b4; text-anchor: middle; }}
 .arc {{ fill: none; stroke: #1f77b4; stroke-width: 1.5; }}
+.tag {{ font: 14px monospace; fill: #1f77b4; }}
+.tagweight {{ font: 10px sans-serif; fill: #1f77b4; }}
+.bracket {{ fill: none; stroke: #1f77b4; stroke-width: 1.5; }}
 .row {{ font: 12px monospace; fill: #000; text-anchor: end; dominant-baseline: middle; }}
 .column {{ font: 12px monospace; fill: #000; }}
 .cell {{ fill: #1f77b4; }}
@@ -285,26 +295,43 @@ fn tree_svg(f: &Figure, y: f64, body: &mut String) -> (f64, f64) {
     (base + 14.0, width)
 }
 
+/// What a CoNLL-U line says of a word beside its head: XPOS (a sequence
+/// latent's tag) and further MISC entries (`Key=Value`).
+#[derive(Clone, Debug, Default)]
+pub struct WordNotes {
+    pub xpos: Option<String>,
+    pub misc: Vec<String>,
+}
+
 /// One sentence in CoNLL-U: comment lines, then a line per word with its
 /// head (`root` for the root's child, `dep` otherwise) and, when the
-/// latent gave the arc less than all its weight, `Weight=` in MISC.
-pub fn conllu(id: &str, comments: &[(String, String)], p: &Parse) -> String {
+/// latent gave the arc less than all its weight, `Weight=` in MISC; word
+/// `i`'s `notes[i]`, when given, fill XPOS and add to MISC.
+pub fn conllu(id: &str, comments: &[(String, String)], p: &Parse, notes: &[WordNotes]) -> String {
     let mut out = format!("# sent_id = {id}\n");
     for (k, v) in comments {
         let _ = writeln!(out, "# {k} = {v}");
     }
+    let none = WordNotes::default();
     for (i, w) in p.words.iter().enumerate() {
         let h = p.heads[i];
-        let misc = if p.weights[i] < 0.995 {
-            format!("Weight={:.4}", p.weights[i])
+        let note = notes.get(i).unwrap_or(&none);
+        let mut misc = Vec::new();
+        if p.weights[i] < 0.995 {
+            misc.push(format!("Weight={:.4}", p.weights[i]));
+        }
+        misc.extend(note.misc.iter().cloned());
+        let misc = if misc.is_empty() {
+            "_".to_string()
         } else {
-            "_".into()
+            misc.join("|")
         };
         let _ = writeln!(
             out,
-            "{}\t{}\t_\t_\t_\t_\t{}\t{}\t_\t{}",
+            "{}\t{}\t_\t_\t{}\t_\t{}\t{}\t_\t{}",
             i + 1,
             w,
+            note.xpos.as_deref().unwrap_or("_"),
             h,
             if h == 0 { "root" } else { "dep" },
             misc
@@ -365,10 +392,31 @@ mod tests {
     fn conllu_lines_have_ten_columns_and_the_root_is_marked() {
         let mut p = parse("good film", &[2, 0]);
         p.weights[0] = 0.25;
-        let s = conllu("7", &[("text".into(), "good film".into())], &p);
+        let s = conllu("7", &[("text".into(), "good film".into())], &p, &[]);
         assert_eq!(
             s,
             "# sent_id = 7\n# text = good film\n1\tgood\t_\t_\t_\t_\t2\tdep\t_\tWeight=0.2500\n2\tfilm\t_\t_\t_\t_\t0\troot\t_\t_\n\n"
+        );
+    }
+
+    #[test]
+    fn conllu_notes_fill_xpos_and_join_misc_after_the_arc_weight() {
+        let mut p = parse("good film", &[2, 0]);
+        p.weights[0] = 0.25;
+        let notes = [
+            WordNotes {
+                xpos: Some("t1".into()),
+                misc: vec!["TagWeight=0.6000".into()],
+            },
+            WordNotes {
+                xpos: Some("t0".into()),
+                misc: vec![],
+            },
+        ];
+        let s = conllu("7", &[], &p, &notes);
+        assert_eq!(
+            s,
+            "# sent_id = 7\n1\tgood\t_\t_\tt1\t_\t2\tdep\t_\tWeight=0.2500|TagWeight=0.6000\n2\tfilm\t_\t_\tt0\t_\t0\troot\t_\t_\n\n"
         );
     }
 }

@@ -36,6 +36,9 @@ pub enum DataSource {
     /// Sentences (one or several per record) with a class label, from
     /// JSON Lines or TSV files: SNLI, SICK, a user's own.
     Table(Table),
+    /// Symbol sequences from a hidden Markov chain, labelled by a function
+    /// of the hidden path, generated from a seed.
+    HmmSequences(Hmm),
 }
 
 impl DataSource {
@@ -45,6 +48,7 @@ impl DataSource {
             DataSource::SyntheticMixture(_) => "synthetic_mixture",
             DataSource::Sst(_) => "sst",
             DataSource::Table(_) => "table",
+            DataSource::HmmSequences(_) => "hmm_sequences",
         }
     }
 }
@@ -60,6 +64,82 @@ pub struct Mixture {
     /// σ, the standard deviation of x around its cluster centre.
     pub noise: f64,
     pub seed: u64,
+}
+
+/// `hmm_sequences(…)`: sentences of symbols emitted by a hidden Markov
+/// chain, `y` a thresholded sum of per-(state, symbol) weights along the
+/// hidden path. The generator (`lsmc_runtime::data::hmm`) defines the
+/// model exactly.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Hmm {
+    /// Hidden states of the chain (the gold tags `z_gold`).
+    pub states: usize,
+    /// Distinct symbols the states emit (the vocabulary, less padding).
+    pub symbols: usize,
+    /// Each sentence's length is uniform in `min_length..=max_length`.
+    pub min_length: usize,
+    pub max_length: usize,
+    pub train: usize,
+    pub valid: usize,
+    pub test: usize,
+    pub seed: u64,
+    /// Only `random(dim)`: the symbols are not words, so no pretrained
+    /// vectors name them.
+    pub embeddings: Embeddings,
+}
+
+impl Hmm {
+    /// The longest sentence a spec may ask for: sentences are generated in
+    /// full for every split before training, and a chain latent's work
+    /// grows with `N·K²`.
+    pub const MAX_LENGTH: usize = 1000;
+
+    /// What makes the configuration unusable; the compiler reports these
+    /// at check time and the generator refuses them.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.states < 2 {
+            out.push(format!("{} states; a chain needs at least 2", self.states));
+        }
+        if self.symbols < 2 {
+            out.push(format!(
+                "{} symbols; the states need at least 2 to emit",
+                self.symbols
+            ));
+        }
+        if self.min_length == 0 {
+            out.push("`min_length` is 0; every sentence needs a word".to_string());
+        }
+        if self.min_length > self.max_length {
+            out.push(format!(
+                "`min_length` ({}) is more than `max_length` ({})",
+                self.min_length, self.max_length
+            ));
+        }
+        if self.max_length > Hmm::MAX_LENGTH {
+            out.push(format!(
+                "`max_length` is {}; at most {} words a sentence",
+                self.max_length,
+                Hmm::MAX_LENGTH
+            ));
+        }
+        for (name, n) in [
+            ("train", self.train),
+            ("valid", self.valid),
+            ("test", self.test),
+        ] {
+            if n == 0 {
+                out.push(format!("no `{name}` sentences"));
+            }
+        }
+        if let Embeddings::Glove { .. } = self.embeddings {
+            out.push(
+                "the symbols are not words, so GloVe has no vectors for them; use `embeddings = random(dim = …)`"
+                    .to_string(),
+            );
+        }
+        out
+    }
 }
 
 /// `sst(path, labels, embeddings)`.
@@ -242,6 +322,51 @@ mod tests {
             name: name.into(),
             column: name.into(),
         }
+    }
+
+    fn hmm() -> Hmm {
+        Hmm {
+            states: 5,
+            symbols: 30,
+            min_length: 5,
+            max_length: 15,
+            train: 10,
+            valid: 2,
+            test: 2,
+            seed: 1,
+            embeddings: Embeddings::Random { dim: 4 },
+        }
+    }
+
+    #[test]
+    fn an_hmm_source_that_cannot_work_says_every_reason() {
+        assert!(hmm().problems().is_empty());
+        let bad = Hmm {
+            states: 1,
+            min_length: 16,
+            test: 0,
+            embeddings: Embeddings::Glove {
+                path: "g.txt".into(),
+                dim: 4,
+            },
+            ..hmm()
+        };
+        assert_eq!(
+            bad.problems(),
+            [
+                "1 states; a chain needs at least 2",
+                "`min_length` (16) is more than `max_length` (15)",
+                "no `test` sentences",
+                "the symbols are not words, so GloVe has no vectors for them; use `embeddings = random(dim = …)`",
+            ]
+        );
+        let long = Hmm {
+            symbols: 1,
+            min_length: 0,
+            max_length: Hmm::MAX_LENGTH + 1,
+            ..hmm()
+        };
+        assert_eq!(long.problems().len(), 3, "{:?}", long.problems());
     }
 
     #[test]

@@ -178,7 +178,8 @@ pub enum Op {
     Embedding,
     /// Inverted dropout with drop probability `p` (identity at evaluation).
     Dropout(f64),
-    /// `labels[B]` → `f32[B, K]`.
+    /// `labels[B]` → `f32[B, K]`; per-word `labels[B, N]` with the
+    /// sentences' `lengths` as a second input → `f32[B, N, K]`, padding rows zero.
     OneHot(usize),
     /// Standard Gumbel noise of the node's shape (zero at evaluation).
     Gumbel,
@@ -195,6 +196,14 @@ pub enum Op {
     PairScore,
     /// `Σ_j z[b, j, i] h[b, j]` over word heads j; inputs `z[B, N+1, N+1], h[B, N, D]`.
     Heads,
+    /// Linear-chain scores in the tag-pair layout (`structures::TAG_PAIRS`):
+    /// `s[b, i, p, c] = e[b, i, c] + t[p, c]` for words `i ≥ 1`,
+    /// `s[b, 0, 0, c] = e[b, 0, c] + start[c]`, zero in the other rows of
+    /// word 0; inputs `e[B, N, K], t[K, K], start[K]`.
+    ChainScores,
+    /// Each word's tag weights `Σ_p z[b, i, p, c]` (word 0: `z[b, 0, 0, c]`)
+    /// of a sequence latent `z[B, N, K, K]` → `[B, N, K]`.
+    Tags,
     /// Attention-weighted sum over each sentence's words; inputs `x, lengths, w[D]`.
     AttentionPool,
     /// The last two axes swapped: `[…, N, M]` → `[…, M, N]`.

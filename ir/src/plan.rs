@@ -160,8 +160,13 @@ impl fmt::Display for Split {
 pub enum MetricKind {
     /// Share of examples whose highest logit is the gold class.
     Accuracy,
-    /// V-measure of a categorical latent's clusters against gold ones.
+    /// V-measure of a latent's clusters against gold ones: a categorical
+    /// latent's per example, a sequence latent's tags per word.
     VMeasure,
+    /// Share of sentences whose whole tag path, after the one-to-one
+    /// renaming of predicted tags that best agrees with the gold tags over
+    /// the split, is the gold path.
+    PathMatch,
 }
 
 impl MetricKind {
@@ -169,6 +174,7 @@ impl MetricKind {
         match self {
             MetricKind::Accuracy => "accuracy",
             MetricKind::VMeasure => "v_measure",
+            MetricKind::PathMatch => "path_match",
         }
     }
 }
@@ -179,6 +185,10 @@ pub struct Metric {
     /// The named values it reads: prediction, then gold.
     pub pred: String,
     pub gold: String,
+    /// For a metric over the words of sentences (gold `class(K)[B, N]`):
+    /// the input holding each sentence's true length (`lengths` for `N`),
+    /// so padding is never counted. `None`: one gold label per example.
+    pub lengths: Option<String>,
     /// As written in the spec, `accuracy(y_hat, y)`: the key of a metric
     /// that appears twice.
     pub text: String,

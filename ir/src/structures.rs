@@ -31,6 +31,20 @@ pub const CATEGORIES: Layout = Layout(&[Axis::Batch, Axis::Categories]);
 /// `s[B, N+1, N+1]`: `s[b][head][modifier]`, head 0 the root.
 pub const ARCS: Layout = Layout(&[Axis::Batch, Axis::Words(1), Axis::Words(1)]);
 
+/// `s[B, N, K, K]`: `s[b][i][p][c]`, tag `c` at word `i` after tag `p` at
+/// word `i − 1`; at word 0 only row `p = 0` is a part (the first tag's
+/// score), the other rows of word 0 are no part.
+pub const TAG_PAIRS: Layout = Layout(&[
+    Axis::Batch,
+    Axis::Words(0),
+    Axis::Categories,
+    Axis::Categories,
+]);
+
+/// `s[B, N, N]`: `s[b][i][j]`, the span of words `i..=j` (`i ≤ j`, words
+/// counted from 0); entries below the diagonal are no part.
+pub const SPANS: Layout = Layout(&[Axis::Batch, Axis::Words(0), Axis::Words(0)]);
+
 impl Layout {
     /// Axes of a batch of scores.
     pub fn rank(self) -> usize {
@@ -47,14 +61,34 @@ impl Layout {
         self.0.iter().any(|a| matches!(a, Axis::Words(_)))
     }
 
-    /// The shape of `batch` items of `size` categories or words.
+    /// The shape of `batch` items of `size` categories or words (both
+    /// `size` for a layout with both).
     pub fn shape(self, batch: usize, size: usize) -> Vec<usize> {
+        self.shape_of(batch, size, size)
+    }
+
+    /// The shape of `batch` items of `words` words and `categories`
+    /// categories.
+    pub fn shape_of(self, batch: usize, words: usize, categories: usize) -> Vec<usize> {
         self.0
             .iter()
             .map(|a| match *a {
                 Axis::Batch => batch,
-                Axis::Categories => size,
-                Axis::Words(plus) => size + plus as usize,
+                Axis::Categories => categories,
+                Axis::Words(plus) => words + plus as usize,
+            })
+            .collect()
+    }
+
+    /// The layout as `lsmc infer` documents nested arrays: `[B][N+1][N+1]`.
+    pub fn written(self) -> String {
+        self.0
+            .iter()
+            .map(|a| match *a {
+                Axis::Batch => "[B]".to_string(),
+                Axis::Categories => "[K]".to_string(),
+                Axis::Words(0) => "[N]".to_string(),
+                Axis::Words(plus) => format!("[N+{plus}]"),
             })
             .collect()
     }
@@ -348,5 +382,11 @@ mod tests {
         assert!(ARCS.over_words() && !ARCS.sized());
         assert!(CATEGORIES.sized() && !CATEGORIES.over_words());
         assert_eq!(ARCS.rank(), 3);
+        assert_eq!(TAG_PAIRS.shape_of(2, 5, 3), vec![2, 5, 3, 3]);
+        assert!(TAG_PAIRS.sized() && TAG_PAIRS.over_words());
+        assert_eq!(SPANS.shape(2, 4), vec![2, 4, 4]);
+        assert_eq!(ARCS.written(), "[B][N+1][N+1]");
+        assert_eq!(TAG_PAIRS.written(), "[B][N][K][K]");
+        assert_eq!(CATEGORIES.written(), "[B][K]");
     }
 }

@@ -83,8 +83,8 @@ fn arity(op: &Op) -> (usize, Option<usize>) {
         | Op::Softmax
         | Op::LogSoftmax
         | Op::Dropout(_)
-        | Op::OneHot(_)
-        | Op::Transpose => exactly(1),
+        | Op::Transpose
+        | Op::Tags => exactly(1),
         Op::MatMul
         | Op::AddBias
         | Op::Add
@@ -97,10 +97,12 @@ fn arity(op: &Op) -> (usize, Option<usize>) {
         | Op::Embedding
         | Op::PrependRoot
         | Op::Heads => exactly(2),
-        Op::Bilinear | Op::AttentionPool | Op::Attend => exactly(3),
+        Op::Bilinear | Op::AttentionPool | Op::Attend | Op::ChainScores => exactly(3),
         Op::PairScore => exactly(4),
         Op::Lstm { .. } => exactly(6),
         Op::Concat => (1, None),
+        // Labels, and for per-word labels the sentence lengths.
+        Op::OneHot(_) => (1, Some(2)),
         // Scores, and for structures over words the sentence lengths.
         Op::Latent(l) if l.structure.scores.over_words() => exactly(2),
         Op::Latent(_) => exactly(1),

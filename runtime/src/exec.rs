@@ -691,16 +691,6 @@ impl Executor<'_> {
             })
             .collect()
     }
-
-    /// [`Executor::induced`] for the tree latents: each word's head per
-    /// sentence, per tree latent.
-    pub fn induced_trees<T: Real>(&self, pass: &Pass<T>) -> Result<Vec<Induced>, String> {
-        Ok(self
-            .induced(pass)?
-            .into_iter()
-            .filter(|i| i.structure.descriptor.scores == lsmc_ir::structures::ARCS)
-            .collect())
-    }
 }
 
 /// The forward mapping of a latent. At evaluation, sampling becomes MAP
@@ -712,18 +702,17 @@ fn latent_forward<T: Real>(
     lengths: Option<&[usize]>,
     env: &mut Env,
 ) -> Result<ops::Fwd<T>, String> {
-    if s.ndim() == 3 {
-        // The data's own checks name the example; this one guards every
-        // other way in (`lsmc bench`, `inspect`, a library caller).
-        if let Some((b, n)) = crate::text_limit::first_too_long(s.shape(), lengths, cx.max_words())
-        {
-            return Err(crate::text_limit::too_long(
-                &format!("item {b} of the batch"),
-                n,
-                &crate::text_limit::under(&l.name),
-                cx.max_words(),
-            ));
-        }
+    // The data's own checks name the example; this one guards every
+    // other way in (`lsmc bench`, `inspect`, a library caller).
+    if let Some((b, n)) =
+        crate::text_limit::first_too_long(l.structure.scores, s.shape(), lengths, cx.max_words())
+    {
+        return Err(crate::text_limit::too_long(
+            &format!("item {b} of the batch"),
+            n,
+            &crate::text_limit::under(&l.name),
+            cx.max_words(),
+        ));
     }
     let st = Structure::new(l.structure, l.single_root);
     let r = match &l.mapping {

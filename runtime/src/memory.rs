@@ -162,7 +162,7 @@ pub fn data(source: &DataSource, element: u64) -> u64 {
             let clusters = product([m.clusters as u64, features, 2]).saturating_mul(8);
             x.saturating_add(clusters)
         }
-        DataSource::Sst(_) | DataSource::Table(_) => 0,
+        DataSource::Sst(_) | DataSource::Table(_) | DataSource::HmmSequences(_) => 0,
     }
 }
 

@@ -9,6 +9,7 @@
 
 use crate::data::Split;
 use lsmc_ir::graph::{Graph, Op};
+use lsmc_ir::structures::{Axis, Layout};
 use lsmc_ir::types::Dim;
 
 /// Words a tree latent's text may have unless `--max-words` says otherwise.
@@ -35,16 +36,25 @@ pub fn too_long(which: &str, words: usize, under: &str, max: usize) -> String {
     )
 }
 
-/// The first item of a batch of tree scores (`shape` `[B, N+1, N+1]`)
-/// with more than `max` words: its index and words. `lengths` gives the
-/// items' words (default: all `N`); one that does not fit the scores is
-/// skipped, for the structure's own check to report.
+/// The first item of a batch of scores in `layout` with more than `max`
+/// words: its index and words. Only structures over pairs of words
+/// (trees, spans: inference cubic in the length) are bounded; `lengths`
+/// gives the items' words (default: all that the scores have room for);
+/// one that does not fit the scores is skipped, for the structure's own
+/// check to report.
 pub fn first_too_long(
+    layout: Layout,
     shape: &[usize],
     lengths: Option<&[usize]>,
     max: usize,
 ) -> Option<(usize, usize)> {
-    let room = shape.get(1).map_or(0, |n1| n1.saturating_sub(1));
+    let mut words = layout.0.iter().enumerate().filter_map(|(i, a)| match a {
+        Axis::Words(plus) => Some((i, *plus as usize)),
+        _ => None,
+    });
+    let (axis, plus) = words.next()?;
+    words.next()?;
+    let room = shape.get(axis).map_or(0, |n| n.saturating_sub(plus));
     (0..shape.first().copied().unwrap_or(0))
         .map(|b| (b, lengths.map_or(Some(room), |l| l.get(b).copied())))
         .find_map(|(b, n)| n.filter(|&n| n <= room && n > max).map(|n| (b, n)))

@@ -18,7 +18,7 @@ use crate::real::Real;
 use crate::records::{self, Evaluated, MetricsLine, Summary};
 use crate::text_limit;
 use lsmc_ir::graph::{Graph, Init, NodeId};
-use lsmc_ir::plan::{MetricKind, Split, TrainPlan, Unit};
+use lsmc_ir::plan::{Split, TrainPlan, Unit};
 use lsmc_ir::Program;
 use ndarray::ArrayD;
 use rand::seq::SliceRandom;
@@ -207,12 +207,14 @@ pub fn evaluate_splits<T: Real>(
     let mut out = BTreeMap::new();
     for &split in splits {
         let part = data.split(split);
-        // Per metric: correct predictions (accuracy) or the clusters and
-        // gold labels seen so far (V-measure needs them all at once).
+        // Per metric, what it has seen so far (V-measure and path match
+        // need every prediction at once).
         let mut loss = (0.0, 0usize);
-        let mut correct = vec![0.0; plan.metrics.len()];
-        let mut clusters: Vec<(Vec<usize>, Vec<usize>)> =
-            vec![Default::default(); plan.metrics.len()];
+        let mut tallies: Vec<metrics::Tally> = plan
+            .metrics
+            .iter()
+            .map(|m| metrics::Tally::new(m.kind))
+            .collect();
         // Per latent with statistics, in the order they are met.
         let mut induced: Vec<(String, Box<dyn Statistics>)> = Vec::new();
         let batches = part.evaluation_batches();
@@ -238,27 +240,20 @@ pub fn evaluate_splits<T: Real>(
             for found in exec.induced(&pass).map_err(ExecError::Unsupported)? {
                 add_induced(&mut induced, found);
             }
-            for (i, metric) in plan.metrics.iter().enumerate() {
-                let (pred, gold) = (value(&metric.pred), value(&metric.gold));
-                match metric.kind {
-                    MetricKind::Accuracy => {
-                        correct[i] += (metrics::accuracy(pred, gold) * batch.size as f64).round()
-                    }
-                    MetricKind::VMeasure => {
-                        clusters[i].0.extend(metrics::clusters(pred));
-                        clusters[i].1.extend(gold.iter().map(|g| g.f64() as usize));
-                    }
-                }
+            for (tally, metric) in tallies.iter_mut().zip(&plan.metrics) {
+                let lengths = match &metric.lengths {
+                    Some(name) => Some(batch_lengths(&batch, name)?),
+                    None => None,
+                };
+                tally
+                    .add(value(&metric.pred), value(&metric.gold), lengths.as_deref())
+                    .map_err(|e| ExecError::Unsupported(format!("{}: {e}", metric.text)))?;
             }
         }
         let mut m = BTreeMap::new();
         m.insert("loss".to_string(), loss.0 / loss.1.max(1) as f64);
-        for ((i, metric), key) in plan.metrics.iter().enumerate().zip(plan.metric_keys()) {
-            let v = match metric.kind {
-                MetricKind::Accuracy => correct[i] / part.len.max(1) as f64,
-                MetricKind::VMeasure => metrics::v_measure(&clusters[i].0, &clusters[i].1),
-            };
-            m.insert(key, v);
+        for (tally, key) in tallies.iter().zip(plan.metric_keys()) {
+            m.insert(key, tally.value());
         }
         for (latent, stats) in &induced {
             for (name, v) in stats.report() {
@@ -268,6 +263,19 @@ pub fn evaluate_splits<T: Real>(
         out.insert(split.name().to_string(), m);
     }
     Ok(out)
+}
+
+/// The true lengths a per-word metric reads from a batch's input `name`.
+fn batch_lengths<T: Real>(
+    batch: &crate::exec::Batch<T>,
+    name: &str,
+) -> Result<Vec<usize>, ExecError> {
+    let lengths = batch.inputs.get(name).ok_or_else(|| {
+        ExecError::Unsupported(format!(
+            "a metric over words needs the input `{name}`, which the data does not provide"
+        ))
+    })?;
+    Ok(lengths.iter().map(|v| v.f64() as usize).collect())
 }
 
 /// Adds one batch's induced structures to their latent's statistics.
@@ -1028,11 +1036,12 @@ mod tests {
 
     #[test]
     fn two_metrics_of_one_kind_are_reported_and_chosen_by_their_text() {
-        use lsmc_ir::plan::{Adam, Metric, Optimizer as Spec};
+        use lsmc_ir::plan::{Adam, Metric, MetricKind, Optimizer as Spec};
         let metric = |pred: &str| Metric {
             kind: MetricKind::Accuracy,
             pred: pred.into(),
             gold: "y".into(),
+            lengths: None,
             text: format!("accuracy({pred}, y)"),
         };
         let plan = TrainPlan {

@@ -167,7 +167,7 @@ fn malformed_input_names_the_problem() {
         (
             &["--structure", "projective", "--op", "map"],
             r#"{"scores": [[[0, 1, 2], [0, 0, 1]]]}"#,
-            "square",
+            "must have shape [B, N+1, N+1]",
         ),
         (
             &["--structure", "projective", "--op", "map"],

@@ -15,6 +15,7 @@ mod mutations;
 mod pair_data;
 mod paths;
 mod predict;
+mod predict_chains;
 mod predict_pairs;
 mod several_latents;
 mod shared_layers;

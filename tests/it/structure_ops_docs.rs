@@ -87,7 +87,20 @@ fn capability_table() -> (Vec<Column>, Vec<Row>) {
 /// A spec with this latent line (over scores `s`), and these surrogates.
 fn spec(structure: &str, latent: &str, surrogates: &str) -> String {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let head = if structure.starts_with("dependency_tree") {
+    let sentences = |param: &str, scores: &str, use_z: &str| {
+        format!(
+            "{param}data sst(path = \"{}\", embeddings = random(dim = 4))\n\
+             encoder {{ e = embed(tokens, embeddings)  h = bilstm(e, 4)  s = {scores} }}\n\
+             latent z : {structure} = {latent}\n\
+             decoder {{ y_hat = linear(attention_pool(concat(h, {use_z})), 2) }}\n",
+            root.join("tests/data/tiny_sst").display()
+        )
+    };
+    let head = if structure.starts_with("sequence") {
+        sentences("param K = 3\n", "chain_scores(h, K)", "tags(z)")
+    } else if structure.starts_with("constituency_tree") {
+        sentences("", "matmul(h, transpose(h))", "matmul(z, h)")
+    } else if structure.starts_with("dependency_tree") {
         format!(
             "data sst(path = \"{}\", embeddings = random(dim = 4))\n\
              encoder {{ e = embed(tokens, embeddings)  h = bilstm(e, 4)  s = arc_scores(h, 4) }}\n\

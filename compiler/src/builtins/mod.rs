@@ -113,6 +113,13 @@ pub enum Range {
     NonNegative,
     /// In [0, 1).
     Fraction,
+    /// A whole number in `lo..=hi`; `said` is that range in words, as the
+    /// diagnostic prints it ("from 2 to 1,000").
+    Between {
+        lo: i64,
+        hi: i64,
+        said: &'static str,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -191,6 +198,10 @@ impl Param {
     }
     pub(crate) const fn fraction(mut self) -> Param {
         self.range = Range::Fraction;
+        self
+    }
+    pub(crate) const fn between(mut self, lo: i64, hi: i64, said: &'static str) -> Param {
+        self.range = Range::Between { lo, hi, said };
         self
     }
 }
@@ -281,6 +292,19 @@ static NON_LAYERS: &[Builtin] = &[
         req("valid", File, "the validation records"),
         req("test", File, "the test records")],
       "Train on `file`, validate and test on files of their own (SNLI's snli_1.0_train/dev/test.jsonl)."),
+    // The checker refuses what Hmm::problems lists across arguments
+    // (min_length > max_length, glove vectors for symbols).
+    b("hmm_sequences", Kind::DataSource, &[
+        opt("states", Int, Default::Int(5), "hidden states of the chain (the gold tags z_gold)").between(2, 1000, "from 2 to 1,000"),
+        opt("symbols", Int, Default::Int(30), "distinct symbols the states emit").between(2, 100_000, "from 2 to 100,000"),
+        opt("min_length", Int, Default::Int(5), "shortest sentence").positive(),
+        opt("max_length", Int, Default::Int(15), "longest sentence, at most 1,000 words").between(1, lsmc_ir::data::Hmm::MAX_LENGTH as i64, "from 1 to 1,000"),
+        opt("train", Int, Default::Int(5000), "training sentences").positive(),
+        opt("valid", Int, Default::Int(1000), "validation sentences").positive(),
+        opt("test", Int, Default::Int(1000), "test sentences").positive(),
+        opt("seed", Int, Default::Int(42), "seed of the generative process").non_negative(),
+        req("embeddings", Call(Kind::Embeddings), "the symbols' vectors: `random(dim)` (the symbols are not words)")],
+      "Symbol sequences from a hidden Markov chain (transitions ~ Dir(0.3), emissions ~ Dir(0.1)), y = 1[Σ_i w[z_i][x_i] > median]. Provides tokens, y, z_gold (each word's hidden state) and embeddings."),
     b("glove", Kind::Embeddings, &[req("path", File, "GloVe text file, plain or gzip"), opt("dim", Int, Default::Int(300), "vector size").positive()],
       "Pretrained GloVe vectors; out-of-vocabulary words get seeded random vectors."),
     b("random", Kind::Embeddings, &[opt("dim", Int, Default::Int(300), "vector size").positive()],
@@ -322,8 +346,10 @@ static NON_LAYERS: &[Builtin] = &[
       "Linear warm-up, then the rate multiplied by `gamma` every `every` steps (PyTorch's StepLR)."),
     b("accuracy", Kind::Metric, &[req("pred", Value, "logits f32[B, C]"), req("gold", Value, "labels class(C)[B]")],
       "Fraction of examples whose highest logit is the gold class."),
-    b("v_measure", Kind::Metric, &[req("pred", Value, "a categorical latent (its argmax is the cluster)"), req("gold", Value, "gold clusters class(K)[B]")],
-      "V-measure (Rosenberg & Hirschberg, 2007) of the latent's clusters against gold ones, in [0, 1]."),
+    b("v_measure", Kind::Metric, &[req("pred", Value, "a categorical latent (its argmax is the cluster), or a sequence latent (each word's highest tag weight is its cluster)"), req("gold", Value, "gold clusters class(K)[B], or per word class(K)[B, N] for a sequence latent")],
+      "V-measure (Rosenberg & Hirschberg, 2007) of the latent's clusters against gold ones, in [0, 1]; over every real word for a sequence latent."),
+    b("path_match", Kind::Metric, &[req("pred", Value, "a sequence latent (each word's highest tag weight is its tag)"), req("gold", Value, "gold tags per word class(K)[B, N]")],
+      "Share of sentences whose whole tag path equals the gold path once predicted tags are renamed by the one-to-one mapping that best agrees with the gold tags over the split, in [0, 1]."),
     b("cross_entropy", Kind::Loss, &[req("logits", Value, "f32[B, C]"), req("labels", Value, "class(C)[B]")],
       "Mean cross-entropy over the batch."),
 ];
@@ -499,10 +525,11 @@ mod tests {
                 if p.default.is_some() {
                     seen_default = true;
                 } else if seen_default {
-                    assert_eq!(
-                        b.name, "sst",
+                    assert!(
+                        ["sst", "hmm_sequences"].contains(&b.name),
                         "`{}`: required `{}` after a default",
-                        b.name, p.name
+                        b.name,
+                        p.name
                     );
                 }
             }

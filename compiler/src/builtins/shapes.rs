@@ -3,7 +3,7 @@
 //! arguments already bound and type-checked against its signature.
 
 use crate::types::{Descriptor, Dim, Elem, Tensor, B, N, V};
-use lsmc_ir::structures::{Axis, CATEGORIES};
+use lsmc_ir::structures::{Axis, CATEGORIES, TAG_PAIRS};
 
 /// A bound argument value.
 #[derive(Clone, Debug, PartialEq)]
@@ -170,6 +170,8 @@ pub enum ShapeErrorKind {
     Mismatch,
     /// A layer that needs a tree-structured latent got something else.
     NeedsTree,
+    /// A layer that needs a sequence latent got something else.
+    NeedsSequence,
     /// A size that the layer cannot use (odd `hidden` of a BiLSTM, …).
     BadSize,
 }
@@ -280,31 +282,79 @@ pub fn loss(name: &str, args: &Args) -> Result<Tensor, ShapeError> {
 pub fn metric(name: &str, args: &Args) -> Result<(), ShapeError> {
     match name {
         "accuracy" => logits_and_labels(name, args, "pred", "gold"),
-        _ => {
-            let pred = expect_f32(
-                args,
-                "pred",
-                name,
-                Some(2),
-                "a categorical latent f32[B, K]",
-            )?;
-            if !pred.latent.is_some_and(|d| d.scores == CATEGORIES) {
+        "path_match" => {
+            let pred = args.tensor("pred");
+            if !pred.latent.is_some_and(|d| d.scores == TAG_PAIRS) {
                 return Err(mismatch(
                     "pred",
-                    format!("`{name}` measures the clusters of a categorical latent, and this is not one"),
-                    format!("this is {pred}, not a latent"),
+                    format!(
+                        "`{name}` compares the tag paths of a sequence latent, and this is not one"
+                    ),
+                    format!("this is {}", latent_or_not(pred)),
                 ));
             }
-            let gold = args.tensor("gold");
-            match gold.elem {
-                Elem::Class(_) if gold.rank() == 1 && gold.dims[0] == pred.dims[0] => Ok(()),
+            word_gold(name, args, pred)
+        }
+        _ => {
+            let pred = args.tensor("pred");
+            match pred.latent {
+                Some(d) if d.scores == CATEGORIES => example_gold(name, args, pred),
+                Some(d) if d.scores == TAG_PAIRS => word_gold(name, args, pred),
                 _ => Err(mismatch(
-                    "gold",
-                    format!("`{name}` expects gold clusters class(K)[B], found {gold}"),
-                    format!("this is {gold}"),
+                    "pred",
+                    format!("`{name}` measures the clusters of a categorical latent or the tags of a sequence latent, and this is neither"),
+                    format!("this is {}", latent_or_not(pred)),
                 )),
             }
         }
+    }
+}
+
+/// A value as a metric's `pred` message names it: its structure when it
+/// is a latent.
+fn latent_or_not(t: &Tensor) -> String {
+    match t.latent {
+        Some(d) => format!("a {} latent", d.name),
+        None => format!("{t}, not a latent"),
+    }
+}
+
+/// A categorical latent's gold: one class per example, `class(K')[B]`.
+fn example_gold(name: &str, args: &Args, pred: &Tensor) -> Result<(), ShapeError> {
+    let gold = args.tensor("gold");
+    match gold.elem {
+        Elem::Class(_) if gold.rank() == 1 && gold.dims[0] == pred.dims[0] => Ok(()),
+        _ => Err(mismatch(
+            "gold",
+            format!(
+                "`{name}` of a categorical latent expects gold clusters class(K)[B], found {gold}"
+            ),
+            format!("this is {gold}"),
+        )),
+    }
+}
+
+/// A sequence latent's gold: one class per word of the latent's
+/// sentences, `class(K')[B, N]`.
+fn word_gold(name: &str, args: &Args, pred: &Tensor) -> Result<(), ShapeError> {
+    let gold = args.tensor("gold");
+    let words = &pred.dims[..2];
+    match gold.elem {
+        Elem::Class(_) if gold.dims == words => Ok(()),
+        _ => Err(ShapeError {
+            help: Some(
+                "a sequence latent's tags are compared word by word with gold tags of the same sentences"
+                    .into(),
+            ),
+            ..mismatch(
+                "gold",
+                format!(
+                    "`{name}` of a sequence latent over [{}, {}] expects a gold tag per word class(K)[{}, {}], found {gold}",
+                    words[0], words[1], words[0], words[1]
+                ),
+                format!("this is {gold}"),
+            )
+        }),
     }
 }
 
@@ -314,6 +364,7 @@ pub fn provided_names(source: &str) -> &'static [&'static str] {
     match source {
         "synthetic_mixture" => &["x", "y", "z_gold"],
         "table" => &["y", "embeddings"],
+        "hmm_sequences" => &["tokens", "y", "z_gold", "embeddings"],
         _ => &["tokens", "y", "embeddings"],
     }
 }
@@ -327,6 +378,24 @@ pub fn provides(
         elem: Elem::Class(k),
         dims: vec![B],
         latent: None,
+    };
+    let tokens = || {
+        (
+            "tokens".to_string(),
+            Tensor {
+                elem: Elem::Index,
+                dims: vec![B, N],
+                latent: None,
+            },
+            "token ids, padded; lengths travel with them",
+        )
+    };
+    let table = |dim: u64| {
+        (
+            "embeddings".to_string(),
+            Tensor::f32(vec![V, Dim::Const(dim)]),
+            "the word vector table",
+        )
     };
     Ok(match source {
         "synthetic_mixture" => vec![
@@ -363,12 +432,26 @@ pub fn provides(
                 .collect();
             let classes = args.strings("classes")?.len() as u64;
             out.push(("y".into(), class(classes), "class labels"));
-            out.push((
-                "embeddings".into(),
-                Tensor::f32(vec![V, Dim::Const(dim)]),
-                "the word vector table",
-            ));
+            out.push(table(dim));
             out
+        }
+        "hmm_sequences" => {
+            let dim = args.call("embeddings")?.1.size("dim")?;
+            let states = Tensor {
+                elem: Elem::Class(args.size("states")?),
+                dims: vec![B, N],
+                latent: None,
+            };
+            vec![
+                tokens(),
+                ("y".into(), class(2), "binary labels"),
+                (
+                    "z_gold".into(),
+                    states,
+                    "each word's hidden state, padded like the tokens",
+                ),
+                table(dim),
+            ]
         }
         _ => {
             let dim = args.call("embeddings")?.1.size("dim")?;
@@ -378,21 +461,9 @@ pub fn provides(
                 2
             };
             vec![
-                (
-                    "tokens".into(),
-                    Tensor {
-                        elem: Elem::Index,
-                        dims: vec![B, N],
-                        latent: None,
-                    },
-                    "token ids, padded; lengths travel with them",
-                ),
+                tokens(),
                 ("y".into(), class(classes), "sentence labels"),
-                (
-                    "embeddings".into(),
-                    Tensor::f32(vec![V, Dim::Const(dim)]),
-                    "the word vector table",
-                ),
+                table(dim),
             ]
         }
     })

@@ -126,6 +126,12 @@ pub enum CheckError {
         label: String,
         help: Option<String>,
     },
+    /// `tags(z)` with a latent that is not a sequence.
+    NeedsSequenceLatent {
+        message: String,
+        label: String,
+        help: Option<String>,
+    },
     /// A size a layer cannot use.
     BadSize {
         message: String,
@@ -318,6 +324,7 @@ impl CheckError {
             ),
             ShapeMismatch { message, label, help } => ("lsm::check::shape_mismatch", message.clone(), label.clone(), help.clone()),
             NeedsTreeLatent { message, label, help } => ("lsm::check::needs_tree_latent", message.clone(), label.clone(), help.clone()),
+            NeedsSequenceLatent { message, label, help } => ("lsm::check::needs_sequence_latent", message.clone(), label.clone(), help.clone()),
             BadSize { message, label, help } => ("lsm::check::bad_size", message.clone(), label.clone(), help.clone()),
             BadData { message } => (
                 "lsm::check::bad_data",

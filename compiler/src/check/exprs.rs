@@ -514,6 +514,11 @@ impl Checker {
                 label: e.label,
                 help: e.help,
             },
+            ShapeErrorKind::NeedsSequence => CheckError::NeedsSequenceLatent {
+                message: e.message,
+                label: e.label,
+                help: e.help,
+            },
             ShapeErrorKind::BadSize => CheckError::BadSize {
                 message: e.message,
                 label: e.label,
@@ -864,6 +869,9 @@ impl Checker {
             Range::Positive if value.is_nan() || value <= 0.0 => Some("positive"),
             Range::NonNegative if value.is_nan() || value < 0.0 => Some("zero or more"),
             Range::Fraction if !(0.0..1.0).contains(&value) => Some("in [0, 1)"),
+            Range::Between { lo, hi, said } if !(lo as f64..=hi as f64).contains(&value) => {
+                Some(said)
+            }
             _ => None,
         };
         let requirement = requirement.or((!value.is_finite()).then_some("finite"));

@@ -648,6 +648,11 @@ impl Checker {
                 self.emit(source.span, CheckError::BadData { message });
             }
         }
+        if source.callee.name == "hmm_sequences" {
+            for message in crate::lower::plan::hmm_problems(&args) {
+                self.emit(source.span, CheckError::BadData { message });
+            }
+        }
         self.model.data_source = source.callee.name.clone();
         self.model.data_args = args.clone();
         let mut provides = Vec::new();

@@ -16,6 +16,7 @@ mod attend;
 mod attention_pool;
 mod bilinear;
 mod bilstm;
+mod chain_scores;
 mod concat;
 mod dropout;
 mod elementwise;
@@ -27,6 +28,7 @@ mod matmul;
 mod mlp;
 mod one_hot;
 mod pool;
+mod tags;
 #[cfg(test)]
 mod tests;
 mod transpose;
@@ -122,6 +124,8 @@ pub static LAYERS: &[&dyn Layer] = &[
     &bilstm::BiLstm,
     &arc_scores::ArcScores,
     &heads::Heads,
+    &chain_scores::ChainScores,
+    &tags::Tags,
     &concat::Concat,
     &attention_pool::AttentionPool,
     &attend::Attend,

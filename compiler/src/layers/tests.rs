@@ -19,6 +19,8 @@ enum On {
     /// `tokens`, `embeddings: f32[V, 8]`, words `h: f32[B, N, 6]` and a
     /// tree latent `z` over them.
     Sentences,
+    /// The same sentences with a sequence latent `z` over 3 tags.
+    Tagged,
 }
 
 /// The value `v` of a decoder, computed with the layer named first. Every
@@ -67,6 +69,13 @@ const EXAMPLES: &[(&str, On, &str)] = &[
         "arc_scores(h, 3) + arc_scores(h, 5)",
     ),
     ("heads", On::Sentences, "heads(z, h)"),
+    ("chain_scores", On::Tagged, "chain_scores(h, 4)"),
+    (
+        "chain_scores",
+        On::Tagged,
+        "chain_scores(h, 3) + chain_scores(h, 3)",
+    ),
+    ("tags", On::Tagged, "tags(z)"),
     ("concat", On::Features, "concat(x, z, s)"),
     ("attention_pool", On::Sentences, "attention_pool(h)"),
     (
@@ -107,6 +116,14 @@ fn spec(on: On, v: &str) -> String {
             "data sst(path = \".\", embeddings = random(dim = 8))\n\
              encoder {{\n  h = bilstm(embed(tokens, embeddings), 6)\n  s = arc_scores(h, 4)\n}}\n\
              latent z : dependency_tree(projective) = marg(s)\n\
+             decoder {{\n  v = {v}\n  y_hat = linear(mean_pool(h), 2)\n}}\n\
+             loss cross_entropy(y_hat, y)\n\
+             train {{ optimizer adam  batch 2  steps 1 }}\n"
+        ),
+        On::Tagged => format!(
+            "data sst(path = \".\", embeddings = random(dim = 8))\n\
+             encoder {{\n  h = bilstm(embed(tokens, embeddings), 6)\n  s = chain_scores(h, 3)\n}}\n\
+             latent z : sequence(3) = marg(s)\n\
              decoder {{\n  v = {v}\n  y_hat = linear(mean_pool(h), 2)\n}}\n\
              loss cross_entropy(y_hat, y)\n\
              train {{ optimizer adam  batch 2  steps 1 }}\n"

@@ -1,6 +1,7 @@
 //! Data sources: each split as named tensors with examples on the first
 //! axis, and batching over them.
 
+pub mod hmm;
 pub mod sst;
 pub mod synthetic;
 pub mod table;
@@ -169,6 +170,7 @@ pub fn load<T: Real>(source: &DataSource) -> Result<Dataset<T>, String> {
         DataSource::Table(t) => table::load(t)
             .map(|d| table_dataset(&d))
             .map_err(|e| e.to_string()),
+        DataSource::HmmSequences(c) => hmm::generate(c),
     }
 }
 

@@ -5,12 +5,14 @@
 pub mod absorbing;
 pub mod brute;
 pub mod categorical;
+pub mod constituency;
 pub mod logspace;
 pub mod nonprojective;
 pub mod on_gpu;
 pub mod projective;
 pub mod projective_lanes;
 pub mod registry;
+pub mod sequence;
 pub mod sparsemap;
 pub mod structure;
 pub mod surrogate;

@@ -18,6 +18,20 @@
 //! (every tree has one head per word), and with a single root the root
 //! arcs by theirs (every tree has one root arc); log Z gets the shifts
 //! back.
+//!
+//! Sampling is sequential conditioning on the marginals: word 1's head is
+//! drawn from `µ[·][1]`, then the distribution is conditioned on it (every
+//! other arc into word 1 removed) and word 2's head drawn from the
+//! conditioned marginals, and so on; the product of the conditionals is
+//! the tree's probability, so the sample is exact. It costs `n` marginal
+//! computations, O(n⁴) in all, whatever the scores. Wilson's random walk
+//! is exact and cheaper on flat scores, but its expected running time
+//! grows like `e^Δ` with the score spread `Δ`: a two-word cycle with high
+//! scores and weak root arcs keeps the walk circling for about `e^Δ`
+//! steps, and the scores lsmc accepts reach `Δ = 1e4` and beyond — a
+//! sampler that may not return is no sampler. Conditioning keeps
+//! everything on the marginals' guarantees (the subtraction-free fallback
+//! of [`super::absorbing`] included) and never loops.
 
 use super::absorbing;
 use super::logspace::Dual;
@@ -440,6 +454,222 @@ pub fn marginals_by_laplacian(
     mtt(n, s, single_root).map(|t| (t.log_z, t.mu))
 }
 
+/// Why [`sample`] drew no tree: the scores admit none (some word cannot
+/// be reached from the root by arcs of finite score, or with a single
+/// root no one root child reaches every word), an arc scores `+∞`, or the
+/// conditional marginals came out non-finite. Reported rather than guessed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NoTree {
+    /// Why, in words, naming the word concerned where there is one.
+    pub reason: String,
+}
+
+impl std::fmt::Display for NoTree {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "no tree can be sampled: {}", self.reason)
+    }
+}
+
+fn no_tree(reason: String) -> NoTree {
+    NoTree { reason }
+}
+
+/// The nodes reachable from `from` over the arcs `s[h][m] > −∞` (`s` is
+/// `n1 × n1`, row-major). No arc enters the root, so from a word this
+/// is what that word reaches through words alone.
+fn reachable(s: &[f64], n1: usize, from: usize) -> Vec<bool> {
+    let mut seen = vec![false; n1];
+    seen[from] = true;
+    let mut stack = vec![from];
+    while let Some(h) = stack.pop() {
+        for m in 1..n1 {
+            if !seen[m] && s[h * n1 + m] > NEG {
+                seen[m] = true;
+                stack.push(m);
+            }
+        }
+    }
+    seen
+}
+
+/// The tree distribution conditioned on the heads of words `1..next`
+/// (drawn in that order): their other incoming arcs are removed, and with
+/// a single root, once a word took the root, every other root arc.
+struct Conditioned {
+    n: usize,
+    single_root: bool,
+    /// Scores `s[h][m]`, `−∞` where conditioning removed the arc.
+    s: Vec<f64>,
+    heads: Vec<usize>,
+    /// The word whose head is drawn next.
+    next: usize,
+}
+
+impl Conditioned {
+    fn new(
+        n: usize,
+        s: &dyn Fn(usize, usize) -> f64,
+        single_root: bool,
+    ) -> Result<Conditioned, NoTree> {
+        let n1 = n + 1;
+        let mut c = vec![NEG; n1 * n1];
+        for h in 0..n1 {
+            for m in (1..n1).filter(|&m| m != h) {
+                let x = valid(s(h, m));
+                if x == f64::INFINITY {
+                    return Err(no_tree(format!("the arc {h} → {m} scores +∞")));
+                }
+                c[h * n1 + m] = x;
+            }
+        }
+        let c = Conditioned {
+            n,
+            single_root,
+            s: c,
+            heads: vec![0; n1],
+            next: 1,
+        };
+        c.check_some_tree()?;
+        Ok(c)
+    }
+
+    /// Checks that some tree has a finite score, so that every head drawn
+    /// with a positive probability leaves a distribution with trees in it,
+    /// and any later failure can only be numerical.
+    fn check_some_tree(&self) -> Result<(), NoTree> {
+        let n1 = self.n + 1;
+        for m in 1..n1 {
+            if (0..n1).all(|h| self.s[h * n1 + m] == NEG) {
+                return Err(no_tree(format!("word {m}: every arc into it is −∞ or NaN")));
+            }
+        }
+        let from_root = reachable(&self.s, n1, 0);
+        if let Some(m) = (1..n1).find(|&m| !from_root[m]) {
+            return Err(no_tree(format!(
+                "word {m}: no chain of arcs with finite scores leads to it from the root"
+            )));
+        }
+        // One root child must reach every other word through words.
+        let spans = |r: usize| self.s[r] > NEG && reachable(&self.s, n1, r)[1..].iter().all(|&x| x);
+        if self.single_root && self.n > 0 && !(1..n1).any(spans) {
+            return Err(no_tree(
+                "with a single root, no word whose root arc has a finite score reaches every other word by arcs with finite scores".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether `h → m` would close a cycle with the heads drawn so far:
+    /// the drawn heads from `h` lead back to `m`.
+    fn closes_cycle(&self, h: usize, m: usize) -> bool {
+        let mut x = h;
+        while x != 0 && x < self.next {
+            x = self.heads[x];
+        }
+        x == m
+    }
+
+    /// The heads word `next` may take given the draws so far: an arc
+    /// conditioning left (with a single root, no root arc once one was
+    /// drawn) that closes no cycle. Their marginals alone are read, so the
+    /// rounding residue in the marginal of a head no tree allows can never
+    /// be drawn: every sample is a tree.
+    fn candidates(&self) -> Vec<usize> {
+        let (n1, m) = (self.n + 1, self.next);
+        (0..n1)
+            .filter(|&h| h != m && self.s[h * n1 + m] > NEG && !self.closes_cycle(h, m))
+            .collect()
+    }
+
+    /// Each candidate head of word `next` with its probability given the
+    /// heads drawn so far (unnormalised only by rounding).
+    fn next_head(&self) -> Result<Vec<(usize, f64)>, NoTree> {
+        let (n1, m) = (self.n + 1, self.next);
+        let candidates = self.candidates();
+        match candidates.as_slice() {
+            [] => Err(no_tree(format!(
+                "word {m}: every arc into it is −∞ or NaN, or closes a cycle with the heads drawn before it"
+            ))),
+            // Conditioning already decided it: no marginals needed.
+            [h] => Ok(vec![(*h, 1.0)]),
+            _ => {
+                let (_, mu) = marginals(self.n, &|h, x| self.s[h * n1 + x], self.single_root);
+                let weights: Vec<(usize, f64)> = candidates
+                    .iter()
+                    .map(|&h| (h, mu[h * n1 + m]))
+                    .collect();
+                if weights.iter().any(|(_, p)| !p.is_finite()) {
+                    return Err(no_tree(format!(
+                        "word {m}: its head marginals given the heads drawn before it are not finite"
+                    )));
+                }
+                // Rounding may leave an impossible head slightly negative.
+                Ok(weights.into_iter().map(|(h, p)| (h, p.max(0.0))).collect())
+            }
+        }
+    }
+
+    /// Conditions on `h` being the head of word `next`.
+    fn fix(&mut self, h: usize) {
+        let (n1, m) = (self.n + 1, self.next);
+        for g in (0..n1).filter(|&g| g != h) {
+            self.s[g * n1 + m] = NEG;
+        }
+        if h == 0 && self.single_root {
+            for x in (1..n1).filter(|&x| x != m) {
+                self.s[x] = NEG;
+            }
+        }
+        self.heads[m] = h;
+        self.next += 1;
+    }
+}
+
+/// The index of a weight drawn in proportion to `weights` (non-negative,
+/// with a positive finite sum), by one uniform from `rng`.
+fn draw(weights: &[(usize, f64)], rng: &mut impl rand::Rng) -> Option<usize> {
+    let total: f64 = weights.iter().map(|w| w.1).sum();
+    if !(total > 0.0 && total.is_finite()) {
+        return None;
+    }
+    let u = rng.random::<f64>() * total;
+    let mut acc = 0.0;
+    for (i, w) in weights.iter().enumerate() {
+        acc += w.1;
+        if u < acc {
+            return Some(i);
+        }
+    }
+    // Rounding left u at or above the last partial sum: the last possible one.
+    weights.iter().rposition(|w| w.1 > 0.0)
+}
+
+/// An exact sample from `p(tree) ∝ exp(Σ arc scores)` over the
+/// arborescences rooted at 0 (with exactly one root child if
+/// `single_root`): `heads[m]` for `m ∈ 1..=n` (`heads[0]` unused). Each
+/// word's head is drawn from the marginals of the distribution
+/// conditioned on the heads drawn before it (see the module doc), so the
+/// cost is `n` marginal computations, never a random number of steps. NaN
+/// scores are no arcs, as everywhere here.
+pub fn sample(
+    n: usize,
+    s: &dyn Fn(usize, usize) -> f64,
+    single_root: bool,
+    rng: &mut impl rand::Rng,
+) -> Result<Vec<usize>, NoTree> {
+    let mut c = Conditioned::new(n, s, single_root)?;
+    for m in 1..=n {
+        let weights = c.next_head()?;
+        let i = draw(&weights, rng).ok_or_else(|| {
+            no_tree(format!(
+                "word {m}: no head has a positive probability given the heads drawn before it"
+            ))
+        })?;
+        c.fix(weights[i].0);
+    }
+    Ok(c.heads)
+}
+
 /// The marginals and their derivative in direction `ds` (`∇² log Z · ds`,
 /// also the marginals' VJP with upstream `ds`):
 /// `dµ = dA ⊙ G + A ⊙ dG` with `dA = A ⊙ ds`, `G` the coefficients of
@@ -582,6 +812,185 @@ mod tests {
         assert_eq!(heads[1..].iter().filter(|&&h| h == 0).count(), 1);
         let best: f64 = (1..=11).map(|l| f64::from(l) * (n >> l) as f64).sum();
         assert_eq!(brute::score(&s, &heads), -100.0 - best);
+    }
+
+    /// The probability that [`sample`] draws `heads`: the product of the
+    /// conditionals it draws each head from.
+    fn sampler_probability(
+        n: usize,
+        s: &dyn Fn(usize, usize) -> f64,
+        single: bool,
+        heads: &[usize],
+    ) -> f64 {
+        let mut c = Conditioned::new(n, s, single).unwrap();
+        let mut p = 1.0;
+        for &h in &heads[1..] {
+            let w = c.next_head().unwrap();
+            let total: f64 = w.iter().map(|x| x.1).sum();
+            match w.iter().find(|x| x.0 == h) {
+                Some(x) => p *= x.1 / total,
+                None => return 0.0,
+            }
+            c.fix(h);
+        }
+        p
+    }
+
+    #[test]
+    fn the_sampler_draws_every_tree_with_its_exact_probability() {
+        // No statistics: the product of the conditionals the sampler draws
+        // from, tree by tree, against enumeration.
+        for n in 1..=4 {
+            for single in [true, false] {
+                let trees = brute::trees(n, false, single);
+                for (seed, scale) in [(1, 2.0), (2, 2.0), (3, 30.0)] {
+                    let sc = random_scores(n, seed * 17 + n as u64, scale);
+                    let s = |h: usize, m: usize| sc[h * (n + 1) + m];
+                    let exact = brute::Exact::of(&trees, n, &s);
+                    let mut total = 0.0;
+                    for t in &trees {
+                        let want = (brute::score(&s, t) - exact.log_z).exp();
+                        let got = sampler_probability(n, &s, single, t);
+                        assert!(
+                            (got - want).abs() <= 1e-9 + 1e-7 * want,
+                            "n={n} single={single} scale={scale} {t:?}: {got} vs {want}"
+                        );
+                        total += got;
+                    }
+                    assert!((total - 1.0).abs() < 1e-9, "n={n}: sums to {total}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn peaked_scores_with_a_tempting_two_cycle_sample_the_map_tree_at_once() {
+        // Words 1 and 2 prefer each other by at least 5e3 over any other
+        // head, and root arcs are the weakest: Wilson's walk from word 1
+        // would circle 1 ⇄ 2 for about e^5000 steps. The best tree beats
+        // the second by ≥ 50 nats (checked by enumeration), so every
+        // sample is the MAP tree.
+        let n = 5;
+        let mut sc = random_scores(n, 9, 2.5e3);
+        let idx = |h: usize, m: usize| h * (n + 1) + m;
+        for v in sc.iter_mut() {
+            *v -= 7.5e3; // in [−1e4, −5e3]
+        }
+        for m in 1..=n {
+            sc[idx(0, m)] = -1e4 + 100.0 * m as f64;
+        }
+        sc[idx(1, 2)] = 0.0;
+        sc[idx(2, 1)] = -1.0;
+        for single in [true, false] {
+            let s = |h: usize, m: usize| sc[idx(h, m)];
+            let mut totals: Vec<f64> = brute::trees(n, false, single)
+                .iter()
+                .map(|t| brute::score(&s, t))
+                .collect();
+            totals.sort_by(|a, b| b.total_cmp(a));
+            assert!(totals[0] - totals[1] >= 50.0, "{:?}", &totals[..2]);
+            let best = map(n, &s, single);
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
+            for _ in 0..200 {
+                assert_eq!(sample(n, &s, single, &mut rng).unwrap(), best);
+            }
+        }
+    }
+
+    #[test]
+    fn a_long_sentence_with_scores_spread_over_1e4_samples_near_map_trees() {
+        // Two-cycles planted along the sentence, uniform scores in
+        // [−1e4, 0] elsewhere. A tree `d` nats below the best has
+        // probability at most #trees · e^{−d}: below e^{−26} for d = 100.
+        let n = 24;
+        let idx = |h: usize, m: usize| h * (n + 1) + m;
+        let mut sc = random_scores(n, 21, 5e3);
+        for v in sc.iter_mut() {
+            *v -= 5e3;
+        }
+        for w in (1..n).step_by(2) {
+            sc[idx(w, w + 1)] = 0.0;
+            sc[idx(w + 1, w)] = 0.0;
+        }
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(6);
+        for single in [true, false] {
+            let s = |h: usize, m: usize| sc[idx(h, m)];
+            let best = brute::score(&s, &map(n, &s, single));
+            for _ in 0..3 {
+                let heads = sample(n, &s, single, &mut rng).unwrap();
+                assert!(brute::is_tree(&heads, false, single), "{heads:?}");
+                let got = brute::score(&s, &heads);
+                assert!(got >= best - 100.0, "single={single}: {got} vs {best}");
+            }
+        }
+    }
+
+    #[test]
+    fn single_root_samples_have_exactly_one_root_child_even_when_root_arcs_dominate() {
+        let n = 6;
+        let mut sc = random_scores(n, 12, 2.0);
+        for v in sc.iter_mut().take(n + 1) {
+            *v += 4.0; // root arcs
+        }
+        let s = |h: usize, m: usize| sc[h * (n + 1) + m];
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let mut multi_rooted = 0;
+        for _ in 0..300 {
+            let one = sample(n, &s, true, &mut rng).unwrap();
+            assert!(brute::is_tree(&one, false, true), "{one:?}");
+            let any = sample(n, &s, false, &mut rng).unwrap();
+            assert!(brute::is_tree(&any, false, false), "{any:?}");
+            multi_rooted += usize::from(any[1..].iter().filter(|&&h| h == 0).count() > 1);
+        }
+        // The same scores without the constraint do root several words.
+        assert!(multi_rooted > 250, "{multi_rooted} of 300");
+    }
+
+    #[test]
+    fn no_words_sample_the_empty_tree_and_one_word_attaches_to_the_root() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        for single in [true, false] {
+            assert_eq!(sample(0, &|_, _| 0.0, single, &mut rng).unwrap(), [0]);
+            assert_eq!(sample(1, &|_, _| -3.0, single, &mut rng).unwrap(), [0, 0]);
+        }
+    }
+
+    #[test]
+    fn scores_that_admit_no_tree_are_an_error_saying_why() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        let no_head_for_2 = |_: usize, m: usize| if m == 2 { NEG } else { 0.0 };
+        let nan_into_3 = |_: usize, m: usize| if m == 3 { f64::NAN } else { 0.0 };
+        let infinite = |h: usize, m: usize| if (h, m) == (1, 3) { f64::INFINITY } else { 0.0 };
+        let no_root = |h: usize, _: usize| if h == 0 { NEG } else { 0.0 };
+        // Words 1 ⇄ 2 and 3 ⇄ 4, each pair cut off from the other: a forest
+        // of two root children, never a tree with one.
+        let two_islands = |h: usize, m: usize| {
+            let island = |x: usize| x.div_ceil(2);
+            if h == 0 || island(h) == island(m) {
+                0.0
+            } else {
+                NEG
+            }
+        };
+        for single in [true, false] {
+            for (s, why) in [
+                (
+                    &no_head_for_2 as &dyn Fn(usize, usize) -> f64,
+                    "word 2: every arc",
+                ),
+                (&nan_into_3, "word 3: every arc"),
+                (&infinite, "1 → 3 scores +∞"),
+                (&no_root, "word 1: no chain"),
+            ] {
+                let err = sample(4, s, single, &mut rng).unwrap_err().to_string();
+                assert!(err.starts_with("no tree can be sampled: "), "{err}");
+                assert!(err.contains(why), "{err}");
+            }
+        }
+        let err = sample(4, &two_islands, true, &mut rng).unwrap_err();
+        assert!(err.to_string().contains("single root"), "{err}");
+        let heads = sample(4, &two_islands, false, &mut rng).unwrap();
+        assert!(brute::is_tree(&heads, false, false), "{heads:?}");
     }
 
     #[test]

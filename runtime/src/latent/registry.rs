@@ -6,6 +6,8 @@
 //! by registering it.
 
 use super::categorical::Categorical;
+use super::constituency::ConstituencyTrees;
+use super::sequence::Sequence;
 use super::structure::{Engine, StructureError};
 use super::tree::DependencyTrees;
 use crate::real::Real;
@@ -19,6 +21,8 @@ pub fn engines<T: Real>() -> &'static [&'static dyn Engine<T>] {
             &Categorical,
             &DependencyTrees { projective: true },
             &DependencyTrees { projective: false },
+            &Sequence,
+            &ConstituencyTrees,
         ]
     }
 }

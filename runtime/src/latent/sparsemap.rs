@@ -143,6 +143,17 @@ impl Cholesky {
     }
 }
 
+/// The per-item solutions a SparseMAP forward left in `at`'s state (as the
+/// engines that solve with [`solve_active_set_within`] save them), for
+/// its VJP to read instead of solving again.
+pub fn saved_solutions<'a, T>(
+    at: Option<super::structure::Saved<'a, T>>,
+) -> Option<&'a [Solution]> {
+    at.and_then(|a| a.state)
+        .and_then(|st| st.downcast_ref::<Vec<Solution>>())
+        .map(Vec::as_slice)
+}
+
 /// The iteration budget of an exact projection: far more than the
 /// active-set method needs from a vertex or for SparseMAP of scores.
 pub const EXACT_ITERATIONS: usize = 500;

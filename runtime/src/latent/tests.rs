@@ -165,6 +165,85 @@ fn every_engine_matches_its_brute_force_in_map_marginals_log_z_sparsemap_and_sam
     });
 }
 
+/// `sample` calls per engine and option in the Gibbs-distribution test,
+/// and the identical items each call draws: 20,000 samples.
+const DRAW_CALLS: usize = 40;
+const DRAW_BATCH: usize = 500;
+/// The most structures an item may have there: each is then drawn often
+/// enough for its frequency to say something, and enumerating them is cheap.
+const MAX_STRUCTURES: usize = 30;
+
+/// The largest reference size of `e` whose items have at most
+/// [`MAX_STRUCTURES`] structures.
+fn sampling_size(e: &dyn Engine<f64>, o: Options) -> usize {
+    e.reference_sizes()
+        .rev()
+        .find(|&size| e.enumerate(o, size).len() <= MAX_STRUCTURES)
+        .unwrap_or_else(|| {
+            panic!(
+                "{}: no reference size has at most {MAX_STRUCTURES} structures",
+                name(e, o)
+            )
+        })
+}
+
+/// Each structure's probability `exp(⟨y, s⟩ − log Z)`, by enumeration.
+fn gibbs(all: &[Vec<f64>], s: &[f64]) -> Vec<f64> {
+    let totals: Vec<f64> = all.iter().map(|y| dot(y, s)).collect();
+    let best = totals.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let lz = best + totals.iter().map(|t| (t - best).exp()).sum::<f64>().ln();
+    totals.iter().map(|t| (t - lz).exp()).collect()
+}
+
+#[test]
+fn every_engine_samples_follow_its_gibbs_distribution() {
+    // Exact samplers drawn 20,000 times from one item: every structure's
+    // frequency within five standard errors (plus 1e-3) of its
+    // probability by enumeration. A sampler off by a conditional, a
+    // missing structure or a wrong normalisation fails this; one that
+    // only ever returns valid structures (the brute-force test) does not.
+    let mut checked = 0;
+    for &e in engines().iter().filter(|e| e.descriptor().ops.sample) {
+        for o in OPTIONS {
+            let case = name(e, o);
+            let size = sampling_size(e, o);
+            let all = e.enumerate(o, size);
+            assert!(all.len() >= 2, "{case}: size {size} has one structure");
+            let one = scores(e, 1, size, 1.5, 42);
+            let p = gibbs(&all, &item(&one, 0));
+            let shape = e.descriptor().scores.shape(DRAW_BATCH, size);
+            let batch = one.broadcast(IxDyn(&shape)).expect("one item").to_owned();
+            let ls = e.sizes(batch.shape(), None).unwrap();
+            let mut rng = ChaCha8Rng::seed_from_u64(7);
+            let mut counts = vec![0usize; all.len()];
+            for _ in 0..DRAW_CALLS {
+                let z = e.sample(o, &batch, &ls, &mut rng).unwrap();
+                for b in 0..DRAW_BATCH {
+                    let zb = item(&z, b);
+                    let k = all.iter().position(|y| *y == zb);
+                    let k = k.unwrap_or_else(|| panic!("{case}: sample {zb:?} is no structure"));
+                    counts[k] += 1;
+                }
+            }
+            let n = (DRAW_CALLS * DRAW_BATCH) as f64;
+            let off: Vec<String> = counts
+                .iter()
+                .zip(&p)
+                .enumerate()
+                .filter_map(|(k, (&c, &p))| {
+                    let freq = c as f64 / n;
+                    let tol = 5.0 * (p * (1.0 - p) / n).sqrt() + 1e-3;
+                    ((freq - p).abs() > tol)
+                        .then(|| format!("structure {k}: frequency {freq:.4}, probability {p:.4}"))
+                })
+                .collect();
+            assert!(off.is_empty(), "{case} size {size}:\n{}", off.join("\n"));
+            checked += 1;
+        }
+    }
+    assert!(checked >= 6, "only {checked} samplers checked");
+}
+
 #[test]
 fn every_engine_vjp_matches_finite_differences_in_f64() {
     let cx = Context::default();

@@ -311,6 +311,24 @@ impl Tree {
         })
     }
 
+    /// One sentence's exact sample: projective trees from the inside
+    /// chart, non-projective ones by conditioning on the matrix-tree
+    /// marginals word by word ([`nonprojective::sample`]), whose refusal
+    /// of scores that admit no tree names the item.
+    fn sample_heads(
+        &self,
+        b: usize,
+        n: usize,
+        s: &dyn Fn(usize, usize) -> f64,
+        rng: &mut rand_chacha::ChaCha8Rng,
+    ) -> Result<Vec<usize>, StructureError> {
+        if self.projective {
+            return Ok(projective::sample(n, s, self.single_root, rng));
+        }
+        nonprojective::sample(n, s, self.single_root, rng)
+            .map_err(|e| StructureError::Range(format!("item {b}: {e}")))
+    }
+
     /// Exact samples, one tree per sentence, drawn in batch order.
     pub fn sample<T: Real>(
         &self,
@@ -319,26 +337,20 @@ impl Tree {
         rng: &mut rand_chacha::ChaCha8Rng,
     ) -> Result<ArrayD<T>, StructureError> {
         check_shape(s.shape(), lengths)?;
-        if !self.projective {
-            return Err(StructureError::Unsupported(
-                "sampling non-projective trees (Wilson's algorithm) is not available".into(),
-            ));
-        }
         let n1 = s.shape()[1];
         let view = s
             .view()
             .into_shape_with_order((s.shape()[0], n1, n1))
             .map_err(|_| StructureError::Shape("scores are not contiguous".into()))?;
-        let blocks: Vec<Vec<f64>> = lengths
+        let blocks = lengths
             .iter()
             .enumerate()
             .map(|(b, &n)| {
                 let v = block(&view.index_axis(Axis(0), b), n);
-                let heads =
-                    projective::sample(n, &|h, m| v[h * (n + 1) + m], self.single_root, rng);
-                brute::indicator(&heads)
+                let heads = self.sample_heads(b, n, &|h, m| v[h * (n + 1) + m], rng)?;
+                Ok(brute::indicator(&heads))
             })
-            .collect();
+            .collect::<Result<Vec<Vec<f64>>, StructureError>>()?;
         Ok(unblock(s.shape(), lengths, &blocks))
     }
 
@@ -427,8 +439,8 @@ pub fn arc_ranges(n1: usize, n: usize) -> Vec<std::ops::Range<usize>> {
 }
 
 /// `dependency_tree(VARIANT)`: trees over a sentence's words, MAP,
-/// marginals and SparseMAP; exact samples where the variant has a sampler.
-const fn trees(variant: &'static str, variant_doc: &'static str, sample: bool) -> Descriptor {
+/// marginals, SparseMAP and exact samples.
+const fn trees(variant: &'static str, variant_doc: &'static str) -> Descriptor {
     Descriptor {
         name: variant,
         spelling: Spelling {
@@ -445,23 +457,22 @@ const fn trees(variant: &'static str, variant_doc: &'static str, sample: bool) -
             map: true,
             marginals: true,
             sparsemap: true,
-            sample,
+            sample: true,
         },
         statistics: &["tree_depth", "flat_trees", "arc_length"],
     }
 }
 
-/// Eisner's algorithm and its relatives.
-pub static PROJECTIVE: Descriptor =
-    trees("projective", "trees without crossing arcs (Eisner)", true);
+/// Eisner's algorithm and its relatives; samples from the inside chart.
+pub static PROJECTIVE: Descriptor = trees("projective", "trees without crossing arcs (Eisner)");
 
-/// Chu-Liu-Edmonds and the matrix-tree theorem. Exact sampling of
-/// non-projective trees needs Wilson's algorithm, which the engine does
-/// not have yet.
+/// Chu-Liu-Edmonds and the matrix-tree theorem; samples by conditioning
+/// on the matrix-tree marginals word by word (not Wilson's walk, whose
+/// running time grows exponentially with the score spread: see
+/// [`super::nonprojective`]).
 pub static NONPROJECTIVE: Descriptor = trees(
     "nonprojective",
     "any spanning arborescence (Chu-Liu-Edmonds, matrix-tree theorem)",
-    false,
 );
 
 /// The dependency-tree engine: [`Tree`] with the latent's root option,
@@ -566,10 +577,7 @@ impl<T: Real> Engine<T> for DependencyTrees {
         max_iter: usize,
         at: Option<Saved<'_, T>>,
     ) -> Result<ArrayD<T>, StructureError> {
-        let saved = at
-            .and_then(|a| a.state)
-            .and_then(|st| st.downcast_ref::<Vec<sparsemap::Solution>>());
-        match saved {
+        match sparsemap::saved_solutions(at) {
             Some(sols) => Tree::sparsemap_vjp_over(sols, s.shape(), ls, g),
             None => self.tree(o).sparsemap_vjp(cx, s, ls, g, max_iter),
         }
@@ -684,6 +692,54 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn nonprojective_samples_respect_lengths_and_name_the_item_that_admits_no_tree() {
+        let n1 = 5;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2);
+        // Padding holds large garbage; it must neither join a tree nor show.
+        let mut s = ArrayD::from_shape_simple_fn(ndarray::IxDyn(&[2, n1, n1]), || {
+            rng.random::<f64>() * 4.0 - 2.0
+        });
+        s.slice_mut(ndarray::s![0, 4.., ..]).fill(1e3);
+        s.slice_mut(ndarray::s![0, .., 4..]).fill(1e3);
+        for single_root in [true, false] {
+            let tree = Tree {
+                projective: false,
+                single_root,
+            };
+            for _ in 0..20 {
+                let z = tree.sample(&s, &[3, 4], &mut rng).unwrap();
+                for (b, n) in [(0usize, 3usize), (1, 4)] {
+                    let heads: Vec<usize> = (0..=n)
+                        .map(|m| {
+                            if m == 0 {
+                                0
+                            } else {
+                                (0..=n).find(|&h| z[[b, h, m]] == 1.0).unwrap()
+                            }
+                        })
+                        .collect();
+                    assert!(brute::is_tree(&heads, false, single_root), "{heads:?}");
+                    let arcs: f64 = z.index_axis(Axis(0), b).sum();
+                    assert_eq!(
+                        arcs, n as f64,
+                        "item {b}: one arc per word, none in padding"
+                    );
+                }
+            }
+            // Item 1's word 2 can have no head.
+            let mut bad = s.clone();
+            bad.slice_mut(ndarray::s![1, .., 2]).fill(f64::NEG_INFINITY);
+            let err = tree.sample(&bad, &[3, 4], &mut rng).unwrap_err();
+            assert!(matches!(err, StructureError::Range(_)), "{err}");
+            let text = err.to_string();
+            assert!(
+                text.starts_with("item 1: ") && text.contains("word 2"),
+                "{text}"
+            );
         }
     }
 

@@ -2,6 +2,7 @@
 //! one family per file. [`forward`] and [`vjp`] dispatch on [`Op`].
 
 pub mod attend;
+pub mod chain;
 pub mod elementwise;
 pub mod fastmath;
 pub mod gemm;
@@ -102,7 +103,7 @@ pub fn forward<T: Real>(op: &Op, x: &[&ArrayD<T>], shape: &[usize], env: &mut En
         Op::SumPool => Fwd::plain(shape::pool(x[0], x[1], false)),
         Op::MeanPool => Fwd::plain(shape::pool(x[0], x[1], true)),
         Op::Embedding => Fwd::plain(shape::embedding(x[0], x[1])),
-        Op::OneHot(k) => Fwd::plain(shape::one_hot(x[0], *k)),
+        Op::OneHot(k) => Fwd::plain(shape::one_hot(x[0], x.get(1).copied(), *k)),
         Op::Dropout(p) => noise::dropout(x[0], *p, env),
         Op::Gumbel => Fwd::plain(noise::gumbel(shape, env)),
         Op::Lstm { reverse } => {
@@ -115,6 +116,8 @@ pub fn forward<T: Real>(op: &Op, x: &[&ArrayD<T>], shape: &[usize], env: &mut En
             Fwd::with_array(out, aux)
         }
         Op::Heads => Fwd::plain(sequence::heads(x[0], x[1])),
+        Op::ChainScores => Fwd::plain(chain::chain_scores(x[0], x[1], x[2])),
+        Op::Tags => Fwd::plain(chain::tags(x[0])),
         Op::AttentionPool => {
             let (out, aux) = sequence::attention_pool(x[0], x[1], x[2]);
             Fwd::with_array(out, aux)
@@ -214,6 +217,8 @@ pub fn vjp_needed<T: Real>(
             g,
         ),
         Op::Heads => sequence::heads_vjp(x[0], x[1], g),
+        Op::ChainScores => chain::chain_scores_vjp(g),
+        Op::Tags => chain::tags_vjp(g),
         Op::AttentionPool => sequence::attention_pool_vjp(
             x[0],
             x[1],

@@ -107,10 +107,28 @@ pub fn embedding_vjp<T: Real>(ids: &ArrayD<T>, table: &ArrayD<T>, g: &ArrayD<T>)
     dt
 }
 
-pub fn one_hot<T: Real>(labels: &ArrayD<T>, k: usize) -> ArrayD<T> {
-    let mut out = ArrayD::zeros(IxDyn(&[labels.len(), k]));
+/// `labels[…]` → `[…, K]`, a one at each label. Per-word labels
+/// `[B, N]` come with their sentences' `lengths[B]`: a padding word's row
+/// is zeros. A label outside `0..K` also gives a zero row (the loaders
+/// never write one; the op does not index out of its output).
+pub fn one_hot<T: Real>(labels: &ArrayD<T>, lengths: Option<&ArrayD<T>>, k: usize) -> ArrayD<T> {
+    let mut dims = labels.shape().to_vec();
+    dims.push(k);
+    let mut out = ArrayD::zeros(IxDyn(&dims));
+    let width = labels.shape().get(1).copied().unwrap_or(1).max(1);
+    let lengths: Option<Vec<usize>> = lengths.map(|n| n.iter().map(|v| v.f64() as usize).collect());
+    let real = |i: usize| match &lengths {
+        Some(n) => n.get(i / width).is_some_and(|&n| i % width < n),
+        None => true,
+    };
+    let flat = out
+        .as_slice_mut()
+        .expect("a new array is in standard layout");
     for (i, &l) in labels.iter().enumerate() {
-        out[[i, l.f64() as usize]] = T::one();
+        let l = l.f64();
+        if real(i) && l >= 0.0 && l < k as f64 {
+            flat[i * k + l as usize] = T::one();
+        }
     }
     out
 }
@@ -157,10 +175,34 @@ mod tests {
     #[test]
     fn one_hot_marks_the_label() {
         let l = ndarray::arr1(&[2.0, 0.0]).into_dyn();
-        let o = super::one_hot(&l, 3);
+        let o = super::one_hot(&l, None, 3);
         assert_eq!(
             o,
             ndarray::arr2(&[[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]).into_dyn()
+        );
+    }
+
+    #[test]
+    fn one_hot_of_word_labels_marks_real_words_and_zeroes_padding() {
+        // Two sentences of 3 and 1 words, padded with label 0.
+        let l = ndarray::arr2(&[[2.0, 0.0, 1.0], [1.0, 0.0, 0.0]]).into_dyn();
+        let lengths = ndarray::arr1(&[3.0, 1.0]).into_dyn();
+        let o = super::one_hot(&l, Some(&lengths), 3);
+        assert_eq!(o.shape(), &[2, 3, 3]);
+        let want = ndarray::arr3(&[
+            [[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]],
+            [[0.0, 1.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]],
+        ])
+        .into_dyn();
+        assert_eq!(o, want);
+        // Without lengths every position is a word.
+        let all = super::one_hot(&l, None, 3);
+        assert_eq!(all[[1, 2, 0]], 1.0);
+        // A label out of range never indexes past the row.
+        let odd = ndarray::arr1(&[3.0, -1.0]).into_dyn();
+        assert_eq!(
+            super::one_hot(&odd, None, 3),
+            ndarray::Array2::<f64>::zeros((2, 3)).into_dyn()
         );
     }
 }
