@@ -237,23 +237,23 @@ fn structure_bench(args: &BenchArgs, cx: &lsmc_runtime::Context) -> ExitCode {
             return ExitCode::from(EXIT_DIAGNOSTICS);
         }
         for (op, all) in runs {
-            crate::out(&format!(
-                "{}\n",
-                serde_json::json!({
-                    "impl": "lsmc",
-                    "version": env!("CARGO_PKG_VERSION"),
-                    "structure": kind.0.name,
-                    "root": format!("{:?}", args.root).to_lowercase(),
-                    "op": op,
-                    "batch": args.batch,
-                    "n": n,
-                    "tags": (layout.sized() && layout.over_words()).then_some(args.tags),
-                    "threads": threads,
-                    "device": args.device.device,
-                    "median_ms": median(all.clone()),
-                    "all_ms": all,
-                })
-            ));
+            let mut line = serde_json::json!({
+                "impl": "lsmc",
+                "version": env!("CARGO_PKG_VERSION"),
+                "structure": kind.0.name,
+                "root": format!("{:?}", args.root).to_lowercase(),
+                "op": op,
+                "batch": args.batch,
+                "n": n,
+                "threads": threads,
+                "device": args.device.device,
+                "median_ms": median(all.clone()),
+                "all_ms": all,
+            });
+            if layout.sized() && layout.over_words() {
+                line["tags"] = args.tags.into();
+            }
+            crate::out(&format!("{line}\n"));
         }
     }
     ExitCode::SUCCESS

@@ -26,10 +26,12 @@ use std::process::ExitCode;
 struct Cli {
     #[command(subcommand)]
     command: Command,
-    /// The most words a text under a tree latent may have (train, sweep,
-    /// eval, predict, infer, bench, inspect): exact inference over a tree
-    /// takes time cubic in its length, so a longer text is refused rather
-    /// than run for hours [default: 1000].
+    /// The most words a text under a tree latent (dependency or
+    /// constituency) may have (train, sweep, eval, predict, infer, bench,
+    /// inspect): exact inference over a tree takes time cubic in its length
+    /// or more, so a longer text is refused rather than run for hours; a
+    /// sequence latent, linear in the length, has no such limit
+    /// [default: 1000].
     #[arg(long, global = true, value_name = "WORDS")]
     max_words: Option<usize>,
     /// Resolve relative data paths in specs and `--set` values against DIR,

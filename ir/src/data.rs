@@ -93,6 +93,10 @@ impl Hmm {
     /// full for every split before training, and a chain latent's work
     /// grows with `N·K²`.
     pub const MAX_LENGTH: usize = 1000;
+    /// The most states and symbols a chain may have (the checker's ranges
+    /// too): the emission and label tables are `states × symbols`.
+    pub const MAX_STATES: usize = 1000;
+    pub const MAX_SYMBOLS: usize = 100_000;
 
     /// What makes the configuration unusable; the compiler reports these
     /// at check time and the generator refuses them.
@@ -105,6 +109,20 @@ impl Hmm {
             out.push(format!(
                 "{} symbols; the states need at least 2 to emit",
                 self.symbols
+            ));
+        }
+        if self.states > Hmm::MAX_STATES {
+            out.push(format!(
+                "{} states; at most {}",
+                self.states,
+                Hmm::MAX_STATES
+            ));
+        }
+        if self.symbols > Hmm::MAX_SYMBOLS {
+            out.push(format!(
+                "{} symbols; at most {}",
+                self.symbols,
+                Hmm::MAX_SYMBOLS
             ));
         }
         if self.min_length == 0 {

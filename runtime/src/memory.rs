@@ -162,7 +162,26 @@ pub fn data(source: &DataSource, element: u64) -> u64 {
             let clusters = product([m.clusters as u64, features, 2]).saturating_mul(8);
             x.saturating_add(clusters)
         }
-        DataSource::Sst(_) | DataSource::Table(_) | DataSource::HmmSequences(_) => 0,
+        DataSource::HmmSequences(h) => {
+            let sentences = (h.train as u64)
+                .saturating_add(h.valid as u64)
+                .saturating_add(h.test as u64);
+            // Generated in full before training: each word's state and
+            // symbol (usize), then its token id and gold tag in the split,
+            // as long as the longest sentence may be.
+            let words = product([sentences, h.max_length as u64]).saturating_mul(32);
+            let per_sentence = sentences.saturating_mul(128);
+            // Emissions and label weights (states × symbols), transitions,
+            // and the symbols' vectors (f64 drawn, then the run's type).
+            let (k, v) = (h.states as u64, h.symbols as u64 + 2);
+            let tables = product([k, v, 2, 8]).saturating_add(product([k, k, 8]));
+            let vectors = product([v, h.embeddings.dim() as u64, 8 + element]);
+            words
+                .saturating_add(per_sentence)
+                .saturating_add(tables)
+                .saturating_add(vectors)
+        }
+        DataSource::Sst(_) | DataSource::Table(_) => 0,
     }
 }
 
@@ -219,6 +238,29 @@ pub fn batch_sizes(batch: u64, lengths: &[(&str, usize)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn generated_sequences_count_every_word_of_every_split_and_the_chains_tables() {
+        let hmm = |train: usize, states: usize, symbols: usize| {
+            DataSource::HmmSequences(lsmc_ir::data::Hmm {
+                states,
+                symbols,
+                min_length: 5,
+                max_length: 1000,
+                train,
+                valid: 1,
+                test: 1,
+                seed: 1,
+                embeddings: lsmc_ir::data::Embeddings::Random { dim: 16 },
+            })
+        };
+        // A billion sentences of up to 1,000 words: no machine holds them,
+        // so training refuses before generating (it used to abort).
+        assert!(data(&hmm(1_000_000_000, 5, 30), 4) > 10_000_000_000_000);
+        // The largest chain's tables alone: 1,000 × 100,002 × 2 f64.
+        assert!(data(&hmm(1, 1000, 100_000), 4) > 1_600_000_000);
+        assert!(data(&hmm(100, 5, 30), 4) < 10_000_000);
+    }
 
     #[test]
     fn sizes_read_for_people() {

@@ -233,6 +233,11 @@ fn exp_shifted_sum(xs: &mut [f64], m: f64) -> f64 {
 /// tangent `β̇[i][j]`. `s` and `g` are `n × n` row-major.
 struct Inside {
     beta: Chart,
+    /// Per span `i..=j` (row-major `n × n`), the log-sum over its splits of
+    /// its children's inside scores: `β[i][j]` without the span's own
+    /// score, kept apart because recovering it as `β − s` cancels when
+    /// the span's score dwarfs its children's.
+    splits: Vec<f64>,
     tangent: Option<Chart>,
 }
 
@@ -246,6 +251,7 @@ impl Inside {
                 t.set(i, i, g[i * n + i]);
             }
         }
+        let mut splits = vec![f64::NEG_INFINITY; n * n];
         let mut w = vec![0.0; n];
         for len in 2..=n {
             for i in 0..=n - len {
@@ -260,7 +266,8 @@ impl Inside {
                     continue;
                 }
                 let sum = exp_shifted_sum(w, m);
-                beta.set(i, j, s[i * n + j] + m + ln(sum));
+                splits[i * n + j] = m + ln(sum);
+                beta.set(i, j, s[i * n + j] + splits[i * n + j]);
                 if let (Some(t), Some(g)) = (tangent.as_mut(), g) {
                     // β̇ = ġ + Σ_k softmax_k (β̇[i][k] + β̇[k+1][j]).
                     let mut acc = [0.0; LANES];
@@ -273,7 +280,11 @@ impl Inside {
                 }
             }
         }
-        Inside { beta, tangent }
+        Inside {
+            beta,
+            splits,
+            tangent,
+        }
     }
 
     fn log_z(&self) -> f64 {
@@ -284,10 +295,10 @@ impl Inside {
     }
 
     /// The log-sum over span `i..=j`'s splits of its children's inside
-    /// scores: `β[i][j]` without the span's own score.
+    /// scores (−∞ for a single word, which has none).
     #[inline(always)]
-    fn splits_total(&self, s: &[f64], i: usize, j: usize) -> f64 {
-        self.beta.get(i, j) - s[i * self.beta.n + j]
+    fn splits_total(&self, i: usize, j: usize) -> f64 {
+        self.splits[i * self.beta.n + j]
     }
 }
 
@@ -320,7 +331,7 @@ pub fn inside_outside(n: usize, s: &[f64], g: Option<&[f64]>) -> (f64, Vec<f64>,
             let j = i + len - 1;
             let m = as_left[i * n + j] + as_right[j * n + i];
             mu[i * n + j] = m;
-            let total = inside.splits_total(s, i, j);
+            let total = inside.splits_total(i, j);
             let (lo, ro) = (i * n + i..i * n + j, j * n + i + 1..j * n + j + 1);
             let (l, r) = (inside.beta.left(i, j), inside.beta.right(i, j));
             match (&inside.tangent, g, dmu.as_mut()) {
@@ -411,7 +422,7 @@ fn preorder(n: usize, mut choose: impl FnMut(usize, usize) -> usize) -> Vec<usiz
 pub fn sample(n: usize, s: &[f64], rng: &mut ChaCha8Rng) -> Vec<usize> {
     let inside = Inside::new(n, s, None);
     preorder(n, |i, j| {
-        let total = inside.splits_total(s, i, j);
+        let total = inside.splits_total(i, j);
         let (l, r) = (inside.beta.left(i, j), inside.beta.right(i, j));
         let u: f64 = rng.random();
         let mut acc = 0.0;
@@ -814,6 +825,28 @@ mod tests {
 
     fn engine() -> &'static dyn Engine<f64> {
         &ConstituencyTrees
+    }
+
+    #[test]
+    fn a_span_whose_score_dwarfs_its_childrens_leaves_their_marginals_exact() {
+        // The whole sentence is in every tree: its score moves log Z and
+        // nothing else, however large (within the structure's range).
+        let n = 3;
+        let plain = vec![-1000.0, 0.0, 0.0, 0.0, -1000.0, 0.0, 0.0, 0.0, -1000.0];
+        let (lz, want, _) = inside_outside(n, &plain, None);
+        for whole in [-1e290, -3e15, 1e16] {
+            let mut s = plain.clone();
+            s[n - 1] = whole;
+            let (log_z, mu, _) = inside_outside(n, &s, None);
+            for (a, b) in mu.iter().zip(&want) {
+                assert!((a - b).abs() < 1e-12, "whole span {whole}: {mu:?}");
+            }
+            assert!((log_z - (lz + whole)).abs() <= 1e-12 * whole.abs());
+            let mut rng = ChaCha8Rng::seed_from_u64(3);
+            let splits: std::collections::BTreeSet<Vec<usize>> =
+                (0..200).map(|_| sample(n, &s, &mut rng)).collect();
+            assert_eq!(splits.len(), 2, "both trees are equally likely");
+        }
     }
 
     fn uniform(shape: &[usize], lo: f64, hi: f64, seed: u64) -> ArrayD<f64> {

@@ -226,13 +226,29 @@ fn indicator(tags: &[usize], k: usize) -> Vec<f64> {
     z
 }
 
+/// Subtracts the row's finite maximum from it and returns it (0 for a row
+/// without a finite value, left as it is).
+fn shift_to_max(row: &mut [f64]) -> f64 {
+    let m = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if !m.is_finite() {
+        return 0.0;
+    }
+    row.iter_mut().for_each(|a| *a -= m);
+    m
+}
+
 /// The forward pass of one sentence (see the module's documentation).
 struct Forward {
     n: usize,
     k: usize,
     /// `log α_i(c)`, row-major `[n, K]`: the log-sum of the scores of the
-    /// prefixes that end with tag `c` at word `i`.
+    /// prefixes that end with tag `c` at word `i`, less the sum of the
+    /// rows' maxima up to word `i`. Every path takes one part per word, so
+    /// this per-word shift is exact, and it keeps a word whose scores carry
+    /// a huge offset from swamping the O(1) differences after it.
     log_alpha: Vec<f64>,
+    /// `log Z` of the shifted rows: `log Z` less the sum of the shifts.
+    log_z_shifted: f64,
     /// `w_i(p, c) = exp(log α_{i−1}(p) + s_i(p, c) − log α_i(c))`,
     /// row-major `[n, K, K]`; word 0's block is zero.
     w: Vec<f64>,
@@ -250,6 +266,7 @@ impl Forward {
                 n,
                 k,
                 log_alpha,
+                log_z_shifted: 0.0,
                 w,
                 log_z: 0.0,
             };
@@ -257,6 +274,7 @@ impl Forward {
         for (a, v) in log_alpha.iter_mut().zip(x.row(0, 0)) {
             *a = v.f64();
         }
+        let mut offset = shift_to_max(&mut log_alpha[..k]);
         let (mut shift, mut total) = (vec![0.0; k], vec![0.0; k]);
         for i in 1..n {
             let (before, after) = log_alpha.split_at_mut(i * k);
@@ -288,17 +306,19 @@ impl Forward {
                 *a = m + logspace::ln(*t);
                 *t = if *t > 0.0 { 1.0 / *t } else { 0.0 };
             }
+            offset += shift_to_max(cur);
             for wrow in wi.chunks_exact_mut(k) {
                 wrow.iter_mut().zip(&total).for_each(|(wv, inv)| *wv *= inv);
             }
         }
-        let log_z = f64::lse(&log_alpha[(n - 1) * k..]);
+        let log_z_shifted = f64::lse(&log_alpha[(n - 1) * k..]);
         Forward {
             n,
             k,
             log_alpha,
+            log_z_shifted,
             w,
-            log_z,
+            log_z: offset + log_z_shifted,
         }
     }
 
@@ -306,7 +326,7 @@ impl Forward {
     fn last_tag(&self) -> Vec<f64> {
         self.log_alpha[(self.n - 1) * self.k..]
             .iter()
-            .map(|&a| f64::weight(a, self.log_z))
+            .map(|&a| f64::weight(a, self.log_z_shifted))
             .collect()
     }
 
@@ -1076,6 +1096,30 @@ mod tests {
                 .iter()
                 .zip(&v)
                 .all(|(a, w)| (a - w).abs() < 1e-12));
+        }
+    }
+
+    #[test]
+    fn a_word_whose_scores_carry_a_huge_offset_leaves_the_other_words_exact() {
+        // Every path takes one part per word: an offset on word 0's scores
+        // changes log Z by the offset and nothing else.
+        let cx = Context::default();
+        let plain = ArrayD::from_shape_vec(
+            IxDyn(&[1, 2, 2, 2]),
+            vec![0.0, 0.0, 0.0, 0.0, 0.0, 5.0, 0.0, 0.0],
+        )
+        .unwrap();
+        let (lz, want) = marginals(&cx, &plain, &[2]).unwrap();
+        for offset in [-1e290, -1e15, 1e15] {
+            let mut s = plain.clone();
+            s[[0, 0, 0, 0]] += offset;
+            s[[0, 0, 0, 1]] += offset;
+            let (log_z, mu) = marginals(&cx, &s, &[2]).unwrap();
+            assert!(max_gap(&mu, &want) < 1e-12, "offset {offset}: {mu:?}");
+            assert!(
+                (log_z[0] - (lz[0] + offset)).abs() <= 1e-12 * offset.abs(),
+                "offset {offset}"
+            );
         }
     }
 
