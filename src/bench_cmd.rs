@@ -141,6 +141,41 @@ fn time_ms(warmup: u64, repeats: usize, mut f: impl FnMut()) -> Vec<f64> {
         .collect()
 }
 
+/// Bytes per score entry the timed ops hold at once: the f32 scores and
+/// direction, the f32 outputs and the engines' f64 working copies.
+const BYTES_PER_ENTRY: u64 = 48;
+
+/// Refuses sizes before their scores are drawn: a text past `--max-words`
+/// under a tree, or scores no memory holds (they used to abort on
+/// allocation).
+fn fits(
+    cx: &lsmc_runtime::Context,
+    layout: lsmc_ir::structures::Layout,
+    shape: &[usize],
+) -> Result<(), String> {
+    use lsmc_runtime::{memory, text_limit};
+    if let Some((_, words)) = text_limit::first_too_long(layout, shape, None, cx.max_words()) {
+        return Err(text_limit::too_long(
+            "each item",
+            words,
+            "for a tree",
+            cx.max_words(),
+        ));
+    }
+    let bytes = shape
+        .iter()
+        .try_fold(BYTES_PER_ENTRY, |a, &d| a.checked_mul(d as u64))
+        .unwrap_or(u64::MAX);
+    match memory::available() {
+        Some(free) if bytes > free => Err(format!(
+            "scores of shape {shape:?} need about {} to time, but the machine has {} available",
+            memory::human(bytes),
+            memory::human(free)
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn structure_bench(args: &BenchArgs, cx: &lsmc_runtime::Context) -> ExitCode {
     use lsmc_runtime::latent::structure::{Saved, Structure};
     use rand::SeedableRng;
@@ -162,6 +197,10 @@ fn structure_bench(args: &BenchArgs, cx: &lsmc_runtime::Context) -> ExitCode {
         } else {
             layout.shape(args.batch, n)
         };
+        if let Err(e) = fits(cx, layout, &shape) {
+            eprintln!("error: n = {n}: {e}");
+            return ExitCode::from(EXIT_DIAGNOSTICS);
+        }
         let normal = rand_distr::StandardNormal;
         let s: ndarray::ArrayD<f32> =
             ndarray::ArrayD::from_shape_simple_fn(ndarray::IxDyn(&shape), || {

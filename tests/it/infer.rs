@@ -328,6 +328,33 @@ fn bench_times_sparsemap_with_and_without_the_saved_active_set() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("use it with --structure"));
 }
 
+/// Sizes no machine holds, or a tree past `--max-words`, are refused
+/// before any scores are drawn (they aborted on allocation).
+#[test]
+fn bench_refuses_sizes_it_cannot_hold_before_drawing_scores() {
+    let bench = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_lsmc"))
+            .args(["bench", "--batch", "1", "--repeats", "1", "--device", "cpu"])
+            .args(args)
+            .output()
+            .expect("lsmc runs")
+    };
+    let o = bench(&["--structure", "sequence", "--tags", "100000", "--n", "10"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("[1, 10, 100000, 100000]") && err.contains("4.8 TB"),
+        "{err}"
+    );
+    let o = bench(&["--structure", "constituency", "--n", "5000"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("5000 words") && err.contains("--max-words"),
+        "{err}"
+    );
+}
+
 #[test]
 fn a_tree_past_max_words_is_refused_before_any_work() {
     let two_words = r#"{"scores": [[[0, 1, 2], [0, 0, 0.5], [0, -1, 0]], [[0, 1, 9], [0, 0, 9], [0, 9, 0]]], "lengths": [2, 1]}"#;
