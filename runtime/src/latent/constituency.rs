@@ -18,14 +18,15 @@
 //! transposed (`β[·][j]`), so the split loop of span `i..=j`, which pairs
 //! `β[i][k]` with `β[k+1][j]` for `k = i..j`, reads two contiguous slices.
 
-use super::logspace::{exp, ln};
+use super::logspace::{self, exp, ln};
 use super::sparsemap;
-use super::structure::{Engine, Options, Saved, State, Statistics, StructureError};
+use super::structure::{
+    check_lengths, check_same_shape, Engine, Options, Saved, State, Statistics, StructureError,
+};
 use crate::context::Context;
 use crate::real::Real;
 use lsmc_ir::structures::{Descriptor, Ops, Spelling, SPANS};
 use ndarray::{ArrayD, Axis};
-use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 /// `constituency_tree()`: binary bracketings, every operation.
@@ -65,30 +66,7 @@ fn check_layout(shape: &[usize]) -> Result<(), StructureError> {
 /// Checks that scores are `[B, N, N]` with one length, at most `N`, per item.
 pub fn check_shape(shape: &[usize], lengths: &[usize]) -> Result<(), StructureError> {
     check_layout(shape)?;
-    if lengths.len() != shape[0] {
-        return Err(StructureError::Shape(format!(
-            "{} lengths for a batch of {}",
-            lengths.len(),
-            shape[0]
-        )));
-    }
-    if let Some((b, &n)) = lengths.iter().enumerate().find(|(_, &n)| n > shape[1]) {
-        return Err(StructureError::Shape(format!(
-            "item {b} has length {n} but the scores only have room for {} words",
-            shape[1]
-        )));
-    }
-    Ok(())
-}
-
-/// Checks that a gradient has the scores' shape.
-fn check_same_shape(g: &[usize], s: &[usize]) -> Result<(), StructureError> {
-    if g != s {
-        return Err(StructureError::Shape(format!(
-            "the gradient's shape {g:?} differs from the scores' {s:?}"
-        )));
-    }
-    Ok(())
+    check_lengths(shape[0], lengths, shape[1])
 }
 
 /// The `n × n` block of one item (`np × np` row-major values), in f64,
@@ -424,22 +402,8 @@ pub fn sample(n: usize, s: &[f64], rng: &mut ChaCha8Rng) -> Vec<usize> {
     preorder(n, |i, j| {
         let total = inside.splits_total(i, j);
         let (l, r) = (inside.beta.left(i, j), inside.beta.right(i, j));
-        let u: f64 = rng.random();
-        let mut acc = 0.0;
-        // Rounding may leave `u` above the last partial sum: then the last
-        // split with any weight.
-        let mut chosen = None;
-        for q in 0..j - i {
-            let w = exp(l[q] + r[q] - total);
-            if w > 0.0 {
-                chosen = Some(q);
-            }
-            acc += w;
-            if u < acc {
-                break;
-            }
-        }
-        i + chosen.unwrap_or(0)
+        let weights = l.iter().zip(r).map(|(a, b)| exp(a + b - total));
+        i + logspace::draw(weights, 1.0, rng).unwrap_or(0)
     })
 }
 
@@ -819,6 +783,7 @@ mod tests {
     use super::*;
     use crate::latent::structure::Structure;
     use ndarray::IxDyn;
+    use rand::Rng;
     use rand::SeedableRng;
 
     const O: Options = Options { single_root: false };

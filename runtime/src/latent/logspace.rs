@@ -305,6 +305,30 @@ impl Num for Dual {
     }
 }
 
+/// The index of a weight drawn in proportion to `weights` (non-negative,
+/// summing to `total`) with one uniform from `rng`: the first whose running
+/// sum passes `u · total`, or the last positive one when rounding leaves
+/// the draw beyond the sum; `None` when no weight is positive. Every
+/// exact sampler draws its choices through this one place.
+pub fn draw(
+    weights: impl IntoIterator<Item = f64>,
+    total: f64,
+    rng: &mut impl rand::Rng,
+) -> Option<usize> {
+    let u = rng.random::<f64>() * total;
+    let (mut acc, mut last) = (0.0, None);
+    for (j, w) in weights.into_iter().enumerate() {
+        if w > 0.0 {
+            last = Some(j);
+        }
+        acc += w;
+        if u < acc {
+            return last;
+        }
+    }
+    last
+}
+
 /// The VJP of `lse(xs)`: `g · softmax(xs)`, zero where the total is −∞.
 pub fn lse_vjp(xs: &[f64], g: f64) -> Vec<f64> {
     let total = f64::lse(xs);

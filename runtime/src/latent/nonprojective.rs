@@ -632,16 +632,7 @@ fn draw(weights: &[(usize, f64)], rng: &mut impl rand::Rng) -> Option<usize> {
     if !(total > 0.0 && total.is_finite()) {
         return None;
     }
-    let u = rng.random::<f64>() * total;
-    let mut acc = 0.0;
-    for (i, w) in weights.iter().enumerate() {
-        acc += w.1;
-        if u < acc {
-            return Some(i);
-        }
-    }
-    // Rounding left u at or above the last partial sum: the last possible one.
-    weights.iter().rposition(|w| w.1 > 0.0)
+    super::logspace::draw(weights.iter().map(|w| w.1), total, rng)
 }
 
 /// An exact sample from `p(tree) ∝ exp(Σ arc scores)` over the

@@ -41,12 +41,13 @@
 use super::categorical::argmax_index;
 use super::logspace::{self, Num};
 use super::sparsemap;
-use super::structure::{Engine, Options, Saved, State, Statistics, StructureError};
+use super::structure::{
+    check_lengths, check_same_shape, Engine, Options, Saved, State, Statistics, StructureError,
+};
 use crate::context::Context;
 use crate::real::Real;
 use lsmc_ir::structures::{Descriptor, Ops, Spelling, TAG_PAIRS};
 use ndarray::{ArrayD, IxDyn};
-use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use std::ops::Range;
 
@@ -110,30 +111,7 @@ fn check_layout(shape: &[usize]) -> Result<Dims, StructureError> {
 /// per item, each at most `N`.
 pub fn check_shape(shape: &[usize], lengths: &[usize]) -> Result<(), StructureError> {
     let d = check_layout(shape)?;
-    if lengths.len() != d.batch {
-        return Err(StructureError::Shape(format!(
-            "{} lengths for a batch of {}",
-            lengths.len(),
-            d.batch
-        )));
-    }
-    if let Some((b, &n)) = lengths.iter().enumerate().find(|(_, &n)| n > d.words) {
-        return Err(StructureError::Shape(format!(
-            "item {b} has length {n} but the scores only have room for {} words",
-            d.words
-        )));
-    }
-    Ok(())
-}
-
-/// Checks a gradient (or direction) against the scores' shape.
-fn check_same(g: &[usize], s: &[usize]) -> Result<(), StructureError> {
-    if g != s {
-        return Err(StructureError::Shape(format!(
-            "the gradient's shape {g:?} differs from the scores' {s:?}"
-        )));
-    }
-    Ok(())
+    check_lengths(d.batch, lengths, d.words)
 }
 
 /// The entries of one item that are parts for a sentence of `n` words
@@ -430,33 +408,14 @@ impl Forward {
             return Vec::new();
         }
         let mut tags = vec![0; n];
-        tags[n - 1] = draw(self.last_tag().into_iter(), rng);
+        tags[n - 1] = logspace::draw(self.last_tag(), 1.0, rng).unwrap_or(0);
         for i in (1..n).rev() {
             let c = tags[i];
             let column = (0..k).map(|p| self.w[(i * k + p) * k + c]);
-            tags[i - 1] = draw(column, rng);
+            tags[i - 1] = logspace::draw(column, 1.0, rng).unwrap_or(0);
         }
         tags
     }
-}
-
-/// An index drawn with probability proportional to `weights` (which sum
-/// to one up to rounding): the first whose running sum passes a uniform
-/// draw, or the last with positive weight when rounding leaves the draw
-/// beyond the total.
-fn draw(weights: impl Iterator<Item = f64>, rng: &mut ChaCha8Rng) -> usize {
-    let u: f64 = rng.random();
-    let (mut acc, mut last) = (0.0, 0);
-    for (j, w) in weights.enumerate() {
-        if w > 0.0 {
-            last = j;
-        }
-        acc += w;
-        if u < acc {
-            return j;
-        }
-    }
-    last
 }
 
 /// Runs `f(sentence)` for every item on the context's workers, in batch
@@ -539,7 +498,7 @@ pub fn marginals_vjp<T: Real>(
     lengths: &[usize],
     g: &ArrayD<T>,
 ) -> Result<ArrayD<T>, StructureError> {
-    check_same(g.shape(), s.shape())?;
+    check_same_shape(g.shape(), s.shape())?;
     let d = check_layout(s.shape())?;
     let gs = flat(g);
     let gs = gs.as_ref();
@@ -601,7 +560,7 @@ pub fn sparsemap_vjp_over<T: Real>(
     g: &ArrayD<T>,
 ) -> Result<ArrayD<T>, StructureError> {
     check_shape(shape, lengths)?;
-    check_same(g.shape(), shape)?;
+    check_same_shape(g.shape(), shape)?;
     let d = check_layout(shape)?;
     if sols.len() != lengths.len() {
         return Err(StructureError::Shape(format!(
@@ -641,21 +600,13 @@ pub fn sparsemap_vjp_over<T: Real>(
 /// are the tag marginals `P(y_i = c)`.
 pub fn tag_weights<T: Real>(z: &ArrayD<T>, lengths: &[usize]) -> Result<ArrayD<T>, StructureError> {
     check_shape(z.shape(), lengths)?;
-    let d = check_layout(z.shape())?;
-    let all = flat(z);
-    let mut out = vec![T::zero(); d.batch * d.words * d.tags];
-    for (b, &n) in lengths.iter().enumerate() {
-        let x = Sentence::of(&all, d, b, n);
-        let o = &mut out[b * d.words * d.tags..];
-        for i in 0..n {
-            let rows = if i == 0 { 1 } else { d.tags };
-            let oi = &mut o[i * d.tags..(i + 1) * d.tags];
-            for p in 0..rows {
-                oi.iter_mut().zip(x.row(i, p)).for_each(|(t, &v)| *t += v);
-            }
-        }
+    // The op `tags(z)` computes the sums; padding words are no part here.
+    let mut out = crate::ops::chain::tags(z);
+    for (mut item, &n) in out.outer_iter_mut().zip(lengths) {
+        item.slice_axis_mut(ndarray::Axis(0), ndarray::Slice::from(n..))
+            .fill(T::zero());
     }
-    Ok(ArrayD::from_shape_vec(IxDyn(&[d.batch, d.words, d.tags]), out).expect("[B, N, K]"))
+    Ok(out)
 }
 
 /// The sequence engine.
@@ -903,6 +854,7 @@ impl Statistics for TagStats {
 mod tests {
     use super::*;
     use crate::latent::structure::Structure;
+    use rand::Rng;
     use rand::SeedableRng;
 
     /// Uniform scores in `[−scale, scale]`.

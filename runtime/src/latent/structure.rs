@@ -206,6 +206,33 @@ pub trait Engine<T: Real>: Sync {
     fn enumerate(&self, o: Options, size: usize) -> Vec<Vec<f64>>;
 }
 
+/// Checks that there is one length per item of a batch of `batch`, each
+/// at most `room` words: the check every structure over words makes.
+pub fn check_lengths(batch: usize, lengths: &[usize], room: usize) -> Result<(), StructureError> {
+    if lengths.len() != batch {
+        return Err(StructureError::Shape(format!(
+            "{} lengths for a batch of {batch}",
+            lengths.len()
+        )));
+    }
+    if let Some((b, &n)) = lengths.iter().enumerate().find(|(_, &n)| n > room) {
+        return Err(StructureError::Shape(format!(
+            "item {b} has length {n} but the scores only have room for {room} words"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks that a gradient (or direction) has the scores' shape.
+pub fn check_same_shape(g: &[usize], s: &[usize]) -> Result<(), StructureError> {
+    if g != s {
+        return Err(StructureError::Shape(format!(
+            "the gradient's shape {g:?} differs from the scores' {s:?}"
+        )));
+    }
+    Ok(())
+}
+
 /// The largest spread of an item's part scores, times the parts one
 /// structure sums, that MAP, marginals and sampling accept: every partial
 /// sum of a structure's score then stays a factor 1e8 below f64's largest
@@ -223,7 +250,8 @@ pub const SPARSEMAP_SPREAD_LIMIT: f64 = 1e150;
 /// shift, added back by [`Shifted::unshift_log_partition`]. Items with a
 /// NaN or infinite part score are left as they are, for the caller's own
 /// check to name. When no item's highest part score is beyond
-/// [`UNSHIFTED`] in size — trained scores — nothing is copied: such an
+/// [`UNSHIFTED`] in size — trained scores — nothing is copied (SparseMAP
+/// always shifts: [`SPARSEMAP_UNSHIFTED`]): such an
 /// offset costs f64 nothing, and the engines' own shifts take it from there.
 pub struct Shifted<'a, T: Clone> {
     pub scores: std::borrow::Cow<'a, ArrayD<T>>,
@@ -262,14 +290,41 @@ fn extremes<'s, T: Real + 's>(slices: impl Iterator<Item = &'s [T]>) -> (f64, f6
 /// The largest highest part score an item keeps unshifted (see [`Shifted`]).
 pub const UNSHIFTED: f64 = 1e4;
 
+/// The same for SparseMAP: none. Its QP squares the scores, so an offset
+/// of a few thousand on a spread of 1e-3 already costs the projection its
+/// sixth digit (a projective tree at offset 4,317 moved by 1e-6); the copy
+/// costs nothing beside the active set.
+pub const SPARSEMAP_UNSHIFTED: f64 = 0.0;
+
+/// What an op accepts of an item's scores: the spread limit and the
+/// largest highest part score it keeps unshifted.
+#[derive(Clone, Copy, Debug)]
+struct ScoreRange {
+    spread: f64,
+    unshifted: f64,
+}
+
+/// MAP, marginals and sampling.
+const INFERENCE: ScoreRange = ScoreRange {
+    spread: SPREAD_LIMIT,
+    unshifted: UNSHIFTED,
+};
+
+/// SparseMAP, which squares the scores.
+const PROJECTION: ScoreRange = ScoreRange {
+    spread: SPARSEMAP_SPREAD_LIMIT,
+    unshifted: SPARSEMAP_UNSHIFTED,
+};
+
 impl<'a, T: Real> Shifted<'a, T> {
     fn new(
         e: &dyn Engine<T>,
         o: Options,
         s: &'a ArrayD<T>,
         ls: &[usize],
-        limit: f64,
+        range: ScoreRange,
     ) -> Result<Shifted<'a, T>, StructureError> {
+        let limit = range.spread;
         let flat = s.as_standard_layout();
         let values = flat.as_slice().expect("standard layout");
         let per = values.len() / ls.len().max(1);
@@ -296,7 +351,7 @@ impl<'a, T: Real> Shifted<'a, T> {
             }
             shifts.push((hi, k));
         }
-        if shifts.iter().all(|&(c, _)| c.abs() <= UNSHIFTED) {
+        if shifts.iter().all(|&(c, _)| c.abs() <= range.unshifted) {
             let shifts = shifts.into_iter().map(|(_, k)| (0.0, k)).collect();
             return Ok(Shifted {
                 scores: std::borrow::Cow::Borrowed(s),
@@ -366,17 +421,18 @@ impl Structure {
     /// per item so that its highest part scores 0 ([`Shifted`]): extreme
     /// but finite scores (an offset of 1e300, a spread of 1e4) give the
     /// answers they should, and a spread no f64 computation can hold is
-    /// refused. `limit` bounds the spread times the parts a structure sums.
+    /// refused. `range` bounds the spread times the parts a structure sums,
+    /// and says which offsets are left unshifted.
     fn with_shifted<T: Real, R>(
         &self,
         s: &ArrayD<T>,
         lengths: Option<&[usize]>,
-        limit: f64,
+        range: ScoreRange,
         f: impl FnOnce(&dyn Engine<T>, Options, &Shifted<T>, &[usize]) -> Result<R, StructureError>,
     ) -> Result<R, StructureError> {
         let e = self.engine::<T>()?;
         let ls = e.sizes(s.shape(), lengths)?;
-        let shifted = Shifted::new(e, self.options, s, &ls, limit)?;
+        let shifted = Shifted::new(e, self.options, s, &ls, range)?;
         f(e, self.options, &shifted, &ls)
     }
 
@@ -408,7 +464,7 @@ impl Structure {
         s: &ArrayD<T>,
         lengths: Option<&[usize]>,
     ) -> Result<ArrayD<T>, StructureError> {
-        self.with_shifted(s, lengths, SPREAD_LIMIT, |e, o, sh, ls| {
+        self.with_shifted(s, lengths, INFERENCE, |e, o, sh, ls| {
             e.map(cx, o, &sh.scores, ls)
         })
     }
@@ -420,7 +476,7 @@ impl Structure {
         s: &ArrayD<T>,
         lengths: Option<&[usize]>,
     ) -> Result<(Vec<f64>, ArrayD<T>), StructureError> {
-        self.with_shifted(s, lengths, SPREAD_LIMIT, |e, o, sh, ls| {
+        self.with_shifted(s, lengths, INFERENCE, |e, o, sh, ls| {
             let (log_z, m) = e.marginals(cx, o, &sh.scores, ls)?;
             Ok((sh.unshift_log_partition(log_z)?, m))
         })
@@ -434,7 +490,7 @@ impl Structure {
         s: &ArrayD<T>,
         lengths: Option<&[usize]>,
     ) -> Result<ArrayD<T>, StructureError> {
-        self.with_shifted(s, lengths, SPREAD_LIMIT, |e, o, sh, ls| {
+        self.with_shifted(s, lengths, INFERENCE, |e, o, sh, ls| {
             e.marginals_only(cx, o, &sh.scores, ls)
         })
     }
@@ -446,7 +502,7 @@ impl Structure {
         lengths: Option<&[usize]>,
         g: &ArrayD<T>,
     ) -> Result<ArrayD<T>, StructureError> {
-        self.with_shifted(s, lengths, SPREAD_LIMIT, |e, o, sh, ls| {
+        self.with_shifted(s, lengths, INFERENCE, |e, o, sh, ls| {
             e.marginals_vjp(cx, o, &sh.scores, ls, g, None)
         })
     }
@@ -460,7 +516,7 @@ impl Structure {
         g: &ArrayD<T>,
         at: Saved<'_, T>,
     ) -> Result<ArrayD<T>, StructureError> {
-        self.with_shifted(s, lengths, SPREAD_LIMIT, |e, o, sh, ls| {
+        self.with_shifted(s, lengths, INFERENCE, |e, o, sh, ls| {
             e.marginals_vjp(cx, o, &sh.scores, ls, g, Some(at))
         })
     }
@@ -474,7 +530,7 @@ impl Structure {
         lengths: Option<&[usize]>,
         rng: &mut ChaCha8Rng,
     ) -> Result<ArrayD<T>, StructureError> {
-        self.with_shifted(s, lengths, SPREAD_LIMIT, |e, o, sh, ls| {
+        self.with_shifted(s, lengths, INFERENCE, |e, o, sh, ls| {
             e.sample(o, &sh.scores, ls, rng)
         })
     }
@@ -511,7 +567,7 @@ impl Structure {
         lengths: Option<&[usize]>,
         max_iter: usize,
     ) -> Result<(ArrayD<T>, Option<State>), StructureError> {
-        self.with_shifted(s, lengths, SPARSEMAP_SPREAD_LIMIT, |e, o, sh, ls| {
+        self.with_shifted(s, lengths, PROJECTION, |e, o, sh, ls| {
             e.sparsemap(cx, o, &sh.scores, ls, max_iter)
         })
     }
@@ -536,7 +592,7 @@ impl Structure {
         g: &ArrayD<T>,
         max_iter: usize,
     ) -> Result<ArrayD<T>, StructureError> {
-        self.with_shifted(s, lengths, SPARSEMAP_SPREAD_LIMIT, |e, o, sh, ls| {
+        self.with_shifted(s, lengths, PROJECTION, |e, o, sh, ls| {
             e.sparsemap_vjp(cx, o, &sh.scores, ls, g, max_iter, None)
         })
     }
@@ -552,7 +608,7 @@ impl Structure {
         max_iter: usize,
         at: Saved<'_, T>,
     ) -> Result<ArrayD<T>, StructureError> {
-        self.with_shifted(s, lengths, SPARSEMAP_SPREAD_LIMIT, |e, o, sh, ls| {
+        self.with_shifted(s, lengths, PROJECTION, |e, o, sh, ls| {
             e.sparsemap_vjp(cx, o, &sh.scores, ls, g, max_iter, Some(at))
         })
     }

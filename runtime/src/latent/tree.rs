@@ -4,7 +4,9 @@
 //! Each sentence is computed in f64 whatever the element type, and the
 //! batch is split across the context's workers.
 
-use super::structure::{Engine, Options, Saved, State, Statistics, StructureError};
+use super::structure::{
+    check_lengths, check_same_shape, Engine, Options, Saved, State, Statistics, StructureError,
+};
 use super::{brute, nonprojective, on_gpu, projective, projective_lanes, sparsemap};
 use crate::context::Context;
 use crate::metrics::TreeStats;
@@ -50,20 +52,7 @@ fn check_layout(shape: &[usize]) -> Result<(), StructureError> {
 /// Checks that `s` is `[B, N+1, N+1]` and every length is at most `N`.
 pub fn check_shape(shape: &[usize], lengths: &[usize]) -> Result<(), StructureError> {
     check_layout(shape)?;
-    if lengths.len() != shape[0] {
-        return Err(StructureError::Shape(format!(
-            "{} lengths for a batch of {}",
-            lengths.len(),
-            shape[0]
-        )));
-    }
-    if let Some((b, &n)) = lengths.iter().enumerate().find(|(_, &n)| n >= shape[1]) {
-        return Err(StructureError::Shape(format!(
-            "item {b} has length {n} but the scores only have room for {} words",
-            shape[1] - 1
-        )));
-    }
-    Ok(())
+    check_lengths(shape[0], lengths, shape[1] - 1)
 }
 
 /// The `(n+1) × (n+1)` block of one sentence, row-major, in f64, with
@@ -267,11 +256,7 @@ impl Tree {
         g: &ArrayD<T>,
     ) -> Result<ArrayD<T>, StructureError> {
         check_shape(s.shape(), lengths)?;
-        if g.shape() != s.shape() {
-            return Err(StructureError::Shape(
-                "the gradient's shape differs from the scores'".into(),
-            ));
-        }
+        check_same_shape(g.shape(), s.shape())?;
         if let Some(gpu) = self.projective.then(|| cx.gpu()).flatten() {
             return on_gpu::marginals_vjp(gpu, s, lengths, g, self.single_root);
         }
