@@ -127,7 +127,7 @@ fn max_of(xs: &[f64]) -> f64 {
 }
 
 /// The index of the first largest of `xs` (NaN never wins).
-fn argmax_of(xs: &[f64]) -> usize {
+pub(crate) fn argmax_of(xs: &[f64]) -> usize {
     let (mut best, mut arg) = (NEG, 0);
     for (q, &x) in xs.iter().enumerate() {
         if x > best {
@@ -239,15 +239,39 @@ unsafe fn inside_avx2<D: Num, F: Fn(&[D]) -> D + Copy>(
     inside(n, s, sum)
 }
 
+/// Filled charts as [`backtrack`] reads them: the value of span `(i, j)`,
+/// `i < j`, of each kind (complete right/left, incomplete right/left).
+pub(crate) trait Spans {
+    fn cr(&self, i: usize, j: usize) -> f64;
+    fn cl(&self, i: usize, j: usize) -> f64;
+    fn ir(&self, i: usize, j: usize) -> f64;
+    fn il(&self, i: usize, j: usize) -> f64;
+}
+
+impl Spans for Inside<f64> {
+    fn cr(&self, i: usize, j: usize) -> f64 {
+        self.cr.at(i, j)
+    }
+    fn cl(&self, i: usize, j: usize) -> f64 {
+        self.cl.at(i, j)
+    }
+    fn ir(&self, i: usize, j: usize) -> f64 {
+        self.ir.at(i, j)
+    }
+    fn il(&self, i: usize, j: usize) -> f64 {
+        self.ilt.at(j, i)
+    }
+}
+
 /// A tree read top-down from filled charts: at each span, `choose` picks
 /// one of its splits from their scores (the sub-chart values summed), the
 /// same candidates the chart summed over. Argmax over Viterbi charts gives
 /// the MAP tree; a draw over inside charts, an exact sample.
-fn backtrack(
+pub(crate) fn backtrack(
     n: usize,
     s: &dyn Fn(usize, usize) -> f64,
     single_root: bool,
-    c: &Inside<f64>,
+    c: &impl Spans,
     mut choose: impl FnMut(&[f64]) -> usize,
 ) -> Vec<usize> {
     let mut heads = vec![0; n + 1];
@@ -258,7 +282,7 @@ fn backtrack(
     // Spans to expand: 0 = ir, 1 = il, 2 = cr, 3 = cl.
     let mut stack: Vec<(u8, usize, usize)> = Vec::new();
     if single_root {
-        xs.extend((1..=n).map(|r| score(s, 0, r) + c.cl.at(1, r) + c.cr.at(r, n)));
+        xs.extend((1..=n).map(|r| score(s, 0, r) + c.cl(1, r) + c.cr(r, n)));
         let r = 1 + choose(&xs);
         heads[r] = 0;
         stack.push((3, 1, r));
@@ -278,19 +302,19 @@ fn backtrack(
                 } else {
                     heads[i] = j;
                 }
-                xs.extend((i..j).map(|q| c.cr.at(i, q) + c.clt.at(j, q + 1)));
+                xs.extend((i..j).map(|q| c.cr(i, q) + c.cl(q + 1, j)));
                 let q = i + choose(&xs);
                 stack.push((2, i, q));
                 stack.push((3, q + 1, j));
             }
             2 => {
-                xs.extend((i + 1..=j).map(|q| c.ir.at(i, q) + c.crt.at(j, q)));
+                xs.extend((i + 1..=j).map(|q| c.ir(i, q) + c.cr(q, j)));
                 let q = i + 1 + choose(&xs);
                 stack.push((0, i, q));
                 stack.push((2, q, j));
             }
             _ => {
-                xs.extend((i..j).map(|q| c.cl.at(i, q) + c.ilt.at(j, q)));
+                xs.extend((i..j).map(|q| c.cl(i, q) + c.il(q, j)));
                 let q = i + choose(&xs);
                 stack.push((3, i, q));
                 stack.push((1, q, j));

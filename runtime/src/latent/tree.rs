@@ -95,10 +95,72 @@ fn unblock<T: Real, V: AsRef<[f64]>>(
 /// each span's bookkeeping, few enough that lengths within a group stay close.
 const GROUP: usize = 16;
 
-/// Projective inside-outside over the batch in lane groups (sentences
-/// sorted by length, so each group's chart is barely larger than its
-/// sentences), groups spread across threads. Returns log Z, µ and — with
-/// a direction `g` — the tangent `∇² log Z · g`, all in batch order.
+/// The batch in lane groups: sentences sorted by length, so each group's
+/// chart is barely larger than its sentences. The group size follows the
+/// thread count (each sentence's lane is computed alone, so results do
+/// not).
+fn lane_groups(cx: &Context, lengths: &[usize]) -> Vec<Vec<usize>> {
+    let batch = lengths.len();
+    let mut order: Vec<usize> = (0..batch).collect();
+    order.sort_by_key(|&b| lengths[b]);
+    let size = GROUP.min(batch.div_ceil(cx.threads()).max(1));
+    order.chunks(size).map(<[usize]>::to_vec).collect()
+}
+
+/// The scores of a group's sentences as `[h][m][lane]` over the group's
+/// `(n+1)²` cells (n its longest sentence); arcs outside a sentence 0.
+fn gather_lanes<T: Real>(
+    members: &[usize],
+    lengths: &[usize],
+    flat: &[T],
+    np: usize,
+) -> (usize, Vec<f64>) {
+    let n = members.iter().map(|&b| lengths[b]).max().unwrap_or(0);
+    let (n1, lanes) = (n + 1, members.len());
+    let mut v = vec![0.0; n1 * n1 * lanes];
+    for (l, &b) in members.iter().enumerate() {
+        let len = lengths[b];
+        for h in 0..=len {
+            for m in 1..=len {
+                if h != m {
+                    v[(h * n1 + m) * lanes + l] = flat[(b * np + h) * np + m].f64();
+                }
+            }
+        }
+    }
+    (n, v)
+}
+
+/// Projective MAP trees over the batch in lane groups, groups spread
+/// across threads: one-hot arc indicators `z[b][h][m]`.
+fn projective_lanes_map<T: Real>(
+    cx: &Context,
+    s: &ArrayD<T>,
+    lengths: &[usize],
+    single_root: bool,
+) -> ArrayD<T> {
+    let groups = lane_groups(cx, lengths);
+    let np = s.shape()[1];
+    let flat = s.as_standard_layout();
+    let flat = flat.as_slice().expect("standard layout");
+    let heads: Vec<Vec<Vec<usize>>> = cx.map_in_order(groups.len(), |i| {
+        let (n, sv) = gather_lanes(&groups[i], lengths, flat, np);
+        projective_lanes::map_heads(n, &lengths_of(&groups[i], lengths), &sv, single_root)
+    });
+    let mut z = vec![T::zero(); s.len()];
+    for (members, heads) in groups.iter().zip(heads) {
+        for (&b, heads) in members.iter().zip(heads) {
+            for (m, &h) in heads.iter().enumerate().skip(1) {
+                z[(b * np + h) * np + m] = T::one();
+            }
+        }
+    }
+    ArrayD::from_shape_vec(ndarray::IxDyn(s.shape()), z).expect("same size")
+}
+
+/// Projective inside-outside over the batch in lane groups, groups spread
+/// across threads. Returns log Z, µ and — with a direction `g` — the
+/// tangent `∇² log Z · g`, all in batch order.
 fn projective_lanes<T: Real>(
     cx: &Context,
     s: &ArrayD<T>,
@@ -107,13 +169,7 @@ fn projective_lanes<T: Real>(
     single_root: bool,
 ) -> (Vec<f64>, ArrayD<T>, Option<ArrayD<T>>) {
     let batch = lengths.len();
-    let mut order: Vec<usize> = (0..batch).collect();
-    order.sort_by_key(|&b| lengths[b]);
-    // The group size follows the thread count (each sentence's lane is
-    // computed alone, so results do not).
-    let workers = cx.threads();
-    let size = GROUP.min(batch.div_ceil(workers).max(1));
-    let groups: Vec<&[usize]> = order.chunks(size).collect();
+    let groups = lane_groups(cx, lengths);
     // Flat, standard-layout views: dynamic-rank indexing per element would
     // cost as much as the small charts themselves.
     let np = s.shape()[1];
@@ -124,45 +180,19 @@ fn projective_lanes<T: Real>(
         .as_ref()
         .map(|g| g.as_slice().expect("standard layout"));
     let run_group = |members: &[usize]| {
-        let n = members.iter().map(|&b| lengths[b]).max().unwrap_or(0);
-        let (n1, lanes) = (n + 1, members.len());
-        let mut sv = vec![0.0; n1 * n1 * lanes];
-        let mut dv = vec![0.0; if g.is_some() { n1 * n1 * lanes } else { 0 }];
-        for (l, &b) in members.iter().enumerate() {
-            let len = lengths[b];
-            for h in 0..=len {
-                for m in 1..=len {
-                    if h != m {
-                        let src = (b * np + h) * np + m;
-                        sv[(h * n1 + m) * lanes + l] = s_flat[src].f64();
-                        if let Some(g) = g_flat {
-                            dv[(h * n1 + m) * lanes + l] = g[src].f64();
-                        }
-                    }
-                }
+        let (n, sv) = gather_lanes(members, lengths, s_flat, np);
+        let ls = lengths_of(members, lengths);
+        let out = match g_flat {
+            Some(g) => {
+                let (_, dv) = gather_lanes(members, lengths, g, np);
+                projective_lanes::inside_outside::<true>(n, &ls, &sv, &dv, single_root)
             }
-        }
-        let out = if g.is_some() {
-            projective_lanes::inside_outside::<true>(
-                n,
-                &lengths_of(members, lengths),
-                &sv,
-                &dv,
-                single_root,
-            )
-        } else {
-            projective_lanes::inside_outside::<false>(
-                n,
-                &lengths_of(members, lengths),
-                &sv,
-                &dv,
-                single_root,
-            )
+            None => projective_lanes::inside_outside::<false>(n, &ls, &sv, &[], single_root),
         };
-        (n1, out)
+        (n + 1, out)
     };
     let results: Vec<(usize, projective_lanes::Out)> =
-        cx.map_in_order(groups.len(), |i| run_group(groups[i]));
+        cx.map_in_order(groups.len(), |i| run_group(&groups[i]));
     let mut log_z = vec![0.0; batch];
     let mut mu = vec![T::zero(); s.len()];
     let mut dmu = g.map(|_| vec![T::zero(); s.len()]);
@@ -218,6 +248,9 @@ impl Tree {
         check_shape(s.shape(), lengths)?;
         if let Some(gpu) = self.projective.then(|| cx.gpu()).flatten() {
             return on_gpu::map(gpu, s, lengths, self.single_root);
+        }
+        if self.projective {
+            return Ok(projective_lanes_map(cx, s, lengths, self.single_root));
         }
         let blocks = per_sentence(cx, s, lengths, |_, sb, n| self.map_block(n, &block(&sb, n)));
         Ok(unblock(s.shape(), lengths, &blocks))
