@@ -298,12 +298,11 @@ impl Tree {
                 return sparsemap::solve_active_set_within(&v, &map, max_iter);
             }
             let hull = std::sync::Arc::new(self.affine_hull(n));
-            // The projected scores themselves start moment matching too:
-            // SparseMAP of small scores lies near their marginals.
+            // Moment matching starts from the scores given (SPIGOT-CE's:
+            // their marginals are the point it moves by a small step), else
+            // from the projected scores themselves.
             let warm = warm.as_ref().map(|w| block(&w.index_axis(Axis(0), b), n));
-            let starts: Vec<&[f64]> = std::iter::once(v.as_slice())
-                .chain(warm.as_deref())
-                .collect();
+            let starts: Vec<&[f64]> = warm.as_deref().into_iter().chain([v.as_slice()]).collect();
             sparsemap::solve_exact(
                 &v,
                 &map,
