@@ -244,16 +244,15 @@ fn structure_bench(args: &BenchArgs, cx: &lsmc_runtime::Context) -> ExitCode {
             runs.push((
                 "sparsemap_backward",
                 time_ms(warmup, args.repeats, || {
-                    let r =
-                        structure
-                            .sparsemap_saved(cx, &s, None, max_iter)
-                            .and_then(|(z, state)| {
-                                let at = Saved {
-                                    value: &z,
-                                    state: state.as_ref(),
-                                };
-                                structure.sparsemap_vjp_at(cx, &s, None, &g, max_iter, at)
-                            });
+                    let r = structure
+                        .sparsemap_saved(cx, &s, None, max_iter, None)
+                        .and_then(|(z, state)| {
+                            let at = Saved {
+                                value: &z,
+                                state: state.as_ref(),
+                            };
+                            structure.sparsemap_vjp_at(cx, &s, None, &g, max_iter, at)
+                        });
                     if let Err(e) = r {
                         failed = Some(e);
                     }
@@ -263,7 +262,7 @@ fn structure_bench(args: &BenchArgs, cx: &lsmc_runtime::Context) -> ExitCode {
                 "sparsemap_backward_resolve",
                 time_ms(warmup, args.repeats, || {
                     let r = structure
-                        .sparsemap_within(cx, &s, None, max_iter)
+                        .sparsemap_within(cx, &s, None, max_iter, None)
                         .and_then(|_| structure.sparsemap_vjp_within(cx, &s, None, &g, max_iter));
                     if let Err(e) = r {
                         failed = Some(e);

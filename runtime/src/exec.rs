@@ -720,13 +720,12 @@ fn latent_forward<T: Real>(
         Mapping::Marg { .. } => st.marginals_only(cx, s, lengths).map(ops::Fwd::plain),
         // The solution is kept only where the exact backward reads it;
         // a surrogate projects elsewhere.
-        Mapping::SparseMap { max_iter, via } => {
-            st.sparsemap_saved(cx, s, lengths, *max_iter)
-                .map(|(out, state)| ops::Fwd {
-                    out,
-                    aux: state.filter(|_| via.is_none()).map(ops::Aux::State),
-                })
-        }
+        Mapping::SparseMap { max_iter, via } => st
+            .sparsemap_saved(cx, s, lengths, *max_iter, None)
+            .map(|(out, state)| ops::Fwd {
+                out,
+                aux: state.filter(|_| via.is_none()).map(ops::Aux::State),
+            }),
         Mapping::Sample { .. } if env.train => st.sample(s, lengths, env.rng).map(ops::Fwd::plain),
         Mapping::Sample { .. } => st.map(cx, s, lengths).map(ops::Fwd::plain),
     };

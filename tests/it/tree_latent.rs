@@ -277,7 +277,7 @@ fn tree_surrogates_return_the_papers_closed_forms() {
     let pulled = &mu0 - &its[0].grad.mapv(|v| eta * v);
     close(
         &capped,
-        &(&mu0 - &st.sparsemap_within(cx(), &pulled, ls, 10).unwrap()),
+        &(&mu0 - &st.sparsemap_within(cx(), &pulled, ls, 10, None).unwrap()),
     );
     assert!(
         (&capped - &g).iter().any(|v| v.abs() > 1e-6),
@@ -345,7 +345,7 @@ fn the_sst_sparsemap_spec_caps_its_active_set_as_the_papers_solver_does() {
         .unwrap();
     let ls = Some(&LENGTHS[..]);
     let st = projective();
-    let capped = st.sparsemap_within(cx(), &s, ls, 10).unwrap();
+    let capped = st.sparsemap_within(cx(), &s, ls, 10, None).unwrap();
     let z = pass.value(2);
     assert_eq!(z, &capped);
     assert_ne!(z, &st.sparsemap(cx(), &s, ls).unwrap());

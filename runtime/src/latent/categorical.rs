@@ -264,6 +264,7 @@ impl<T: Real> Engine<T> for Categorical {
         s: &ArrayD<T>,
         ls: &[usize],
         _max_iter: usize,
+        _warm: Option<&ArrayD<T>>,
     ) -> Result<(ArrayD<T>, Option<State>), StructureError> {
         Ok((masked(s, ls, sparsemax), None))
     }

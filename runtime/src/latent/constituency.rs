@@ -554,6 +554,7 @@ impl ConstituencyTrees {
                     weights: vec![1.0],
                     mu: vec![],
                     iterations: 0,
+                    interior: None,
                 };
             }
             sparsemap::solve_active_set_within(v, &|x: &[f64]| indicator(n, &cky(n, x)), max_iter)
@@ -690,6 +691,7 @@ impl<T: Real> Engine<T> for ConstituencyTrees {
         s: &ArrayD<T>,
         ls: &[usize],
         max_iter: usize,
+        _warm: Option<&ArrayD<T>>,
     ) -> Result<(ArrayD<T>, Option<State>), StructureError> {
         check_shape(s.shape(), ls)?;
         let sols = Self::sparsemap_solutions(cx, s, ls, max_iter);
@@ -936,7 +938,7 @@ mod tests {
         let z = e.map(&cx, O, &s, &lengths).unwrap();
         let (log_z, mu) = e.marginals(&cx, O, &s, &lengths).unwrap();
         let vjp = e.marginals_vjp(&cx, O, &s, &lengths, &g, None).unwrap();
-        let (sm, _) = e.sparsemap(&cx, O, &s, &lengths, 500).unwrap();
+        let (sm, _) = e.sparsemap(&cx, O, &s, &lengths, 500, None).unwrap();
         for (b, &n) in lengths.iter().enumerate() {
             let ex = exact(&s, b, n);
             assert!(
@@ -1161,7 +1163,7 @@ mod tests {
             e.marginals_vjp(&cx, O, &s, &[3, 3], &g, None).map(drop),
             "vjp gradient",
         );
-        let (value, state) = e.sparsemap(&cx, O, &s, &[3, 3], 50).unwrap();
+        let (value, state) = e.sparsemap(&cx, O, &s, &[3, 3], 50, None).unwrap();
         let at = Saved {
             value: &value,
             state: state.as_ref(),
@@ -1188,7 +1190,7 @@ mod tests {
         assert!(mu.iter().all(|&x| x == 0.0));
         assert!(e.map(&cx, O, &s, &ls).unwrap().iter().all(|&x| x == 0.0));
         assert!(e
-            .sparsemap(&cx, O, &s, &ls, 50)
+            .sparsemap(&cx, O, &s, &ls, 50, None)
             .unwrap()
             .0
             .iter()
@@ -1258,7 +1260,7 @@ mod tests {
                     mu,
                     e.marginals_vjp(cx, O, &s, &lengths, &g, None).unwrap(),
                     e.map(cx, O, &s, &lengths).unwrap(),
-                    e.sparsemap(cx, O, &s, &lengths, 50).unwrap().0,
+                    e.sparsemap(cx, O, &s, &lengths, 50, None).unwrap().0,
                 ],
             )
         };

@@ -682,6 +682,7 @@ impl<T: Real> Engine<T> for Sequence {
         s: &ArrayD<T>,
         ls: &[usize],
         max_iter: usize,
+        _warm: Option<&ArrayD<T>>,
     ) -> Result<(ArrayD<T>, Option<State>), StructureError> {
         let (mu, sols) = sparsemap_solved(cx, s, ls, max_iter)?;
         Ok((mu, Some(std::sync::Arc::new(sols))))

@@ -11,7 +11,9 @@
 /// a tree has n arcs among (n+1)² entries, so products with it cost O(n).
 pub type Sparse = Vec<(usize, f64)>;
 
-/// The solution: the active structures, their weights and `µ`.
+/// The solution: the active structures, their weights and `µ`; or, for
+/// an answer certified inside the polytope ([`solve_exact`]), no
+/// structures and the affine hull whose projection it is.
 #[derive(Clone, Debug)]
 pub struct Solution {
     pub structures: Vec<Sparse>,
@@ -19,6 +21,10 @@ pub struct Solution {
     pub mu: Vec<f64>,
     /// Active-set iterations used.
     pub iterations: usize,
+    /// Set when `µ` is the projection onto the affine hull, certified to
+    /// lie in the polytope's relative interior: the Jacobian is then the
+    /// projection onto the hull's directions.
+    pub interior: Option<std::sync::Arc<AffineHull>>,
 }
 
 fn dot(a: &[f64], b: &[f64]) -> f64 {
@@ -263,7 +269,281 @@ pub fn solve_active_set_within(
         weights,
         mu,
         iterations,
+        interior: None,
     }
+}
+
+/// The affine hull of a polytope of structures whose only equalities are
+/// "these parts sum to 1" (for trees: each word's heads, and the root's
+/// arcs under a single root): `A = {µ : Eµ = 1}` over the parts, `E` the
+/// groups' indicator rows. Every structure lies in it, so when the
+/// projection of a point onto `A` lies in the polytope it is the
+/// projection onto the polytope, with no structure enumerated.
+#[derive(Debug)]
+pub struct AffineHull {
+    /// Every part some group holds, increasing.
+    parts: Vec<usize>,
+    groups: Vec<Vec<usize>>,
+    /// A Cholesky factor of `EEᵀ` over the independent groups (a group
+    /// implied by the others, as both groups of a one-word sentence, is
+    /// left out: its equality holds already).
+    factor: Vec<Vec<f64>>,
+    independent: Vec<usize>,
+}
+
+impl AffineHull {
+    pub fn new(groups: Vec<Vec<usize>>) -> AffineHull {
+        let mut parts: Vec<usize> = groups.iter().flatten().copied().collect();
+        parts.sort_unstable();
+        parts.dedup();
+        let overlap = |a: &[usize], b: &[usize]| a.iter().filter(|i| b.contains(i)).count() as f64;
+        let mut hull = AffineHull {
+            parts,
+            groups,
+            factor: Vec::new(),
+            independent: Vec::new(),
+        };
+        for g in 0..hull.groups.len() {
+            let row: Vec<f64> = hull
+                .independent
+                .iter()
+                .map(|&h| overlap(&hull.groups[g], &hull.groups[h]))
+                .collect();
+            let mut l = Vec::with_capacity(row.len() + 1);
+            for (i, lrow) in hull.factor.iter().enumerate() {
+                let t: f64 = lrow[..i].iter().zip(&l).map(|(a, b)| a * b).sum();
+                l.push((row[i] - t) / lrow[i]);
+            }
+            let d2 = hull.groups[g].len() as f64 - l.iter().map(|x| x * x).sum::<f64>();
+            if d2 > 1e-9 * hull.groups[g].len() as f64 {
+                l.push(d2.sqrt());
+                hull.factor.push(l);
+                hull.independent.push(g);
+            }
+        }
+        hull
+    }
+
+    /// `v − Eᵀ(EEᵀ)⁻¹(Ev − c)` over the parts, zero elsewhere: the
+    /// projection onto `{Eµ = c}` (`c = 1`: the hull; `c = 0`: its
+    /// directions).
+    fn project_onto(&self, v: &[f64], c: f64) -> Vec<f64> {
+        let rhs: Vec<f64> = self
+            .independent
+            .iter()
+            .map(|&g| self.groups[g].iter().map(|&i| v[i]).sum::<f64>() - c)
+            .collect();
+        let k = rhs.len();
+        let mut y = vec![0.0; k];
+        for i in 0..k {
+            let t: f64 = self.factor[i][..i].iter().zip(&y).map(|(a, b)| a * b).sum();
+            y[i] = (rhs[i] - t) / self.factor[i][i];
+        }
+        for i in (0..k).rev() {
+            y[i] /= self.factor[i][i];
+            let yi = y[i];
+            for (a, &l) in y[..i].iter_mut().zip(&self.factor[i][..i]) {
+                *a -= l * yi;
+            }
+        }
+        let mut out = vec![0.0; v.len()];
+        for &i in &self.parts {
+            out[i] = v[i];
+        }
+        for (&g, &w) in self.independent.iter().zip(&y) {
+            for &i in &self.groups[g] {
+                out[i] -= w;
+            }
+        }
+        out
+    }
+
+    /// The projection of `v` onto the hull.
+    pub fn project(&self, v: &[f64]) -> Vec<f64> {
+        self.project_onto(v, 1.0)
+    }
+
+    /// The projection of `v` onto the hull's directions: the Jacobian of
+    /// the projection onto the polytope at a point of its relative
+    /// interior (symmetric, so also its VJP).
+    pub fn direction(&self, v: &[f64]) -> Vec<f64> {
+        self.project_onto(v, 0.0)
+    }
+}
+
+/// How close the Gibbs marginals found by moment matching must come to
+/// the hull projection, per part, for it to count as a point of the
+/// polytope: the answer is then within this of a point of the polytope
+/// (the marginals), far inside what the active set's own stopping rule
+/// guarantees (a duality gap of 1e-10 bounds the distance to the
+/// projection by 1e-5). 1e-9 costs a quarter more marginals calls on SST.
+pub const INTERIOR_TOL: f64 = 1e-8;
+
+/// Marginals calls moment matching may make before the interior
+/// certificate gives up and the active set decides.
+const MATCHING_CALLS: usize = 100;
+
+/// Curvature pairs L-BFGS keeps.
+const LBFGS_MEMORY: usize = 10;
+
+/// Moment matching at one `θ`: the objective, its gradient and `µ`, over
+/// the hull's parts.
+type Fit = (f64, Vec<f64>, Vec<f64>);
+
+/// Gibbs marginals and log-partition of scores `θ` (flat, like `s`).
+pub type Marginals<'a> = &'a dyn Fn(&[f64]) -> (f64, Vec<f64>);
+
+/// Whether `z` (positive on the hull's parts) is the marginal vector of a
+/// Gibbs distribution over the structures, to [`INTERIOR_TOL`] per part:
+/// minimises the convex `log Z(θ) − ⟨θ, z⟩`, whose gradient is `µ(θ) − z`
+/// and whose minimiser exists exactly when `z` is in the polytope's
+/// relative interior. L-BFGS from `θ = ln z` or one of `starts` (scores
+/// shaped like `z`), whichever fits best, its first inverse Hessian
+/// `diag(1/µ)` (the head-selection model's, where each group is an
+/// independent choice), Armijo backtracking so that no step overshoots.
+/// Returns the marginals calls made, or `None` without convergence.
+pub fn matches_gibbs_marginals(
+    z: &[f64],
+    hull: &AffineHull,
+    marginals: Marginals,
+    starts: &[&[f64]],
+) -> Option<usize> {
+    let parts = &hull.parts;
+    let target: Vec<f64> = parts.iter().map(|&i| z[i]).collect();
+    if target.iter().any(|&x| !(x > 0.0 && x.is_finite())) {
+        return None;
+    }
+    let mut full = vec![0.0; z.len()];
+    let calls = std::cell::Cell::new(0);
+    // The objective, its gradient and µ over the parts at θ.
+    let mut eval = |theta: &[f64]| -> Option<Fit> {
+        calls.set(calls.get() + 1);
+        for (&i, &t) in parts.iter().zip(theta) {
+            full[i] = t;
+        }
+        let (log_z, mu) = marginals(&full);
+        let mu: Vec<f64> = parts.iter().map(|&i| mu[i]).collect();
+        if !log_z.is_finite() || mu.iter().any(|m| !(*m > 0.0 && m.is_finite())) {
+            return None;
+        }
+        let f = log_z - dot(theta, &target);
+        let g = mu.iter().zip(&target).map(|(m, x)| m - x).collect();
+        Some((f, g, mu))
+    };
+    // Start from whichever of ln z and the given scores fits z best.
+    let mut best: Option<(Vec<f64>, Fit)> = None;
+    let candidates = std::iter::once(target.iter().map(|x| x.ln()).collect::<Vec<f64>>())
+        .chain(starts.iter().map(|v| parts.iter().map(|&i| v[i]).collect()));
+    for theta in candidates {
+        if let Some(at) = eval(&theta) {
+            let worst = |g: &[f64]| g.iter().fold(0.0f64, |a, x| a.max(x.abs()));
+            if best
+                .as_ref()
+                .is_none_or(|(_, b)| worst(&at.1) < worst(&b.1))
+            {
+                best = Some((theta, at));
+            }
+        }
+    }
+    let (mut theta, (mut f, mut g, mut mu)) = best?;
+    let mut pairs: std::collections::VecDeque<(Vec<f64>, Vec<f64>, f64)> = Default::default();
+    // Half the head-selection Newton step at first: trees couple the
+    // groups, so the full step overshoots (and backtracks) twice as often.
+    let mut scale = 0.5;
+    loop {
+        if g.iter().all(|x| x.abs() <= INTERIOR_TOL) {
+            return Some(calls.get());
+        }
+        if calls.get() >= MATCHING_CALLS {
+            return None;
+        }
+        let d = lbfgs_direction(&g, &mu, scale, &pairs);
+        let slope = dot(&g, &d);
+        if slope.is_nan() || slope >= 0.0 {
+            return None;
+        }
+        let mut step = 1.0;
+        let (next, f2, g2, mu2) = loop {
+            let next: Vec<f64> = theta.iter().zip(&d).map(|(t, d)| t + step * d).collect();
+            if let Some((f2, g2, mu2)) = eval(&next) {
+                // Near the minimiser the decrease drowns in log Z's
+                // rounding: a step that keeps f within it is taken too.
+                if f2 <= f + 1e-4 * step * slope || f2 - f <= 1e-13 * (1.0 + f.abs()) {
+                    break (next, f2, g2, mu2);
+                }
+            }
+            if calls.get() >= MATCHING_CALLS {
+                return None;
+            }
+            step *= 0.5;
+        };
+        let s: Vec<f64> = next.iter().zip(&theta).map(|(a, b)| a - b).collect();
+        let y: Vec<f64> = g2.iter().zip(&g).map(|(a, b)| a - b).collect();
+        let sy = dot(&s, &y);
+        if sy > 0.0 {
+            // The first inverse Hessian diag(1/µ), scaled to the last pair.
+            let yhy: f64 = y.iter().zip(&mu2).map(|(y, m)| y * y / m).sum();
+            scale = sy / yhy;
+            pairs.push_back((s, y, 1.0 / sy));
+            if pairs.len() > LBFGS_MEMORY {
+                pairs.pop_front();
+            }
+        }
+        (theta, f, g, mu) = (next, f2, g2, mu2);
+    }
+}
+
+/// `−H g` by the two-loop recursion over the kept pairs `(s, y, 1/sᵀy)`,
+/// with `scale · diag(1/µ)` as the first inverse Hessian.
+fn lbfgs_direction(
+    g: &[f64],
+    mu: &[f64],
+    scale: f64,
+    pairs: &std::collections::VecDeque<(Vec<f64>, Vec<f64>, f64)>,
+) -> Vec<f64> {
+    let mut q = g.to_vec();
+    let mut alphas = Vec::with_capacity(pairs.len());
+    for (s, y, rho) in pairs.iter().rev() {
+        let a = rho * dot(s, &q);
+        q.iter_mut().zip(y).for_each(|(q, y)| *q -= a * y);
+        alphas.push(a);
+    }
+    q.iter_mut().zip(mu).for_each(|(q, m)| *q *= scale / m);
+    for ((s, y, rho), a) in pairs.iter().zip(alphas.iter().rev()) {
+        let b = rho * dot(y, &q);
+        q.iter_mut().zip(s).for_each(|(q, s)| *q += (a - b) * s);
+    }
+    q.iter_mut().for_each(|q| *q = -*q);
+    q
+}
+
+/// The exact projection (SparseMAP) of `s`: first the projection onto the
+/// affine hull, accepted when it is positive and moment matching
+/// certifies it inside the polytope (an answer deep inside needs as many
+/// structures as dimensions, which the active set adds one per
+/// iteration: O(n⁶) for trees); otherwise the active set, with at most
+/// `max_iter` iterations.
+pub fn solve_exact(
+    s: &[f64],
+    map: &dyn Fn(&[f64]) -> Vec<f64>,
+    hull: &std::sync::Arc<AffineHull>,
+    marginals: Marginals,
+    starts: &[&[f64]],
+    max_iter: usize,
+) -> Solution {
+    if !hull.parts.is_empty() {
+        let z = hull.project(s);
+        if matches_gibbs_marginals(&z, hull, marginals, starts).is_some() {
+            return Solution {
+                structures: Vec::new(),
+                weights: Vec::new(),
+                mu: z,
+                iterations: 0,
+                interior: Some(std::sync::Arc::clone(hull)),
+            };
+        }
+    }
+    solve_active_set_within(s, map, max_iter)
 }
 
 impl Solution {
@@ -271,6 +551,9 @@ impl Solution {
     /// `Z (M⁻¹ − M⁻¹11ᵀM⁻¹ / 1ᵀM⁻¹1) Zᵀ g` over the active set, i.e. the
     /// change of `µ` when `s` moves by `g` and the active face stays.
     pub fn vjp(&self, g: &[f64]) -> Vec<f64> {
+        if let Some(hull) = &self.interior {
+            return hull.direction(g);
+        }
         let r: Vec<f64> = self.structures.iter().map(|z| sdot(z, g)).collect();
         let beta = Cholesky::of(&self.structures).kkt(&r, 0.0);
         let mut out = vec![0.0; g.len()];
@@ -585,5 +868,227 @@ mod tests {
             checked += 1;
         }
         assert!(checked >= 10, "only {checked} points had a stable face");
+    }
+
+    fn tree_hull(n: usize, proj: bool, single: bool) -> std::sync::Arc<AffineHull> {
+        let tree = super::super::tree::Tree {
+            projective: proj,
+            single_root: single,
+        };
+        std::sync::Arc::new(tree.affine_hull(n))
+    }
+
+    fn tree_marginals(n: usize, proj: bool, single: bool) -> impl Fn(&[f64]) -> (f64, Vec<f64>) {
+        move |v: &[f64]| {
+            let s = |h: usize, m: usize| v[h * (n + 1) + m];
+            if proj {
+                projective::marginals(n, &s, single)
+            } else {
+                nonprojective::marginals(n, &s, single)
+            }
+        }
+    }
+
+    /// The rank of a set of vectors, by Gaussian elimination.
+    fn rank(mut rows: Vec<Vec<f64>>) -> usize {
+        let mut r = 0;
+        let cols = rows.first().map_or(0, Vec::len);
+        for c in 0..cols {
+            let Some(p) =
+                (r..rows.len()).max_by(|&a, &b| rows[a][c].abs().total_cmp(&rows[b][c].abs()))
+            else {
+                break;
+            };
+            if rows[p][c].abs() < 1e-9 {
+                continue;
+            }
+            rows.swap(r, p);
+            for i in 0..rows.len() {
+                if i != r {
+                    let f = rows[i][c] / rows[r][c];
+                    let pivot = rows[r].clone();
+                    rows[i]
+                        .iter_mut()
+                        .zip(&pivot)
+                        .for_each(|(x, y)| *x -= f * y);
+                }
+            }
+            r += 1;
+        }
+        r
+    }
+
+    #[test]
+    fn the_tree_hull_is_the_affine_span_of_every_tree() {
+        for n in 1..=5 {
+            for (proj, single) in [(true, true), (true, false), (false, true), (false, false)] {
+                let trees: Vec<Vec<f64>> = brute::trees(n, proj, single)
+                    .iter()
+                    .map(|t| brute::indicator(t))
+                    .collect();
+                let hull = tree_hull(n, proj, single);
+                // Every tree is its own projection: it satisfies the groups.
+                for z in &trees {
+                    for (a, b) in hull.project(z).iter().zip(z) {
+                        assert!((a - b).abs() < 1e-12);
+                    }
+                }
+                // The tree differences span the whole direction space:
+                // as many dimensions as parts less independent groups.
+                let diffs: Vec<Vec<f64>> = trees[1..]
+                    .iter()
+                    .map(|z| z.iter().zip(&trees[0]).map(|(a, b)| a - b).collect())
+                    .collect();
+                let dims = hull.parts.len() - hull.independent.len();
+                assert_eq!(rank(diffs), dims, "n={n} proj={proj} single={single}");
+            }
+        }
+    }
+
+    fn random_scores(n: usize, spread: f64, rng: &mut rand_chacha::ChaCha8Rng) -> Vec<f64> {
+        masked(
+            n,
+            (0..(n + 1) * (n + 1))
+                .map(|_| (rng.random::<f64>() * 2.0 - 1.0) * spread)
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn a_point_inside_is_certified_and_is_the_projection_over_every_tree() {
+        // Marginals minus a small step, as SPIGOT-CE projects.
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        for n in 2..=4 {
+            for (proj, single) in [(true, true), (false, false)] {
+                let scores = random_scores(n, 0.5, &mut rng);
+                let (_, marg) = tree_marginals(n, proj, single)(&scores);
+                let step = random_scores(n, 1e-3, &mut rng);
+                let y: Vec<f64> = marg.iter().zip(&step).map(|(a, b)| a - b).collect();
+                let hull = tree_hull(n, proj, single);
+                let sol = solve_exact(
+                    &y,
+                    &tree_oracle(n, proj, single),
+                    &hull,
+                    &tree_marginals(n, proj, single),
+                    &[&scores],
+                    EXACT_ITERATIONS,
+                );
+                assert!(sol.interior.is_some(), "n={n}: not certified");
+                let trees: Vec<Vec<f64>> = brute::trees(n, proj, single)
+                    .iter()
+                    .map(|t| brute::indicator(t))
+                    .collect();
+                let want = projection_by_enumeration(&y, &trees);
+                for (a, b) in sol.mu.iter().zip(&want) {
+                    assert!((a - b).abs() < 1e-6, "n={n}: {a} vs {b}");
+                }
+                // And the active set, run to convergence, agrees closely.
+                let by_active_set =
+                    solve_active_set_within(&y, &tree_oracle(n, proj, single), 10_000);
+                for (a, b) in sol.mu.iter().zip(&by_active_set.mu) {
+                    assert!((a - b).abs() < 1e-8, "n={n}: {a} vs active set {b}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_positive_point_of_the_hull_outside_the_polytope_is_refused() {
+        // Mostly a non-projective tree (arcs 0→2, 2→3, 3→1: 3→1 crosses
+        // 0→2), a little of the centre: every arc positive, inside the
+        // hull, outside the projective trees' polytope.
+        let n = 3;
+        let hull = tree_hull(n, true, true);
+        let centre = hull.project(&[0.0; 16]);
+        let crossing = brute::indicator(&[0, 3, 0, 2]);
+        let z: Vec<f64> = crossing
+            .iter()
+            .zip(&centre)
+            .map(|(a, c)| 0.9 * a + 0.1 * c)
+            .collect();
+        assert!(hull.parts.iter().all(|&i| z[i] > 0.0));
+        let marginals = tree_marginals(n, true, true);
+        assert_eq!(matches_gibbs_marginals(&z, &hull, &marginals, &[]), None);
+        // Projecting it falls back to the active set, which is exact here.
+        let sol = solve_exact(
+            &z,
+            &tree_oracle(n, true, true),
+            &hull,
+            &marginals,
+            &[],
+            EXACT_ITERATIONS,
+        );
+        assert!(sol.interior.is_none());
+        let trees: Vec<Vec<f64>> = brute::trees(n, true, true)
+            .iter()
+            .map(|t| brute::indicator(t))
+            .collect();
+        let want = projection_by_enumeration(&z, &trees);
+        for (a, b) in sol.mu.iter().zip(&want) {
+            assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn large_scores_skip_the_certificate_and_give_the_map_tree() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(12);
+        let n = 6;
+        for (proj, single) in [(true, true), (false, false)] {
+            let s: Vec<f64> = random_scores(n, 1.0, &mut rng)
+                .iter()
+                .map(|x| x * 1e4)
+                .collect();
+            let oracle = tree_oracle(n, proj, single);
+            let sol = solve_exact(
+                &s,
+                &oracle,
+                &tree_hull(n, proj, single),
+                &tree_marginals(n, proj, single),
+                &[&s],
+                EXACT_ITERATIONS,
+            );
+            assert!(sol.interior.is_none());
+            assert_eq!(sol.mu, oracle(&s));
+        }
+    }
+
+    #[test]
+    fn the_interior_vjp_matches_finite_differences() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(13);
+        let n = 5;
+        let (proj, single) = (true, true);
+        let scores = random_scores(n, 0.3, &mut rng);
+        let marg = tree_marginals(n, proj, single)(&scores).1;
+        let hull = tree_hull(n, proj, single);
+        let solve = |y: &[f64]| {
+            solve_exact(
+                y,
+                &tree_oracle(n, proj, single),
+                &hull,
+                &tree_marginals(n, proj, single),
+                &[&scores],
+                EXACT_ITERATIONS,
+            )
+        };
+        let sol = solve(&marg);
+        assert!(sol.interior.is_some());
+        let g = random_scores(n, 1.0, &mut rng);
+        let jv = sol.vjp(&g);
+        let e = 1e-6;
+        let at = |t: f64| {
+            let y: Vec<f64> = marg.iter().zip(&g).map(|(a, b)| a + t * b).collect();
+            solve(&y)
+        };
+        let (p, q) = (at(e), at(-e));
+        assert!(p.interior.is_some() && q.interior.is_some());
+        for (i, &j) in jv.iter().enumerate() {
+            let fd = (p.mu[i] - q.mu[i]) / (2.0 * e);
+            assert!((fd - j).abs() < 1e-7, "entry {i}: {j} vs {fd}");
+        }
+        // The active set's Jacobian over a full-dimensional face is the same.
+        let by_active_set = solve_active_set_within(&marg, &tree_oracle(n, proj, single), 10_000);
+        for (a, b) in jv.iter().zip(by_active_set.vjp(&g)) {
+            assert!((a - b).abs() < 1e-6, "{a} vs active set {b}");
+        }
     }
 }

@@ -148,6 +148,7 @@ pub trait Engine<T: Real>: Sync {
         s: &ArrayD<T>,
         ls: &[usize],
         max_iter: usize,
+        warm: Option<&ArrayD<T>>,
     ) -> Result<(ArrayD<T>, Option<State>), StructureError>;
 
     /// The VJP of [`Engine::sparsemap`] over the solution the same budget
@@ -541,7 +542,7 @@ impl Structure {
         s: &ArrayD<T>,
         lengths: Option<&[usize]>,
     ) -> Result<ArrayD<T>, StructureError> {
-        self.sparsemap_within(cx, s, lengths, super::sparsemap::EXACT_ITERATIONS)
+        self.sparsemap_within(cx, s, lengths, super::sparsemap::EXACT_ITERATIONS, None)
     }
 
     /// SparseMAP with the trees' active set stopped after `max_iter`
@@ -554,8 +555,10 @@ impl Structure {
         s: &ArrayD<T>,
         lengths: Option<&[usize]>,
         max_iter: usize,
+        warm: Option<&ArrayD<T>>,
     ) -> Result<ArrayD<T>, StructureError> {
-        self.sparsemap_saved(cx, s, lengths, max_iter).map(|r| r.0)
+        self.sparsemap_saved(cx, s, lengths, max_iter, warm)
+            .map(|r| r.0)
     }
 
     /// [`Structure::sparsemap_within`] and the solution its VJP reuses
@@ -566,9 +569,10 @@ impl Structure {
         s: &ArrayD<T>,
         lengths: Option<&[usize]>,
         max_iter: usize,
+        warm: Option<&ArrayD<T>>,
     ) -> Result<(ArrayD<T>, Option<State>), StructureError> {
         self.with_shifted(s, lengths, PROJECTION, |e, o, sh, ls| {
-            e.sparsemap(cx, o, &sh.scores, ls, max_iter)
+            e.sparsemap(cx, o, &sh.scores, ls, max_iter, warm)
         })
     }
 

@@ -244,7 +244,7 @@ impl<T: Real> Interp<'_, T> {
                 };
                 SVal::Scores(Arc::new(
                     self.structure
-                        .sparsemap_within(self.cx, &x, self.lengths, max_iter)
+                        .sparsemap_within(self.cx, &x, self.lengths, max_iter, Some(&self.s))
                         .map_err(err)?,
                 ))
             }

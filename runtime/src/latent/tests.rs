@@ -89,7 +89,7 @@ fn every_engine_does_exactly_the_operations_its_descriptor_lists() {
             let did = [
                 supported(e.map(&cx, o, &s, &ls).map(drop)),
                 supported(e.marginals(&cx, o, &s, &ls).map(drop)),
-                supported(e.sparsemap(&cx, o, &s, &ls, 500).map(drop)),
+                supported(e.sparsemap(&cx, o, &s, &ls, 500, None).map(drop)),
                 supported(e.sample(o, &s, &ls, &mut rng).map(drop)),
             ];
             let listed = [ops.map, ops.marginals, ops.sparsemap, ops.sample];
@@ -115,7 +115,7 @@ fn every_engine_matches_its_brute_force_in_map_marginals_log_z_sparsemap_and_sam
         assert!(!all.is_empty(), "{case}: nothing enumerated");
         let z = e.map(&cx, o, &s, &ls).unwrap();
         let (log_z, mu) = e.marginals(&cx, o, &s, &ls).unwrap();
-        let (sm, _) = e.sparsemap(&cx, o, &s, &ls, 500).unwrap();
+        let (sm, _) = e.sparsemap(&cx, o, &s, &ls, 500, None).unwrap();
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let sample = ops.sample.then(|| e.sample(o, &s, &ls, &mut rng).unwrap());
         for (b, &log_z) in log_z.iter().enumerate() {
@@ -268,7 +268,7 @@ fn every_engine_vjp_matches_finite_differences_in_f64() {
 
         // SparseMAP is piecewise affine: differences hold where no face
         // changes between s − εd and s + εd (second difference zero).
-        let sm = |x: &ArrayD<f64>| e.sparsemap(&cx, o, x, &ls, 500).unwrap().0;
+        let sm = |x: &ArrayD<f64>| e.sparsemap(&cx, o, x, &ls, 500, None).unwrap().0;
         let (p, m, c) = (sm(&at(eps)), sm(&at(-eps)), sm(&s));
         let kink = (&p + &m - &c.mapv(|x| 2.0 * x))
             .iter()
@@ -302,7 +302,7 @@ fn sparsemap_vjp_over_the_forwards_saved_solution_equals_solving_again() {
         let ls = e.sizes(s.shape(), None).unwrap();
         let g = scores(e, 2, size, 1.0, seed + 3);
         for max_iter in [2, 500] {
-            let (value, state) = e.sparsemap(&cx, o, &s, &ls, max_iter).unwrap();
+            let (value, state) = e.sparsemap(&cx, o, &s, &ls, max_iter, None).unwrap();
             let at = Saved {
                 value: &value,
                 state: state.as_ref(),
@@ -455,7 +455,7 @@ mod extreme_scores {
             "{case}"
         );
         let sm = st.sparsemap(&cx, &s, None).unwrap();
-        let (want, _) = e.sparsemap(&cx, o, &r, &ls, 500).unwrap();
+        let (want, _) = e.sparsemap(&cx, o, &r, &ls, 500, None).unwrap();
         for (a, w) in sm.iter().zip(want.iter()) {
             assert!(
                 a.is_finite() && (a - w).abs() < 1e-6,

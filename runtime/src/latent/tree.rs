@@ -319,14 +319,56 @@ impl Tree {
         s: &ArrayD<T>,
         lengths: &[usize],
         max_iter: usize,
+        warm: Option<&ArrayD<T>>,
     ) -> Vec<sparsemap::Solution> {
-        per_sentence(cx, s, lengths, |_, sb, n| {
-            sparsemap::solve_active_set_within(
-                &block(&sb, n),
-                &|v: &[f64]| self.map_block(n, v),
+        let warm = warm.and_then(|w| {
+            let (b, n1) = (s.shape()[0], s.shape()[1]);
+            w.view().into_shape_with_order((b, n1, n1)).ok()
+        });
+        per_sentence(cx, s, lengths, |b, sb, n| {
+            let (v, map) = (block(&sb, n), |v: &[f64]| self.map_block(n, v));
+            if max_iter < sparsemap::EXACT_ITERATIONS {
+                return sparsemap::solve_active_set_within(&v, &map, max_iter);
+            }
+            let hull = std::sync::Arc::new(self.affine_hull(n));
+            // Moment matching starts from the scores given (SPIGOT-CE's:
+            // their marginals are the point it moves by a small step), else
+            // from the projected scores themselves.
+            let warm = warm.as_ref().map(|w| block(&w.index_axis(Axis(0), b), n));
+            let starts: Vec<&[f64]> = warm.as_deref().into_iter().chain([v.as_slice()]).collect();
+            sparsemap::solve_exact(
+                &v,
+                &map,
+                &hull,
+                &|t: &[f64]| self.marginals_block(n, t),
+                &starts,
                 max_iter,
             )
         })
+    }
+
+    /// The affine hull of the trees over `n` words: each word's heads sum
+    /// to 1, and so do the root's arcs under a single root (the whole hull:
+    /// checked against every tree's span in the tests).
+    pub fn affine_hull(&self, n: usize) -> sparsemap::AffineHull {
+        let n1 = n + 1;
+        let mut groups: Vec<Vec<usize>> = (1..n1)
+            .map(|m| (0..n1).filter(|&h| h != m).map(|h| h * n1 + m).collect())
+            .collect();
+        if self.single_root {
+            groups.push((1..n1).collect());
+        }
+        sparsemap::AffineHull::new(groups)
+    }
+
+    /// One sentence's log-partition and arc marginals (an `(n+1)²` block).
+    fn marginals_block(&self, n: usize, v: &[f64]) -> (f64, Vec<f64>) {
+        let s = |h: usize, m: usize| v[h * (n + 1) + m];
+        if self.projective {
+            projective::marginals(n, &s, self.single_root)
+        } else {
+            nonprojective::marginals(n, &s, self.single_root)
+        }
     }
 
     /// One sentence's exact sample: projective trees from the inside
@@ -380,7 +422,8 @@ impl Tree {
         lengths: &[usize],
         max_iter: usize,
     ) -> Result<ArrayD<T>, StructureError> {
-        self.sparsemap_solved(cx, s, lengths, max_iter).map(|r| r.0)
+        self.sparsemap_solved(cx, s, lengths, max_iter, None)
+            .map(|r| r.0)
     }
 
     /// [`Tree::sparsemap`] and each sentence's solution (its active set),
@@ -391,9 +434,10 @@ impl Tree {
         s: &ArrayD<T>,
         lengths: &[usize],
         max_iter: usize,
+        warm: Option<&ArrayD<T>>,
     ) -> Result<(ArrayD<T>, Vec<sparsemap::Solution>), StructureError> {
         check_shape(s.shape(), lengths)?;
-        let sols = self.sparsemap_blocks(cx, s, lengths, max_iter);
+        let sols = self.sparsemap_blocks(cx, s, lengths, max_iter, warm);
         let blocks: Vec<&[f64]> = sols.iter().map(|x| x.mu.as_slice()).collect();
         Ok((unblock(s.shape(), lengths, &blocks), sols))
     }
@@ -408,7 +452,7 @@ impl Tree {
         max_iter: usize,
     ) -> Result<ArrayD<T>, StructureError> {
         check_shape(s.shape(), lengths)?;
-        let sols = self.sparsemap_blocks(cx, s, lengths, max_iter);
+        let sols = self.sparsemap_blocks(cx, s, lengths, max_iter, None);
         Self::sparsemap_vjp_over(&sols, s.shape(), lengths, g)
     }
 
@@ -580,8 +624,9 @@ impl<T: Real> Engine<T> for DependencyTrees {
         s: &ArrayD<T>,
         ls: &[usize],
         max_iter: usize,
+        warm: Option<&ArrayD<T>>,
     ) -> Result<(ArrayD<T>, Option<State>), StructureError> {
-        let (mu, sols) = self.tree(o).sparsemap_solved(cx, s, ls, max_iter)?;
+        let (mu, sols) = self.tree(o).sparsemap_solved(cx, s, ls, max_iter, warm)?;
         Ok((mu, Some(std::sync::Arc::new(sols))))
     }
 
