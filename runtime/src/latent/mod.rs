@@ -7,6 +7,8 @@ pub mod brute;
 pub mod categorical;
 pub mod constituency;
 pub mod logspace;
+pub mod matrix_tree;
+mod mtt_reference;
 pub mod nonprojective;
 pub mod on_gpu;
 pub mod projective;

@@ -239,9 +239,7 @@ impl Tree {
             return Ok((log_z, mu));
         }
         let res = per_sentence(cx, s, lengths, |_, sb, n| {
-            let v = block(&sb, n);
-            let f = |h: usize, m: usize| v[h * (n + 1) + m];
-            nonprojective::marginals(n, &f, self.single_root)
+            nonprojective::marginals_of(n, &block(&sb, n), self.single_root)
         });
         let (log_z, blocks): (Vec<f64>, Vec<Vec<f64>>) = res.into_iter().unzip();
         Ok((log_z, unblock(s.shape(), lengths, &blocks)))
@@ -271,11 +269,8 @@ impl Tree {
                 StructureError::Shape("the gradient's shape differs from the scores'".into())
             })?;
         let res = per_sentence(cx, s, lengths, |b, sb, n| {
-            let v = block(&sb, n);
             let d = block(&gv.index_axis(Axis(0), b), n);
-            let f = |h: usize, m: usize| v[h * (n + 1) + m];
-            let df = |h: usize, m: usize| d[h * (n + 1) + m];
-            nonprojective::marginals_jvp(n, &f, &df, self.single_root).1
+            nonprojective::marginals_jvp_of(n, &block(&sb, n), &d, self.single_root).1
         });
         Ok(unblock(s.shape(), lengths, &res))
     }
