@@ -267,7 +267,7 @@ fn mtt(n: usize, s: &[f64], single_root: bool) -> Result<(Factored, Vec<f64>), I
     let allowed = 2.0 * n1 as f64 * matrix_tree::TOLERANCE;
     for m in 1..n1 {
         let total: f64 = (0..n1).map(|h| mu[h * n1 + m]).sum();
-        if !((total - 1.0).abs() <= allowed) {
+        if total.is_nan() || (total - 1.0).abs() > allowed {
             return Err(IllConditioned { bound });
         }
     }
