@@ -206,7 +206,7 @@ fn shifted_weights(n: usize, s: &[f64], single_root: bool) -> (Vec<f64>, f64) {
 /// from their exponent bits, so that results down to the subnormals need
 /// no special case.
 #[inline(always)]
-fn exp_nonpositive(x: f64) -> f64 {
+pub(super) fn exp_nonpositive(x: f64) -> f64 {
     const LN2_HI: f64 = 6.931_471_803_691_238e-1;
     const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
     // Adding and subtracting 1.5·2⁵² rounds to the nearest integer.

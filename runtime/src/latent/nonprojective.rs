@@ -288,7 +288,7 @@ pub fn marginals_of(n: usize, s: &[f64], single_root: bool) -> (f64, Vec<f64>) {
     }
     match mtt(n, s, single_root) {
         Ok((t, mu)) => (t.log_z, mu),
-        Err(_) => absorbing::marginals::<f64>(n, &|h, m| s[h * (n + 1) + m], single_root),
+        Err(_) => marginals_by_walk(n, s, single_root),
     }
 }
 
@@ -549,19 +549,30 @@ pub fn marginals_jvp_of(
             let dmu = t.tangent(ds);
             (mu, dmu)
         }
-        Err(_) => {
-            let n1 = n + 1;
-            let dual = |h: usize, m: usize| Dual {
-                v: s[h * n1 + m],
-                t: ds[h * n1 + m],
-            };
-            let (_, mu) = absorbing::marginals::<Dual>(n, &dual, single_root);
-            (
-                mu.iter().map(|d| d.v).collect(),
-                mu.iter().map(|d| d.t).collect(),
-            )
-        }
+        Err(_) => jvp_by_walk(n, s, ds, single_root),
     }
+}
+
+/// log Z and the marginals of `s` (`(n+1)²`, row-major) by the
+/// subtraction-free walk of [`super::absorbing`] alone: what a sentence
+/// whose Laplacian f64 cannot invert accurately gets.
+pub fn marginals_by_walk(n: usize, s: &[f64], single_root: bool) -> (f64, Vec<f64>) {
+    absorbing::marginals::<f64>(n, &|h, m| s[h * (n + 1) + m], single_root)
+}
+
+/// [`marginals_jvp_of`] by the subtraction-free walk alone, in dual
+/// numbers.
+pub fn jvp_by_walk(n: usize, s: &[f64], ds: &[f64], single_root: bool) -> (Vec<f64>, Vec<f64>) {
+    let n1 = n + 1;
+    let dual = |h: usize, m: usize| Dual {
+        v: s[h * n1 + m],
+        t: ds[h * n1 + m],
+    };
+    let (_, mu) = absorbing::marginals::<Dual>(n, &dual, single_root);
+    (
+        mu.iter().map(|d| d.v).collect(),
+        mu.iter().map(|d| d.t).collect(),
+    )
 }
 
 #[cfg(test)]
