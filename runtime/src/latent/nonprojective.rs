@@ -13,11 +13,14 @@
 //! arcs whose first row is replaced by the root arcs (single root). The
 //! marginals are `µ = A ⊙ ∂ log det L / ∂A`, with `∂ log det L / ∂L =
 //! L⁻ᵀ`. Everything is in f64 with an LU factorisation (partial pivoting)
-//! giving `log |det|` as a sum of logs. Scores are shifted first so no
-//! exponential overflows: each word's incoming arcs by their maximum
-//! (every tree has one head per word), and with a single root the root
-//! arcs by theirs (every tree has one root arc); log Z gets the shifts
-//! back.
+//! giving `log |det|` as a sum of logs ([`super::matrix_tree`]). Scores are
+//! shifted first so no exponential overflows: each word's incoming arcs by
+//! their maximum (every tree has one head per word), and with a single
+//! root the root arcs by theirs (every tree has one root arc); log Z gets
+//! the shifts back. The factorisation bounds its own rounding error from
+//! its factors; a sentence whose bound exceeds 1e-11 on a marginal or on
+//! log Z is computed instead by the subtraction-free walk of
+//! [`super::absorbing`], exact whatever the conditioning.
 //!
 //! Sampling is sequential conditioning on the marginals: word 1's head is
 //! drawn from `µ[·][1]`, then the distribution is conditioned on it (every
@@ -35,7 +38,7 @@
 
 use super::absorbing;
 use super::logspace::Dual;
-use ndarray::Array2;
+use super::matrix_tree::{self, Factored};
 
 const NEG: f64 = f64::NEG_INFINITY;
 
@@ -210,233 +213,82 @@ fn find_cycle(head: &[usize], active: &[bool]) -> Option<Vec<usize>> {
     None
 }
 
-/// The matrix-tree quantities of one sentence.
-struct Mtt {
-    n: usize,
-    single_root: bool,
-    /// `A[h][m] = exp(s[h][m] − shift)`, zero off the arcs.
-    a: Array2<f64>,
-    /// `X = L⁻ᵀ`.
-    x: Array2<f64>,
-    log_z: f64,
-    mu: Vec<f64>,
-}
-
-/// The Laplacian (`n × n`, word `m` at index `m − 1`), linear in `a`.
-fn laplacian(n: usize, a: &Array2<f64>, single_root: bool) -> Array2<f64> {
-    let mut l = Array2::zeros((n, n));
-    for m in 1..=n {
-        let first = if single_root { 1 } else { 0 };
-        let mut d = 0.0;
-        for h in first..=n {
-            if h != m {
-                d += a[[h, m]];
-                if h >= 1 {
-                    l[[h - 1, m - 1]] = -a[[h, m]];
-                }
-            }
-        }
-        l[[m - 1, m - 1]] = d;
-    }
-    if single_root {
-        for m in 1..=n {
-            l[[0, m - 1]] = a[[0, m]];
-        }
-    }
-    l
-}
-
-/// `∂ log det L / ∂A[h][m]` given `X = L⁻ᵀ` (zero off the arcs).
-fn coefficient(x: &Array2<f64>, h: usize, m: usize, single_root: bool) -> f64 {
-    if h == m || m == 0 {
-        return 0.0;
-    }
-    if single_root {
-        if h == 0 {
-            return x[[0, m - 1]];
-        }
-        let diag = if m != 1 { x[[m - 1, m - 1]] } else { 0.0 };
-        let off = if h != 1 { x[[h - 1, m - 1]] } else { 0.0 };
-        diag - off
-    } else if h == 0 {
-        x[[m - 1, m - 1]]
-    } else {
-        x[[m - 1, m - 1]] - x[[h - 1, m - 1]]
-    }
-}
-
-/// LU with partial pivoting: `log |det|` and the inverse (`None` if singular).
-fn log_det_and_inverse(mut l: Array2<f64>) -> Option<(f64, Array2<f64>)> {
-    let n = l.nrows();
-    let mut perm: Vec<usize> = (0..n).collect();
-    let mut log_det = 0.0;
-    for k in 0..n {
-        let p = (k..n)
-            .max_by(|&i, &j| l[[i, k]].abs().total_cmp(&l[[j, k]].abs()))
-            .expect("k < n");
-        let pivot = l[[p, k]];
-        if pivot == 0.0 || !pivot.is_finite() {
-            return None;
-        }
-        if p != k {
-            for c in 0..n {
-                l.swap([p, c], [k, c]);
-            }
-            perm.swap(p, k);
-        }
-        log_det += pivot.abs().ln();
-        for i in k + 1..n {
-            let f = l[[i, k]] / pivot;
-            l[[i, k]] = f;
-            if f != 0.0 {
-                for c in k + 1..n {
-                    l[[i, c]] -= f * l[[k, c]];
-                }
-            }
-        }
-    }
-    // Solve L U X = P I, column by column.
-    let mut inv = Array2::zeros((n, n));
-    let mut y = vec![0.0; n];
-    for col in 0..n {
-        for i in 0..n {
-            let mut v = if perm[i] == col { 1.0 } else { 0.0 };
-            for (k, yk) in y.iter().enumerate().take(i) {
-                v -= l[[i, k]] * yk;
-            }
-            y[i] = v;
-        }
-        for i in (0..n).rev() {
-            let mut v = y[i];
-            for k in i + 1..n {
-                v -= l[[i, k]] * inv[[k, col]];
-            }
-            inv[[i, col]] = v / l[[i, i]];
-        }
-    }
-    Some((log_det, inv))
-}
-
-/// One Newton step on the inverse, `X + X (I − L X)`: it squares the
-/// residual, which matters for the badly scaled Laplacians that large
-/// scores give.
-fn refine(l: &Array2<f64>, x: Array2<f64>) -> Array2<f64> {
-    let mut r = -l.dot(&x);
-    r.diag_mut().mapv_inplace(|v| v + 1.0);
-    &x + &x.dot(&r)
-}
-
-/// The sentence's matrix-tree computation lost its precision: the
-/// Laplacian is too badly conditioned for f64. This happens when scores
-/// are so far apart that the best-head graph has cycles that cost
-/// hundreds of nats to break; the marginals are then a point mass in all
-/// but the last few digits, and the inverse cannot be trusted. Reported
-/// rather than returned as wrong numbers.
+/// The sentence's matrix-tree computation cannot be trusted to
+/// [`matrix_tree::TOLERANCE`]: the Laplacian is too badly conditioned for
+/// f64. This happens when scores are so far apart that the best-head
+/// graph has cycles that cost many nats to break; the inverse then loses
+/// digits in proportion. Reported rather than returned as wrong numbers.
 #[derive(Clone, Debug, PartialEq)]
 pub struct IllConditioned {
-    /// The largest deviation of a word's head marginals from summing to one.
-    pub deviation: f64,
+    /// The bound on the rounding error of a marginal or of log Z (`∞`
+    /// when the Laplacian was singular in f64).
+    pub bound: f64,
 }
 
 impl std::fmt::Display for IllConditioned {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "the matrix-tree Laplacian is too ill-conditioned for f64 (head marginals of a word sum to 1 ± {:.1e}); the arc scores are too far apart — scale them down",
-            self.deviation
+            "the matrix-tree Laplacian is too ill-conditioned for f64 (rounding could move a marginal or log Z by up to {:.1e}); the arc scores are too far apart — scale them down",
+            self.bound
         )
     }
 }
 
-/// Marginals must sum to one over each word's heads; far from it, the
-/// inverse was not accurate.
-const SUM_TOLERANCE: f64 = 1e-8;
-
-fn mtt(
-    n: usize,
-    s: &dyn Fn(usize, usize) -> f64,
-    single_root: bool,
-) -> Result<Mtt, IllConditioned> {
+/// A sentence's `(n+1)²` row-major scores from a score function.
+fn dense(n: usize, s: &dyn Fn(usize, usize) -> f64) -> Vec<f64> {
     let n1 = n + 1;
-    let mut a = Array2::zeros((n1, n1));
-    let mut shift_total = 0.0;
-    let mut col_shift = vec![0.0; n1];
-    for (m, shift) in col_shift.iter_mut().enumerate().skip(1) {
-        let c = (0..n1)
-            .filter(|&h| h != m)
-            .map(|h| valid(s(h, m)))
-            .fold(NEG, f64::max);
-        *shift = if c.is_finite() { c } else { 0.0 };
-        shift_total += *shift;
-    }
-    let mut root_shift = 0.0;
-    if single_root {
-        let r = (1..n1)
-            .map(|m| valid(s(0, m)) - col_shift[m])
-            .fold(NEG, f64::max);
-        root_shift = if r.is_finite() { r } else { 0.0 };
-        shift_total += root_shift;
-    }
+    let mut v = vec![NEG; n1 * n1];
     for h in 0..n1 {
-        for m in 1..n1 {
-            if h != m {
-                let extra = if h == 0 { root_shift } else { 0.0 };
-                a[[h, m]] = (valid(s(h, m)) - col_shift[m] - extra).exp();
-            }
+        for m in (1..n1).filter(|&m| m != h) {
+            v[h * n1 + m] = s(h, m);
         }
     }
-    let l = laplacian(n, &a, single_root);
-    let Some((log_det, inv)) = log_det_and_inverse(l.clone()) else {
-        // No tree has a finite score (or the matrix is numerically singular).
-        return Err(IllConditioned {
-            deviation: f64::INFINITY,
-        });
-    };
-    let mut t = Mtt {
-        n,
-        single_root,
-        a,
-        x: refine(&l, inv).reversed_axes(),
-        log_z: log_det + shift_total,
-        mu: Vec::new(),
-    };
-    t.mu = t.marginals();
-    let mut deviation = 0.0f64;
-    for m in 1..n1 {
-        let total: f64 = (0..n1).map(|h| t.mu[h * n1 + m]).sum();
-        deviation = deviation.max((total - 1.0).abs());
-    }
-    if deviation.is_nan() || deviation > SUM_TOLERANCE || !t.log_z.is_finite() {
-        return Err(IllConditioned { deviation });
-    }
-    Ok(t)
+    v
 }
 
-impl Mtt {
-    fn marginals(&self) -> Vec<f64> {
-        let n1 = self.n + 1;
-        let mut mu = vec![0.0; n1 * n1];
-        for h in 0..n1 {
-            for m in 1..n1 {
-                if h != m {
-                    mu[h * n1 + m] = self.a[[h, m]] * coefficient(&self.x, h, m, self.single_root);
-                }
-            }
-        }
-        mu
+/// The factored Laplacian of `s` (`(n+1)²`, row-major, `n ≥ 1`), if its
+/// rounding error is within [`matrix_tree::TOLERANCE`]. Marginals that
+/// fail to sum to one per word beyond what that bound allows would mean
+/// the bound's first-order assumption broke: refused as well.
+fn mtt(n: usize, s: &[f64], single_root: bool) -> Result<(Factored, Vec<f64>), IllConditioned> {
+    let Some(t) = matrix_tree::factor(n, s, single_root) else {
+        // No tree has a finite score (or the matrix is numerically singular).
+        return Err(IllConditioned {
+            bound: f64::INFINITY,
+        });
+    };
+    let bound = t.marginal_error.max(t.log_z_error);
+    if !t.accurate() || !t.log_z.is_finite() {
+        return Err(IllConditioned { bound });
     }
+    let mu = t.marginals();
+    let n1 = n + 1;
+    let allowed = 2.0 * n1 as f64 * matrix_tree::TOLERANCE;
+    for m in 1..n1 {
+        let total: f64 = (0..n1).map(|h| mu[h * n1 + m]).sum();
+        if total.is_nan() || (total - 1.0).abs() > allowed {
+            return Err(IllConditioned { bound });
+        }
+    }
+    Ok((t, mu))
 }
 
 /// log Z and the arc marginals `µ[h][m]` (`(n+1) × (n+1)`, row-major):
 /// the matrix-tree theorem, or, where f64 cannot invert its Laplacian
 /// accurately, the subtraction-free computation of [`super::absorbing`].
 pub fn marginals(n: usize, s: &dyn Fn(usize, usize) -> f64, single_root: bool) -> (f64, Vec<f64>) {
+    marginals_of(n, &dense(n, s), single_root)
+}
+
+/// [`marginals`] of scores given as an `(n+1)²` row-major block.
+pub fn marginals_of(n: usize, s: &[f64], single_root: bool) -> (f64, Vec<f64>) {
     if n == 0 {
         return (0.0, vec![0.0]);
     }
     match mtt(n, s, single_root) {
-        Ok(t) => (t.log_z, t.mu),
-        Err(_) => absorbing::marginals::<f64>(n, s, single_root),
+        Ok((t, mu)) => (t.log_z, mu),
+        Err(_) => marginals_by_walk(n, s, single_root),
     }
 }
 
@@ -451,7 +303,7 @@ pub fn marginals_by_laplacian(
     if n == 0 {
         return Ok((0.0, vec![0.0]));
     }
-    mtt(n, s, single_root).map(|t| (t.log_z, t.mu))
+    mtt(n, &dense(n, s), single_root).map(|(t, mu)| (t.log_z, mu))
 }
 
 /// Why [`sample`] drew no tree: the scores admit none (some word cannot
@@ -664,7 +516,7 @@ pub fn sample(
 /// The marginals and their derivative in direction `ds` (`∇² log Z · ds`,
 /// also the marginals' VJP with upstream `ds`):
 /// `dµ = dA ⊙ G + A ⊙ dG` with `dA = A ⊙ ds`, `G` the coefficients of
-/// [`coefficient`] on `X = L⁻ᵀ`, and `dX = −X · dLᵀ · X`.
+/// [`matrix_tree::coefficient`] on `V = L⁻¹`, and `dV = −V · dL · V`.
 pub fn marginals_jvp(
     n: usize,
     s: &dyn Fn(usize, usize) -> f64,
@@ -672,43 +524,55 @@ pub fn marginals_jvp(
     single_root: bool,
 ) -> (Vec<f64>, Vec<f64>) {
     let n1 = n + 1;
+    let mut d = vec![0.0; n1 * n1];
+    for h in 0..n1 {
+        for m in (1..n1).filter(|&m| m != h) {
+            d[h * n1 + m] = ds(h, m);
+        }
+    }
+    marginals_jvp_of(n, &dense(n, s), &d, single_root)
+}
+
+/// [`marginals_jvp`] of scores and direction given as `(n+1)²` row-major
+/// blocks.
+pub fn marginals_jvp_of(
+    n: usize,
+    s: &[f64],
+    ds: &[f64],
+    single_root: bool,
+) -> (Vec<f64>, Vec<f64>) {
     if n == 0 {
         return (vec![0.0], vec![0.0]);
     }
-    let t = match mtt(n, s, single_root) {
-        Ok(t) => t,
-        Err(_) => {
-            let dual = |h: usize, m: usize| Dual {
-                v: s(h, m),
-                t: ds(h, m),
-            };
-            let (_, mu) = absorbing::marginals::<Dual>(n, &dual, single_root);
-            return (
-                mu.iter().map(|d| d.v).collect(),
-                mu.iter().map(|d| d.t).collect(),
-            );
+    match mtt(n, s, single_root) {
+        Ok((t, mu)) => {
+            let dmu = t.tangent(ds);
+            (mu, dmu)
         }
+        Err(_) => jvp_by_walk(n, s, ds, single_root),
+    }
+}
+
+/// log Z and the marginals of `s` (`(n+1)²`, row-major) by the
+/// subtraction-free walk of [`super::absorbing`] alone: what a sentence
+/// whose Laplacian f64 cannot invert accurately gets.
+pub fn marginals_by_walk(n: usize, s: &[f64], single_root: bool) -> (f64, Vec<f64>) {
+    absorbing::marginals::<f64>(n, &|h, m| s[h * (n + 1) + m], single_root)
+}
+
+/// [`marginals_jvp_of`] by the subtraction-free walk alone, in dual
+/// numbers.
+pub fn jvp_by_walk(n: usize, s: &[f64], ds: &[f64], single_root: bool) -> (Vec<f64>, Vec<f64>) {
+    let n1 = n + 1;
+    let dual = |h: usize, m: usize| Dual {
+        v: s[h * n1 + m],
+        t: ds[h * n1 + m],
     };
-    let mut da = Array2::zeros((n1, n1));
-    for h in 0..n1 {
-        for m in 1..n1 {
-            if h != m {
-                da[[h, m]] = t.a[[h, m]] * ds(h, m);
-            }
-        }
-    }
-    let dl = laplacian(n, &da, single_root);
-    let dx = -t.x.dot(&dl.t()).dot(&t.x);
-    let mut dmu = vec![0.0; n1 * n1];
-    for h in 0..n1 {
-        for m in 1..n1 {
-            if h != m {
-                dmu[h * n1 + m] = da[[h, m]] * coefficient(&t.x, h, m, single_root)
-                    + t.a[[h, m]] * coefficient(&dx, h, m, single_root);
-            }
-        }
-    }
-    (t.mu, dmu)
+    let (_, mu) = absorbing::marginals::<Dual>(n, &dual, single_root);
+    (
+        mu.iter().map(|d| d.v).collect(),
+        mu.iter().map(|d| d.t).collect(),
+    )
 }
 
 #[cfg(test)]
@@ -1017,13 +881,15 @@ mod tests {
 
     #[test]
     fn long_sentences_with_trained_scale_scores_are_accurate() {
+        // At this scale the Laplacian's error bound exceeds 1e-11 and the
+        // walk takes over: either way the marginals are distributions.
         let n = 200;
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
         let sc: Vec<f64> = (0..(n + 1) * (n + 1))
             .map(|_| rng.sample::<f64, _>(rand_distr::StandardNormal) * 10.0)
             .collect();
         for single in [true, false] {
-            let (lz, mu) = marginals_by_laplacian(n, &|h, m| sc[h * (n + 1) + m], single).unwrap();
+            let (lz, mu) = marginals(n, &|h, m| sc[h * (n + 1) + m], single);
             assert!(lz.is_finite());
             for m in 1..=n {
                 let total: f64 = (0..=n).map(|h| mu[h * (n + 1) + m]).sum();

@@ -7,7 +7,9 @@
 use super::structure::{
     check_lengths, check_same_shape, Engine, Options, Saved, State, Statistics, StructureError,
 };
-use super::{brute, nonprojective, on_gpu, projective, projective_lanes, sparsemap};
+use super::{
+    brute, matrix_tree_lanes, nonprojective, on_gpu, projective, projective_lanes, sparsemap,
+};
 use crate::context::Context;
 use crate::metrics::TreeStats;
 use crate::real::Real;
@@ -219,6 +221,109 @@ fn projective_lanes<T: Real>(
     (log_z, mu, dmu)
 }
 
+/// Non-projective marginals (or, with a direction `g`, their tangent
+/// `∇² log Z · g`) over the batch in groups of [`matrix_tree_lanes::LANES`]
+/// sentences sorted by length, groups spread across threads; a sentence
+/// whose lane fails its rounding-error bound is computed alone by the
+/// subtraction-free walk. Returns log Z and µ (without `g`) or the
+/// tangent (with it), in batch order.
+fn nonprojective_lanes<T: Real>(
+    cx: &Context,
+    s: &ArrayD<T>,
+    lengths: &[usize],
+    g: Option<&ArrayD<T>>,
+    single_root: bool,
+) -> (Vec<f64>, ArrayD<T>) {
+    use matrix_tree_lanes::{Pack, LANES};
+    let batch = lengths.len();
+    let mut order: Vec<usize> = (0..batch).collect();
+    order.sort_by_key(|&b| lengths[b]);
+    // Lanes never interact, so results do not depend on the grouping.
+    let size = LANES.min(batch.div_ceil(cx.threads()).max(1));
+    let groups: Vec<&[usize]> = order.chunks(size).collect();
+    let np = s.shape()[1];
+    let s_flat = s.as_standard_layout();
+    let s_flat = s_flat.as_slice().expect("standard layout");
+    let g_flat = g.map(|g| g.as_standard_layout());
+    let g_flat = g_flat
+        .as_ref()
+        .map(|g| g.as_slice().expect("standard layout"));
+    // One sentence's (n+1)² block of `x`, for the walk.
+    let sentence = |x: &[T], b: usize| {
+        let n1 = lengths[b] + 1;
+        let mut v = vec![0.0; n1 * n1];
+        for h in 0..n1 {
+            for m in (1..n1).filter(|&m| m != h) {
+                v[h * n1 + m] = x[(b * np + h) * np + m].f64();
+            }
+        }
+        v
+    };
+    let run_group = |members: &[usize]| {
+        let n = members.iter().map(|&b| lengths[b]).max().unwrap_or(0);
+        let n1 = n + 1;
+        let mut lens = [0; LANES];
+        let mut sv: Vec<Pack> = vec![[f64::NAN; LANES]; n1 * n1];
+        let mut dv: Vec<Pack> = vec![[0.0; LANES]; if g.is_some() { n1 * n1 } else { 0 }];
+        for (l, &b) in members.iter().enumerate() {
+            let len = lengths[b];
+            lens[l] = len;
+            for h in 0..=len {
+                for m in (1..=len).filter(|&m| m != h) {
+                    let src = (b * np + h) * np + m;
+                    sv[h * n1 + m][l] = s_flat[src].f64();
+                    if let Some(g) = g_flat {
+                        dv[h * n1 + m][l] = g[src].f64();
+                    }
+                }
+            }
+        }
+        let group = matrix_tree_lanes::factor(n, lens, &sv, single_root);
+        let mu = group.marginals();
+        let sums = group.sums_to_one(&mu);
+        let out = if g.is_some() { group.tangent(&dv) } else { mu };
+        // Each lane's (log Z, block), the walk's where the lane failed.
+        members
+            .iter()
+            .enumerate()
+            .map(|(l, &b)| {
+                let len = lengths[b];
+                if len == 0 {
+                    return (0.0, vec![0.0]);
+                }
+                if !(group.accurate[l] && sums[l]) {
+                    let sb = sentence(s_flat, b);
+                    return match g_flat {
+                        Some(gf) => {
+                            let d = sentence(gf, b);
+                            (0.0, nonprojective::jvp_by_walk(len, &sb, &d, single_root).1)
+                        }
+                        None => nonprojective::marginals_by_walk(len, &sb, single_root),
+                    };
+                }
+                let k1 = len + 1;
+                let mut v = vec![0.0; k1 * k1];
+                for h in 0..k1 {
+                    for m in (1..k1).filter(|&m| m != h) {
+                        v[h * k1 + m] = out[h * n1 + m][l];
+                    }
+                }
+                (group.log_z[l], v)
+            })
+            .collect::<Vec<_>>()
+    };
+    let results = cx.map_in_order(groups.len(), |i| run_group(groups[i]));
+    let mut log_z = vec![0.0; batch];
+    let mut blocks = vec![Vec::new(); batch];
+    for (members, lanes) in groups.iter().zip(results) {
+        for (&b, (lz, v)) in members.iter().zip(lanes) {
+            log_z[b] = lz;
+            blocks[b] = v;
+        }
+    }
+    (log_z, unblock(s.shape(), lengths, &blocks))
+}
+
 fn lengths_of(members: &[usize], lengths: &[usize]) -> Vec<usize> {
     members.iter().map(|&b| lengths[b]).collect()
 }
@@ -271,13 +376,7 @@ impl Tree {
             let (log_z, mu, _) = projective_lanes(cx, s, lengths, None, self.single_root);
             return Ok((log_z, mu));
         }
-        let res = per_sentence(cx, s, lengths, |_, sb, n| {
-            let v = block(&sb, n);
-            let f = |h: usize, m: usize| v[h * (n + 1) + m];
-            nonprojective::marginals(n, &f, self.single_root)
-        });
-        let (log_z, blocks): (Vec<f64>, Vec<Vec<f64>>) = res.into_iter().unzip();
-        Ok((log_z, unblock(s.shape(), lengths, &blocks)))
+        Ok(nonprojective_lanes(cx, s, lengths, None, self.single_root))
     }
 
     /// The VJP of the marginals with upstream `g`: `∇² log Z · g`, exact.
@@ -297,20 +396,7 @@ impl Tree {
             let (_, _, dmu) = projective_lanes(cx, s, lengths, Some(g), self.single_root);
             return Ok(dmu.expect("a direction was given"));
         }
-        let gv = g
-            .view()
-            .into_shape_with_order((s.shape()[0], s.shape()[1], s.shape()[2]))
-            .map_err(|_| {
-                StructureError::Shape("the gradient's shape differs from the scores'".into())
-            })?;
-        let res = per_sentence(cx, s, lengths, |b, sb, n| {
-            let v = block(&sb, n);
-            let d = block(&gv.index_axis(Axis(0), b), n);
-            let f = |h: usize, m: usize| v[h * (n + 1) + m];
-            let df = |h: usize, m: usize| d[h * (n + 1) + m];
-            nonprojective::marginals_jvp(n, &f, &df, self.single_root).1
-        });
-        Ok(unblock(s.shape(), lengths, &res))
+        Ok(nonprojective_lanes(cx, s, lengths, Some(g), self.single_root).1)
     }
 
     fn sparsemap_blocks<T: Real>(

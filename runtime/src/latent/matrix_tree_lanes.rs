@@ -1,0 +1,644 @@
+//! The matrix-tree kernel of [`super::matrix_tree`] for [`LANES`]
+//! sentences at once, with the sentence index innermost: every matrix
+//! entry is a [`Pack`] of one value per sentence ("lane"), so every scalar
+//! step of the weights, the LU, the inverse and the tangent's two matrix
+//! products is one full-width vector operation. A 40 × 40 factorisation
+//! alone is a few thousand short row updates, overhead-bound; with the
+//! lanes innermost the same updates are eight times wider and as many.
+//!
+//! Each lane computes exactly what [`super::matrix_tree`] computes for its
+//! sentence, in the same order of operations, with its own pivots and its
+//! own rounding-error bound, so a lane's results (and whether it is
+//! accurate) never depend on which sentences share its group:
+//!
+//! * a sentence shorter than the group's `n` is padded with an identity
+//!   block in its Laplacian (no arcs into or out of the padding), which
+//!   leaves its determinant and the inverse's leading block unchanged;
+//!   padding rows are never chosen as pivots (their entries in real
+//!   columns are zero) and only ever add exact zeros to real entries;
+//! * partial pivoting is per lane: each lane's pivot row is found by
+//!   comparisons across the lanes and only that lane's entries of the two
+//!   rows are swapped, O(n²) per lane in all against O(n³) for the
+//!   elimination;
+//! * the inverse is `L̂⁻¹` first (lower triangular, the same zero pattern
+//!   in every lane, so the zeros are skipped) and the lane's column
+//!   permutation applied after, which gives the same numbers as applying
+//!   the row operations to `P` directly;
+//! * the error bound of [`super::matrix_tree`] is computed per lane over
+//!   its own rows, with its own `γ`.
+//!
+//! A lane that fails its bound (or meets a zero pivot) is reported as not
+//! [`Group::accurate`]; the caller computes that sentence by the
+//! subtraction-free walk instead.
+
+use super::matrix_tree::{exp_nonpositive, TOLERANCE};
+
+/// Sentences per group: two 256-bit vectors per entry; wider groups
+/// spread a batch over fewer threads and lengthen the rows swept per step.
+pub const LANES: usize = 8;
+
+/// One value per lane.
+pub type Pack = [f64; LANES];
+
+const ZERO: Pack = [0.0; LANES];
+const NEG: f64 = f64::NEG_INFINITY;
+
+/// A group's factored matrix-tree quantities.
+pub struct Group {
+    n: usize,
+    lens: [usize; LANES],
+    single_root: bool,
+    /// `A[h][m]` (`(n+1)²`), zero off the arcs and in the padding.
+    a: Vec<Pack>,
+    /// `V = L⁻¹` (`n²`, row-major), identity in the padding.
+    v: Vec<Pack>,
+    pub log_z: Pack,
+    /// Whether the lane's rounding-error bounds are within [`TOLERANCE`].
+    pub accurate: [bool; LANES],
+}
+
+/// Factors a group: `s` holds `(n+1)²` packs (row-major; NaN = no arc,
+/// and NaN everywhere past a lane's length `lens[l] ≤ n`).
+pub fn factor(n: usize, lens: [usize; LANES], s: &[Pack], single_root: bool) -> Group {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, the only feature the copy assumes.
+        return unsafe { factor_avx2(n, lens, s, single_root) };
+    }
+    factor_any(n, lens, s, single_root)
+}
+
+/// [`factor_any`] compiled for 256-bit vectors (chosen at run time).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn factor_avx2(n: usize, lens: [usize; LANES], s: &[Pack], single_root: bool) -> Group {
+    factor_any(n, lens, s, single_root)
+}
+
+#[inline(always)]
+fn factor_any(n: usize, lens: [usize; LANES], s: &[Pack], single_root: bool) -> Group {
+    let (a, shift) = shifted_weights(n, s, single_root);
+    let mut lu = vec![ZERO; n * n];
+    laplacian(n, &a, single_root, &mut lu);
+    pad_with_identity(n, &lens, &mut lu);
+    let mut perm: Vec<[usize; LANES]> = (0..n).map(|i| [i; LANES]).collect();
+    let (log_det, pivots_ok) = factor_in_place(&mut lu, n, &mut perm);
+    let v = inverse(&lu, n, &perm);
+    let (marginal_error, log_z_error) = error_bounds(&lu, &v, n, &perm, &lens);
+    let mut log_z = ZERO;
+    let mut accurate = [false; LANES];
+    for l in 0..LANES {
+        log_z[l] = log_det[l] + shift[l];
+        accurate[l] = pivots_ok[l]
+            && log_z[l].is_finite()
+            && marginal_error[l] <= TOLERANCE
+            && log_z_error[l] <= TOLERANCE * log_z[l].abs().max(1.0);
+    }
+    Group {
+        n,
+        lens,
+        single_root,
+        a,
+        v,
+        log_z,
+        accurate,
+    }
+}
+
+/// The weights and shifts of [`super::matrix_tree`], lane by lane: each
+/// word's incoming arcs shifted by their maximum, with a single root the
+/// root arcs by theirs after that; returns `A` and each lane's shift.
+#[inline(always)]
+fn shifted_weights(n: usize, s: &[Pack], single_root: bool) -> (Vec<Pack>, Pack) {
+    let n1 = n + 1;
+    let mut a: Vec<Pack> = s
+        .iter()
+        .map(|p| p.map(|x| if x.is_nan() { NEG } else { x }))
+        .collect();
+    for (h, row) in a.chunks_exact_mut(n1).enumerate() {
+        row[0] = [NEG; LANES];
+        if h > 0 {
+            row[h] = [NEG; LANES];
+        }
+    }
+    let mut col_shift = vec![[NEG; LANES]; n1];
+    for row in a.chunks_exact(n1) {
+        for (c, x) in col_shift.iter_mut().zip(row) {
+            for l in 0..LANES {
+                c[l] = c[l].max(x[l]);
+            }
+        }
+    }
+    for c in col_shift.iter_mut() {
+        for x in c.iter_mut() {
+            if !x.is_finite() {
+                *x = 0.0;
+            }
+        }
+    }
+    let mut total = [-0.0; LANES];
+    for c in &col_shift[1..] {
+        for l in 0..LANES {
+            total[l] += c[l];
+        }
+    }
+    if single_root {
+        let mut r = [NEG; LANES];
+        for (x, c) in a[1..n1].iter().zip(&col_shift[1..]) {
+            for l in 0..LANES {
+                r[l] = r[l].max(x[l] - c[l]);
+            }
+        }
+        for l in 0..LANES {
+            let root_shift = if r[l].is_finite() { r[l] } else { 0.0 };
+            total[l] += root_shift;
+            r[l] = root_shift;
+        }
+        for x in a[1..n1].iter_mut() {
+            for l in 0..LANES {
+                x[l] -= r[l];
+            }
+        }
+    }
+    for row in a.chunks_exact_mut(n1) {
+        for (x, c) in row.iter_mut().zip(&col_shift) {
+            for l in 0..LANES {
+                x[l] -= c[l];
+            }
+        }
+    }
+    // One flat loop, which the compiler vectorises whole (eight unrolled
+    // copies of the polynomial it leaves scalar).
+    for x in a.as_flattened_mut() {
+        *x = exp_nonpositive(*x);
+    }
+    (a, total)
+}
+
+/// The Laplacian of `a` into `l` (see [`super::matrix_tree`]); linear in
+/// `a`, so it also maps `dA` to `dL`.
+#[inline(always)]
+fn laplacian(n: usize, a: &[Pack], single_root: bool, l: &mut [Pack]) {
+    let n1 = n + 1;
+    l.fill(ZERO);
+    let first = usize::from(single_root);
+    for h in 1..n1 {
+        let (src, dst) = (&a[h * n1 + 1..h * n1 + n1], &mut l[(h - 1) * n..h * n]);
+        for (d, x) in dst.iter_mut().zip(src) {
+            *d = x.map(|x| -x);
+        }
+    }
+    for m in 1..n1 {
+        // Summed in the order of the one-sentence kernel (`Iterator::sum`
+        // starts from −0).
+        let mut d = [-0.0; LANES];
+        for h in (first..n1).filter(|&h| h != m) {
+            let x = &a[h * n1 + m];
+            for l in 0..LANES {
+                d[l] += x[l];
+            }
+        }
+        l[(m - 1) * n + m - 1] = d;
+    }
+    if single_root {
+        l[..n].copy_from_slice(&a[1..n1]);
+    }
+}
+
+/// Ones on the diagonal past each lane's length, where the Laplacian is
+/// all zeros (no arcs there): the padding becomes an identity block.
+#[inline(always)]
+fn pad_with_identity(n: usize, lens: &[usize; LANES], lu: &mut [Pack]) {
+    for (l, &len) in lens.iter().enumerate() {
+        for i in len..n {
+            lu[i * n + i][l] = 1.0;
+        }
+    }
+}
+
+/// `y −= f ⊙ x`, lane by lane: the one inner loop of the elimination and
+/// the inverse. Each pack is loaded whole into a local before the store,
+/// so the compiler need not prove `x` and `y` apart to use full-width
+/// vectors (it does not, for rows split off one buffer).
+#[inline(always)]
+fn axpy_neg(y: &mut [Pack], f: &Pack, x: &[Pack]) {
+    for (y, x) in y.iter_mut().zip(x) {
+        let (mut a, b) = (*y, *x);
+        for l in 0..LANES {
+            a[l] -= f[l] * b[l];
+        }
+        *y = a;
+    }
+}
+
+/// `row[j] ∓= Σ_k coef[k] ⊙ m[k][j]` for `j ∈ cols` (`m` row-major with
+/// `n` packs a row), each entry's terms taken in the order of `ks`: the
+/// row operations of the inverse and the products, a tile of columns at a
+/// time so its running sums stay in registers while `m`'s rows stream
+/// past (one load per multiply-add instead of three). Every entry sees
+/// the same operations in the same order as row by row, so the results
+/// are those of the one-sentence kernel. `coef[k] = 0` in every lane
+/// skips `k`, as the row operations do.
+#[inline(always)]
+fn sweep<const SUBTRACT: bool>(
+    row: &mut [Pack],
+    coef: &[Pack],
+    ks: std::ops::Range<usize>,
+    m: &[Pack],
+    n: usize,
+    cols: std::ops::Range<usize>,
+) {
+    let mut j = cols.start;
+    while j + 4 <= cols.end {
+        sweep_tile::<4, SUBTRACT>(row, coef, ks.clone(), m, n, j);
+        j += 4;
+    }
+    while j < cols.end {
+        sweep_tile::<1, SUBTRACT>(row, coef, ks.clone(), m, n, j);
+        j += 1;
+    }
+}
+
+#[inline(always)]
+fn sweep_tile<const W: usize, const SUBTRACT: bool>(
+    row: &mut [Pack],
+    coef: &[Pack],
+    ks: std::ops::Range<usize>,
+    m: &[Pack],
+    n: usize,
+    j: usize,
+) {
+    let mut acc: [Pack; W] = row[j..j + W].try_into().expect("W packs");
+    for k in ks {
+        let f = coef[k];
+        if f == ZERO {
+            continue;
+        }
+        let y: &[Pack; W] = m[k * n + j..k * n + j + W].try_into().expect("W packs");
+        for w in 0..W {
+            for l in 0..LANES {
+                if SUBTRACT {
+                    acc[w][l] -= f[l] * y[w][l];
+                } else {
+                    acc[w][l] += f[l] * y[w][l];
+                }
+            }
+        }
+    }
+    row[j..j + W].copy_from_slice(&acc);
+}
+
+/// Whether a pivot keeps the determinant's running product of mantissas
+/// (in `[1, 2)`) normal and finite: no zero, subnormal, huge or
+/// non-finite pivots (such a lane is refused, and the walk takes it).
+#[inline(always)]
+fn usable_pivot(p: f64) -> bool {
+    let a = p.abs();
+    (f64::MIN_POSITIVE..=2f64.powi(1000)).contains(&a)
+}
+
+/// `PL = L̂Û` in place per lane (multipliers below the diagonal, `Û` on
+/// and above), each lane's row swaps recorded in `perm`. Returns each
+/// lane's `log |det L|` and whether every pivot it met was usable; a lane
+/// with an unusable pivot continues with pivot 1 (its numbers are
+/// discarded) so that no infinity is made.
+#[inline(always)]
+fn factor_in_place(
+    lu: &mut [Pack],
+    n: usize,
+    perm: &mut [[usize; LANES]],
+) -> (Pack, [bool; LANES]) {
+    let mut ok = [true; LANES];
+    // |det| as a mantissa in [1, 2) times 2^exponent: one logarithm per
+    // lane at the end instead of one per pivot.
+    let mut mantissa = [1.0; LANES];
+    let mut exponent = [0i64; LANES];
+    for k in 0..n {
+        let mut best = lu[k * n + k].map(f64::abs);
+        let mut arg = [k; LANES];
+        for i in k + 1..n {
+            let x = &lu[i * n + k];
+            for l in 0..LANES {
+                if x[l].abs() > best[l] {
+                    best[l] = x[l].abs();
+                    arg[l] = i;
+                }
+            }
+        }
+        for (l, &p) in arg.iter().enumerate() {
+            if p != k {
+                for c in 0..n {
+                    let t = lu[k * n + c][l];
+                    lu[k * n + c][l] = lu[p * n + c][l];
+                    lu[p * n + c][l] = t;
+                }
+                let t = perm[k][l];
+                perm[k][l] = perm[p][l];
+                perm[p][l] = t;
+            }
+        }
+        let pivot = &mut lu[k * n + k];
+        for l in 0..LANES {
+            if !usable_pivot(pivot[l]) {
+                ok[l] = false;
+                pivot[l] = 1.0;
+            }
+            mantissa[l] *= pivot[l].abs();
+            let bits = mantissa[l].to_bits();
+            exponent[l] += ((bits >> 52) & 0x7ff) as i64 - 1023;
+            mantissa[l] = f64::from_bits((bits & !(0x7ff << 52)) | (1023 << 52));
+        }
+        let pivot = *pivot;
+        let (above, below) = lu.split_at_mut((k + 1) * n);
+        let row_k = &above[k * n + k + 1..k * n + n];
+        for row in below.chunks_exact_mut(n) {
+            let mut f = ZERO;
+            for l in 0..LANES {
+                f[l] = row[k][l] / pivot[l];
+            }
+            row[k] = f;
+            if f != ZERO {
+                axpy_neg(&mut row[k + 1..], &f, row_k);
+            }
+        }
+    }
+    let mut log_det = ZERO;
+    for l in 0..LANES {
+        log_det[l] = mantissa[l].ln() + exponent[l] as f64 * std::f64::consts::LN_2;
+    }
+    (log_det, ok)
+}
+
+/// `L⁻¹ = Û⁻¹ L̂⁻¹ P` from the factors: `L̂⁻¹` by forward substitution
+/// (lower triangular, so only the leading `k + 1` entries of row `k` are
+/// swept), then back substitution, then each lane's column permutation.
+#[inline(always)]
+fn inverse(lu: &[Pack], n: usize, perm: &[[usize; LANES]]) -> Vec<Pack> {
+    let mut v = vec![ZERO; n * n];
+    for i in 0..n {
+        v[i * n + i] = [1.0; LANES];
+    }
+    for i in 1..n {
+        let (done, rest) = v.split_at_mut(i * n);
+        let row = &mut rest[..n];
+        // Entries of L̂⁻¹ past the diagonal are zero: a column tile from
+        // j0 needs rows k ≥ j0 only.
+        let coef = &lu[i * n..i * n + n];
+        let mut j0 = 0;
+        while j0 + 4 <= i {
+            sweep_tile::<4, true>(row, coef, j0..i, done, n, j0);
+            j0 += 4;
+        }
+        while j0 < i {
+            sweep_tile::<1, true>(row, coef, j0..i, done, n, j0);
+            j0 += 1;
+        }
+    }
+    for i in (0..n).rev() {
+        let (head, done) = v.split_at_mut((i + 1) * n);
+        let row = &mut head[i * n..];
+        // Rows past i of `done` start at row i + 1 of V: the coefficients
+        // shifted to match.
+        let coef = &lu[i * n + i + 1..i * n + n];
+        sweep::<true>(row, coef, 0..n - i - 1, done, n, 0..n);
+        let mut d = ZERO;
+        for l in 0..LANES {
+            d[l] = 1.0 / lu[i * n + i][l];
+        }
+        for x in row.iter_mut() {
+            for l in 0..LANES {
+                x[l] *= d[l];
+            }
+        }
+    }
+    permute_columns(&mut v, n, perm);
+    v
+}
+
+/// `V[i][perm[j]] = W[i][j]` for each lane whose permutation moved rows.
+#[inline(always)]
+fn permute_columns(v: &mut [Pack], n: usize, perm: &[[usize; LANES]]) {
+    let moved: Vec<usize> = (0..LANES)
+        .filter(|&l| perm.iter().enumerate().any(|(i, p)| p[l] != i))
+        .collect();
+    if moved.is_empty() {
+        return;
+    }
+    let mut tmp = vec![0.0; n];
+    for row in v.chunks_exact_mut(n) {
+        for &l in &moved {
+            for (t, x) in tmp.iter_mut().zip(row.iter()) {
+                *t = x[l];
+            }
+            for (j, &t) in tmp.iter().enumerate() {
+                row[perm[j][l]][l] = t;
+            }
+        }
+    }
+}
+
+/// The bounds of [`super::matrix_tree`]'s module doc per lane, over the
+/// lane's own rows: (marginals, log Z).
+#[inline(always)]
+fn error_bounds(
+    lu: &[Pack],
+    v: &[Pack],
+    n: usize,
+    perm: &[[usize; LANES]],
+    lens: &[usize; LANES],
+) -> (Pack, Pack) {
+    let u = f64::EPSILON / 2.0;
+    let mut gamma = ZERO;
+    for l in 0..LANES {
+        let k = (4 * lens[l] + 4) as f64 * u;
+        gamma[l] = k / (1.0 - k);
+    }
+    // r_k = max_j |V̂_kj|.
+    let r: Vec<Pack> = v
+        .chunks_exact(n)
+        .map(|row| {
+            let mut m = ZERO;
+            for x in row {
+                for l in 0..LANES {
+                    m[l] = m[l].max(x[l].abs());
+                }
+            }
+            m
+        })
+        .collect();
+    // w = |L̂| |Û| r.
+    let mut ur = vec![ZERO; n];
+    for i in 0..n {
+        for j in i..n {
+            for l in 0..LANES {
+                ur[i][l] += lu[i * n + j][l].abs() * r[j][l];
+            }
+        }
+    }
+    let mut w = ur.clone();
+    for i in 0..n {
+        for k in 0..i {
+            for l in 0..LANES {
+                w[i][l] += lu[i * n + k][l].abs() * ur[k][l];
+            }
+        }
+    }
+    let mut y = vec![ZERO; n];
+    for (i, p) in perm.iter().enumerate() {
+        for l in 0..LANES {
+            y[p[l]][l] = w[i][l];
+        }
+    }
+    let mut e = ZERO;
+    let mut w_sum = ZERO;
+    for (i, row) in v.chunks_exact(n).enumerate() {
+        let mut ei = ZERO;
+        for (x, y) in row.iter().zip(&y) {
+            for l in 0..LANES {
+                ei[l] += x[l].abs() * y[l];
+            }
+        }
+        for l in 0..LANES {
+            if i < lens[l] {
+                e[l] = e[l].max(ei[l]);
+                w_sum[l] += w[i][l];
+            }
+        }
+    }
+    let mut marginal = ZERO;
+    let mut log_z = ZERO;
+    for l in 0..LANES {
+        marginal[l] = 2.0 * gamma[l] * e[l];
+        log_z[l] = gamma[l] * w_sum[l];
+    }
+    (marginal, log_z)
+}
+
+/// `out += w ⊙ G(v)` over the arcs (`(n+1)²`), `G` the coefficients of
+/// [`super::matrix_tree::coefficient`], read one row of `v` per word.
+#[inline(always)]
+fn weighted_coefficients(n: usize, w: &[Pack], v: &[Pack], single_root: bool, out: &mut [Pack]) {
+    let n1 = n + 1;
+    for m in 1..n1 {
+        let row = &v[(m - 1) * n..m * n];
+        // The (m, m) entry, and the (h, m) entry of L⁻ᵀ for head h.
+        let diag = if single_root && m == 1 {
+            ZERO
+        } else {
+            row[m - 1]
+        };
+        let off = |h: usize| {
+            if h == 0 {
+                if single_root {
+                    row[0]
+                } else {
+                    ZERO
+                }
+            } else if single_root && h == 1 {
+                ZERO
+            } else {
+                row[h - 1]
+            }
+        };
+        for h in (0..n1).filter(|&h| h != m) {
+            let (o, wv, c) = (&mut out[h * n1 + m], &w[h * n1 + m], off(h));
+            for l in 0..LANES {
+                // Single root, h = 0: the root row's coefficient is V[m][0]
+                // alone.
+                let g = if h == 0 && single_root {
+                    c[l]
+                } else {
+                    diag[l] - c[l]
+                };
+                o[l] += wv[l] * g;
+            }
+        }
+    }
+}
+
+/// `x · y` of two `n × n` row-major matrices of packs into `out`.
+#[inline(always)]
+fn product(x: &[Pack], y: &[Pack], n: usize, out: &mut [Pack]) {
+    out.fill(ZERO);
+    for (row, xr) in out.chunks_exact_mut(n).zip(x.chunks_exact(n)) {
+        sweep::<false>(row, xr, 0..n, y, n, 0..n);
+    }
+}
+
+impl Group {
+    /// The arc marginals `µ[h][m]` (`(n+1)²` packs).
+    pub fn marginals(&self) -> Vec<Pack> {
+        let n1 = self.n + 1;
+        let mut mu = vec![ZERO; n1 * n1];
+        weighted_coefficients(self.n, &self.a, &self.v, self.single_root, &mut mu);
+        mu
+    }
+
+    /// Whether each lane's marginals into every word sum to one within
+    /// what the bound allows (else the bound's first-order assumption
+    /// broke, and the lane is not to be trusted either).
+    pub fn sums_to_one(&self, mu: &[Pack]) -> [bool; LANES] {
+        let n1 = self.n + 1;
+        let mut ok = [true; LANES];
+        for m in 1..n1 {
+            let mut total = [-0.0; LANES];
+            for h in 0..n1 {
+                for l in 0..LANES {
+                    total[l] += mu[h * n1 + m][l];
+                }
+            }
+            for l in 0..LANES {
+                let allowed = 2.0 * (self.lens[l] + 1) as f64 * TOLERANCE;
+                if m <= self.lens[l] && (total[l].is_nan() || (total[l] - 1.0).abs() > allowed) {
+                    ok[l] = false;
+                }
+            }
+        }
+        ok
+    }
+
+    /// The marginals' derivative in direction `ds` (`(n+1)²` packs):
+    /// `∇² log Z · ds`, also their VJP with upstream `ds`.
+    pub fn tangent(&self, ds: &[Pack]) -> Vec<Pack> {
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2, the only feature the copy assumes.
+            return unsafe { self.tangent_avx2(ds) };
+        }
+        self.tangent_any(ds)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn tangent_avx2(&self, ds: &[Pack]) -> Vec<Pack> {
+        self.tangent_any(ds)
+    }
+
+    #[inline(always)]
+    fn tangent_any(&self, ds: &[Pack]) -> Vec<Pack> {
+        let (n, n1) = (self.n, self.n + 1);
+        let mut da = vec![ZERO; n1 * n1];
+        for (d, (a, g)) in da.iter_mut().zip(self.a.iter().zip(ds)) {
+            for l in 0..LANES {
+                // Off the arcs A is zero, and ds may be anything there.
+                d[l] = if a[l] != 0.0 { a[l] * g[l] } else { 0.0 };
+            }
+        }
+        let mut dl = vec![ZERO; n * n];
+        laplacian(n, &da, self.single_root, &mut dl);
+        // dV = −V · dL · V.
+        let mut t = vec![ZERO; n * n];
+        product(&dl, &self.v, n, &mut t);
+        let mut dv = dl;
+        product(&self.v, &t, n, &mut dv);
+        for x in dv.iter_mut() {
+            for y in x.iter_mut() {
+                *y = -*y;
+            }
+        }
+        let mut dmu = vec![ZERO; n1 * n1];
+        weighted_coefficients(n, &da, &self.v, self.single_root, &mut dmu);
+        weighted_coefficients(n, &self.a, &dv, self.single_root, &mut dmu);
+        dmu
+    }
+}
