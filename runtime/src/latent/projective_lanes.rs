@@ -927,14 +927,17 @@ fn split_planes<const TANGENT: bool>(n1: usize, lanes: usize, mu: &Chart, log_z:
     }
 }
 
-/// `out = max_q a(q) + b(q)` over lanes; NaN never wins, as in
+/// `out = max_q a(q) + b(q)` over lanes, for `count` consecutive cells
+/// of `a` from `oa` and of `b` from `ob` (a row of one chart against a
+/// row of a transposed one); NaN never wins, as in
 /// [`projective::map`](super::projective::map).
 #[inline(always)]
-fn max_cells(lanes: usize, pairs: &[(usize, usize)], a: &Chart, b: &Chart, out: &mut [f64]) {
+fn max_cells(lanes: usize, a: &[f64], b: &[f64], count: usize, out: &mut [f64]) {
     let out = &mut out[..lanes];
     out.fill(NEG);
-    for &(oa, ob) in pairs {
-        let (av, bv) = (&a.v[oa..oa + lanes], &b.v[ob..ob + lanes]);
+    let a = a[..count * lanes].chunks_exact(lanes);
+    let b = b[..count * lanes].chunks_exact(lanes);
+    for (av, bv) in a.zip(b) {
         for ((m, &x), &y) in out.iter_mut().zip(av).zip(bv) {
             let v = x + y;
             *m = if v > *m { v } else { *m };
@@ -1027,14 +1030,13 @@ fn viterbi<const L: usize>(n: usize, lanes: usize, s: &[f64]) -> Viterbi {
             chart.cell_mut(i, i).fill(0.0);
         }
     }
-    let mut pairs: Vec<(usize, usize)> = Vec::with_capacity(n1);
     let mut cell = vec![0.0; lanes];
     for k in 1..n1 {
         for i in 0..n1 - k {
             let j = i + k;
-            pairs.clear();
-            pairs.extend((i..j).map(|q| (cr.off(i, q), clt.off(j, q + 1))));
-            max_cells(lanes, &pairs, &cr, &clt, &mut cell);
+            let k = j - i;
+            let (a, b) = (&cr.v[cr.off(i, i)..], &clt.v[clt.off(j, i + 1)..]);
+            max_cells(lanes, a, b, k, &mut cell);
             let arc_r = &s[(i * n1 + j) * lanes..(i * n1 + j + 1) * lanes];
             for ((x, &v), &a) in ir.cell_mut(i, j).iter_mut().zip(&cell).zip(arc_r) {
                 *x = v + a;
@@ -1045,14 +1047,12 @@ fn viterbi<const L: usize>(n: usize, lanes: usize, s: &[f64]) -> Viterbi {
                     *x = v + a;
                 }
             }
-            pairs.clear();
-            pairs.extend((i + 1..=j).map(|q| (ir.off(i, q), crt.off(j, q))));
-            max_cells(lanes, &pairs, &ir, &crt, &mut cell);
+            let (a, b) = (&ir.v[ir.off(i, i + 1)..], &crt.v[crt.off(j, i + 1)..]);
+            max_cells(lanes, a, b, k, &mut cell);
             cr.cell_mut(i, j).copy_from_slice(&cell);
             crt.cell_mut(j, i).copy_from_slice(&cell);
-            pairs.clear();
-            pairs.extend((i..j).map(|q| (cl.off(i, q), ilt.off(j, q))));
-            max_cells(lanes, &pairs, &cl, &ilt, &mut cell);
+            let (a, b) = (&cl.v[cl.off(i, i)..], &ilt.v[ilt.off(j, i)..]);
+            max_cells(lanes, a, b, k, &mut cell);
             cl.cell_mut(i, j).copy_from_slice(&cell);
             clt.cell_mut(j, i).copy_from_slice(&cell);
         }
