@@ -242,11 +242,8 @@ fn nonprojective_lanes<T: Real>(
 ) -> (Vec<f64>, ArrayD<T>) {
     use matrix_tree_lanes::{Pack, LANES};
     let batch = lengths.len();
-    let mut order: Vec<usize> = (0..batch).collect();
-    order.sort_by_key(|&b| lengths[b]);
     // Lanes never interact, so results do not depend on the grouping.
-    let size = LANES.min(batch.div_ceil(cx.threads()).max(1));
-    let groups: Vec<&[usize]> = order.chunks(size).collect();
+    let groups = lane_groups(cx, lengths, LANES);
     let np = s.shape()[1];
     let s_flat = s.as_standard_layout();
     let s_flat = s_flat.as_slice().expect("standard layout");
@@ -256,14 +253,11 @@ fn nonprojective_lanes<T: Real>(
         .map(|g| g.as_slice().expect("standard layout"));
     // One sentence's (n+1)² block of `x`, for the walk.
     let sentence = |x: &[T], b: usize| {
-        let n1 = lengths[b] + 1;
-        let mut v = vec![0.0; n1 * n1];
-        for h in 0..n1 {
-            for m in (1..n1).filter(|&m| m != h) {
-                v[h * n1 + m] = x[(b * np + h) * np + m].f64();
-            }
-        }
-        v
+        let items = &x[b * np * np..(b + 1) * np * np];
+        block(
+            &ArrayView2::from_shape((np, np), items).expect("[N+1, N+1]"),
+            lengths[b],
+        )
     };
     let run_group = |members: &[usize]| {
         let n = members.iter().map(|&b| lengths[b]).max().unwrap_or(0);
@@ -318,7 +312,7 @@ fn nonprojective_lanes<T: Real>(
             })
             .collect::<Vec<_>>()
     };
-    let results = cx.map_in_order(groups.len(), |i| run_group(groups[i]));
+    let results = cx.map_in_order(groups.len(), |i| run_group(&groups[i]));
     let mut log_z = vec![0.0; batch];
     let mut blocks = vec![Vec::new(); batch];
     for (members, lanes) in groups.iter().zip(results) {
