@@ -23,25 +23,4 @@ torch=$("$python" bench/torch_struct_nonprojective.py --batch "$batch" --n "${ns
         --threads "$threads" --repeats "$repeats")
 echo "$lsmc"
 echo "$torch"
-"$python" - "$lsmc" "$torch" <<'PY'
-import json, sys
-rows = {}
-for text in sys.argv[1:3]:
-    for line in text.splitlines():
-        if line.strip():
-            r = json.loads(line)
-            rows[(r["n"], r["op"], r["impl"])] = r
-ops = ["map", "marginals", "backward"]
-keys = sorted({(n, op) for n, op, _ in rows}, key=lambda k: (k[0], ops.index(k[1]) if k[1] in ops else 99))
-first = next(iter(rows.values()))
-print(f"\nnon-projective, single root, batch {first['batch']}, {first['threads']} threads "
-      f"(backward includes the marginals forward)\n")
-print("| n | op | lsmc ms | torch-struct ms | speed-up |")
-print("|---:|---|---:|---:|---:|")
-for n, op in keys:
-    l, t = rows.get((n, op, "lsmc")), rows.get((n, op, "torch-struct"))
-    ls = f"{l['median_ms']:.3f}" if l else "-"
-    ts = f"{t['median_ms']:.3f}" if t else "-"
-    up = f"{t['median_ms'] / l['median_ms']:.1f}x" if l and t and l["median_ms"] > 0 else "-"
-    print(f"| {n} | {op} | {ls} | {ts} | {up} |")
-PY
+"$python" bench/side_by_side.py "non-projective, single root" "$lsmc" "$torch"
