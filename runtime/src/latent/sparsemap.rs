@@ -480,7 +480,13 @@ pub type Marginals<'a> = &'a dyn Fn(&[f64]) -> (f64, Vec<f64>);
 /// shaped like `z`), whichever fits best, its first inverse Hessian
 /// `diag(1/µ)` (the head-selection model's, where each group is an
 /// independent choice), Armijo backtracking so that no step overshoots.
-/// Returns the marginals calls made, or `None` without convergence.
+/// Returns the marginals calls made, or `None` without convergence — at
+/// once when the objective goes below zero, which proves `z` outside the
+/// polytope: for any distribution `p` over the structures with marginals
+/// `z`, `log Z(θ) ≥ ⟨θ, z⟩ + H(p) ≥ ⟨θ, z⟩` (the variational form of
+/// `log Z`). SparseMAP of scores near zero projects onto the hull just
+/// outside the tree polytope, where this ends the search after a quarter
+/// of the calls a hopeless search makes.
 pub fn matches_gibbs_marginals(
     z: &[f64],
     hull: &AffineHull,
@@ -494,6 +500,7 @@ pub fn matches_gibbs_marginals(
     }
     let mut full = vec![0.0; z.len()];
     let calls = std::cell::Cell::new(0);
+    let outside = std::cell::Cell::new(false);
     // The objective, its gradient and µ over the parts at θ.
     let mut eval = |theta: &[f64]| -> Option<Fit> {
         calls.set(calls.get() + 1);
@@ -505,7 +512,12 @@ pub fn matches_gibbs_marginals(
         if !log_z.is_finite() || mu.iter().any(|m| !(*m > 0.0 && m.is_finite())) {
             return None;
         }
-        let f = log_z - dot(theta, &target);
+        let fit = dot(theta, &target);
+        let f = log_z - fit;
+        // Below zero by more than the rounding of the difference.
+        if f < -1e-12 * (1.0 + log_z.abs() + fit.abs()) {
+            outside.set(true);
+        }
         let g = mu.iter().zip(&target).map(|(m, x)| m - x).collect();
         Some((f, g, mu))
     };
@@ -523,6 +535,9 @@ pub fn matches_gibbs_marginals(
                 best = Some((theta, at));
             }
         }
+    }
+    if outside.get() {
+        return None;
     }
     let (mut theta, (mut f, mut g, mut mu)) = best?;
     let mut pairs: std::collections::VecDeque<(Vec<f64>, Vec<f64>, f64)> = Default::default();
@@ -544,7 +559,11 @@ pub fn matches_gibbs_marginals(
         let mut step = 1.0;
         let (next, f2, g2, mu2) = loop {
             let next: Vec<f64> = theta.iter().zip(&d).map(|(t, d)| t + step * d).collect();
-            if let Some((f2, g2, mu2)) = eval(&next) {
+            let at = eval(&next);
+            if outside.get() {
+                return None;
+            }
+            if let Some((f2, g2, mu2)) = at {
                 // Near the minimiser the decrease drowns in log Z's
                 // rounding: a step that keeps f within it is taken too.
                 if f2 <= f + 1e-4 * step * slope || f2 - f <= 1e-13 * (1.0 + f.abs()) {
@@ -1149,26 +1168,68 @@ mod tests {
             .map(|(a, c)| 0.9 * a + 0.1 * c)
             .collect();
         assert!(hull.parts.iter().all(|&i| z[i] > 0.0));
+        assert_refused_and_projected_over_every_tree(n, &z, &[]);
+    }
+
+    /// Moment matching refuses the hull projection of `y` (single-root
+    /// projective trees over `n` words), and the exact projection falls
+    /// back to the active set, which agrees with enumerating every tree.
+    fn assert_refused_and_projected_over_every_tree(n: usize, y: &[f64], starts: &[&[f64]]) {
+        let hull = tree_hull(n, true, true);
         let marginals = tree_marginals(n, true, true);
-        assert_eq!(matches_gibbs_marginals(&z, &hull, &marginals, &[]), None);
-        // Projecting it falls back to the active set, which is exact here.
-        let sol = solve_exact(
-            &z,
-            &tree_oracle(n, true, true),
-            &hull,
-            &marginals,
-            &[],
-            EXACT_ITERATIONS,
-        );
+        let z = hull.project(y);
+        assert_eq!(matches_gibbs_marginals(&z, &hull, &marginals, starts), None);
+        let oracle = tree_oracle(n, true, true);
+        let sol = solve_exact(y, &oracle, &hull, &marginals, starts, EXACT_ITERATIONS);
         assert!(sol.interior.is_none());
         let trees: Vec<Vec<f64>> = brute::trees(n, true, true)
             .iter()
             .map(|t| brute::indicator(t))
             .collect();
-        let want = projection_by_enumeration(&z, &trees);
+        let want = projection_by_enumeration(y, &trees);
         for (a, b) in sol.mu.iter().zip(&want) {
             assert!((a - b).abs() < 1e-6, "{a} vs {b}");
         }
+    }
+
+    #[test]
+    fn log_z_bounds_every_scores_fit_to_a_point_of_the_polytope() {
+        // What ends moment matching early: log Z(θ) ≥ ⟨θ, µ⟩ for every θ
+        // and every µ in the polytope (marginals, single trees, mixtures),
+        // even for scores far from those that give µ.
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(24);
+        for n in 1..=5 {
+            for (proj, single) in [(true, true), (true, false), (false, true)] {
+                let trees = brute::trees(n, proj, single);
+                let marginals = tree_marginals(n, proj, single);
+                for spread in [0.1, 3.0, 30.0] {
+                    let a = &trees[rng.random_range(0..trees.len())];
+                    let b = &trees[rng.random_range(0..trees.len())];
+                    let mix: Vec<f64> = brute::indicator(a)
+                        .iter()
+                        .zip(brute::indicator(b))
+                        .map(|(x, y)| 0.3 * x + 0.7 * y)
+                        .collect();
+                    let gibbs = marginals(&random_scores(n, spread, &mut rng)).1;
+                    for mu in [brute::indicator(a), mix, gibbs] {
+                        let theta = random_scores(n, spread, &mut rng);
+                        let (log_z, _) = marginals(&theta);
+                        let fit = dot(&theta, &mu);
+                        assert!(log_z - fit >= -1e-9 * (1.0 + fit.abs()), "{log_z} < {fit}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_hull_point_just_outside_is_refused_and_the_active_set_projects_it() {
+        // Scores near zero, as early in training: their hull projection
+        // (every arc about 1/n) lies just outside the projective polytope.
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(25);
+        let n = 5;
+        let s = random_scores(n, 0.05, &mut rng);
+        assert_refused_and_projected_over_every_tree(n, &s, &[&s]);
     }
 
     #[test]
