@@ -555,6 +555,7 @@ impl ConstituencyTrees {
                     mu: vec![],
                     iterations: 0,
                     interior: None,
+                    factor: None,
                 };
             }
             sparsemap::solve_active_set_within(v, &|x: &[f64]| indicator(n, &cky(n, x)), max_iter)

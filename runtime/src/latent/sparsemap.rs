@@ -25,10 +25,33 @@ pub struct Solution {
     /// lie in the polytope's relative interior: the Jacobian is then the
     /// projection onto the hull's directions.
     pub interior: Option<std::sync::Arc<AffineHull>>,
+    /// The Cholesky factor of the structures' Gram matrix, as the active
+    /// set left it, for the VJP: refactoring hundreds of trees costs more
+    /// than the forward solve did. `None`: the VJP factors them itself.
+    pub factor: Option<std::sync::Arc<Cholesky>>,
 }
 
+/// `⟨a, b⟩` over the shorter of the two, in four interleaved sums: a
+/// single running sum is one long chain of dependent additions, which
+/// the compiler may not reorder, and the Cholesky rows' products are
+/// most of the active set's arithmetic.
 fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
+    let k = a.len().min(b.len());
+    let (a, b) = (&a[..k], &b[..k]);
+    let mut acc = [0.0; 4];
+    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
+    let tail: f64 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for l in 0..4 {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
 }
 
 fn sparse(z: &[f64]) -> Sparse {
@@ -65,7 +88,8 @@ fn sparse_dot(a: &Sparse, b: &Sparse) -> f64 {
 /// structures' Gram matrix `G = LLᵀ`, updated as structures come and go:
 /// O(k²) per change and per solve instead of refactoring the KKT system
 /// (O(k³)) at every active-set iteration.
-struct Cholesky {
+#[derive(Clone, Debug)]
+pub struct Cholesky {
     rows: Vec<Vec<f64>>,
 }
 
@@ -77,10 +101,9 @@ impl Cholesky {
     fn push(&mut self, g: &[f64], gzz: f64) {
         let mut l = Vec::with_capacity(g.len() + 1);
         for (i, row) in self.rows.iter().enumerate() {
-            let t: f64 = row[..i].iter().zip(&l).map(|(a, b)| a * b).sum();
-            l.push((g[i] - t) / row[i]);
+            l.push((g[i] - dot(&row[..i], &l)) / row[i]);
         }
-        let d2 = gzz - l.iter().map(|x| x * x).sum::<f64>();
+        let d2 = gzz - dot(&l, &l);
         l.push(d2.max(1e-10 * gzz.max(1.0)).sqrt());
         self.rows.push(l);
     }
@@ -103,40 +126,43 @@ impl Cholesky {
         }
     }
 
-    /// `G⁻¹ r` and `G⁻¹ 1` together, by forward and back substitution;
-    /// both passes walk the rows of `L`, which are contiguous (the back
-    /// substitution with `Lᵀ` subtracts each solved entry's row).
-    fn solve_pair(&self, r: &[f64]) -> (Vec<f64>, Vec<f64>) {
-        let k = self.rows.len();
-        let (mut x, mut y) = (vec![0.0; k], vec![0.0; k]);
+    /// `L⁻¹ b` by forward substitution: one row product per entry.
+    fn forward(&self, b: &[f64]) -> Vec<f64> {
+        let mut x = Vec::with_capacity(b.len());
         for (i, row) in self.rows.iter().enumerate() {
-            let (mut tx, mut ty) = (0.0, 0.0);
-            for ((&l, &a), &b) in row[..i].iter().zip(&x).zip(&y) {
-                tx += l * a;
-                ty += l * b;
-            }
-            x[i] = (r[i] - tx) / row[i];
-            y[i] = (1.0 - ty) / row[i];
+            x.push((b[i] - dot(&row[..i], &x)) / row[i]);
         }
-        for i in (0..k).rev() {
-            let row = &self.rows[i];
-            x[i] /= row[i];
-            y[i] /= row[i];
-            let (xi, yi) = (x[i], y[i]);
-            for ((&l, a), b) in row[..i].iter().zip(&mut x[..i]).zip(&mut y[..i]) {
-                *a -= l * xi;
-                *b -= l * yi;
-            }
-        }
-        (x, y)
+        x
     }
 
-    /// The KKT solution of `[G 1; 1ᵀ 0] [β; τ] = [r; c]`:
-    /// `β = G⁻¹r − τ G⁻¹1` with `τ` such that `1ᵀβ = c`.
+    /// `x ← L⁻ᵀ x` by back substitution, walking the rows of `L` (they
+    /// are contiguous): each solved entry subtracts its row from the
+    /// entries before it.
+    fn back(&self, x: &mut [f64]) {
+        for i in (0..self.rows.len()).rev() {
+            let row = &self.rows[i];
+            x[i] /= row[i];
+            let xi = x[i];
+            for (a, &l) in x[..i].iter_mut().zip(&row[..i]) {
+                *a -= l * xi;
+            }
+        }
+    }
+
+    /// The KKT solution of `[G 1; 1ᵀ 0] [β; τ] = [r; c]` from `u = L⁻¹r`
+    /// and `v = L⁻¹1`: `β = L⁻ᵀ(u − τv)`, with `τ = (⟨v, u⟩ − c)/⟨v, v⟩`
+    /// so that `1ᵀβ = c` (`1ᵀG⁻¹r = ⟨v, u⟩`). One back substitution.
+    fn kkt_from(&self, u: &[f64], v: &[f64], c: f64) -> Vec<f64> {
+        let tau = (dot(v, u) - c) / dot(v, v);
+        let mut beta: Vec<f64> = u.iter().zip(v).map(|(a, b)| a - tau * b).collect();
+        self.back(&mut beta);
+        beta
+    }
+
+    /// The KKT solution of `[G 1; 1ᵀ 0] [β; τ] = [r; c]`.
     fn kkt(&self, r: &[f64], c: f64) -> Vec<f64> {
-        let (x, y) = self.solve_pair(r);
-        let tau = (x.iter().sum::<f64>() - c) / y.iter().sum::<f64>();
-        x.iter().zip(&y).map(|(a, b)| a - tau * b).collect()
+        let ones = vec![1.0; r.len()];
+        self.kkt_from(&self.forward(r), &self.forward(&ones), c)
     }
 
     fn of(structures: &[Sparse]) -> Cholesky {
@@ -146,6 +172,51 @@ impl Cholesky {
             chol.push(&g, sparse_dot(z, z));
         }
         chol
+    }
+}
+
+/// The active set's linear algebra: the Gram factor, the structures'
+/// scores `r` and the forward-substituted `u = L⁻¹r`, `v = L⁻¹1`, so that
+/// each KKT solve is a single back substitution. Appending a structure
+/// extends `u` and `v` by one entry each, exactly as a fresh forward
+/// substitution would; a removal refreshes them (it costs O(k²) anyway).
+struct ActiveSystem {
+    chol: Cholesky,
+    r: Vec<f64>,
+    u: Vec<f64>,
+    v: Vec<f64>,
+}
+
+impl ActiveSystem {
+    fn new() -> ActiveSystem {
+        ActiveSystem {
+            chol: Cholesky { rows: Vec::new() },
+            r: Vec::new(),
+            u: Vec::new(),
+            v: Vec::new(),
+        }
+    }
+
+    /// Adds a structure with score `rz`, Gram row `g` and squared norm `gzz`.
+    fn push(&mut self, g: &[f64], gzz: f64, rz: f64) {
+        self.chol.push(g, gzz);
+        let row = self.chol.rows.last().expect("just pushed");
+        let (k, d) = (self.u.len(), row[self.u.len()]);
+        self.u.push((rz - dot(&row[..k], &self.u)) / d);
+        self.v.push((1.0 - dot(&row[..k], &self.v)) / d);
+        self.r.push(rz);
+    }
+
+    fn remove(&mut self, j: usize) {
+        self.chol.remove(j);
+        self.r.remove(j);
+        self.u = self.chol.forward(&self.r);
+        self.v = self.chol.forward(&vec![1.0; self.r.len()]);
+    }
+
+    /// The weights of the projection onto the active structures' affine hull.
+    fn solve(&self) -> Vec<f64> {
+        self.chol.kkt_from(&self.u, &self.v, 1.0)
     }
 }
 
@@ -184,30 +255,27 @@ pub fn solve_active_set_within(
 ) -> Solution {
     const TOL: f64 = 1e-10;
     let first = sparse(&map(s));
-    let mut chol = Cholesky { rows: Vec::new() };
-    chol.push(&[], sparse_dot(&first, &first));
-    // ⟨z_i, s⟩ of each active structure, kept with it.
-    let mut r = vec![sdot(&first, s)];
+    let mut system = ActiveSystem::new();
+    system.push(&[], sparse_dot(&first, &first), sdot(&first, s));
     let mut structures = vec![first];
     let mut weights = vec![1.0];
     let mut iterations = 0;
+    // Scratch, reused across iterations: a dense copy of the newest
+    // structure, µ and the residual s − µ.
     let mut dense = vec![0.0; s.len()];
-    let mu_of = |zs: &[Sparse], w: &[f64]| {
-        let mut mu = vec![0.0; s.len()];
-        for (z, &a) in zs.iter().zip(w) {
-            for &(i, x) in z {
-                mu[i] += a * x;
-            }
-        }
-        mu
-    };
+    let mut mu = vec![0.0; s.len()];
+    let mut resid = vec![0.0; s.len()];
+    let mut g = Vec::new();
     while iterations < max_iter {
         iterations += 1;
-        let beta = chol.kkt(&r, 1.0);
+        let beta = system.solve();
         if beta.iter().all(|&b| b >= -TOL) {
-            weights = beta.iter().map(|&b| b.max(0.0)).collect();
-            let mu = mu_of(&structures, &weights);
-            let resid: Vec<f64> = s.iter().zip(&mu).map(|(a, b)| a - b).collect();
+            weights.clear();
+            weights.extend(beta.iter().map(|&b| b.max(0.0)));
+            combine_into(&mut mu, &structures, &weights);
+            for ((d, a), b) in resid.iter_mut().zip(s).zip(&mu) {
+                *d = a - b;
+            }
             // Optimal iff no structure points further along s − µ than µ does.
             let z = sparse(&map(&resid));
             let gap = sdot(&z, &resid) - dot(&mu, &resid);
@@ -219,12 +287,12 @@ pub fn solve_active_set_within(
             for &(i, x) in &z {
                 dense[i] = x;
             }
-            let g: Vec<f64> = structures.iter().map(|y| sdot(y, &dense)).collect();
+            g.clear();
+            g.extend(structures.iter().map(|y| sdot(y, &dense)));
             for &(i, _) in &z {
                 dense[i] = 0.0;
             }
-            chol.push(&g, sparse_dot(&z, &z));
-            r.push(sdot(&z, s));
+            system.push(&g, sparse_dot(&z, &z), sdot(&z, s));
             structures.push(z);
             weights.push(0.0);
         } else {
@@ -246,8 +314,7 @@ pub fn solve_active_set_within(
             weights[blocking] = 0.0;
             for i in (0..weights.len()).rev() {
                 if weights[i] <= TOL {
-                    chol.remove(i);
-                    r.remove(i);
+                    system.remove(i);
                     structures.remove(i);
                     weights.remove(i);
                 }
@@ -255,21 +322,33 @@ pub fn solve_active_set_within(
         }
     }
     // Final support: drop zero weights so the Jacobian sees only the face.
-    let mut i = 0;
-    structures.retain(|_| {
-        i += 1;
-        weights[i - 1] > 0.0
-    });
-    weights.retain(|&a| a > 0.0);
+    for i in (0..weights.len()).rev() {
+        if weights[i] <= 0.0 {
+            system.chol.remove(i);
+            structures.remove(i);
+            weights.remove(i);
+        }
+    }
     let total: f64 = weights.iter().sum();
     weights.iter_mut().for_each(|a| *a /= total);
-    let mu = mu_of(&structures, &weights);
+    combine_into(&mut mu, &structures, &weights);
     Solution {
         structures,
         weights,
         mu,
         iterations,
         interior: None,
+        factor: Some(std::sync::Arc::new(system.chol)),
+    }
+}
+
+/// `µ ← Σ_i w_i z_i`.
+fn combine_into(mu: &mut [f64], structures: &[Sparse], weights: &[f64]) {
+    mu.fill(0.0);
+    for (z, &a) in structures.iter().zip(weights) {
+        for &(i, x) in z {
+            mu[i] += a * x;
+        }
     }
 }
 
@@ -401,7 +480,13 @@ pub type Marginals<'a> = &'a dyn Fn(&[f64]) -> (f64, Vec<f64>);
 /// shaped like `z`), whichever fits best, its first inverse Hessian
 /// `diag(1/µ)` (the head-selection model's, where each group is an
 /// independent choice), Armijo backtracking so that no step overshoots.
-/// Returns the marginals calls made, or `None` without convergence.
+/// Returns the marginals calls made, or `None` without convergence — at
+/// once when the objective goes below zero, which proves `z` outside the
+/// polytope: for any distribution `p` over the structures with marginals
+/// `z`, `log Z(θ) ≥ ⟨θ, z⟩ + H(p) ≥ ⟨θ, z⟩` (the variational form of
+/// `log Z`). SparseMAP of scores near zero projects onto the hull just
+/// outside the tree polytope, where this ends the search after a quarter
+/// of the calls a hopeless search makes.
 pub fn matches_gibbs_marginals(
     z: &[f64],
     hull: &AffineHull,
@@ -415,6 +500,7 @@ pub fn matches_gibbs_marginals(
     }
     let mut full = vec![0.0; z.len()];
     let calls = std::cell::Cell::new(0);
+    let outside = std::cell::Cell::new(false);
     // The objective, its gradient and µ over the parts at θ.
     let mut eval = |theta: &[f64]| -> Option<Fit> {
         calls.set(calls.get() + 1);
@@ -426,7 +512,12 @@ pub fn matches_gibbs_marginals(
         if !log_z.is_finite() || mu.iter().any(|m| !(*m > 0.0 && m.is_finite())) {
             return None;
         }
-        let f = log_z - dot(theta, &target);
+        let fit = dot(theta, &target);
+        let f = log_z - fit;
+        // Below zero by more than the rounding of the difference.
+        if f < -1e-12 * (1.0 + log_z.abs() + fit.abs()) {
+            outside.set(true);
+        }
         let g = mu.iter().zip(&target).map(|(m, x)| m - x).collect();
         Some((f, g, mu))
     };
@@ -444,6 +535,9 @@ pub fn matches_gibbs_marginals(
                 best = Some((theta, at));
             }
         }
+    }
+    if outside.get() {
+        return None;
     }
     let (mut theta, (mut f, mut g, mut mu)) = best?;
     let mut pairs: std::collections::VecDeque<(Vec<f64>, Vec<f64>, f64)> = Default::default();
@@ -465,7 +559,11 @@ pub fn matches_gibbs_marginals(
         let mut step = 1.0;
         let (next, f2, g2, mu2) = loop {
             let next: Vec<f64> = theta.iter().zip(&d).map(|(t, d)| t + step * d).collect();
-            if let Some((f2, g2, mu2)) = eval(&next) {
+            let at = eval(&next);
+            if outside.get() {
+                return None;
+            }
+            if let Some((f2, g2, mu2)) = at {
                 // Near the minimiser the decrease drowns in log Z's
                 // rounding: a step that keeps f within it is taken too.
                 if f2 <= f + 1e-4 * step * slope || f2 - f <= 1e-13 * (1.0 + f.abs()) {
@@ -540,6 +638,7 @@ pub fn solve_exact(
                 mu: z,
                 iterations: 0,
                 interior: Some(std::sync::Arc::clone(hull)),
+                factor: None,
             };
         }
     }
@@ -555,7 +654,10 @@ impl Solution {
             return hull.direction(g);
         }
         let r: Vec<f64> = self.structures.iter().map(|z| sdot(z, g)).collect();
-        let beta = Cholesky::of(&self.structures).kkt(&r, 0.0);
+        let beta = match &self.factor {
+            Some(chol) => chol.kkt(&r, 0.0),
+            None => Cholesky::of(&self.structures).kkt(&r, 0.0),
+        };
         let mut out = vec![0.0; g.len()];
         for (z, &b) in self.structures.iter().zip(&beta) {
             for &(i, x) in z {
@@ -617,15 +719,55 @@ mod tests {
                 }
             }
         }
-        // And it solves: G x = b and G y = 1.
+        // And it solves: G x = b, and the KKT system G β − τ1 = b, 1ᵀβ = c.
         let b = vec![1.0, -2.0, 0.5];
-        let (x, y) = chol.solve_pair(&b);
+        let mut x = chol.forward(&b);
+        chol.back(&mut x);
+        let beta = chol.kkt(&b, 0.7);
+        assert!((beta.iter().sum::<f64>() - 0.7).abs() < 1e-12);
+        let gram = |a: usize, c: usize| sparse_dot(&zs[kept[a]], &zs[kept[c]]);
+        let tau = (0..3).map(|c| gram(0, c) * beta[c]).sum::<f64>() - b[0];
         for (a, &want) in b.iter().enumerate() {
-            let g = |c: usize| sparse_dot(&zs[kept[a]], &zs[kept[c]]);
-            let got: f64 = (0..3).map(|c| g(c) * x[c]).sum();
+            let got: f64 = (0..3).map(|c| gram(a, c) * x[c]).sum();
             assert!((got - want).abs() < 1e-10);
-            let one: f64 = (0..3).map(|c| g(c) * y[c]).sum();
-            assert!((one - 1.0).abs() < 1e-10);
+            let kkt: f64 = (0..3).map(|c| gram(a, c) * beta[c]).sum::<f64>() - tau;
+            assert!((kkt - want).abs() < 1e-10);
+        }
+    }
+
+    #[test]
+    fn the_active_system_solves_as_a_fresh_factor_after_pushes_and_removals() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(21);
+        let zs: Vec<Sparse> = (0..9)
+            .map(|_| {
+                let dense: Vec<f64> = (0..12)
+                    .map(|_| f64::from(u8::from(rng.random::<f64>() < 0.4)))
+                    .collect();
+                sparse(&dense)
+            })
+            .filter(|z| !z.is_empty())
+            .collect();
+        let scores: Vec<f64> = zs.iter().map(|_| rng.random::<f64>() - 0.5).collect();
+        let mut system = ActiveSystem::new();
+        let mut kept: Vec<usize> = Vec::new();
+        let check = |system: &ActiveSystem, kept: &[usize]| {
+            let active: Vec<Sparse> = kept.iter().map(|&i| zs[i].clone()).collect();
+            let r: Vec<f64> = kept.iter().map(|&i| scores[i]).collect();
+            let want = Cholesky::of(&active).kkt(&r, 1.0);
+            for (a, b) in system.solve().iter().zip(&want) {
+                assert!((a - b).abs() < 1e-9, "{a} vs {b}");
+            }
+        };
+        for (i, z) in zs.iter().enumerate() {
+            let g: Vec<f64> = kept.iter().map(|&j| sparse_dot(&zs[j], z)).collect();
+            system.push(&g, sparse_dot(z, z), scores[i]);
+            kept.push(i);
+            check(&system, &kept);
+            if i % 3 == 2 {
+                system.remove(1);
+                kept.remove(1);
+                check(&system, &kept);
+            }
         }
     }
 
@@ -870,6 +1012,25 @@ mod tests {
         assert!(checked >= 10, "only {checked} points had a stable face");
     }
 
+    #[test]
+    fn the_vjp_over_the_saved_factor_equals_refactoring_the_active_set() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(22);
+        for n in [1, 3, 6] {
+            let oracle = tree_oracle(n, true, true);
+            let s = random_scores(n, 0.1, &mut rng);
+            let g = random_scores(n, 1.0, &mut rng);
+            let sol = solve_active_set(&s, &oracle);
+            assert!(sol.factor.is_some());
+            let refactored = Solution {
+                factor: None,
+                ..sol.clone()
+            };
+            for (a, b) in sol.vjp(&g).iter().zip(refactored.vjp(&g)) {
+                assert!((a - b).abs() < 1e-9, "n={n}: {a} vs {b}");
+            }
+        }
+    }
+
     fn tree_hull(n: usize, proj: bool, single: bool) -> std::sync::Arc<AffineHull> {
         let tree = super::super::tree::Tree {
             projective: proj,
@@ -1007,26 +1168,68 @@ mod tests {
             .map(|(a, c)| 0.9 * a + 0.1 * c)
             .collect();
         assert!(hull.parts.iter().all(|&i| z[i] > 0.0));
+        assert_refused_and_projected_over_every_tree(n, &z, &[]);
+    }
+
+    /// Moment matching refuses the hull projection of `y` (single-root
+    /// projective trees over `n` words), and the exact projection falls
+    /// back to the active set, which agrees with enumerating every tree.
+    fn assert_refused_and_projected_over_every_tree(n: usize, y: &[f64], starts: &[&[f64]]) {
+        let hull = tree_hull(n, true, true);
         let marginals = tree_marginals(n, true, true);
-        assert_eq!(matches_gibbs_marginals(&z, &hull, &marginals, &[]), None);
-        // Projecting it falls back to the active set, which is exact here.
-        let sol = solve_exact(
-            &z,
-            &tree_oracle(n, true, true),
-            &hull,
-            &marginals,
-            &[],
-            EXACT_ITERATIONS,
-        );
+        let z = hull.project(y);
+        assert_eq!(matches_gibbs_marginals(&z, &hull, &marginals, starts), None);
+        let oracle = tree_oracle(n, true, true);
+        let sol = solve_exact(y, &oracle, &hull, &marginals, starts, EXACT_ITERATIONS);
         assert!(sol.interior.is_none());
         let trees: Vec<Vec<f64>> = brute::trees(n, true, true)
             .iter()
             .map(|t| brute::indicator(t))
             .collect();
-        let want = projection_by_enumeration(&z, &trees);
+        let want = projection_by_enumeration(y, &trees);
         for (a, b) in sol.mu.iter().zip(&want) {
             assert!((a - b).abs() < 1e-6, "{a} vs {b}");
         }
+    }
+
+    #[test]
+    fn log_z_bounds_every_scores_fit_to_a_point_of_the_polytope() {
+        // What ends moment matching early: log Z(θ) ≥ ⟨θ, µ⟩ for every θ
+        // and every µ in the polytope (marginals, single trees, mixtures),
+        // even for scores far from those that give µ.
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(24);
+        for n in 1..=5 {
+            for (proj, single) in [(true, true), (true, false), (false, true)] {
+                let trees = brute::trees(n, proj, single);
+                let marginals = tree_marginals(n, proj, single);
+                for spread in [0.1, 3.0, 30.0] {
+                    let a = &trees[rng.random_range(0..trees.len())];
+                    let b = &trees[rng.random_range(0..trees.len())];
+                    let mix: Vec<f64> = brute::indicator(a)
+                        .iter()
+                        .zip(brute::indicator(b))
+                        .map(|(x, y)| 0.3 * x + 0.7 * y)
+                        .collect();
+                    let gibbs = marginals(&random_scores(n, spread, &mut rng)).1;
+                    for mu in [brute::indicator(a), mix, gibbs] {
+                        let theta = random_scores(n, spread, &mut rng);
+                        let (log_z, _) = marginals(&theta);
+                        let fit = dot(&theta, &mu);
+                        assert!(log_z - fit >= -1e-9 * (1.0 + fit.abs()), "{log_z} < {fit}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_hull_point_just_outside_is_refused_and_the_active_set_projects_it() {
+        // Scores near zero, as early in training: their hull projection
+        // (every arc about 1/n) lies just outside the projective polytope.
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(25);
+        let n = 5;
+        let s = random_scores(n, 0.05, &mut rng);
+        assert_refused_and_projected_over_every_tree(n, &s, &[&s]);
     }
 
     #[test]
