@@ -6,8 +6,10 @@
 //! alone is a few thousand short row updates, overhead-bound; with the
 //! lanes innermost the same updates are eight times wider and as many.
 //!
-//! Each lane computes exactly what [`super::matrix_tree`] computes for its
-//! sentence, in the same order of operations, with its own pivots and its
+//! Each lane computes what [`super::matrix_tree`] computes for its
+//! sentence, term by term in the same order, but with fused multiply-adds
+//! (one rounding where the one-sentence kernel has two: the rounding-error
+//! analysis behind the bound holds for either), with its own pivots and its
 //! own rounding-error bound, so a lane's results (and whether it is
 //! accurate) never depend on which sentences share its group:
 //!
@@ -33,14 +35,70 @@
 
 use super::matrix_tree::{exp_nonpositive, TOLERANCE};
 
-/// Sentences per group: two 256-bit vectors per entry; wider groups
+/// Sentences per group: one 512-bit vector per entry; wider groups
 /// spread a batch over fewer threads and lengthen the rows swept per step.
 pub const LANES: usize = 8;
 
-/// One value per lane.
-pub type Pack = [f64; LANES];
+/// One value per lane, aligned to a cache line: one 512-bit register, and
+/// loads that never straddle two lines (an unaligned buffer of packs
+/// splits every one of them, which halves the kernels' throughput).
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[repr(C, align(64))]
+pub struct Pack(pub [f64; LANES]);
 
-const ZERO: Pack = [0.0; LANES];
+impl std::ops::Deref for Pack {
+    type Target = [f64; LANES];
+    fn deref(&self) -> &[f64; LANES] {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Pack {
+    fn deref_mut(&mut self) -> &mut [f64; LANES] {
+        &mut self.0
+    }
+}
+
+/// The values of `packs` lane by lane, as one slice.
+fn flat_mut(packs: &mut [Pack]) -> &mut [f64] {
+    // SAFETY: a `Pack` is exactly `LANES` f64s (`repr(C)`, no padding:
+    // 64 bytes at 64-byte alignment), so the packs are `LANES · len`
+    // contiguous f64s, borrowed mutably for as long as `packs`.
+    unsafe { std::slice::from_raw_parts_mut(packs.as_mut_ptr().cast(), packs.len() * LANES) }
+}
+
+const ZERO: Pack = Pack([0.0; LANES]);
+
+/// Buffers kept for reuse per thread, and the largest kept (in packs:
+/// 16 MiB, n ≈ 500): a group's matrices are 100 KiB each at n = 40, and
+/// fresh ones from the allocator come back from the kernel page by page,
+/// zeroed, at every call (as much time as the factorisation itself).
+const SPARE_BUFFERS: usize = 8;
+const SPARE_PACKS: usize = 1 << 18;
+
+thread_local! {
+    static SPARE: std::cell::RefCell<Vec<Vec<Pack>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `len` copies of `fill`, in a buffer this thread used before if it has one.
+pub fn buffer(len: usize, fill: Pack) -> Vec<Pack> {
+    let mut v = SPARE.with_borrow_mut(Vec::pop).unwrap_or_default();
+    v.clear();
+    v.resize(len, fill);
+    v
+}
+
+/// Keeps `v` for a later [`buffer`] on this thread (unless it is too large
+/// to hold on to, or enough are kept).
+pub fn recycle(v: Vec<Pack>) {
+    if v.capacity() <= SPARE_PACKS {
+        SPARE.with_borrow_mut(|spare| {
+            if spare.len() < SPARE_BUFFERS {
+                spare.push(v);
+            }
+        });
+    }
+}
 const NEG: f64 = f64::NEG_INFINITY;
 
 /// A group's factored matrix-tree quantities.
@@ -57,34 +115,53 @@ pub struct Group {
     pub accurate: [bool; LANES],
 }
 
+/// Calls `$body` (on the arguments, through `#[inline(always)]`
+/// kernels) compiled for the widest vector unit the CPU has, chosen at
+/// run time: AVX-512 (one 512-bit register per [`Pack`]), else AVX2, both
+/// with fused multiply-adds, else the target's baseline. The kernels'
+/// `mul_add`s are single instructions on the first two (and on targets
+/// whose baseline has FMA); elsewhere they are correct but slow calls.
+macro_rules! widest_vectors {
+    (($($arg:ident: $ty:ty),*) -> $ret:ty $body:block) => {{
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[target_feature(enable = "avx512f,fma")]
+            fn avx512($($arg: $ty),*) -> $ret $body
+            #[target_feature(enable = "avx2,fma")]
+            fn avx2($($arg: $ty),*) -> $ret $body
+            let fma = std::is_x86_feature_detected!("fma");
+            if fma && std::is_x86_feature_detected!("avx512f") {
+                // SAFETY: the CPU has the features the copy is compiled for.
+                return unsafe { avx512($($arg),*) };
+            }
+            if fma && std::is_x86_feature_detected!("avx2") {
+                // SAFETY: as above.
+                return unsafe { avx2($($arg),*) };
+            }
+        }
+        $body
+    }};
+}
+
 /// Factors a group: `s` holds `(n+1)²` packs (row-major; NaN = no arc,
 /// and NaN everywhere past a lane's length `lens[l] ≤ n`).
 pub fn factor(n: usize, lens: [usize; LANES], s: &[Pack], single_root: bool) -> Group {
-    #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU supports AVX2, the only feature the copy assumes.
-        return unsafe { factor_avx2(n, lens, s, single_root) };
-    }
-    factor_any(n, lens, s, single_root)
-}
-
-/// [`factor_any`] compiled for 256-bit vectors (chosen at run time).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn factor_avx2(n: usize, lens: [usize; LANES], s: &[Pack], single_root: bool) -> Group {
-    factor_any(n, lens, s, single_root)
+    widest_vectors!((n: usize, lens: [usize; LANES], s: &[Pack], single_root: bool) -> Group {
+        factor_any(n, lens, s, single_root)
+    })
 }
 
 #[inline(always)]
 fn factor_any(n: usize, lens: [usize; LANES], s: &[Pack], single_root: bool) -> Group {
     let (a, shift) = shifted_weights(n, s, single_root);
-    let mut lu = vec![ZERO; n * n];
+    let mut lu = buffer(n * n, ZERO);
     laplacian(n, &a, single_root, &mut lu);
     pad_with_identity(n, &lens, &mut lu);
     let mut perm: Vec<[usize; LANES]> = (0..n).map(|i| [i; LANES]).collect();
     let (log_det, pivots_ok) = factor_in_place(&mut lu, n, &mut perm);
     let v = inverse(&lu, n, &perm);
     let (marginal_error, log_z_error) = error_bounds(&lu, &v, n, &perm, &lens);
+    recycle(lu);
     let mut log_z = ZERO;
     let mut accurate = [false; LANES];
     for l in 0..LANES {
@@ -111,17 +188,17 @@ fn factor_any(n: usize, lens: [usize; LANES], s: &[Pack], single_root: bool) -> 
 #[inline(always)]
 fn shifted_weights(n: usize, s: &[Pack], single_root: bool) -> (Vec<Pack>, Pack) {
     let n1 = n + 1;
-    let mut a: Vec<Pack> = s
-        .iter()
-        .map(|p| p.map(|x| if x.is_nan() { NEG } else { x }))
-        .collect();
+    let mut a = buffer(s.len(), ZERO);
+    for (a, p) in a.iter_mut().zip(s) {
+        *a = Pack(p.map(|x| if x.is_nan() { NEG } else { x }));
+    }
     for (h, row) in a.chunks_exact_mut(n1).enumerate() {
-        row[0] = [NEG; LANES];
+        row[0] = Pack([NEG; LANES]);
         if h > 0 {
-            row[h] = [NEG; LANES];
+            row[h] = Pack([NEG; LANES]);
         }
     }
-    let mut col_shift = vec![[NEG; LANES]; n1];
+    let mut col_shift = vec![Pack([NEG; LANES]); n1];
     for row in a.chunks_exact(n1) {
         for (c, x) in col_shift.iter_mut().zip(row) {
             for l in 0..LANES {
@@ -169,10 +246,10 @@ fn shifted_weights(n: usize, s: &[Pack], single_root: bool) -> (Vec<Pack>, Pack)
     }
     // One flat loop, which the compiler vectorises whole (eight unrolled
     // copies of the polynomial it leaves scalar).
-    for x in a.as_flattened_mut() {
+    for x in flat_mut(&mut a) {
         *x = exp_nonpositive(*x);
     }
-    (a, total)
+    (a, Pack(total))
 }
 
 /// The Laplacian of `a` into `l` (see [`super::matrix_tree`]); linear in
@@ -185,7 +262,7 @@ fn laplacian(n: usize, a: &[Pack], single_root: bool, l: &mut [Pack]) {
     for h in 1..n1 {
         let (src, dst) = (&a[h * n1 + 1..h * n1 + n1], &mut l[(h - 1) * n..h * n]);
         for (d, x) in dst.iter_mut().zip(src) {
-            *d = x.map(|x| -x);
+            *d = Pack(x.map(|x| -x));
         }
     }
     for m in 1..n1 {
@@ -198,7 +275,7 @@ fn laplacian(n: usize, a: &[Pack], single_root: bool, l: &mut [Pack]) {
                 d[l] += x[l];
             }
         }
-        l[(m - 1) * n + m - 1] = d;
+        l[(m - 1) * n + m - 1] = Pack(d);
     }
     if single_root {
         l[..n].copy_from_slice(&a[1..n1]);
@@ -216,29 +293,41 @@ fn pad_with_identity(n: usize, lens: &[usize; LANES], lu: &mut [Pack]) {
     }
 }
 
-/// `y −= f ⊙ x`, lane by lane: the one inner loop of the elimination and
-/// the inverse. Each pack is loaded whole into a local before the store,
-/// so the compiler need not prove `x` and `y` apart to use full-width
-/// vectors (it does not, for rows split off one buffer).
+/// `acc ± f ⊙ x` lane by lane, each lane in one rounding (a fused
+/// multiply-add: one instruction per pack where the CPU has them).
+#[inline(always)]
+fn multiply_add<const SUBTRACT: bool>(acc: Pack, f: &Pack, x: &Pack) -> Pack {
+    let mut out = acc;
+    for l in 0..LANES {
+        let f = if SUBTRACT { -f[l] } else { f[l] };
+        out[l] = f.mul_add(x[l], acc[l]);
+    }
+    out
+}
+
+/// `y −= f ⊙ x`, lane by lane: the one inner loop of the elimination.
+/// Each pack is loaded whole into a local before the store, so the
+/// compiler need not prove `x` and `y` apart to use full-width vectors
+/// (it does not, for rows split off one buffer).
 #[inline(always)]
 fn axpy_neg(y: &mut [Pack], f: &Pack, x: &[Pack]) {
     for (y, x) in y.iter_mut().zip(x) {
-        let (mut a, b) = (*y, *x);
-        for l in 0..LANES {
-            a[l] -= f[l] * b[l];
-        }
-        *y = a;
+        *y = multiply_add::<true>(*y, f, x);
     }
 }
 
+/// Column tiles of [`sweep`]: wide enough that the running sums of one
+/// tile fill the vector registers' pipelines (a fused multiply-add's
+/// latency over its throughput), narrower ones for the remainder.
+const TILE: usize = 8;
+
 /// `row[j] ∓= Σ_k coef[k] ⊙ m[k][j]` for `j ∈ cols` (`m` row-major with
 /// `n` packs a row), each entry's terms taken in the order of `ks`: the
-/// row operations of the inverse and the products, a tile of columns at a
-/// time so its running sums stay in registers while `m`'s rows stream
-/// past (one load per multiply-add instead of three). Every entry sees
-/// the same operations in the same order as row by row, so the results
-/// are those of the one-sentence kernel. `coef[k] = 0` in every lane
-/// skips `k`, as the row operations do.
+/// row operations of the inverse, a tile of columns at a time so its
+/// running sums stay in registers while `m`'s rows stream past (one load
+/// per multiply-add instead of three). Every entry sees the same
+/// operations in the same order as row by row. `coef[k] = 0` in every
+/// lane skips `k`, as the row operations do.
 #[inline(always)]
 fn sweep<const SUBTRACT: bool>(
     row: &mut [Pack],
@@ -249,9 +338,13 @@ fn sweep<const SUBTRACT: bool>(
     cols: std::ops::Range<usize>,
 ) {
     let mut j = cols.start;
-    while j + 4 <= cols.end {
-        sweep_tile::<4, SUBTRACT>(row, coef, ks.clone(), m, n, j);
-        j += 4;
+    while j + TILE <= cols.end {
+        sweep_tile::<TILE, SUBTRACT>(row, coef, ks.clone(), m, n, j);
+        j += TILE;
+    }
+    if j + TILE / 2 <= cols.end {
+        sweep_tile::<{ TILE / 2 }, SUBTRACT>(row, coef, ks.clone(), m, n, j);
+        j += TILE / 2;
     }
     while j < cols.end {
         sweep_tile::<1, SUBTRACT>(row, coef, ks.clone(), m, n, j);
@@ -276,13 +369,7 @@ fn sweep_tile<const W: usize, const SUBTRACT: bool>(
         }
         let y: &[Pack; W] = m[k * n + j..k * n + j + W].try_into().expect("W packs");
         for w in 0..W {
-            for l in 0..LANES {
-                if SUBTRACT {
-                    acc[w][l] -= f[l] * y[w][l];
-                } else {
-                    acc[w][l] += f[l] * y[w][l];
-                }
-            }
+            acc[w] = multiply_add::<SUBTRACT>(acc[w], &f, &y[w]);
         }
     }
     row[j..j + W].copy_from_slice(&acc);
@@ -374,9 +461,9 @@ fn factor_in_place(
 /// swept), then back substitution, then each lane's column permutation.
 #[inline(always)]
 fn inverse(lu: &[Pack], n: usize, perm: &[[usize; LANES]]) -> Vec<Pack> {
-    let mut v = vec![ZERO; n * n];
+    let mut v = buffer(n * n, ZERO);
     for i in 0..n {
-        v[i * n + i] = [1.0; LANES];
+        v[i * n + i] = Pack([1.0; LANES]);
     }
     for i in 1..n {
         let (done, rest) = v.split_at_mut(i * n);
@@ -385,9 +472,9 @@ fn inverse(lu: &[Pack], n: usize, perm: &[[usize; LANES]]) -> Vec<Pack> {
         // j0 needs rows k ≥ j0 only.
         let coef = &lu[i * n..i * n + n];
         let mut j0 = 0;
-        while j0 + 4 <= i {
-            sweep_tile::<4, true>(row, coef, j0..i, done, n, j0);
-            j0 += 4;
+        while j0 + TILE <= i {
+            sweep_tile::<TILE, true>(row, coef, j0..i, done, n, j0);
+            j0 += TILE;
         }
         while j0 < i {
             sweep_tile::<1, true>(row, coef, j0..i, done, n, j0);
@@ -556,12 +643,77 @@ fn weighted_coefficients(n: usize, w: &[Pack], v: &[Pack], single_root: bool, ou
     }
 }
 
-/// `x · y` of two `n × n` row-major matrices of packs into `out`.
+/// Rows and columns of a [`product`] tile: its 16 running sums and the
+/// 4 + 4 packs read per step fit the 32 registers of AVX-512, one load
+/// per two multiply-adds.
+const PRODUCT_TILE: usize = 4;
+
+/// `x · y` (or `−x · y`) of two `n × n` row-major matrices of packs into
+/// `out`, a tile of rows by a tile of columns at a time, each entry summed
+/// over `k` in order.
 #[inline(always)]
-fn product(x: &[Pack], y: &[Pack], n: usize, out: &mut [Pack]) {
-    out.fill(ZERO);
-    for (row, xr) in out.chunks_exact_mut(n).zip(x.chunks_exact(n)) {
-        sweep::<false>(row, xr, 0..n, y, n, 0..n);
+fn product<const NEGATE: bool>(x: &[Pack], y: &[Pack], n: usize, out: &mut [Pack]) {
+    const T: usize = PRODUCT_TILE;
+    let mut i = 0;
+    while i + T <= n {
+        product_rows::<T, NEGATE>(x, y, n, out, i);
+        i += T;
+    }
+    while i < n {
+        product_rows::<1, NEGATE>(x, y, n, out, i);
+        i += 1;
+    }
+}
+
+/// Rows `i..i + R` of [`product`].
+#[inline(always)]
+fn product_rows<const R: usize, const NEGATE: bool>(
+    x: &[Pack],
+    y: &[Pack],
+    n: usize,
+    out: &mut [Pack],
+    i: usize,
+) {
+    const T: usize = PRODUCT_TILE;
+    let mut j = 0;
+    while j + T <= n {
+        product_tile::<R, T, NEGATE>(x, y, n, out, i, j);
+        j += T;
+    }
+    while j < n {
+        product_tile::<R, 1, NEGATE>(x, y, n, out, i, j);
+        j += 1;
+    }
+}
+
+#[inline(always)]
+fn product_tile<const R: usize, const C: usize, const NEGATE: bool>(
+    x: &[Pack],
+    y: &[Pack],
+    n: usize,
+    out: &mut [Pack],
+    i: usize,
+    j: usize,
+) {
+    let mut acc = [[ZERO; C]; R];
+    for k in 0..n {
+        let yk: &[Pack; C] = y[k * n + j..k * n + j + C].try_into().expect("C packs");
+        for (r, acc) in acc.iter_mut().enumerate() {
+            let f = x[(i + r) * n + k];
+            for (a, y) in acc.iter_mut().zip(yk) {
+                *a = multiply_add::<NEGATE>(*a, &f, y);
+            }
+        }
+    }
+    for (r, acc) in acc.iter().enumerate() {
+        out[(i + r) * n + j..(i + r) * n + j + C].copy_from_slice(acc);
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        recycle(std::mem::take(&mut self.a));
+        recycle(std::mem::take(&mut self.v));
     }
 }
 
@@ -569,7 +721,7 @@ impl Group {
     /// The arc marginals `µ[h][m]` (`(n+1)²` packs).
     pub fn marginals(&self) -> Vec<Pack> {
         let n1 = self.n + 1;
-        let mut mu = vec![ZERO; n1 * n1];
+        let mut mu = buffer(n1 * n1, ZERO);
         weighted_coefficients(self.n, &self.a, &self.v, self.single_root, &mut mu);
         mu
     }
@@ -600,45 +752,35 @@ impl Group {
     /// The marginals' derivative in direction `ds` (`(n+1)²` packs):
     /// `∇² log Z · ds`, also their VJP with upstream `ds`.
     pub fn tangent(&self, ds: &[Pack]) -> Vec<Pack> {
-        #[cfg(target_arch = "x86_64")]
-        if std::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2, the only feature the copy assumes.
-            return unsafe { self.tangent_avx2(ds) };
-        }
-        self.tangent_any(ds)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    unsafe fn tangent_avx2(&self, ds: &[Pack]) -> Vec<Pack> {
-        self.tangent_any(ds)
+        let group = self;
+        widest_vectors!((group: &Group, ds: &[Pack]) -> Vec<Pack> {
+            group.tangent_any(ds)
+        })
     }
 
     #[inline(always)]
     fn tangent_any(&self, ds: &[Pack]) -> Vec<Pack> {
         let (n, n1) = (self.n, self.n + 1);
-        let mut da = vec![ZERO; n1 * n1];
+        let mut da = buffer(n1 * n1, ZERO);
         for (d, (a, g)) in da.iter_mut().zip(self.a.iter().zip(ds)) {
             for l in 0..LANES {
                 // Off the arcs A is zero, and ds may be anything there.
                 d[l] = if a[l] != 0.0 { a[l] * g[l] } else { 0.0 };
             }
         }
-        let mut dl = vec![ZERO; n * n];
+        let mut dl = buffer(n * n, ZERO);
         laplacian(n, &da, self.single_root, &mut dl);
         // dV = −V · dL · V.
-        let mut t = vec![ZERO; n * n];
-        product(&dl, &self.v, n, &mut t);
+        let mut t = buffer(n * n, ZERO);
+        product::<false>(&dl, &self.v, n, &mut t);
         let mut dv = dl;
-        product(&self.v, &t, n, &mut dv);
-        for x in dv.iter_mut() {
-            for y in x.iter_mut() {
-                *y = -*y;
-            }
-        }
-        let mut dmu = vec![ZERO; n1 * n1];
+        product::<true>(&self.v, &t, n, &mut dv);
+        recycle(t);
+        let mut dmu = buffer(n1 * n1, ZERO);
         weighted_coefficients(n, &da, &self.v, self.single_root, &mut dmu);
         weighted_coefficients(n, &self.a, &dv, self.single_root, &mut dmu);
+        recycle(da);
+        recycle(dv);
         dmu
     }
 }
