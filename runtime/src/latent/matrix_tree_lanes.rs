@@ -24,8 +24,8 @@
 //!   elimination;
 //! * the inverse is `L̂⁻¹` first (lower triangular, the same zero pattern
 //!   in every lane, so the zeros are skipped) and the lane's column
-//!   permutation applied after, which gives the same numbers as applying
-//!   the row operations to `P` directly;
+//!   permutation applied after (as the lane's swaps, which are few), which
+//!   gives the same numbers as applying the row operations to `P` directly;
 //! * the error bound of [`super::matrix_tree`] is computed per lane over
 //!   its own rows, with its own `γ`.
 //!
@@ -33,7 +33,7 @@
 //! [`Group::accurate`]; the caller computes that sentence by the
 //! subtraction-free walk instead.
 
-use super::matrix_tree::{exp_nonpositive, TOLERANCE};
+use super::matrix_tree::{exp_nonpositive_fused, TOLERANCE};
 
 /// Sentences per group: one 512-bit vector per entry; wider groups
 /// spread a batch over fewer threads and lengthen the rows swept per step.
@@ -157,10 +157,11 @@ fn factor_any(n: usize, lens: [usize; LANES], s: &[Pack], single_root: bool) -> 
     let mut lu = buffer(n * n, ZERO);
     laplacian(n, &a, single_root, &mut lu);
     pad_with_identity(n, &lens, &mut lu);
-    let mut perm: Vec<[usize; LANES]> = (0..n).map(|i| [i; LANES]).collect();
-    let (log_det, pivots_ok) = factor_in_place(&mut lu, n, &mut perm);
-    let v = inverse(&lu, n, &perm);
-    let (marginal_error, log_z_error) = error_bounds(&lu, &v, n, &perm, &lens);
+    let mut pivots: Vec<[usize; LANES]> = (0..n).map(|i| [i; LANES]).collect();
+    let (log_det, pivots_ok) = factor_in_place(&mut lu, n, &mut pivots);
+    let mut v = inverse(&lu, n);
+    let (marginal_error, log_z_error) = error_bounds(&lu, &v, n, &lens);
+    unpivot_columns(&mut v, n, &pivots);
     recycle(lu);
     let mut log_z = ZERO;
     let mut accurate = [false; LANES];
@@ -247,7 +248,7 @@ fn shifted_weights(n: usize, s: &[Pack], single_root: bool) -> (Vec<Pack>, Pack)
     // One flat loop, which the compiler vectorises whole (eight unrolled
     // copies of the polynomial it leaves scalar).
     for x in flat_mut(&mut a) {
-        *x = exp_nonpositive(*x);
+        *x = exp_nonpositive_fused(*x);
     }
     (a, Pack(total))
 }
@@ -265,21 +266,31 @@ fn laplacian(n: usize, a: &[Pack], single_root: bool, l: &mut [Pack]) {
             *d = Pack(x.map(|x| -x));
         }
     }
-    for m in 1..n1 {
-        // Summed in the order of the one-sentence kernel (`Iterator::sum`
-        // starts from −0).
-        let mut d = [-0.0; LANES];
-        for h in (first..n1).filter(|&h| h != m) {
-            let x = &a[h * n1 + m];
+    // Each column summed over its heads in the order of the one-sentence
+    // kernel (`Iterator::sum` starts from −0), all columns at once so that
+    // `a` is read along its rows.
+    let mut d = vec![Pack([-0.0; LANES]); n1];
+    for h in first..n1 {
+        let row = &a[h * n1..h * n1 + n1];
+        for m in other_words(h, n1).into_iter().flatten() {
             for l in 0..LANES {
-                d[l] += x[l];
+                d[m][l] += row[m][l];
             }
         }
-        l[(m - 1) * n + m - 1] = Pack(d);
+    }
+    for m in 1..n1 {
+        l[(m - 1) * n + m - 1] = d[m];
     }
     if single_root {
         l[..n].copy_from_slice(&a[1..n1]);
     }
+}
+
+/// The words `m ∈ 1..n1` but `h`, in order, as two ranges (plain loops
+/// over them: a chained iterator costs more than the loops' bodies).
+#[inline(always)]
+fn other_words(h: usize, n1: usize) -> [std::ops::Range<usize>; 2] {
+    [1..h, (h + 1).max(1)..n1]
 }
 
 /// Ones on the diagonal past each lane's length, where the Laplacian is
@@ -385,7 +396,8 @@ fn usable_pivot(p: f64) -> bool {
 }
 
 /// `PL = L̂Û` in place per lane (multipliers below the diagonal, `Û` on
-/// and above), each lane's row swaps recorded in `perm`. Returns each
+/// and above), the row each lane swapped row `k` with recorded in
+/// `pivots[k]`. Returns each
 /// lane's `log |det L|` and whether every pivot it met was usable; a lane
 /// with an unusable pivot continues with pivot 1 (its numbers are
 /// discarded) so that no infinity is made.
@@ -393,7 +405,7 @@ fn usable_pivot(p: f64) -> bool {
 fn factor_in_place(
     lu: &mut [Pack],
     n: usize,
-    perm: &mut [[usize; LANES]],
+    pivots: &mut [[usize; LANES]],
 ) -> (Pack, [bool; LANES]) {
     let mut ok = [true; LANES];
     // |det| as a mantissa in [1, 2) times 2^exponent: one logarithm per
@@ -419,9 +431,7 @@ fn factor_in_place(
                     lu[k * n + c][l] = lu[p * n + c][l];
                     lu[p * n + c][l] = t;
                 }
-                let t = perm[k][l];
-                perm[k][l] = perm[p][l];
-                perm[p][l] = t;
+                pivots[k][l] = p;
             }
         }
         let pivot = &mut lu[k * n + k];
@@ -456,84 +466,101 @@ fn factor_in_place(
     (log_det, ok)
 }
 
-/// `L⁻¹ = Û⁻¹ L̂⁻¹ P` from the factors: `L̂⁻¹` by forward substitution
-/// (lower triangular, so only the leading `k + 1` entries of row `k` are
-/// swept), then back substitution, then each lane's column permutation.
+/// `L⁻¹ = Û⁻¹ L̂⁻¹ P` from the factors: `L̂⁻¹` by forward substitution,
+/// then back substitution, then each lane's column permutation. Columns
+/// are independent in both substitutions, so they run a tile of
+/// [`TILE`] columns at a time, all rows: the tile (20 KiB at n = 40) stays
+/// in L1 while its rows are read back, where row by row every row read
+/// all of `V` (100 KiB) again from L2.
 #[inline(always)]
-fn inverse(lu: &[Pack], n: usize, perm: &[[usize; LANES]]) -> Vec<Pack> {
+fn inverse(lu: &[Pack], n: usize) -> Vec<Pack> {
     let mut v = buffer(n * n, ZERO);
     for i in 0..n {
         v[i * n + i] = Pack([1.0; LANES]);
     }
-    for i in 1..n {
+    let inverse_pivots: Vec<Pack> = (0..n)
+        .map(|i| Pack(lu[i * n + i].map(|p| 1.0 / p)))
+        .collect();
+    for j0 in (0..n).step_by(TILE) {
+        let cols = j0..(j0 + TILE).min(n);
+        forward_substitute(&mut v, lu, n, cols.clone());
+        back_substitute(&mut v, lu, &inverse_pivots, n, cols);
+    }
+    v
+}
+
+/// Columns `cols` of `L̂⁻¹` (`v` holding the identity there). `L̂⁻¹` is
+/// lower triangular: below the tile's diagonal block the whole tile is
+/// swept, over rows `k ≥ cols.start`; inside the block column by column,
+/// over rows `k ≥ j`, leaving the entries on and past the diagonal.
+#[inline(always)]
+fn forward_substitute(v: &mut [Pack], lu: &[Pack], n: usize, cols: std::ops::Range<usize>) {
+    let j0 = cols.start;
+    for i in j0 + 1..n {
         let (done, rest) = v.split_at_mut(i * n);
         let row = &mut rest[..n];
-        // Entries of L̂⁻¹ past the diagonal are zero: a column tile from
-        // j0 needs rows k ≥ j0 only.
         let coef = &lu[i * n..i * n + n];
-        let mut j0 = 0;
-        while j0 + TILE <= i {
+        if i >= j0 + TILE {
             sweep_tile::<TILE, true>(row, coef, j0..i, done, n, j0);
-            j0 += TILE;
-        }
-        while j0 < i {
-            sweep_tile::<1, true>(row, coef, j0..i, done, n, j0);
-            j0 += 1;
+        } else {
+            for j in j0..i {
+                sweep_tile::<1, true>(row, coef, j..i, done, n, j);
+            }
         }
     }
+}
+
+/// Columns `cols` of `Û⁻¹ L̂⁻¹` from those of `L̂⁻¹` in `v`, last row first.
+#[inline(always)]
+fn back_substitute(
+    v: &mut [Pack],
+    lu: &[Pack],
+    inverse_pivots: &[Pack],
+    n: usize,
+    cols: std::ops::Range<usize>,
+) {
     for i in (0..n).rev() {
         let (head, done) = v.split_at_mut((i + 1) * n);
         let row = &mut head[i * n..];
         // Rows past i of `done` start at row i + 1 of V: the coefficients
         // shifted to match.
         let coef = &lu[i * n + i + 1..i * n + n];
-        sweep::<true>(row, coef, 0..n - i - 1, done, n, 0..n);
-        let mut d = ZERO;
-        for l in 0..LANES {
-            d[l] = 1.0 / lu[i * n + i][l];
-        }
-        for x in row.iter_mut() {
+        sweep::<true>(row, coef, 0..n - i - 1, done, n, cols.clone());
+        let d = &inverse_pivots[i];
+        for x in &mut row[cols.clone()] {
             for l in 0..LANES {
                 x[l] *= d[l];
             }
         }
     }
-    permute_columns(&mut v, n, perm);
-    v
 }
 
-/// `V[i][perm[j]] = W[i][j]` for each lane whose permutation moved rows.
+/// `V = W P` from `W = Û⁻¹ L̂⁻¹`: `P` is the product of the row swaps
+/// of the elimination, `P = P_{n−1} ⋯ P_0`, so `W P` swaps `W`'s columns
+/// `k` and `pivots[k]` for `k` from last to first, per lane. Only the
+/// lanes' actual swaps cost anything (a diagonally dominant column is
+/// its own pivot).
 #[inline(always)]
-fn permute_columns(v: &mut [Pack], n: usize, perm: &[[usize; LANES]]) {
-    let moved: Vec<usize> = (0..LANES)
-        .filter(|&l| perm.iter().enumerate().any(|(i, p)| p[l] != i))
-        .collect();
-    if moved.is_empty() {
-        return;
-    }
-    let mut tmp = vec![0.0; n];
-    for row in v.chunks_exact_mut(n) {
-        for &l in &moved {
-            for (t, x) in tmp.iter_mut().zip(row.iter()) {
-                *t = x[l];
-            }
-            for (j, &t) in tmp.iter().enumerate() {
-                row[perm[j][l]][l] = t;
+fn unpivot_columns(v: &mut [Pack], n: usize, pivots: &[[usize; LANES]]) {
+    for (k, p) in pivots.iter().enumerate().rev() {
+        for (l, &p) in p.iter().enumerate() {
+            if p != k {
+                for row in v.chunks_exact_mut(n) {
+                    let t = row[k][l];
+                    row[k][l] = row[p][l];
+                    row[p][l] = t;
+                }
             }
         }
     }
 }
 
 /// The bounds of [`super::matrix_tree`]'s module doc per lane, over the
-/// lane's own rows: (marginals, log Z).
+/// lane's own rows: (marginals, log Z). `v` is `W = V Pᵀ` (before
+/// [`unpivot_columns`]): `(|V| Pᵀ w)_i = (|W| w)_i` and `V`'s row maxima
+/// are `W`'s, so the bound needs no permutation.
 #[inline(always)]
-fn error_bounds(
-    lu: &[Pack],
-    v: &[Pack],
-    n: usize,
-    perm: &[[usize; LANES]],
-    lens: &[usize; LANES],
-) -> (Pack, Pack) {
+fn error_bounds(lu: &[Pack], v: &[Pack], n: usize, lens: &[usize; LANES]) -> (Pack, Pack) {
     let u = f64::EPSILON / 2.0;
     let mut gamma = ZERO;
     for l in 0..LANES {
@@ -570,17 +597,11 @@ fn error_bounds(
             }
         }
     }
-    let mut y = vec![ZERO; n];
-    for (i, p) in perm.iter().enumerate() {
-        for l in 0..LANES {
-            y[p[l]][l] = w[i][l];
-        }
-    }
     let mut e = ZERO;
     let mut w_sum = ZERO;
     for (i, row) in v.chunks_exact(n).enumerate() {
         let mut ei = ZERO;
-        for (x, y) in row.iter().zip(&y) {
+        for (x, y) in row.iter().zip(&w) {
             for l in 0..LANES {
                 ei[l] += x[l].abs() * y[l];
             }
@@ -602,43 +623,39 @@ fn error_bounds(
 }
 
 /// `out += w ⊙ G(v)` over the arcs (`(n+1)²`), `G` the coefficients of
-/// [`super::matrix_tree::coefficient`], read one row of `v` per word.
+/// [`super::matrix_tree::coefficient`], a row of `out` at a time (the
+/// `(h, m)` entry of `L⁻ᵀ` is read down a column of `v`).
 #[inline(always)]
 fn weighted_coefficients(n: usize, w: &[Pack], v: &[Pack], single_root: bool, out: &mut [Pack]) {
     let n1 = n + 1;
-    for m in 1..n1 {
-        let row = &v[(m - 1) * n..m * n];
-        // The (m, m) entry, and the (h, m) entry of L⁻ᵀ for head h.
-        let diag = if single_root && m == 1 {
-            ZERO
-        } else {
-            row[m - 1]
-        };
-        let off = |h: usize| {
-            if h == 0 {
-                if single_root {
-                    row[0]
-                } else {
-                    ZERO
-                }
-            } else if single_root && h == 1 {
+    // The (m, m) entry of L⁻ᵀ (none for the single root's first word, whose
+    // row of L holds root arcs).
+    let diag: Vec<Pack> = (0..n1)
+        .map(|m| {
+            if m == 0 || (single_root && m == 1) {
                 ZERO
             } else {
-                row[h - 1]
+                v[(m - 1) * n + m - 1]
             }
-        };
-        for h in (0..n1).filter(|&h| h != m) {
-            let (o, wv, c) = (&mut out[h * n1 + m], &w[h * n1 + m], off(h));
-            for l in 0..LANES {
-                // Single root, h = 0: the root row's coefficient is V[m][0]
-                // alone.
-                let g = if h == 0 && single_root {
-                    c[l]
-                } else {
-                    diag[l] - c[l]
-                };
-                o[l] += wv[l] * g;
-            }
+        })
+        .collect();
+    for h in 0..n1 {
+        let (o, wr) = (&mut out[h * n1..h * n1 + n1], &w[h * n1..h * n1 + n1]);
+        for m in other_words(h, n1).into_iter().flatten() {
+            let g = match (h, single_root) {
+                // The root row's coefficient is V[m][0] alone.
+                (0, true) => v[(m - 1) * n],
+                (0, false) | (1, true) => diag[m],
+                _ => {
+                    let (d, c) = (&diag[m], &v[(m - 1) * n + h - 1]);
+                    let mut g = ZERO;
+                    for l in 0..LANES {
+                        g[l] = d[l] - c[l];
+                    }
+                    g
+                }
+            };
+            o[m] = multiply_add::<false>(o[m], &wr[m], &g);
         }
     }
 }
@@ -720,10 +737,13 @@ impl Drop for Group {
 impl Group {
     /// The arc marginals `µ[h][m]` (`(n+1)²` packs).
     pub fn marginals(&self) -> Vec<Pack> {
-        let n1 = self.n + 1;
-        let mut mu = buffer(n1 * n1, ZERO);
-        weighted_coefficients(self.n, &self.a, &self.v, self.single_root, &mut mu);
-        mu
+        let group = self;
+        widest_vectors!((group: &Group) -> Vec<Pack> {
+            let n1 = group.n + 1;
+            let mut mu = buffer(n1 * n1, ZERO);
+            weighted_coefficients(group.n, &group.a, &group.v, group.single_root, &mut mu);
+            mu
+        })
     }
 
     /// Whether each lane's marginals into every word sum to one within
