@@ -115,12 +115,52 @@ pub struct Group {
     pub accurate: [bool; LANES],
 }
 
+/// The instruction sets the kernels are compiled for, widest first.
+#[derive(Clone, Copy, Debug, PartialEq, PartialOrd)]
+enum Vectors {
+    Baseline,
+    Avx2Fma,
+    Avx512Fma,
+}
+
+/// The widest [`Vectors`] this CPU runs.
+fn widest_supported() -> Vectors {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let fma = std::is_x86_feature_detected!("fma");
+        if fma && std::is_x86_feature_detected!("avx512f") {
+            return Vectors::Avx512Fma;
+        }
+        if fma && std::is_x86_feature_detected!("avx2") {
+            return Vectors::Avx2Fma;
+        }
+    }
+    Vectors::Baseline
+}
+
+#[cfg(test)]
+thread_local! {
+    /// A narrower [`Vectors`] than the CPU's for this thread's kernels, so
+    /// that tests run every copy.
+    static NARROWED: std::cell::Cell<Option<Vectors>> = const { std::cell::Cell::new(None) };
+}
+
+/// The [`Vectors`] the kernels run with.
+fn vectors() -> Vectors {
+    let widest = widest_supported();
+    #[cfg(test)]
+    if let Some(v) = NARROWED.get() {
+        return if v < widest { v } else { widest };
+    }
+    widest
+}
+
 /// Calls `$body` (on the arguments, through `#[inline(always)]`
-/// kernels) compiled for the widest vector unit the CPU has, chosen at
-/// run time: AVX-512 (one 512-bit register per [`Pack`]), else AVX2, both
-/// with fused multiply-adds, else the target's baseline. The kernels'
-/// `mul_add`s are single instructions on the first two (and on targets
-/// whose baseline has FMA); elsewhere they are correct but slow calls.
+/// kernels) compiled for [`vectors`], chosen at run time: AVX-512 (one
+/// 512-bit register per [`Pack`]), else AVX2, both with fused
+/// multiply-adds, else the target's baseline. The kernels' `mul_add`s are
+/// single instructions on the first two (and on targets whose baseline
+/// has FMA); elsewhere they are correct but slow calls.
 macro_rules! widest_vectors {
     (($($arg:ident: $ty:ty),*) -> $ret:ty $body:block) => {{
         #[cfg(target_arch = "x86_64")]
@@ -129,14 +169,12 @@ macro_rules! widest_vectors {
             fn avx512($($arg: $ty),*) -> $ret $body
             #[target_feature(enable = "avx2,fma")]
             fn avx2($($arg: $ty),*) -> $ret $body
-            let fma = std::is_x86_feature_detected!("fma");
-            if fma && std::is_x86_feature_detected!("avx512f") {
+            match vectors() {
                 // SAFETY: the CPU has the features the copy is compiled for.
-                return unsafe { avx512($($arg),*) };
-            }
-            if fma && std::is_x86_feature_detected!("avx2") {
+                Vectors::Avx512Fma => return unsafe { avx512($($arg),*) },
                 // SAFETY: as above.
-                return unsafe { avx2($($arg),*) };
+                Vectors::Avx2Fma => return unsafe { avx2($($arg),*) },
+                Vectors::Baseline => {}
             }
         }
         $body
@@ -802,5 +840,91 @@ impl Group {
         recycle(da);
         recycle(dv);
         dmu
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::matrix_tree;
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    /// A group of sentences of assorted lengths (padding in all but one
+    /// lane) with standard normal scores and directions, each lane also as
+    /// its own `(len+1)²` blocks.
+    struct Case {
+        n: usize,
+        lens: [usize; LANES],
+        s: Vec<Pack>,
+        ds: Vec<Pack>,
+        alone: Vec<(Vec<f64>, Vec<f64>)>,
+    }
+
+    fn case(seed: u64) -> Case {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let lens = [13, 1, 7, 13, 12, 2, 9, 5];
+        let n = 13;
+        let n1 = n + 1;
+        let mut s = vec![Pack([f64::NAN; LANES]); n1 * n1];
+        let mut ds = vec![ZERO; n1 * n1];
+        let mut alone = Vec::new();
+        for (l, &len) in lens.iter().enumerate() {
+            let k1 = len + 1;
+            let mut block = (vec![f64::NAN; k1 * k1], vec![0.0; k1 * k1]);
+            for h in 0..k1 {
+                for m in (1..k1).filter(|&m| m != h) {
+                    let x: f64 = rng.sample(rand_distr::StandardNormal);
+                    let d: f64 = rng.sample(rand_distr::StandardNormal);
+                    (s[h * n1 + m][l], ds[h * n1 + m][l]) = (x, d);
+                    (block.0[h * k1 + m], block.1[h * k1 + m]) = (x, d);
+                }
+            }
+            alone.push(block);
+        }
+        Case {
+            n,
+            lens,
+            s,
+            ds,
+            alone,
+        }
+    }
+
+    #[test]
+    fn every_instruction_set_agrees_with_the_one_sentence_kernel_within_1e_12() {
+        let widest = widest_supported();
+        let mut checked = 0;
+        for v in [Vectors::Baseline, Vectors::Avx2Fma, Vectors::Avx512Fma] {
+            if v > widest {
+                continue;
+            }
+            NARROWED.set(Some(v));
+            assert_eq!(vectors(), v);
+            for (seed, single_root) in [(1, true), (2, false)] {
+                let c = case(seed);
+                let group = factor(c.n, c.lens, &c.s, single_root);
+                let (mu, dmu) = (group.marginals(), group.tangent(&c.ds));
+                let n1 = c.n + 1;
+                for (l, (s, ds)) in c.alone.iter().enumerate() {
+                    let len = c.lens[l];
+                    let one = matrix_tree::factor(len, s, single_root).expect("regular");
+                    assert!(one.accurate() && group.accurate[l], "{v:?} lane {l}");
+                    assert!((one.log_z - group.log_z[l]).abs() <= 1e-12 * one.log_z.abs().max(1.0));
+                    let (want_mu, want_dmu) = (one.marginals(), one.tangent(ds));
+                    let k1 = len + 1;
+                    for h in 0..k1 {
+                        for m in 1..k1 {
+                            let (i, j) = (h * k1 + m, h * n1 + m);
+                            let what = format!("{v:?} single={single_root} lane {l} {h}->{m}");
+                            assert!((mu[j][l] - want_mu[i]).abs() <= 1e-12, "{what}");
+                            assert!((dmu[j][l] - want_dmu[i]).abs() <= 1e-12, "{what}");
+                        }
+                    }
+                }
+                checked += 1;
+            }
+        }
+        NARROWED.set(None);
+        assert!(checked >= 2, "no copy ran");
     }
 }
