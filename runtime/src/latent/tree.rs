@@ -269,12 +269,15 @@ fn nonprojective_lanes<T: Real>(
         for (l, &b) in members.iter().enumerate() {
             let len = lengths[b];
             lens[l] = len;
+            // Diagonals too (a plain loop): the kernel gives them no arc.
             for h in 0..=len {
-                for m in (1..=len).filter(|&m| m != h) {
-                    let src = (b * np + h) * np + m;
-                    sv[h * n1 + m][l] = s_flat[src].f64();
-                    if let Some(g) = g_flat {
-                        dv[h * n1 + m][l] = g[src].f64();
+                let src = (b * np + h) * np;
+                for m in 1..=len {
+                    sv[h * n1 + m][l] = s_flat[src + m].f64();
+                }
+                if let Some(g) = g_flat {
+                    for m in 1..=len {
+                        dv[h * n1 + m][l] = g[src + m].f64();
                     }
                 }
             }
@@ -308,9 +311,10 @@ fn nonprojective_lanes<T: Real>(
                     };
                 }
                 let k1 = len + 1;
+                // The kernel leaves column 0 and the diagonal 0.
                 let mut v = vec![0.0; k1 * k1];
                 for h in 0..k1 {
-                    for m in (1..k1).filter(|&m| m != h) {
+                    for m in 1..k1 {
                         v[h * k1 + m] = out[h * n1 + m][l];
                     }
                 }
