@@ -411,14 +411,15 @@ fn sweep_tile<const W: usize, const SUBTRACT: bool>(
     j: usize,
 ) {
     let mut acc: [Pack; W] = row[j..j + W].try_into().expect("W packs");
-    for k in ks {
-        let f = coef[k];
-        if f == ZERO {
+    // Rows and coefficients zipped, so that the loop checks no bounds.
+    let rows = m[ks.start * n..ks.end * n].chunks_exact(n);
+    for (f, mrow) in coef[ks].iter().zip(rows) {
+        if *f == ZERO {
             continue;
         }
-        let y: &[Pack; W] = m[k * n + j..k * n + j + W].try_into().expect("W packs");
+        let y: &[Pack; W] = mrow[j..j + W].try_into().expect("W packs");
         for w in 0..W {
-            acc[w] = multiply_add::<SUBTRACT>(acc[w], &f, &y[w]);
+            acc[w] = multiply_add::<SUBTRACT>(acc[w], f, &y[w]);
         }
     }
     row[j..j + W].copy_from_slice(&acc);
@@ -751,10 +752,12 @@ fn product_tile<const R: usize, const C: usize, const NEGATE: bool>(
     j: usize,
 ) {
     let mut acc = [[ZERO; C]; R];
-    for k in 0..n {
-        let yk: &[Pack; C] = y[k * n + j..k * n + j + C].try_into().expect("C packs");
-        for (r, acc) in acc.iter_mut().enumerate() {
-            let f = x[(i + r) * n + k];
+    // Rows sliced once, so that the loop over k checks no bounds.
+    let xr: [&[Pack]; R] = std::array::from_fn(|r| &x[(i + r) * n..(i + r + 1) * n]);
+    for (k, yrow) in y.chunks_exact(n).enumerate() {
+        let yk: &[Pack; C] = yrow[j..j + C].try_into().expect("C packs");
+        for (acc, xr) in acc.iter_mut().zip(&xr) {
+            let f = xr[k];
             for (a, y) in acc.iter_mut().zip(yk) {
                 *a = multiply_add::<NEGATE>(*a, &f, y);
             }
