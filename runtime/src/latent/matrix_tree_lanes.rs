@@ -6,8 +6,10 @@
 //! alone is a few thousand short row updates, overhead-bound; with the
 //! lanes innermost the same updates are eight times wider and as many.
 //!
-//! Each lane computes exactly what [`super::matrix_tree`] computes for its
-//! sentence, in the same order of operations, with its own pivots and its
+//! Each lane computes what [`super::matrix_tree`] computes for its
+//! sentence, term by term in the same order, but with fused multiply-adds
+//! (one rounding where the one-sentence kernel has two: the rounding-error
+//! analysis behind the bound holds for either), with its own pivots and its
 //! own rounding-error bound, so a lane's results (and whether it is
 //! accurate) never depend on which sentences share its group:
 //!
@@ -22,8 +24,8 @@
 //!   elimination;
 //! * the inverse is `L̂⁻¹` first (lower triangular, the same zero pattern
 //!   in every lane, so the zeros are skipped) and the lane's column
-//!   permutation applied after, which gives the same numbers as applying
-//!   the row operations to `P` directly;
+//!   permutation applied after (as the lane's swaps, which are few), which
+//!   gives the same numbers as applying the row operations to `P` directly;
 //! * the error bound of [`super::matrix_tree`] is computed per lane over
 //!   its own rows, with its own `γ`.
 //!
@@ -31,16 +33,72 @@
 //! [`Group::accurate`]; the caller computes that sentence by the
 //! subtraction-free walk instead.
 
-use super::matrix_tree::{exp_nonpositive, TOLERANCE};
+use super::matrix_tree::{exp_nonpositive_fused, TOLERANCE};
 
-/// Sentences per group: two 256-bit vectors per entry; wider groups
+/// Sentences per group: one 512-bit vector per entry; wider groups
 /// spread a batch over fewer threads and lengthen the rows swept per step.
 pub const LANES: usize = 8;
 
-/// One value per lane.
-pub type Pack = [f64; LANES];
+/// One value per lane, aligned to a cache line: one 512-bit register, and
+/// loads that never straddle two lines (an unaligned buffer of packs
+/// splits every one of them, which halves the kernels' throughput).
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[repr(C, align(64))]
+pub struct Pack(pub [f64; LANES]);
 
-const ZERO: Pack = [0.0; LANES];
+impl std::ops::Deref for Pack {
+    type Target = [f64; LANES];
+    fn deref(&self) -> &[f64; LANES] {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Pack {
+    fn deref_mut(&mut self) -> &mut [f64; LANES] {
+        &mut self.0
+    }
+}
+
+/// The values of `packs` lane by lane, as one slice.
+fn flat_mut(packs: &mut [Pack]) -> &mut [f64] {
+    // SAFETY: a `Pack` is exactly `LANES` f64s (`repr(C)`, no padding:
+    // 64 bytes at 64-byte alignment), so the packs are `LANES · len`
+    // contiguous f64s, borrowed mutably for as long as `packs`.
+    unsafe { std::slice::from_raw_parts_mut(packs.as_mut_ptr().cast(), packs.len() * LANES) }
+}
+
+const ZERO: Pack = Pack([0.0; LANES]);
+
+/// Buffers kept for reuse per thread, and the largest kept (in packs:
+/// 16 MiB, n ≈ 500): a group's matrices are 100 KiB each at n = 40, and
+/// fresh ones from the allocator come back from the kernel page by page,
+/// zeroed, at every call (as much time as the factorisation itself).
+const SPARE_BUFFERS: usize = 8;
+const SPARE_PACKS: usize = 1 << 18;
+
+thread_local! {
+    static SPARE: std::cell::RefCell<Vec<Vec<Pack>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `len` copies of `fill`, in a buffer this thread used before if it has one.
+pub fn buffer(len: usize, fill: Pack) -> Vec<Pack> {
+    let mut v = SPARE.with_borrow_mut(Vec::pop).unwrap_or_default();
+    v.clear();
+    v.resize(len, fill);
+    v
+}
+
+/// Keeps `v` for a later [`buffer`] on this thread (unless it is too large
+/// to hold on to, or enough are kept).
+pub fn recycle(v: Vec<Pack>) {
+    if v.capacity() <= SPARE_PACKS {
+        SPARE.with_borrow_mut(|spare| {
+            if spare.len() < SPARE_BUFFERS {
+                spare.push(v);
+            }
+        });
+    }
+}
 const NEG: f64 = f64::NEG_INFINITY;
 
 /// A group's factored matrix-tree quantities.
@@ -57,34 +115,92 @@ pub struct Group {
     pub accurate: [bool; LANES],
 }
 
+/// The instruction sets the kernels are compiled for, widest first.
+#[derive(Clone, Copy, Debug, PartialEq, PartialOrd)]
+enum Vectors {
+    Baseline,
+    Avx2Fma,
+    Avx512Fma,
+}
+
+/// The widest [`Vectors`] this CPU runs.
+fn widest_supported() -> Vectors {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let fma = std::is_x86_feature_detected!("fma");
+        if fma && std::is_x86_feature_detected!("avx512f") {
+            return Vectors::Avx512Fma;
+        }
+        if fma && std::is_x86_feature_detected!("avx2") {
+            return Vectors::Avx2Fma;
+        }
+    }
+    Vectors::Baseline
+}
+
+#[cfg(test)]
+thread_local! {
+    /// A narrower [`Vectors`] than the CPU's for this thread's kernels, so
+    /// that tests run every copy.
+    static NARROWED: std::cell::Cell<Option<Vectors>> = const { std::cell::Cell::new(None) };
+}
+
+/// The [`Vectors`] the kernels run with.
+fn vectors() -> Vectors {
+    let widest = widest_supported();
+    #[cfg(test)]
+    if let Some(v) = NARROWED.get() {
+        return if v < widest { v } else { widest };
+    }
+    widest
+}
+
+/// Calls `$body` (on the arguments, through `#[inline(always)]`
+/// kernels) compiled for [`vectors`], chosen at run time: AVX-512 (one
+/// 512-bit register per [`Pack`]), else AVX2, both with fused
+/// multiply-adds, else the target's baseline. The kernels' `mul_add`s are
+/// single instructions on the first two (and on targets whose baseline
+/// has FMA); elsewhere they are correct but slow calls.
+macro_rules! widest_vectors {
+    (($($arg:ident: $ty:ty),*) -> $ret:ty $body:block) => {{
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[target_feature(enable = "avx512f,fma")]
+            fn avx512($($arg: $ty),*) -> $ret $body
+            #[target_feature(enable = "avx2,fma")]
+            fn avx2($($arg: $ty),*) -> $ret $body
+            match vectors() {
+                // SAFETY: the CPU has the features the copy is compiled for.
+                Vectors::Avx512Fma => return unsafe { avx512($($arg),*) },
+                // SAFETY: as above.
+                Vectors::Avx2Fma => return unsafe { avx2($($arg),*) },
+                Vectors::Baseline => {}
+            }
+        }
+        $body
+    }};
+}
+
 /// Factors a group: `s` holds `(n+1)²` packs (row-major; NaN = no arc,
 /// and NaN everywhere past a lane's length `lens[l] ≤ n`).
 pub fn factor(n: usize, lens: [usize; LANES], s: &[Pack], single_root: bool) -> Group {
-    #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU supports AVX2, the only feature the copy assumes.
-        return unsafe { factor_avx2(n, lens, s, single_root) };
-    }
-    factor_any(n, lens, s, single_root)
-}
-
-/// [`factor_any`] compiled for 256-bit vectors (chosen at run time).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn factor_avx2(n: usize, lens: [usize; LANES], s: &[Pack], single_root: bool) -> Group {
-    factor_any(n, lens, s, single_root)
+    widest_vectors!((n: usize, lens: [usize; LANES], s: &[Pack], single_root: bool) -> Group {
+        factor_any(n, lens, s, single_root)
+    })
 }
 
 #[inline(always)]
 fn factor_any(n: usize, lens: [usize; LANES], s: &[Pack], single_root: bool) -> Group {
     let (a, shift) = shifted_weights(n, s, single_root);
-    let mut lu = vec![ZERO; n * n];
+    let mut lu = buffer(n * n, ZERO);
     laplacian(n, &a, single_root, &mut lu);
     pad_with_identity(n, &lens, &mut lu);
-    let mut perm: Vec<[usize; LANES]> = (0..n).map(|i| [i; LANES]).collect();
-    let (log_det, pivots_ok) = factor_in_place(&mut lu, n, &mut perm);
-    let v = inverse(&lu, n, &perm);
-    let (marginal_error, log_z_error) = error_bounds(&lu, &v, n, &perm, &lens);
+    let mut pivots: Vec<[usize; LANES]> = (0..n).map(|i| [i; LANES]).collect();
+    let (log_det, pivots_ok) = factor_in_place(&mut lu, n, &mut pivots);
+    let mut v = inverse(&lu, n);
+    let (marginal_error, log_z_error) = error_bounds(&lu, &v, n, &lens);
+    unpivot_columns(&mut v, n, &pivots);
+    recycle(lu);
     let mut log_z = ZERO;
     let mut accurate = [false; LANES];
     for l in 0..LANES {
@@ -111,17 +227,17 @@ fn factor_any(n: usize, lens: [usize; LANES], s: &[Pack], single_root: bool) -> 
 #[inline(always)]
 fn shifted_weights(n: usize, s: &[Pack], single_root: bool) -> (Vec<Pack>, Pack) {
     let n1 = n + 1;
-    let mut a: Vec<Pack> = s
-        .iter()
-        .map(|p| p.map(|x| if x.is_nan() { NEG } else { x }))
-        .collect();
+    let mut a = buffer(s.len(), ZERO);
+    for (a, p) in a.iter_mut().zip(s) {
+        *a = Pack(p.map(|x| if x.is_nan() { NEG } else { x }));
+    }
     for (h, row) in a.chunks_exact_mut(n1).enumerate() {
-        row[0] = [NEG; LANES];
+        row[0] = Pack([NEG; LANES]);
         if h > 0 {
-            row[h] = [NEG; LANES];
+            row[h] = Pack([NEG; LANES]);
         }
     }
-    let mut col_shift = vec![[NEG; LANES]; n1];
+    let mut col_shift = vec![Pack([NEG; LANES]); n1];
     for row in a.chunks_exact(n1) {
         for (c, x) in col_shift.iter_mut().zip(row) {
             for l in 0..LANES {
@@ -169,10 +285,10 @@ fn shifted_weights(n: usize, s: &[Pack], single_root: bool) -> (Vec<Pack>, Pack)
     }
     // One flat loop, which the compiler vectorises whole (eight unrolled
     // copies of the polynomial it leaves scalar).
-    for x in a.as_flattened_mut() {
-        *x = exp_nonpositive(*x);
+    for x in flat_mut(&mut a) {
+        *x = exp_nonpositive_fused(*x);
     }
-    (a, total)
+    (a, Pack(total))
 }
 
 /// The Laplacian of `a` into `l` (see [`super::matrix_tree`]); linear in
@@ -185,24 +301,34 @@ fn laplacian(n: usize, a: &[Pack], single_root: bool, l: &mut [Pack]) {
     for h in 1..n1 {
         let (src, dst) = (&a[h * n1 + 1..h * n1 + n1], &mut l[(h - 1) * n..h * n]);
         for (d, x) in dst.iter_mut().zip(src) {
-            *d = x.map(|x| -x);
+            *d = Pack(x.map(|x| -x));
+        }
+    }
+    // Each column summed over its heads in the order of the one-sentence
+    // kernel (`Iterator::sum` starts from −0), all columns at once so that
+    // `a` is read along its rows.
+    let mut d = vec![Pack([-0.0; LANES]); n1];
+    for h in first..n1 {
+        let row = &a[h * n1..h * n1 + n1];
+        for m in other_words(h, n1).into_iter().flatten() {
+            for l in 0..LANES {
+                d[m][l] += row[m][l];
+            }
         }
     }
     for m in 1..n1 {
-        // Summed in the order of the one-sentence kernel (`Iterator::sum`
-        // starts from −0).
-        let mut d = [-0.0; LANES];
-        for h in (first..n1).filter(|&h| h != m) {
-            let x = &a[h * n1 + m];
-            for l in 0..LANES {
-                d[l] += x[l];
-            }
-        }
-        l[(m - 1) * n + m - 1] = d;
+        l[(m - 1) * n + m - 1] = d[m];
     }
     if single_root {
         l[..n].copy_from_slice(&a[1..n1]);
     }
+}
+
+/// The words `m ∈ 1..n1` but `h`, in order, as two ranges (plain loops
+/// over them: a chained iterator costs more than the loops' bodies).
+#[inline(always)]
+fn other_words(h: usize, n1: usize) -> [std::ops::Range<usize>; 2] {
+    [1..h, (h + 1).max(1)..n1]
 }
 
 /// Ones on the diagonal past each lane's length, where the Laplacian is
@@ -216,29 +342,41 @@ fn pad_with_identity(n: usize, lens: &[usize; LANES], lu: &mut [Pack]) {
     }
 }
 
-/// `y −= f ⊙ x`, lane by lane: the one inner loop of the elimination and
-/// the inverse. Each pack is loaded whole into a local before the store,
-/// so the compiler need not prove `x` and `y` apart to use full-width
-/// vectors (it does not, for rows split off one buffer).
+/// `acc ± f ⊙ x` lane by lane, each lane in one rounding (a fused
+/// multiply-add: one instruction per pack where the CPU has them).
+#[inline(always)]
+fn multiply_add<const SUBTRACT: bool>(acc: Pack, f: &Pack, x: &Pack) -> Pack {
+    let mut out = acc;
+    for l in 0..LANES {
+        let f = if SUBTRACT { -f[l] } else { f[l] };
+        out[l] = f.mul_add(x[l], acc[l]);
+    }
+    out
+}
+
+/// `y −= f ⊙ x`, lane by lane: the one inner loop of the elimination.
+/// Each pack is loaded whole into a local before the store, so the
+/// compiler need not prove `x` and `y` apart to use full-width vectors
+/// (it does not, for rows split off one buffer).
 #[inline(always)]
 fn axpy_neg(y: &mut [Pack], f: &Pack, x: &[Pack]) {
     for (y, x) in y.iter_mut().zip(x) {
-        let (mut a, b) = (*y, *x);
-        for l in 0..LANES {
-            a[l] -= f[l] * b[l];
-        }
-        *y = a;
+        *y = multiply_add::<true>(*y, f, x);
     }
 }
 
+/// Column tiles of [`sweep`]: wide enough that the running sums of one
+/// tile fill the vector registers' pipelines (a fused multiply-add's
+/// latency over its throughput), narrower ones for the remainder.
+const TILE: usize = 8;
+
 /// `row[j] ∓= Σ_k coef[k] ⊙ m[k][j]` for `j ∈ cols` (`m` row-major with
 /// `n` packs a row), each entry's terms taken in the order of `ks`: the
-/// row operations of the inverse and the products, a tile of columns at a
-/// time so its running sums stay in registers while `m`'s rows stream
-/// past (one load per multiply-add instead of three). Every entry sees
-/// the same operations in the same order as row by row, so the results
-/// are those of the one-sentence kernel. `coef[k] = 0` in every lane
-/// skips `k`, as the row operations do.
+/// row operations of the inverse, a tile of columns at a time so its
+/// running sums stay in registers while `m`'s rows stream past (one load
+/// per multiply-add instead of three). Every entry sees the same
+/// operations in the same order as row by row. `coef[k] = 0` in every
+/// lane skips `k`, as the row operations do.
 #[inline(always)]
 fn sweep<const SUBTRACT: bool>(
     row: &mut [Pack],
@@ -249,9 +387,13 @@ fn sweep<const SUBTRACT: bool>(
     cols: std::ops::Range<usize>,
 ) {
     let mut j = cols.start;
-    while j + 4 <= cols.end {
-        sweep_tile::<4, SUBTRACT>(row, coef, ks.clone(), m, n, j);
-        j += 4;
+    while j + TILE <= cols.end {
+        sweep_tile::<TILE, SUBTRACT>(row, coef, ks.clone(), m, n, j);
+        j += TILE;
+    }
+    if j + TILE / 2 <= cols.end {
+        sweep_tile::<{ TILE / 2 }, SUBTRACT>(row, coef, ks.clone(), m, n, j);
+        j += TILE / 2;
     }
     while j < cols.end {
         sweep_tile::<1, SUBTRACT>(row, coef, ks.clone(), m, n, j);
@@ -269,20 +411,15 @@ fn sweep_tile<const W: usize, const SUBTRACT: bool>(
     j: usize,
 ) {
     let mut acc: [Pack; W] = row[j..j + W].try_into().expect("W packs");
-    for k in ks {
-        let f = coef[k];
-        if f == ZERO {
+    // Rows and coefficients zipped, so that the loop checks no bounds.
+    let rows = m[ks.start * n..ks.end * n].chunks_exact(n);
+    for (f, mrow) in coef[ks].iter().zip(rows) {
+        if *f == ZERO {
             continue;
         }
-        let y: &[Pack; W] = m[k * n + j..k * n + j + W].try_into().expect("W packs");
+        let y: &[Pack; W] = mrow[j..j + W].try_into().expect("W packs");
         for w in 0..W {
-            for l in 0..LANES {
-                if SUBTRACT {
-                    acc[w][l] -= f[l] * y[w][l];
-                } else {
-                    acc[w][l] += f[l] * y[w][l];
-                }
-            }
+            acc[w] = multiply_add::<SUBTRACT>(acc[w], f, &y[w]);
         }
     }
     row[j..j + W].copy_from_slice(&acc);
@@ -298,7 +435,8 @@ fn usable_pivot(p: f64) -> bool {
 }
 
 /// `PL = L̂Û` in place per lane (multipliers below the diagonal, `Û` on
-/// and above), each lane's row swaps recorded in `perm`. Returns each
+/// and above), the row each lane swapped row `k` with recorded in
+/// `pivots[k]`. Returns each
 /// lane's `log |det L|` and whether every pivot it met was usable; a lane
 /// with an unusable pivot continues with pivot 1 (its numbers are
 /// discarded) so that no infinity is made.
@@ -306,7 +444,7 @@ fn usable_pivot(p: f64) -> bool {
 fn factor_in_place(
     lu: &mut [Pack],
     n: usize,
-    perm: &mut [[usize; LANES]],
+    pivots: &mut [[usize; LANES]],
 ) -> (Pack, [bool; LANES]) {
     let mut ok = [true; LANES];
     // |det| as a mantissa in [1, 2) times 2^exponent: one logarithm per
@@ -332,9 +470,7 @@ fn factor_in_place(
                     lu[k * n + c][l] = lu[p * n + c][l];
                     lu[p * n + c][l] = t;
                 }
-                let t = perm[k][l];
-                perm[k][l] = perm[p][l];
-                perm[p][l] = t;
+                pivots[k][l] = p;
             }
         }
         let pivot = &mut lu[k * n + k];
@@ -369,84 +505,101 @@ fn factor_in_place(
     (log_det, ok)
 }
 
-/// `L⁻¹ = Û⁻¹ L̂⁻¹ P` from the factors: `L̂⁻¹` by forward substitution
-/// (lower triangular, so only the leading `k + 1` entries of row `k` are
-/// swept), then back substitution, then each lane's column permutation.
+/// `L⁻¹ = Û⁻¹ L̂⁻¹ P` from the factors: `L̂⁻¹` by forward substitution,
+/// then back substitution, then each lane's column permutation. Columns
+/// are independent in both substitutions, so they run a tile of
+/// [`TILE`] columns at a time, all rows: the tile (20 KiB at n = 40) stays
+/// in L1 while its rows are read back, where row by row every row read
+/// all of `V` (100 KiB) again from L2.
 #[inline(always)]
-fn inverse(lu: &[Pack], n: usize, perm: &[[usize; LANES]]) -> Vec<Pack> {
-    let mut v = vec![ZERO; n * n];
+fn inverse(lu: &[Pack], n: usize) -> Vec<Pack> {
+    let mut v = buffer(n * n, ZERO);
     for i in 0..n {
-        v[i * n + i] = [1.0; LANES];
+        v[i * n + i] = Pack([1.0; LANES]);
     }
-    for i in 1..n {
+    let inverse_pivots: Vec<Pack> = (0..n)
+        .map(|i| Pack(lu[i * n + i].map(|p| 1.0 / p)))
+        .collect();
+    for j0 in (0..n).step_by(TILE) {
+        let cols = j0..(j0 + TILE).min(n);
+        forward_substitute(&mut v, lu, n, cols.clone());
+        back_substitute(&mut v, lu, &inverse_pivots, n, cols);
+    }
+    v
+}
+
+/// Columns `cols` of `L̂⁻¹` (`v` holding the identity there). `L̂⁻¹` is
+/// lower triangular: below the tile's diagonal block the whole tile is
+/// swept, over rows `k ≥ cols.start`; inside the block column by column,
+/// over rows `k ≥ j`, leaving the entries on and past the diagonal.
+#[inline(always)]
+fn forward_substitute(v: &mut [Pack], lu: &[Pack], n: usize, cols: std::ops::Range<usize>) {
+    let j0 = cols.start;
+    for i in j0 + 1..n {
         let (done, rest) = v.split_at_mut(i * n);
         let row = &mut rest[..n];
-        // Entries of L̂⁻¹ past the diagonal are zero: a column tile from
-        // j0 needs rows k ≥ j0 only.
         let coef = &lu[i * n..i * n + n];
-        let mut j0 = 0;
-        while j0 + 4 <= i {
-            sweep_tile::<4, true>(row, coef, j0..i, done, n, j0);
-            j0 += 4;
-        }
-        while j0 < i {
-            sweep_tile::<1, true>(row, coef, j0..i, done, n, j0);
-            j0 += 1;
+        if i >= j0 + TILE {
+            sweep_tile::<TILE, true>(row, coef, j0..i, done, n, j0);
+        } else {
+            for j in j0..i {
+                sweep_tile::<1, true>(row, coef, j..i, done, n, j);
+            }
         }
     }
+}
+
+/// Columns `cols` of `Û⁻¹ L̂⁻¹` from those of `L̂⁻¹` in `v`, last row first.
+#[inline(always)]
+fn back_substitute(
+    v: &mut [Pack],
+    lu: &[Pack],
+    inverse_pivots: &[Pack],
+    n: usize,
+    cols: std::ops::Range<usize>,
+) {
     for i in (0..n).rev() {
         let (head, done) = v.split_at_mut((i + 1) * n);
         let row = &mut head[i * n..];
         // Rows past i of `done` start at row i + 1 of V: the coefficients
         // shifted to match.
         let coef = &lu[i * n + i + 1..i * n + n];
-        sweep::<true>(row, coef, 0..n - i - 1, done, n, 0..n);
-        let mut d = ZERO;
-        for l in 0..LANES {
-            d[l] = 1.0 / lu[i * n + i][l];
-        }
-        for x in row.iter_mut() {
+        sweep::<true>(row, coef, 0..n - i - 1, done, n, cols.clone());
+        let d = &inverse_pivots[i];
+        for x in &mut row[cols.clone()] {
             for l in 0..LANES {
                 x[l] *= d[l];
             }
         }
     }
-    permute_columns(&mut v, n, perm);
-    v
 }
 
-/// `V[i][perm[j]] = W[i][j]` for each lane whose permutation moved rows.
+/// `V = W P` from `W = Û⁻¹ L̂⁻¹`: `P` is the product of the row swaps
+/// of the elimination, `P = P_{n−1} ⋯ P_0`, so `W P` swaps `W`'s columns
+/// `k` and `pivots[k]` for `k` from last to first, per lane. Only the
+/// lanes' actual swaps cost anything (a diagonally dominant column is
+/// its own pivot).
 #[inline(always)]
-fn permute_columns(v: &mut [Pack], n: usize, perm: &[[usize; LANES]]) {
-    let moved: Vec<usize> = (0..LANES)
-        .filter(|&l| perm.iter().enumerate().any(|(i, p)| p[l] != i))
-        .collect();
-    if moved.is_empty() {
-        return;
-    }
-    let mut tmp = vec![0.0; n];
-    for row in v.chunks_exact_mut(n) {
-        for &l in &moved {
-            for (t, x) in tmp.iter_mut().zip(row.iter()) {
-                *t = x[l];
-            }
-            for (j, &t) in tmp.iter().enumerate() {
-                row[perm[j][l]][l] = t;
+fn unpivot_columns(v: &mut [Pack], n: usize, pivots: &[[usize; LANES]]) {
+    for (k, p) in pivots.iter().enumerate().rev() {
+        for (l, &p) in p.iter().enumerate() {
+            if p != k {
+                for row in v.chunks_exact_mut(n) {
+                    let t = row[k][l];
+                    row[k][l] = row[p][l];
+                    row[p][l] = t;
+                }
             }
         }
     }
 }
 
 /// The bounds of [`super::matrix_tree`]'s module doc per lane, over the
-/// lane's own rows: (marginals, log Z).
+/// lane's own rows: (marginals, log Z). `v` is `W = V Pᵀ` (before
+/// [`unpivot_columns`]): `(|V| Pᵀ w)_i = (|W| w)_i` and `V`'s row maxima
+/// are `W`'s, so the bound needs no permutation.
 #[inline(always)]
-fn error_bounds(
-    lu: &[Pack],
-    v: &[Pack],
-    n: usize,
-    perm: &[[usize; LANES]],
-    lens: &[usize; LANES],
-) -> (Pack, Pack) {
+fn error_bounds(lu: &[Pack], v: &[Pack], n: usize, lens: &[usize; LANES]) -> (Pack, Pack) {
     let u = f64::EPSILON / 2.0;
     let mut gamma = ZERO;
     for l in 0..LANES {
@@ -483,17 +636,11 @@ fn error_bounds(
             }
         }
     }
-    let mut y = vec![ZERO; n];
-    for (i, p) in perm.iter().enumerate() {
-        for l in 0..LANES {
-            y[p[l]][l] = w[i][l];
-        }
-    }
     let mut e = ZERO;
     let mut w_sum = ZERO;
     for (i, row) in v.chunks_exact(n).enumerate() {
         let mut ei = ZERO;
-        for (x, y) in row.iter().zip(&y) {
+        for (x, y) in row.iter().zip(&w) {
             for l in 0..LANES {
                 ei[l] += x[l].abs() * y[l];
             }
@@ -515,63 +662,129 @@ fn error_bounds(
 }
 
 /// `out += w ⊙ G(v)` over the arcs (`(n+1)²`), `G` the coefficients of
-/// [`super::matrix_tree::coefficient`], read one row of `v` per word.
+/// [`super::matrix_tree::coefficient`], a row of `out` at a time (the
+/// `(h, m)` entry of `L⁻ᵀ` is read down a column of `v`).
 #[inline(always)]
 fn weighted_coefficients(n: usize, w: &[Pack], v: &[Pack], single_root: bool, out: &mut [Pack]) {
     let n1 = n + 1;
-    for m in 1..n1 {
-        let row = &v[(m - 1) * n..m * n];
-        // The (m, m) entry, and the (h, m) entry of L⁻ᵀ for head h.
-        let diag = if single_root && m == 1 {
-            ZERO
-        } else {
-            row[m - 1]
-        };
-        let off = |h: usize| {
-            if h == 0 {
-                if single_root {
-                    row[0]
-                } else {
-                    ZERO
-                }
-            } else if single_root && h == 1 {
+    // The (m, m) entry of L⁻ᵀ (none for the single root's first word, whose
+    // row of L holds root arcs).
+    let diag: Vec<Pack> = (0..n1)
+        .map(|m| {
+            if m == 0 || (single_root && m == 1) {
                 ZERO
             } else {
-                row[h - 1]
+                v[(m - 1) * n + m - 1]
             }
-        };
-        for h in (0..n1).filter(|&h| h != m) {
-            let (o, wv, c) = (&mut out[h * n1 + m], &w[h * n1 + m], off(h));
-            for l in 0..LANES {
-                // Single root, h = 0: the root row's coefficient is V[m][0]
-                // alone.
-                let g = if h == 0 && single_root {
-                    c[l]
-                } else {
-                    diag[l] - c[l]
-                };
-                o[l] += wv[l] * g;
-            }
+        })
+        .collect();
+    for h in 0..n1 {
+        let (o, wr) = (&mut out[h * n1..h * n1 + n1], &w[h * n1..h * n1 + n1]);
+        for m in other_words(h, n1).into_iter().flatten() {
+            let g = match (h, single_root) {
+                // The root row's coefficient is V[m][0] alone.
+                (0, true) => v[(m - 1) * n],
+                (0, false) | (1, true) => diag[m],
+                _ => {
+                    let (d, c) = (&diag[m], &v[(m - 1) * n + h - 1]);
+                    let mut g = ZERO;
+                    for l in 0..LANES {
+                        g[l] = d[l] - c[l];
+                    }
+                    g
+                }
+            };
+            o[m] = multiply_add::<false>(o[m], &wr[m], &g);
         }
     }
 }
 
-/// `x · y` of two `n × n` row-major matrices of packs into `out`.
+/// Rows and columns of a [`product`] tile: its 16 running sums and the
+/// 4 + 4 packs read per step fit the 32 registers of AVX-512, one load
+/// per two multiply-adds.
+const PRODUCT_TILE: usize = 4;
+
+/// `x · y` (or `−x · y`) of two `n × n` row-major matrices of packs into
+/// `out`, a tile of rows by a tile of columns at a time, each entry summed
+/// over `k` in order.
 #[inline(always)]
-fn product(x: &[Pack], y: &[Pack], n: usize, out: &mut [Pack]) {
-    out.fill(ZERO);
-    for (row, xr) in out.chunks_exact_mut(n).zip(x.chunks_exact(n)) {
-        sweep::<false>(row, xr, 0..n, y, n, 0..n);
+fn product<const NEGATE: bool>(x: &[Pack], y: &[Pack], n: usize, out: &mut [Pack]) {
+    const T: usize = PRODUCT_TILE;
+    let mut i = 0;
+    while i + T <= n {
+        product_rows::<T, NEGATE>(x, y, n, out, i);
+        i += T;
+    }
+    while i < n {
+        product_rows::<1, NEGATE>(x, y, n, out, i);
+        i += 1;
+    }
+}
+
+/// Rows `i..i + R` of [`product`].
+#[inline(always)]
+fn product_rows<const R: usize, const NEGATE: bool>(
+    x: &[Pack],
+    y: &[Pack],
+    n: usize,
+    out: &mut [Pack],
+    i: usize,
+) {
+    const T: usize = PRODUCT_TILE;
+    let mut j = 0;
+    while j + T <= n {
+        product_tile::<R, T, NEGATE>(x, y, n, out, i, j);
+        j += T;
+    }
+    while j < n {
+        product_tile::<R, 1, NEGATE>(x, y, n, out, i, j);
+        j += 1;
+    }
+}
+
+#[inline(always)]
+fn product_tile<const R: usize, const C: usize, const NEGATE: bool>(
+    x: &[Pack],
+    y: &[Pack],
+    n: usize,
+    out: &mut [Pack],
+    i: usize,
+    j: usize,
+) {
+    let mut acc = [[ZERO; C]; R];
+    // Rows sliced once, so that the loop over k checks no bounds.
+    let xr: [&[Pack]; R] = std::array::from_fn(|r| &x[(i + r) * n..(i + r + 1) * n]);
+    for (k, yrow) in y.chunks_exact(n).enumerate() {
+        let yk: &[Pack; C] = yrow[j..j + C].try_into().expect("C packs");
+        for (acc, xr) in acc.iter_mut().zip(&xr) {
+            let f = xr[k];
+            for (a, y) in acc.iter_mut().zip(yk) {
+                *a = multiply_add::<NEGATE>(*a, &f, y);
+            }
+        }
+    }
+    for (r, acc) in acc.iter().enumerate() {
+        out[(i + r) * n + j..(i + r) * n + j + C].copy_from_slice(acc);
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        recycle(std::mem::take(&mut self.a));
+        recycle(std::mem::take(&mut self.v));
     }
 }
 
 impl Group {
     /// The arc marginals `µ[h][m]` (`(n+1)²` packs).
     pub fn marginals(&self) -> Vec<Pack> {
-        let n1 = self.n + 1;
-        let mut mu = vec![ZERO; n1 * n1];
-        weighted_coefficients(self.n, &self.a, &self.v, self.single_root, &mut mu);
-        mu
+        let group = self;
+        widest_vectors!((group: &Group) -> Vec<Pack> {
+            let n1 = group.n + 1;
+            let mut mu = buffer(n1 * n1, ZERO);
+            weighted_coefficients(group.n, &group.a, &group.v, group.single_root, &mut mu);
+            mu
+        })
     }
 
     /// Whether each lane's marginals into every word sum to one within
@@ -600,45 +813,121 @@ impl Group {
     /// The marginals' derivative in direction `ds` (`(n+1)²` packs):
     /// `∇² log Z · ds`, also their VJP with upstream `ds`.
     pub fn tangent(&self, ds: &[Pack]) -> Vec<Pack> {
-        #[cfg(target_arch = "x86_64")]
-        if std::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2, the only feature the copy assumes.
-            return unsafe { self.tangent_avx2(ds) };
-        }
-        self.tangent_any(ds)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    unsafe fn tangent_avx2(&self, ds: &[Pack]) -> Vec<Pack> {
-        self.tangent_any(ds)
+        let group = self;
+        widest_vectors!((group: &Group, ds: &[Pack]) -> Vec<Pack> {
+            group.tangent_any(ds)
+        })
     }
 
     #[inline(always)]
     fn tangent_any(&self, ds: &[Pack]) -> Vec<Pack> {
         let (n, n1) = (self.n, self.n + 1);
-        let mut da = vec![ZERO; n1 * n1];
+        let mut da = buffer(n1 * n1, ZERO);
         for (d, (a, g)) in da.iter_mut().zip(self.a.iter().zip(ds)) {
             for l in 0..LANES {
                 // Off the arcs A is zero, and ds may be anything there.
                 d[l] = if a[l] != 0.0 { a[l] * g[l] } else { 0.0 };
             }
         }
-        let mut dl = vec![ZERO; n * n];
+        let mut dl = buffer(n * n, ZERO);
         laplacian(n, &da, self.single_root, &mut dl);
         // dV = −V · dL · V.
-        let mut t = vec![ZERO; n * n];
-        product(&dl, &self.v, n, &mut t);
+        let mut t = buffer(n * n, ZERO);
+        product::<false>(&dl, &self.v, n, &mut t);
         let mut dv = dl;
-        product(&self.v, &t, n, &mut dv);
-        for x in dv.iter_mut() {
-            for y in x.iter_mut() {
-                *y = -*y;
-            }
-        }
-        let mut dmu = vec![ZERO; n1 * n1];
+        product::<true>(&self.v, &t, n, &mut dv);
+        recycle(t);
+        let mut dmu = buffer(n1 * n1, ZERO);
         weighted_coefficients(n, &da, &self.v, self.single_root, &mut dmu);
         weighted_coefficients(n, &self.a, &dv, self.single_root, &mut dmu);
+        recycle(da);
+        recycle(dv);
         dmu
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::matrix_tree;
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    /// A group of sentences of assorted lengths (padding in all but one
+    /// lane) with standard normal scores and directions, each lane also as
+    /// its own `(len+1)²` blocks.
+    struct Case {
+        n: usize,
+        lens: [usize; LANES],
+        s: Vec<Pack>,
+        ds: Vec<Pack>,
+        alone: Vec<(Vec<f64>, Vec<f64>)>,
+    }
+
+    fn case(seed: u64) -> Case {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let lens = [13, 1, 7, 13, 12, 2, 9, 5];
+        let n = 13;
+        let n1 = n + 1;
+        let mut s = vec![Pack([f64::NAN; LANES]); n1 * n1];
+        let mut ds = vec![ZERO; n1 * n1];
+        let mut alone = Vec::new();
+        for (l, &len) in lens.iter().enumerate() {
+            let k1 = len + 1;
+            let mut block = (vec![f64::NAN; k1 * k1], vec![0.0; k1 * k1]);
+            for h in 0..k1 {
+                for m in (1..k1).filter(|&m| m != h) {
+                    let x: f64 = rng.sample(rand_distr::StandardNormal);
+                    let d: f64 = rng.sample(rand_distr::StandardNormal);
+                    (s[h * n1 + m][l], ds[h * n1 + m][l]) = (x, d);
+                    (block.0[h * k1 + m], block.1[h * k1 + m]) = (x, d);
+                }
+            }
+            alone.push(block);
+        }
+        Case {
+            n,
+            lens,
+            s,
+            ds,
+            alone,
+        }
+    }
+
+    #[test]
+    fn every_instruction_set_agrees_with_the_one_sentence_kernel_within_1e_12() {
+        let widest = widest_supported();
+        let mut checked = 0;
+        for v in [Vectors::Baseline, Vectors::Avx2Fma, Vectors::Avx512Fma] {
+            if v > widest {
+                continue;
+            }
+            NARROWED.set(Some(v));
+            assert_eq!(vectors(), v);
+            for (seed, single_root) in [(1, true), (2, false)] {
+                let c = case(seed);
+                let group = factor(c.n, c.lens, &c.s, single_root);
+                let (mu, dmu) = (group.marginals(), group.tangent(&c.ds));
+                let n1 = c.n + 1;
+                for (l, (s, ds)) in c.alone.iter().enumerate() {
+                    let len = c.lens[l];
+                    let one = matrix_tree::factor(len, s, single_root).expect("regular");
+                    assert!(one.accurate() && group.accurate[l], "{v:?} lane {l}");
+                    assert!((one.log_z - group.log_z[l]).abs() <= 1e-12 * one.log_z.abs().max(1.0));
+                    let (want_mu, want_dmu) = (one.marginals(), one.tangent(ds));
+                    let k1 = len + 1;
+                    for h in 0..k1 {
+                        for m in 1..k1 {
+                            let (i, j) = (h * k1 + m, h * n1 + m);
+                            let what = format!("{v:?} single={single_root} lane {l} {h}->{m}");
+                            assert!((mu[j][l] - want_mu[i]).abs() <= 1e-12, "{what}");
+                            assert!((dmu[j][l] - want_dmu[i]).abs() <= 1e-12, "{what}");
+                        }
+                    }
+                }
+                checked += 1;
+            }
+        }
+        NARROWED.set(None);
+        assert!(checked >= 2, "no copy ran");
     }
 }

@@ -263,17 +263,21 @@ fn nonprojective_lanes<T: Real>(
         let n = members.iter().map(|&b| lengths[b]).max().unwrap_or(0);
         let n1 = n + 1;
         let mut lens = [0; LANES];
-        let mut sv: Vec<Pack> = vec![[f64::NAN; LANES]; n1 * n1];
-        let mut dv: Vec<Pack> = vec![[0.0; LANES]; if g.is_some() { n1 * n1 } else { 0 }];
+        let mut sv = matrix_tree_lanes::buffer(n1 * n1, Pack([f64::NAN; LANES]));
+        let mut dv =
+            matrix_tree_lanes::buffer(if g.is_some() { n1 * n1 } else { 0 }, Pack([0.0; LANES]));
         for (l, &b) in members.iter().enumerate() {
             let len = lengths[b];
             lens[l] = len;
+            // Diagonals too (a plain loop): the kernel gives them no arc.
             for h in 0..=len {
-                for m in (1..=len).filter(|&m| m != h) {
-                    let src = (b * np + h) * np + m;
-                    sv[h * n1 + m][l] = s_flat[src].f64();
-                    if let Some(g) = g_flat {
-                        dv[h * n1 + m][l] = g[src].f64();
+                let src = (b * np + h) * np;
+                for m in 1..=len {
+                    sv[h * n1 + m][l] = s_flat[src + m].f64();
+                }
+                if let Some(g) = g_flat {
+                    for m in 1..=len {
+                        dv[h * n1 + m][l] = g[src + m].f64();
                     }
                 }
             }
@@ -281,9 +285,14 @@ fn nonprojective_lanes<T: Real>(
         let group = matrix_tree_lanes::factor(n, lens, &sv, single_root);
         let mu = group.marginals();
         let sums = group.sums_to_one(&mu);
-        let out = if g.is_some() { group.tangent(&dv) } else { mu };
+        let out = if g.is_some() {
+            matrix_tree_lanes::recycle(mu);
+            group.tangent(&dv)
+        } else {
+            mu
+        };
         // Each lane's (log Z, block), the walk's where the lane failed.
-        members
+        let blocks = members
             .iter()
             .enumerate()
             .map(|(l, &b)| {
@@ -302,15 +311,20 @@ fn nonprojective_lanes<T: Real>(
                     };
                 }
                 let k1 = len + 1;
+                // The kernel leaves column 0 and the diagonal 0.
                 let mut v = vec![0.0; k1 * k1];
                 for h in 0..k1 {
-                    for m in (1..k1).filter(|&m| m != h) {
+                    for m in 1..k1 {
                         v[h * k1 + m] = out[h * n1 + m][l];
                     }
                 }
                 (group.log_z[l], v)
             })
-            .collect::<Vec<_>>()
+            .collect::<Vec<_>>();
+        for spare in [sv, dv, out] {
+            matrix_tree_lanes::recycle(spare);
+        }
+        blocks
     };
     let results = cx.map_in_order(groups.len(), |i| run_group(&groups[i]));
     let mut log_z = vec![0.0; batch];
