@@ -462,13 +462,21 @@ impl Tree {
     }
 
     /// One sentence's log-partition and arc marginals (an `(n+1)²` block).
+    /// Projective ones through the linear-space lanes (a group of one):
+    /// exact projections call this 10–70 times per sentence, and the
+    /// log-space chart's exponential per split point made it most of an
+    /// exact SPIGOT-CE step.
     fn marginals_block(&self, n: usize, v: &[f64]) -> (f64, Vec<f64>) {
-        let s = |h: usize, m: usize| v[h * (n + 1) + m];
         if self.projective {
-            projective::marginals(n, &s, self.single_root)
-        } else {
-            nonprojective::marginals(n, &s, self.single_root)
+            let arcs = block(
+                &ArrayView2::from_shape((n + 1, n + 1), v).expect("(n+1)²"),
+                n,
+            );
+            let out =
+                projective_lanes::inside_outside::<false>(n, &[n], &arcs, &[], self.single_root);
+            return (out.log_z[0], out.mu);
         }
+        nonprojective::marginals(n, &|h, m| v[h * (n + 1) + m], self.single_root)
     }
 
     /// One sentence's exact sample: projective trees from the inside
