@@ -554,6 +554,7 @@ impl ConstituencyTrees {
                     weights: vec![1.0],
                     mu: vec![],
                     iterations: 0,
+                    certified: true,
                     interior: None,
                     factor: None,
                 };
