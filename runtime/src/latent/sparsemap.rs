@@ -1217,7 +1217,10 @@ mod tests {
                     &[&scores],
                     EXACT_ITERATIONS,
                 );
-                assert!(sol.interior.is_some(), "n={n}: not certified");
+                assert!(
+                    sol.interior.is_some() && sol.certified,
+                    "n={n}: not certified"
+                );
                 let trees: Vec<Vec<f64>> = brute::trees(n, proj, single)
                     .iter()
                     .map(|t| brute::indicator(t))
