@@ -211,11 +211,17 @@ impl ActiveSystem {
         self.r.push(rz);
     }
 
-    fn remove(&mut self, j: usize) {
-        self.chol.remove(j);
-        self.r.remove(j);
-        self.u = self.chol.forward(&self.r);
-        self.v = self.chol.forward(&vec![1.0; self.r.len()]);
+    /// Removes the rows `drop` (increasing) and refreshes `L⁻¹r`, `L⁻¹1`
+    /// once for all of them.
+    fn remove(&mut self, drop: &[usize]) {
+        for &j in drop.iter().rev() {
+            self.chol.remove(j);
+            self.r.remove(j);
+        }
+        if !drop.is_empty() {
+            self.u = self.chol.forward(&self.r);
+            self.v = self.chol.forward(&vec![1.0; self.r.len()]);
+        }
     }
 
     /// The weights of the projection onto the active structures' affine hull.
@@ -341,23 +347,11 @@ pub fn solve_active_set_within(
                 *a += t * (b - *a);
             }
             weights[blocking] = 0.0;
-            for i in (0..weights.len()).rev() {
-                if weights[i] <= TOL {
-                    system.remove(i);
-                    structures.remove(i);
-                    weights.remove(i);
-                }
-            }
+            drop_light(&mut system, &mut structures, &mut weights, TOL);
         }
     }
     // Final support: drop zero weights so the Jacobian sees only the face.
-    for i in (0..weights.len()).rev() {
-        if weights[i] <= 0.0 {
-            system.chol.remove(i);
-            structures.remove(i);
-            weights.remove(i);
-        }
-    }
+    drop_light(&mut system, &mut structures, &mut weights, 0.0);
     let total: f64 = weights.iter().sum();
     weights.iter_mut().for_each(|a| *a /= total);
     combine_into(&mut mu, &structures, &weights);
@@ -387,6 +381,24 @@ fn say_safety_net_reached(parts: usize, budget: usize) {
              gap certified it: that answer is a point of the polytope, not yet the nearest"
         )
     });
+}
+
+/// Drops the active structures of weight at most `floor`, with their
+/// rows of the system.
+fn drop_light(
+    system: &mut ActiveSystem,
+    structures: &mut Vec<Sparse>,
+    weights: &mut Vec<f64>,
+    floor: f64,
+) {
+    let drop: Vec<usize> = (0..weights.len())
+        .filter(|&i| weights[i] <= floor)
+        .collect();
+    system.remove(&drop);
+    for &i in drop.iter().rev() {
+        structures.remove(i);
+        weights.remove(i);
+    }
 }
 
 /// `µ ← Σ_i w_i z_i`.
@@ -812,7 +824,7 @@ mod tests {
             kept.push(i);
             check(&system, &kept);
             if i % 3 == 2 {
-                system.remove(1);
+                system.remove(&[1]);
                 kept.remove(1);
                 check(&system, &kept);
             }
