@@ -232,9 +232,17 @@ fn structure_bench(args: &BenchArgs, cx: &lsmc_runtime::Context) -> ExitCode {
         runs.push((
             "backward",
             time_ms(warmup, args.repeats, || {
+                // As training runs it: the forward keeps what its
+                // backward reuses (like autograd's saved tensors).
                 let r = structure
-                    .marginals(cx, &s, None)
-                    .and_then(|_| structure.marginals_vjp(cx, &s, None, &g));
+                    .marginals_saved(cx, &s, None)
+                    .and_then(|(mu, state)| {
+                        let at = Saved {
+                            value: &mu,
+                            state: state.as_ref(),
+                        };
+                        structure.marginals_vjp_at(cx, &s, None, &g, at)
+                    });
                 if let Err(e) = r {
                     failed = Some(e);
                 }

@@ -17,6 +17,15 @@ use clap::{Parser, Subcommand, ValueEnum};
 use lsmc_runtime::Context;
 use std::process::ExitCode;
 
+/// Every structured op allocates its outputs and working charts afresh
+/// per call (hundreds of KiB each); glibc's allocator hands such blocks
+/// back to the kernel on free and faults them in again on the next call,
+/// which cost a quarter of a non-projective marginals backward at n = 40
+/// (measured: 0.85 ms against 0.66 ms). mimalloc keeps freed pages for
+/// reuse.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "lsmc",

@@ -717,6 +717,15 @@ fn latent_forward<T: Real>(
     let st = Structure::new(l.structure, l.single_root);
     let r = match &l.mapping {
         Mapping::Argmax { .. } => st.map(cx, s, lengths).map(ops::Fwd::plain),
+        // Training keeps what the exact backward reuses (the matrix-tree
+        // factors: it need not factor again).
+        Mapping::Marg { via: None } if env.train => {
+            st.marginals_saved(cx, s, lengths)
+                .map(|(out, state)| ops::Fwd {
+                    out,
+                    aux: state.map(ops::Aux::State),
+                })
+        }
         Mapping::Marg { .. } => st.marginals_only(cx, s, lengths).map(ops::Fwd::plain),
         // The solution is kept only where the exact backward reads it;
         // a surrogate projects elsewhere.

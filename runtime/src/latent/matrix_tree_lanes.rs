@@ -227,22 +227,23 @@ fn factor_any(n: usize, lens: [usize; LANES], s: &[Pack], single_root: bool) -> 
 #[inline(always)]
 fn shifted_weights(n: usize, s: &[Pack], single_root: bool) -> (Vec<Pack>, Pack) {
     let n1 = n + 1;
-    let mut a = buffer(s.len(), ZERO);
-    for (a, p) in a.iter_mut().zip(s) {
-        *a = Pack(p.map(|x| if x.is_nan() { NEG } else { x }));
-    }
-    for (h, row) in a.chunks_exact_mut(n1).enumerate() {
-        row[0] = Pack([NEG; LANES]);
-        if h > 0 {
-            row[h] = Pack([NEG; LANES]);
-        }
-    }
+    // The scores copied (no arc into the root or from a word to itself;
+    // NaN none either) and each column's maximum, in one pass.
+    let mut a = SPARE.with_borrow_mut(Vec::pop).unwrap_or_default();
+    a.clear();
+    a.reserve(s.len());
     let mut col_shift = vec![Pack([NEG; LANES]); n1];
-    for row in a.chunks_exact(n1) {
-        for (c, x) in col_shift.iter_mut().zip(row) {
+    for (h, row) in s.chunks_exact(n1).enumerate() {
+        for (m, (p, c)) in row.iter().zip(col_shift.iter_mut()).enumerate() {
+            let x = if m == 0 || m == h {
+                Pack([NEG; LANES])
+            } else {
+                Pack(p.map(|x| if x.is_nan() { NEG } else { x }))
+            };
             for l in 0..LANES {
                 c[l] = c[l].max(x[l]);
             }
+            a.push(x);
         }
     }
     for c in col_shift.iter_mut() {
@@ -258,35 +259,39 @@ fn shifted_weights(n: usize, s: &[Pack], single_root: bool) -> (Vec<Pack>, Pack)
             total[l] += c[l];
         }
     }
+    let mut r = [0.0; LANES];
     if single_root {
-        let mut r = [NEG; LANES];
+        let mut best = [NEG; LANES];
         for (x, c) in a[1..n1].iter().zip(&col_shift[1..]) {
             for l in 0..LANES {
-                r[l] = r[l].max(x[l] - c[l]);
+                best[l] = best[l].max(x[l] - c[l]);
             }
         }
         for l in 0..LANES {
-            let root_shift = if r[l].is_finite() { r[l] } else { 0.0 };
-            total[l] += root_shift;
-            r[l] = root_shift;
-        }
-        for x in a[1..n1].iter_mut() {
-            for l in 0..LANES {
-                x[l] -= r[l];
-            }
+            r[l] = if best[l].is_finite() { best[l] } else { 0.0 };
+            total[l] += r[l];
         }
     }
-    for row in a.chunks_exact_mut(n1) {
+    // Shifted and exponentiated a row at a time, while it is in L1; the
+    // root row by the root's shift first.
+    for (h, row) in a.chunks_exact_mut(n1).enumerate() {
+        if h == 0 && single_root {
+            for x in row[1..].iter_mut() {
+                for l in 0..LANES {
+                    x[l] -= r[l];
+                }
+            }
+        }
         for (x, c) in row.iter_mut().zip(&col_shift) {
             for l in 0..LANES {
                 x[l] -= c[l];
             }
         }
-    }
-    // One flat loop, which the compiler vectorises whole (eight unrolled
-    // copies of the polynomial it leaves scalar).
-    for x in flat_mut(&mut a) {
-        *x = exp_nonpositive_fused(*x);
+        // One flat loop, which the compiler vectorises whole (eight
+        // unrolled copies of the polynomial it leaves scalar).
+        for x in flat_mut(row) {
+            *x = exp_nonpositive_fused(*x);
+        }
     }
     (a, Pack(total))
 }
@@ -296,23 +301,28 @@ fn shifted_weights(n: usize, s: &[Pack], single_root: bool) -> (Vec<Pack>, Pack)
 #[inline(always)]
 fn laplacian(n: usize, a: &[Pack], single_root: bool, l: &mut [Pack]) {
     let n1 = n + 1;
-    l.fill(ZERO);
     let first = usize::from(single_root);
-    for h in 1..n1 {
-        let (src, dst) = (&a[h * n1 + 1..h * n1 + n1], &mut l[(h - 1) * n..h * n]);
-        for (d, x) in dst.iter_mut().zip(src) {
-            *d = Pack(x.map(|x| -x));
-        }
-    }
-    // Each column summed over its heads in the order of the one-sentence
-    // kernel (`Iterator::sum` starts from −0), all columns at once so that
-    // `a` is read along its rows.
+    // Every entry is written: row h − 1 of `l` is row h of `a` negated
+    // (the diagonal and, with a single root, the first row replaced
+    // below). Each column is summed over its heads in the order of the
+    // one-sentence kernel (`Iterator::sum` starts from −0), in the same
+    // pass along `a`'s rows.
     let mut d = vec![Pack([-0.0; LANES]); n1];
-    for h in first..n1 {
+    for h in 0..n1 {
         let row = &a[h * n1..h * n1 + n1];
-        for m in other_words(h, n1).into_iter().flatten() {
-            for l in 0..LANES {
-                d[m][l] += row[m][l];
+        if h >= first {
+            for r in other_words(h, n1) {
+                for (d, x) in d[r.clone()].iter_mut().zip(&row[r]) {
+                    for l in 0..LANES {
+                        d[l] += x[l];
+                    }
+                }
+            }
+        }
+        if h > 0 {
+            let dst = &mut l[(h - 1) * n..h * n];
+            for (d, x) in dst.iter_mut().zip(&row[1..]) {
+                *d = Pack(x.map(|x| -x));
             }
         }
     }
@@ -328,7 +338,7 @@ fn laplacian(n: usize, a: &[Pack], single_root: bool, l: &mut [Pack]) {
 /// over them: a chained iterator costs more than the loops' bodies).
 #[inline(always)]
 fn other_words(h: usize, n1: usize) -> [std::ops::Range<usize>; 2] {
-    [1..h, (h + 1).max(1)..n1]
+    [1..h.max(1), (h + 1).max(1)..n1]
 }
 
 /// Ones on the diagonal past each lane's length, where the Laplacian is
@@ -434,6 +444,10 @@ fn usable_pivot(p: f64) -> bool {
     (f64::MIN_POSITIVE..=2f64.powi(1000)).contains(&a)
 }
 
+/// Columns per panel of [`factor_in_place`]: its rows of `U` (20 KiB at
+/// n = 40) stay in L1 while the trailing rows stream past once per panel.
+const PANEL: usize = 8;
+
 /// `PL = L̂Û` in place per lane (multipliers below the diagonal, `Û` on
 /// and above), the row each lane swapped row `k` with recorded in
 /// `pivots[k]`. Returns each
@@ -451,52 +465,74 @@ fn factor_in_place(
     // lane at the end instead of one per pivot.
     let mut mantissa = [1.0; LANES];
     let mut exponent = [0i64; LANES];
-    for k in 0..n {
-        let mut best = lu[k * n + k].map(f64::abs);
-        let mut arg = [k; LANES];
-        for i in k + 1..n {
-            let x = &lu[i * n + k];
+    // The coefficients of one row's deferred updates.
+    let mut coef = vec![ZERO; n];
+    let mut k0 = 0;
+    while k0 < n {
+        let kb = (k0 + PANEL).min(n);
+        for k in k0..kb {
+            let mut best = lu[k * n + k].map(f64::abs);
+            let mut arg = [k; LANES];
+            for i in k + 1..n {
+                let x = &lu[i * n + k];
+                for l in 0..LANES {
+                    if x[l].abs() > best[l] {
+                        best[l] = x[l].abs();
+                        arg[l] = i;
+                    }
+                }
+            }
+            for (l, &p) in arg.iter().enumerate() {
+                if p != k {
+                    for c in 0..n {
+                        let t = lu[k * n + c][l];
+                        lu[k * n + c][l] = lu[p * n + c][l];
+                        lu[p * n + c][l] = t;
+                    }
+                    pivots[k][l] = p;
+                }
+            }
+            let pivot = &mut lu[k * n + k];
             for l in 0..LANES {
-                if x[l].abs() > best[l] {
-                    best[l] = x[l].abs();
-                    arg[l] = i;
+                if !usable_pivot(pivot[l]) {
+                    ok[l] = false;
+                    pivot[l] = 1.0;
+                }
+                mantissa[l] *= pivot[l].abs();
+                let bits = mantissa[l].to_bits();
+                exponent[l] += ((bits >> 52) & 0x7ff) as i64 - 1023;
+                mantissa[l] = f64::from_bits((bits & !(0x7ff << 52)) | (1023 << 52));
+            }
+            let pivot = *pivot;
+            // The panel's columns now, the rest of the rows at its end.
+            let (above, below) = lu.split_at_mut((k + 1) * n);
+            let row_k = &above[k * n + k + 1..k * n + kb];
+            for row in below.chunks_exact_mut(n) {
+                let mut f = ZERO;
+                for l in 0..LANES {
+                    f[l] = row[k][l] / pivot[l];
+                }
+                row[k] = f;
+                if f != ZERO {
+                    axpy_neg(&mut row[k + 1..kb], &f, row_k);
                 }
             }
         }
-        for (l, &p) in arg.iter().enumerate() {
-            if p != k {
-                for c in 0..n {
-                    let t = lu[k * n + c][l];
-                    lu[k * n + c][l] = lu[p * n + c][l];
-                    lu[p * n + c][l] = t;
-                }
-                pivots[k][l] = p;
+        // The panel's rows of U right of the panel, then the trailing
+        // rows: each entry takes the panel's updates in the order the
+        // row-by-row elimination gave them (the same bits), a tile of
+        // columns at a time while the panel's rows stay in L1 (row by
+        // row, every step streamed the whole trailing matrix from L2).
+        if kb < n {
+            for i in k0 + 1..n {
+                let ks = k0..i.min(kb);
+                let (above, rest) = lu.split_at_mut(i * n);
+                let row = &mut rest[..n];
+                coef[ks.clone()].copy_from_slice(&row[ks.clone()]);
+                sweep::<true>(row, &coef, ks, above, n, kb..n);
             }
         }
-        let pivot = &mut lu[k * n + k];
-        for l in 0..LANES {
-            if !usable_pivot(pivot[l]) {
-                ok[l] = false;
-                pivot[l] = 1.0;
-            }
-            mantissa[l] *= pivot[l].abs();
-            let bits = mantissa[l].to_bits();
-            exponent[l] += ((bits >> 52) & 0x7ff) as i64 - 1023;
-            mantissa[l] = f64::from_bits((bits & !(0x7ff << 52)) | (1023 << 52));
-        }
-        let pivot = *pivot;
-        let (above, below) = lu.split_at_mut((k + 1) * n);
-        let row_k = &above[k * n + k + 1..k * n + n];
-        for row in below.chunks_exact_mut(n) {
-            let mut f = ZERO;
-            for l in 0..LANES {
-                f[l] = row[k][l] / pivot[l];
-            }
-            row[k] = f;
-            if f != ZERO {
-                axpy_neg(&mut row[k + 1..], &f, row_k);
-            }
-        }
+        k0 = kb;
     }
     let mut log_det = ZERO;
     for l in 0..LANES {
@@ -662,8 +698,10 @@ fn error_bounds(lu: &[Pack], v: &[Pack], n: usize, lens: &[usize; LANES]) -> (Pa
 }
 
 /// `out += w ⊙ G(v)` over the arcs (`(n+1)²`), `G` the coefficients of
-/// [`super::matrix_tree::coefficient`], a row of `out` at a time (the
-/// `(h, m)` entry of `L⁻ᵀ` is read down a column of `v`).
+/// [`super::matrix_tree::coefficient`]. The `(h, m)` entry of `L⁻ᵀ` is
+/// `v`'s `(m, h)`: the rows of words run [`COEFFICIENT_ROWS`] at a time,
+/// so that `v` is read along its rows too (down its columns, each pack
+/// was a miss: as long as the two tangent products together at n = 40).
 #[inline(always)]
 fn weighted_coefficients(n: usize, w: &[Pack], v: &[Pack], single_root: bool, out: &mut [Pack]) {
     let n1 = n + 1;
@@ -678,26 +716,43 @@ fn weighted_coefficients(n: usize, w: &[Pack], v: &[Pack], single_root: bool, ou
             }
         })
         .collect();
-    for h in 0..n1 {
-        let (o, wr) = (&mut out[h * n1..h * n1 + n1], &w[h * n1..h * n1 + n1]);
-        for m in other_words(h, n1).into_iter().flatten() {
-            let g = match (h, single_root) {
-                // The root row's coefficient is V[m][0] alone.
-                (0, true) => v[(m - 1) * n],
-                (0, false) | (1, true) => diag[m],
-                _ => {
-                    let (d, c) = (&diag[m], &v[(m - 1) * n + h - 1]);
-                    let mut g = ZERO;
-                    for l in 0..LANES {
-                        g[l] = d[l] - c[l];
-                    }
-                    g
-                }
-            };
-            o[m] = multiply_add::<false>(o[m], &wr[m], &g);
+    // The root row's coefficient is V[m][0] alone with a single root
+    // (whose first word's row follows the diagonal alone), else the
+    // diagonal alone.
+    for m in 1..n1 {
+        let g = if single_root { v[(m - 1) * n] } else { diag[m] };
+        out[m] = multiply_add::<false>(out[m], &w[m], &g);
+    }
+    let first = if single_root { 2 } else { 1 };
+    if single_root && n1 > 1 {
+        for m in 2..n1 {
+            out[n1 + m] = multiply_add::<false>(out[n1 + m], &w[n1 + m], &diag[m]);
         }
     }
+    let mut h0 = first;
+    while h0 < n1 {
+        let h1 = (h0 + COEFFICIENT_ROWS).min(n1);
+        for (m, d) in diag.iter().enumerate().skip(1) {
+            let vrow = &v[(m - 1) * n + h0 - 1..(m - 1) * n + h1 - 1];
+            for (h, c) in (h0..h1).zip(vrow) {
+                if h == m {
+                    continue;
+                }
+                let mut g = ZERO;
+                for l in 0..LANES {
+                    g[l] = d[l] - c[l];
+                }
+                let i = h * n1 + m;
+                out[i] = multiply_add::<false>(out[i], &w[i], &g);
+            }
+        }
+        h0 = h1;
+    }
 }
+
+/// Rows of `out` per pass of [`weighted_coefficients`]: as many output
+/// rows as stay in L1 while `v`'s rows stream past.
+const COEFFICIENT_ROWS: usize = 8;
 
 /// Rows and columns of a [`product`] tile: its 16 running sums and the
 /// 4 + 4 packs read per step fit the 32 registers of AVX-512, one load
@@ -846,6 +901,7 @@ impl Group {
     }
 }
 
+#[cfg(test)]
 #[cfg(test)]
 mod tests {
     use super::super::matrix_tree;

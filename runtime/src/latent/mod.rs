@@ -8,6 +8,7 @@ pub mod categorical;
 pub mod constituency;
 pub mod logspace;
 pub mod matrix_tree;
+pub mod matrix_tree_batch;
 pub mod matrix_tree_lanes;
 mod mtt_reference;
 pub mod nonprojective;

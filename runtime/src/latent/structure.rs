@@ -118,8 +118,22 @@ pub trait Engine<T: Real>: Sync {
         self.marginals(cx, o, s, ls).map(|r| r.1)
     }
 
+    /// The marginals and what their backward can reuse, for engines whose
+    /// VJP would otherwise redo the forward's work (the matrix-tree
+    /// factors); by default nothing is kept.
+    fn marginals_saved(
+        &self,
+        cx: &Context,
+        o: Options,
+        s: &ArrayD<T>,
+        ls: &[usize],
+    ) -> Result<(ArrayD<T>, Option<State>), StructureError> {
+        self.marginals_only(cx, o, s, ls).map(|m| (m, None))
+    }
+
     /// The VJP of the marginals with upstream `g`; `at` is the forward's
-    /// value at `s`, when the caller has it.
+    /// value at `s` (with [`Engine::marginals_saved`]'s state), when the
+    /// caller has it.
     fn marginals_vjp(
         &self,
         cx: &Context,
@@ -268,18 +282,23 @@ fn extremes<'s, T: Real + 's>(slices: impl Iterator<Item = &'s [T]>) -> (f64, f6
     let (mut lo, mut hi) = ([f64::INFINITY; 8], [f64::NEG_INFINITY; 8]);
     for xs in slices {
         let chunks = xs.chunks_exact(8);
-        let rest = chunks.remainder();
+        // The remainder as one more chunk, NaN-padded (NaN is ignored):
+        // a tree's ranges are rows cut at the diagonal, a few values each,
+        // and a scalar loop over their remainders cost more than the rest.
+        let mut rest = [f64::NAN; 8];
+        for (r, x) in rest.iter_mut().zip(chunks.remainder()) {
+            *r = x.f64();
+        }
         for c in chunks {
+            let c: [f64; 8] = std::array::from_fn(|i| c[i].f64());
             for i in 0..8 {
-                let x = c[i].f64();
-                lo[i] = if x < lo[i] { x } else { lo[i] };
-                hi[i] = if x > hi[i] { x } else { hi[i] };
+                lo[i] = if c[i] < lo[i] { c[i] } else { lo[i] };
+                hi[i] = if c[i] > hi[i] { c[i] } else { hi[i] };
             }
         }
-        for (i, x) in rest.iter().enumerate() {
-            let x = x.f64();
-            lo[i] = if x < lo[i] { x } else { lo[i] };
-            hi[i] = if x > hi[i] { x } else { hi[i] };
+        for i in 0..8 {
+            lo[i] = if rest[i] < lo[i] { rest[i] } else { lo[i] };
+            hi[i] = if rest[i] > hi[i] { rest[i] } else { hi[i] };
         }
     }
     (
@@ -493,6 +512,19 @@ impl Structure {
     ) -> Result<ArrayD<T>, StructureError> {
         self.with_shifted(s, lengths, INFERENCE, |e, o, sh, ls| {
             e.marginals_only(cx, o, &sh.scores, ls)
+        })
+    }
+
+    /// [`Structure::marginals_only`] keeping what the backward reuses
+    /// (give it to [`Structure::marginals_vjp_at`] with the same scores).
+    pub fn marginals_saved<T: Real>(
+        &self,
+        cx: &Context,
+        s: &ArrayD<T>,
+        lengths: Option<&[usize]>,
+    ) -> Result<(ArrayD<T>, Option<State>), StructureError> {
+        self.with_shifted(s, lengths, INFERENCE, |e, o, sh, ls| {
+            e.marginals_saved(cx, o, &sh.scores, ls)
         })
     }
 

@@ -324,6 +324,42 @@ fn sparsemap_vjp_over_the_forwards_saved_solution_equals_solving_again() {
 }
 
 #[test]
+fn marginals_vjp_over_the_forwards_saved_state_equals_computing_it_again() {
+    // Two threads, so that the batch is split into lane groups on both.
+    let cx = Context::cpu(2);
+    every_case(|e, o, size, seed| {
+        let s = scores(e, 3, size, 1.0, seed);
+        let full = e.sizes(s.shape(), None).unwrap();
+        // Unequal lengths (padding in the lanes) where the layout allows.
+        let ls: Vec<usize> = full
+            .iter()
+            .enumerate()
+            .map(|(b, &n)| n.saturating_sub(b % 2))
+            .collect();
+        let ls = if e.sizes(s.shape(), Some(&ls)).is_ok() {
+            ls
+        } else {
+            full
+        };
+        let g = scores(e, 3, size, 1.0, seed + 3);
+        let (value, state) = e.marginals_saved(&cx, o, &s, &ls).unwrap();
+        assert_eq!(
+            value,
+            e.marginals(&cx, o, &s, &ls).unwrap().1,
+            "{}",
+            name(e, o)
+        );
+        let at = Saved {
+            value: &value,
+            state: state.as_ref(),
+        };
+        let reused = e.marginals_vjp(&cx, o, &s, &ls, &g, Some(at)).unwrap();
+        let again = e.marginals_vjp(&cx, o, &s, &ls, &g, None).unwrap();
+        assert_eq!(reused, again, "{} size {size}", name(e, o));
+    });
+}
+
+#[test]
 fn keep_parts_keeps_exactly_the_entries_some_structure_uses() {
     for &e in engines() {
         for o in OPTIONS {

@@ -8,7 +8,7 @@ use super::structure::{
     check_lengths, check_same_shape, Engine, Options, Saved, State, Statistics, StructureError,
 };
 use super::{
-    brute, matrix_tree_lanes, nonprojective, on_gpu, projective, projective_lanes, sparsemap,
+    brute, matrix_tree_batch, nonprojective, on_gpu, projective, projective_lanes, sparsemap,
 };
 use crate::context::Context;
 use crate::metrics::TreeStats;
@@ -107,7 +107,7 @@ const MAP_GROUP: usize = 8;
 /// chart is barely larger than its sentences. The group size follows the
 /// thread count (each sentence's lane is computed alone, so results do
 /// not).
-fn lane_groups(cx: &Context, lengths: &[usize], group: usize) -> Vec<Vec<usize>> {
+pub(super) fn lane_groups(cx: &Context, lengths: &[usize], group: usize) -> Vec<Vec<usize>> {
     let batch = lengths.len();
     let mut order: Vec<usize> = (0..batch).collect();
     order.sort_by_key(|&b| lengths[b]);
@@ -227,117 +227,6 @@ fn projective_lanes<T: Real>(
     (log_z, mu, dmu)
 }
 
-/// Non-projective marginals (or, with a direction `g`, their tangent
-/// `∇² log Z · g`) over the batch in groups of [`matrix_tree_lanes::LANES`]
-/// sentences sorted by length, groups spread across threads; a sentence
-/// whose lane fails its rounding-error bound is computed alone by the
-/// subtraction-free walk. Returns log Z and µ (without `g`) or the
-/// tangent (with it), in batch order.
-fn nonprojective_lanes<T: Real>(
-    cx: &Context,
-    s: &ArrayD<T>,
-    lengths: &[usize],
-    g: Option<&ArrayD<T>>,
-    single_root: bool,
-) -> (Vec<f64>, ArrayD<T>) {
-    use matrix_tree_lanes::{Pack, LANES};
-    let batch = lengths.len();
-    // Lanes never interact, so results do not depend on the grouping.
-    let groups = lane_groups(cx, lengths, LANES);
-    let np = s.shape()[1];
-    let s_flat = s.as_standard_layout();
-    let s_flat = s_flat.as_slice().expect("standard layout");
-    let g_flat = g.map(|g| g.as_standard_layout());
-    let g_flat = g_flat
-        .as_ref()
-        .map(|g| g.as_slice().expect("standard layout"));
-    // One sentence's (n+1)² block of `x`, for the walk.
-    let sentence = |x: &[T], b: usize| {
-        let items = &x[b * np * np..(b + 1) * np * np];
-        block(
-            &ArrayView2::from_shape((np, np), items).expect("[N+1, N+1]"),
-            lengths[b],
-        )
-    };
-    let run_group = |members: &[usize]| {
-        let n = members.iter().map(|&b| lengths[b]).max().unwrap_or(0);
-        let n1 = n + 1;
-        let mut lens = [0; LANES];
-        let mut sv = matrix_tree_lanes::buffer(n1 * n1, Pack([f64::NAN; LANES]));
-        let mut dv =
-            matrix_tree_lanes::buffer(if g.is_some() { n1 * n1 } else { 0 }, Pack([0.0; LANES]));
-        for (l, &b) in members.iter().enumerate() {
-            let len = lengths[b];
-            lens[l] = len;
-            // Diagonals too (a plain loop): the kernel gives them no arc.
-            for h in 0..=len {
-                let src = (b * np + h) * np;
-                for m in 1..=len {
-                    sv[h * n1 + m][l] = s_flat[src + m].f64();
-                }
-                if let Some(g) = g_flat {
-                    for m in 1..=len {
-                        dv[h * n1 + m][l] = g[src + m].f64();
-                    }
-                }
-            }
-        }
-        let group = matrix_tree_lanes::factor(n, lens, &sv, single_root);
-        let mu = group.marginals();
-        let sums = group.sums_to_one(&mu);
-        let out = if g.is_some() {
-            matrix_tree_lanes::recycle(mu);
-            group.tangent(&dv)
-        } else {
-            mu
-        };
-        // Each lane's (log Z, block), the walk's where the lane failed.
-        let blocks = members
-            .iter()
-            .enumerate()
-            .map(|(l, &b)| {
-                let len = lengths[b];
-                if len == 0 {
-                    return (0.0, vec![0.0]);
-                }
-                if !(group.accurate[l] && sums[l]) {
-                    let sb = sentence(s_flat, b);
-                    return match g_flat {
-                        Some(gf) => {
-                            let d = sentence(gf, b);
-                            (0.0, nonprojective::jvp_by_walk(len, &sb, &d, single_root).1)
-                        }
-                        None => nonprojective::marginals_by_walk(len, &sb, single_root),
-                    };
-                }
-                let k1 = len + 1;
-                // The kernel leaves column 0 and the diagonal 0.
-                let mut v = vec![0.0; k1 * k1];
-                for h in 0..k1 {
-                    for m in 1..k1 {
-                        v[h * k1 + m] = out[h * n1 + m][l];
-                    }
-                }
-                (group.log_z[l], v)
-            })
-            .collect::<Vec<_>>();
-        for spare in [sv, dv, out] {
-            matrix_tree_lanes::recycle(spare);
-        }
-        blocks
-    };
-    let results = cx.map_in_order(groups.len(), |i| run_group(&groups[i]));
-    let mut log_z = vec![0.0; batch];
-    let mut blocks = vec![Vec::new(); batch];
-    for (members, lanes) in groups.iter().zip(results) {
-        for (&b, (lz, v)) in members.iter().zip(lanes) {
-            log_z[b] = lz;
-            blocks[b] = v;
-        }
-    }
-    (log_z, unblock(s.shape(), lengths, &blocks))
-}
-
 fn lengths_of(members: &[usize], lengths: &[usize]) -> Vec<usize> {
     members.iter().map(|&b| lengths[b]).collect()
 }
@@ -390,7 +279,8 @@ impl Tree {
             let (log_z, mu, _) = projective_lanes(cx, s, lengths, None, self.single_root);
             return Ok((log_z, mu));
         }
-        Ok(nonprojective_lanes(cx, s, lengths, None, self.single_root))
+        let (log_z, mu, _) = matrix_tree_batch::marginals(cx, s, lengths, self.single_root, false);
+        Ok((log_z, mu))
     }
 
     /// The VJP of the marginals with upstream `g`: `∇² log Z · g`, exact.
@@ -410,7 +300,14 @@ impl Tree {
             let (_, _, dmu) = projective_lanes(cx, s, lengths, Some(g), self.single_root);
             return Ok(dmu.expect("a direction was given"));
         }
-        Ok(nonprojective_lanes(cx, s, lengths, Some(g), self.single_root).1)
+        Ok(matrix_tree_batch::vjp(
+            cx,
+            s,
+            lengths,
+            g,
+            self.single_root,
+            None,
+        ))
     }
 
     fn sparsemap_blocks<T: Real>(
@@ -709,9 +606,45 @@ impl<T: Real> Engine<T> for DependencyTrees {
         s: &ArrayD<T>,
         ls: &[usize],
         g: &ArrayD<T>,
-        _at: Option<Saved<'_, T>>,
+        at: Option<Saved<'_, T>>,
     ) -> Result<ArrayD<T>, StructureError> {
-        self.tree(o).marginals_vjp(cx, s, ls, g)
+        let tree = self.tree(o);
+        let factored = at
+            .and_then(|a| a.state)
+            .and_then(|st| st.downcast_ref::<matrix_tree_batch::Factored>());
+        match factored {
+            Some(f) if !tree.projective => {
+                check_shape(s.shape(), ls)?;
+                check_same_shape(g.shape(), s.shape())?;
+                Ok(matrix_tree_batch::vjp(
+                    cx,
+                    s,
+                    ls,
+                    g,
+                    tree.single_root,
+                    Some(f),
+                ))
+            }
+            _ => tree.marginals_vjp(cx, s, ls, g),
+        }
+    }
+
+    /// Non-projective trees keep their factored Laplacians on the CPU.
+    fn marginals_saved(
+        &self,
+        cx: &Context,
+        o: Options,
+        s: &ArrayD<T>,
+        ls: &[usize],
+    ) -> Result<(ArrayD<T>, Option<State>), StructureError> {
+        let tree = self.tree(o);
+        if tree.projective {
+            return tree.marginals(cx, s, ls).map(|(_, mu)| (mu, None));
+        }
+        check_shape(s.shape(), ls)?;
+        let (_, mu, factored) = matrix_tree_batch::marginals(cx, s, ls, tree.single_root, true);
+        let state: Option<State> = factored.map(|f| std::sync::Arc::new(f) as State);
+        Ok((mu, state))
     }
 
     fn sample(
