@@ -207,11 +207,17 @@ impl Context {
                 scope.spawn(|_| work());
             }
             work();
-            // The caller, out of indices, waits for the helpers' last ones
-            // awake (yielding its core to whoever needs it): asleep, it
-            // was woken 20–30 µs after they finished.
-            while done.load(Ordering::Acquire) < n {
-                std::thread::yield_now();
+            // The caller, out of indices, waits a little for the helpers'
+            // last ones awake (yielding its core to whoever needs it):
+            // asleep, it was woken 20–30 µs after they finished. Only a
+            // little, so that a long item (a SparseMAP solve) does not
+            // keep a core busy; then the scope's own wait, which blocks,
+            // or inside this pool (a nested call) takes other jobs.
+            if pool.current_thread_index().is_none() {
+                let until = std::time::Instant::now() + CALLER_SPIN;
+                while done.load(Ordering::Acquire) < n && std::time::Instant::now() < until {
+                    std::thread::yield_now();
+                }
             }
         });
         slots
@@ -224,6 +230,11 @@ impl Context {
             .collect()
     }
 }
+
+/// How long the caller of [`Context::map_in_order`], out of indices,
+/// waits awake for the helpers' last items before it sleeps: a few
+/// matrix-tree groups' worth at n = 40.
+const CALLER_SPIN: std::time::Duration = std::time::Duration::from_micros(200);
 
 #[cfg(test)]
 mod tests {
@@ -277,6 +288,55 @@ mod tests {
         assert_eq!(distinct.len(), 3, "{ids:?}");
         assert!(ids.contains(&caller));
         assert_eq!((one.threads(), three.threads()), (1, 3));
+    }
+
+    /// `f` run on a thread of its own, its result or panic back within
+    /// a minute (a hang fails the test instead of stalling the suite).
+    fn within_a_minute<R: Send + 'static>(
+        f: impl FnOnce() -> R + Send + 'static,
+    ) -> std::thread::Result<R> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)));
+        });
+        rx.recv_timeout(Duration::from_secs(60))
+            .expect("map_in_order hung")
+    }
+
+    #[test]
+    fn a_panic_on_the_caller_or_on_a_helper_reaches_the_caller() {
+        // Items long enough that the caller and both helpers take some.
+        for on_helper in [false, true] {
+            let outcome = within_a_minute(move || {
+                let cx = Context::cpu(3);
+                cx.map_in_order(24, |i| {
+                    std::thread::sleep(Duration::from_millis(2));
+                    let helper = rayon::current_thread_index().is_some();
+                    if helper == on_helper && i >= 3 {
+                        panic!("item {i} failed");
+                    }
+                    i
+                })
+            });
+            let payload = outcome.expect_err("the panic was passed on");
+            let text = payload
+                .downcast_ref::<String>()
+                .cloned()
+                .unwrap_or_default();
+            assert!(text.contains("failed"), "helper {on_helper}: {text:?}");
+        }
+    }
+
+    #[test]
+    fn a_call_inside_an_item_completes() {
+        let outcome = within_a_minute(|| {
+            let cx = Context::cpu(2);
+            cx.map_in_order(6, |i| {
+                cx.map_in_order(5, |j| i * 10 + j).iter().sum::<usize>()
+            })
+        });
+        let want: Vec<usize> = (0..6).map(|i| 50 * i + 10).collect();
+        assert_eq!(outcome.expect("no panic"), want);
     }
 
     #[test]

@@ -210,8 +210,17 @@ impl<'g> Executor<'g> {
             Op::Param(p) => ops::Fwd::plain(params[*p].clone()),
             Op::Latent(l) => {
                 let lengths = node.inputs.get(1).map(|&j| lengths_of(get(j)));
-                latent_forward(self.cx, l, get(node.inputs[0]), lengths.as_deref(), env)
-                    .map_err(|message| ExecError::Structure { node: i, message })?
+                // Its state is kept for a backward only where one will run.
+                let keep = env.train && self.needs_grad[i];
+                latent_forward(
+                    self.cx,
+                    l,
+                    get(node.inputs[0]),
+                    lengths.as_deref(),
+                    keep,
+                    env,
+                )
+                .map_err(|message| ExecError::Structure { node: i, message })?
             }
             Op::Dropout(_) if reuse_aux.is_some() => {
                 let mask = reuse_aux.expect("checked");
@@ -700,6 +709,7 @@ fn latent_forward<T: Real>(
     l: &LatentOp,
     s: &ArrayD<T>,
     lengths: Option<&[usize]>,
+    keep: bool,
     env: &mut Env,
 ) -> Result<ops::Fwd<T>, String> {
     // The data's own checks name the example; this one guards every
@@ -718,8 +728,9 @@ fn latent_forward<T: Real>(
     let r = match &l.mapping {
         Mapping::Argmax { .. } => st.map(cx, s, lengths).map(ops::Fwd::plain),
         // Training keeps what the exact backward reuses (the matrix-tree
-        // factors: it need not factor again).
-        Mapping::Marg { via: None } if env.train => {
+        // factors: it need not factor again) when the scores need a
+        // gradient.
+        Mapping::Marg { via: None } if keep => {
             st.marginals_saved(cx, s, lengths)
                 .map(|(out, state)| ops::Fwd {
                     out,

@@ -10,8 +10,11 @@
 //! sentence, term by term in the same order, but with fused multiply-adds
 //! (one rounding where the one-sentence kernel has two: the rounding-error
 //! analysis behind the bound holds for either), with its own pivots and its
-//! own rounding-error bound, so a lane's results (and whether it is
-//! accurate) never depend on which sentences share its group:
+//! own rounding-error bound, so a lane's values (and whether it is
+//! accurate) never depend on which sentences share its group (only the
+//! sign of a zero can: an update whose multiplier is zero in all eight
+//! lanes is skipped, one zero in some lanes is applied, and `x − 0·y`
+//! can turn −0 into +0):
 //!
 //! * a sentence shorter than the group's `n` is padded with an identity
 //!   block in its Laplacian (no arcs into or out of the padding), which
@@ -113,6 +116,18 @@ pub struct Group {
     pub log_z: Pack,
     /// Whether the lane's rounding-error bounds are within [`TOLERANCE`].
     pub accurate: [bool; LANES],
+}
+
+#[cfg(test)]
+impl Group {
+    /// Every weight doubled: a state no factoring of these scores gives.
+    pub fn double_weights(&mut self) {
+        for p in &mut self.a {
+            for x in p.iter_mut() {
+                *x *= 2.0;
+            }
+        }
+    }
 }
 
 /// The instruction sets the kernels are compiled for, widest first.
@@ -448,17 +463,35 @@ fn usable_pivot(p: f64) -> bool {
 /// n = 40) stay in L1 while the trailing rows stream past once per panel.
 const PANEL: usize = 8;
 
+/// [`factor_panels`] with panels of [`PANEL`] columns.
+#[inline(always)]
+fn factor_in_place(
+    lu: &mut [Pack],
+    n: usize,
+    pivots: &mut [[usize; LANES]],
+) -> (Pack, [bool; LANES]) {
+    factor_panels(lu, n, pivots, PANEL)
+}
+
 /// `PL = L̂Û` in place per lane (multipliers below the diagonal, `Û` on
 /// and above), the row each lane swapped row `k` with recorded in
 /// `pivots[k]`. Returns each
 /// lane's `log |det L|` and whether every pivot it met was usable; a lane
 /// with an unusable pivot continues with pivot 1 (its numbers are
 /// discarded) so that no infinity is made.
+///
+/// A panel as wide as the matrix is the plain row-by-row elimination
+/// (every update made at its step; the tests' reference): narrower
+/// panels give every entry the same updates in the same order, so the
+/// same values (a zero may differ in sign: a multiplier that is zero in
+/// all lanes of a pack skips its update, and per-lane row swaps regroup
+/// the lanes of a pack between the two orders).
 #[inline(always)]
-fn factor_in_place(
+fn factor_panels(
     lu: &mut [Pack],
     n: usize,
     pivots: &mut [[usize; LANES]],
+    panel: usize,
 ) -> (Pack, [bool; LANES]) {
     let mut ok = [true; LANES];
     // |det| as a mantissa in [1, 2) times 2^exponent: one logarithm per
@@ -469,7 +502,7 @@ fn factor_in_place(
     let mut coef = vec![ZERO; n];
     let mut k0 = 0;
     while k0 < n {
-        let kb = (k0 + PANEL).min(n);
+        let kb = (k0 + panel.max(1)).min(n);
         for k in k0..kb {
             let mut best = lu[k * n + k].map(f64::abs);
             let mut arg = [k; LANES];
@@ -520,9 +553,9 @@ fn factor_in_place(
         }
         // The panel's rows of U right of the panel, then the trailing
         // rows: each entry takes the panel's updates in the order the
-        // row-by-row elimination gave them (the same bits), a tile of
-        // columns at a time while the panel's rows stay in L1 (row by
-        // row, every step streamed the whole trailing matrix from L2).
+        // row-by-row elimination gave them, a tile of columns at a time
+        // while the panel's rows stay in L1 (row by row, every step
+        // streamed the whole trailing matrix from L2).
         if kb < n {
             for i in k0 + 1..n {
                 let ks = k0..i.min(kb);
@@ -700,8 +733,8 @@ fn error_bounds(lu: &[Pack], v: &[Pack], n: usize, lens: &[usize; LANES]) -> (Pa
 /// `out += w ⊙ G(v)` over the arcs (`(n+1)²`), `G` the coefficients of
 /// [`super::matrix_tree::coefficient`]. The `(h, m)` entry of `L⁻ᵀ` is
 /// `v`'s `(m, h)`: the rows of words run [`COEFFICIENT_ROWS`] at a time,
-/// so that `v` is read along its rows too (down its columns, each pack
-/// was a miss: as long as the two tangent products together at n = 40).
+/// so that `v` is read along its rows too (down its columns, every pack
+/// read is a line of its own, n + 1 packs apart).
 #[inline(always)]
 fn weighted_coefficients(n: usize, w: &[Pack], v: &[Pack], single_root: bool, out: &mut [Pack]) {
     let n1 = n + 1;
@@ -902,7 +935,6 @@ impl Group {
 }
 
 #[cfg(test)]
-#[cfg(test)]
 mod tests {
     use super::super::matrix_tree;
     use super::*;
@@ -919,10 +951,15 @@ mod tests {
         alone: Vec<(Vec<f64>, Vec<f64>)>,
     }
 
-    fn case(seed: u64) -> Case {
+    /// Lengths that fill a group unevenly: one panel of the LU and part
+    /// of a second.
+    const SHORT: [usize; LANES] = [13, 1, 7, 13, 12, 2, 9, 5];
+    /// Longer ones, whose LU has panels in the middle (n > 2·PANEL).
+    const LONG: [usize; LANES] = [41, 17, 40, 3, 33, 41, 9, 24];
+
+    fn case(seed: u64, lens: [usize; LANES]) -> Case {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-        let lens = [13, 1, 7, 13, 12, 2, 9, 5];
-        let n = 13;
+        let n = lens.into_iter().max().unwrap_or(0);
         let n1 = n + 1;
         let mut s = vec![Pack([f64::NAN; LANES]); n1 * n1];
         let mut ds = vec![ZERO; n1 * n1];
@@ -959,8 +996,13 @@ mod tests {
             }
             NARROWED.set(Some(v));
             assert_eq!(vectors(), v);
-            for (seed, single_root) in [(1, true), (2, false)] {
-                let c = case(seed);
+            for (seed, single_root, lens) in [
+                (1, true, SHORT),
+                (2, false, SHORT),
+                (3, true, LONG),
+                (4, false, LONG),
+            ] {
+                let c = case(seed, lens);
                 let group = factor(c.n, c.lens, &c.s, single_root);
                 let (mu, dmu) = (group.marginals(), group.tangent(&c.ds));
                 let n1 = c.n + 1;
@@ -984,6 +1026,62 @@ mod tests {
             }
         }
         NARROWED.set(None);
-        assert!(checked >= 2, "no copy ran");
+        assert!(checked >= 4, "no copy ran");
+    }
+
+    /// The padded Laplacian of `lens` lanes, standard normal scores with
+    /// about a third of the arcs absent (−∞: weight 0, so whole packs of
+    /// multipliers are zero and skipped).
+    fn laplacian_of(seed: u64, n: usize, lens: [usize; LANES], single_root: bool) -> Vec<Pack> {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let n1 = n + 1;
+        let mut s = vec![Pack([f64::NAN; LANES]); n1 * n1];
+        for (l, &len) in lens.iter().enumerate() {
+            for h in 0..=len {
+                for m in (1..=len).filter(|&m| m != h) {
+                    s[h * n1 + m][l] = if rng.random_bool(0.3) {
+                        f64::NEG_INFINITY
+                    } else {
+                        rng.sample(rand_distr::StandardNormal)
+                    };
+                }
+            }
+        }
+        let (a, _) = shifted_weights(n, &s, single_root);
+        let mut lu = buffer(n * n, ZERO);
+        laplacian(n, &a, single_root, &mut lu);
+        pad_with_identity(n, &lens, &mut lu);
+        lu
+    }
+
+    #[test]
+    fn panels_of_eight_give_the_values_of_the_row_by_row_elimination() {
+        let same = |a: f64, b: f64| a == b || (a.is_nan() && b.is_nan());
+        let mut seed = 0;
+        for n in [1, 7, 8, 9, 16, 17, 24, 41] {
+            let lens = [n, n, n - 1, n / 2, 1, n, 2 * n / 3, n / 3 + 1];
+            for single_root in [true, false] {
+                for _ in 0..3 {
+                    seed += 1;
+                    let what = format!("n={n} single={single_root} seed={seed}");
+                    let lu = laplacian_of(seed, n, lens, single_root);
+                    let start: Vec<[usize; LANES]> = (0..n).map(|i| [i; LANES]).collect();
+                    let (mut rows, mut rows_pivots) = (lu.clone(), start.clone());
+                    let (mut panels, mut panels_pivots) = (lu, start);
+                    let want = factor_panels(&mut rows, n, &mut rows_pivots, n);
+                    let got = factor_in_place(&mut panels, n, &mut panels_pivots);
+                    assert_eq!(got.1, want.1, "{what}: usable pivots");
+                    assert_eq!(panels_pivots, rows_pivots, "{what}: pivots");
+                    for l in 0..LANES {
+                        assert!(same(got.0[l], want.0[l]), "{what}: log det lane {l}");
+                    }
+                    for (i, (x, y)) in panels.iter().zip(&rows).enumerate() {
+                        for l in 0..LANES {
+                            assert!(same(x[l], y[l]), "{what}: entry {i} lane {l}");
+                        }
+                    }
+                }
+            }
+        }
     }
 }

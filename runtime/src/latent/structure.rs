@@ -284,7 +284,7 @@ fn extremes<'s, T: Real + 's>(slices: impl Iterator<Item = &'s [T]>) -> (f64, f6
         let chunks = xs.chunks_exact(8);
         // The remainder as one more chunk, NaN-padded (NaN is ignored):
         // a tree's ranges are rows cut at the diagonal, a few values each,
-        // and a scalar loop over their remainders cost more than the rest.
+        // so a large share of the values sits in remainders.
         let mut rest = [f64::NAN; 8];
         for (r, x) in rest.iter_mut().zip(chunks.remainder()) {
             *r = x.f64();
