@@ -214,6 +214,8 @@ impl Context {
             // keep a core busy; then the scope's own wait, which blocks,
             // or inside this pool (a nested call) takes other jobs.
             if pool.current_thread_index().is_none() {
+                #[cfg(test)]
+                SPINS.with(|c| c.set(c.get() + 1));
                 let until = std::time::Instant::now() + CALLER_SPIN;
                 while done.load(Ordering::Acquire) < n && std::time::Instant::now() < until {
                     std::thread::yield_now();
@@ -235,6 +237,12 @@ impl Context {
 /// waits awake for the helpers' last items before it sleeps: a few
 /// matrix-tree groups' worth at n = 40.
 const CALLER_SPIN: std::time::Duration = std::time::Duration::from_micros(200);
+
+#[cfg(test)]
+thread_local! {
+    /// The awake waits this thread has begun as a caller.
+    static SPINS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
 
 #[cfg(test)]
 mod tests {
@@ -303,16 +311,27 @@ mod tests {
             .expect("map_in_order hung")
     }
 
+    /// Marks that an item runs on the caller or on a helper, then waits
+    /// (up to ten seconds) until an item has run on the other too: so
+    /// that both take items whatever the machine's load.
+    fn both_roles_run(started: &[AtomicUsize; 2]) -> bool {
+        let helper = rayon::current_thread_index().is_some();
+        started[helper as usize].fetch_add(1, Ordering::SeqCst);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while started[!helper as usize].load(Ordering::SeqCst) == 0 && Instant::now() < deadline {
+            std::thread::yield_now();
+        }
+        helper
+    }
+
     #[test]
     fn a_panic_on_the_caller_or_on_a_helper_reaches_the_caller() {
-        // Items long enough that the caller and both helpers take some.
         for on_helper in [false, true] {
             let outcome = within_a_minute(move || {
                 let cx = Context::cpu(3);
+                let started = [AtomicUsize::new(0), AtomicUsize::new(0)];
                 cx.map_in_order(24, |i| {
-                    std::thread::sleep(Duration::from_millis(2));
-                    let helper = rayon::current_thread_index().is_some();
-                    if helper == on_helper && i >= 3 {
+                    if both_roles_run(&started) == on_helper {
                         panic!("item {i} failed");
                     }
                     i
@@ -328,15 +347,26 @@ mod tests {
     }
 
     #[test]
-    fn a_call_inside_an_item_completes() {
+    fn a_call_inside_an_item_completes_and_waits_asleep_on_a_helper() {
         let outcome = within_a_minute(|| {
             let cx = Context::cpu(2);
+            let started = [AtomicUsize::new(0), AtomicUsize::new(0)];
             cx.map_in_order(6, |i| {
-                cx.map_in_order(5, |j| i * 10 + j).iter().sum::<usize>()
+                let helper = both_roles_run(&started);
+                let before = SPINS.with(|c| c.get());
+                let sum: usize = cx.map_in_order(5, |j| i * 10 + j).iter().sum();
+                (sum, helper, SPINS.with(|c| c.get()) - before)
             })
         });
-        let want: Vec<usize> = (0..6).map(|i| 50 * i + 10).collect();
-        assert_eq!(outcome.expect("no panic"), want);
+        let results = outcome.expect("no panic");
+        let sums: Vec<usize> = results.iter().map(|r| r.0).collect();
+        assert_eq!(sums, (0..6).map(|i| 50 * i + 10).collect::<Vec<_>>());
+        // A helper's nested call leaves the waiting to the scope (which
+        // runs other jobs there); the caller's own waits awake.
+        for &(_, helper, spins) in &results {
+            assert_eq!(spins, usize::from(!helper), "helper {helper}: {results:?}");
+        }
+        assert!(results.iter().any(|r| r.1) && results.iter().any(|r| !r.1));
     }
 
     #[test]

@@ -186,7 +186,10 @@ impl<'g> Executor<'g> {
             .collect()
     }
 
-    /// Evaluates node `i` reading inputs through `get`.
+    /// Evaluates node `i` reading inputs through `get`; a latent keeps
+    /// its state for a backward when `backward_follows` (the main pass)
+    /// and it is training with scores that need a gradient.
+    #[allow(clippy::too_many_arguments)]
     fn eval<'v, T: Real>(
         &self,
         i: NodeId,
@@ -195,6 +198,7 @@ impl<'g> Executor<'g> {
         batch: &Batch<T>,
         env: &mut Env,
         reuse_aux: Option<&ArrayD<T>>,
+        backward_follows: bool,
     ) -> Result<ops::Fwd<T>, ExecError> {
         let node = &self.graph.nodes[i];
         Ok(match &node.op {
@@ -210,8 +214,9 @@ impl<'g> Executor<'g> {
             Op::Param(p) => ops::Fwd::plain(params[*p].clone()),
             Op::Latent(l) => {
                 let lengths = node.inputs.get(1).map(|&j| lengths_of(get(j)));
-                // Its state is kept for a backward only where one will run.
-                let keep = env.train && self.needs_grad[i];
+                // Its state is kept for a backward only where one will run
+                // (a surrogate's re-run reads values only).
+                let keep = backward_follows && env.train && self.needs_grad[i];
                 latent_forward(
                     self.cx,
                     l,
@@ -275,7 +280,7 @@ impl<'g> Executor<'g> {
             let f = {
                 let values = &pass.values;
                 let get = |j: NodeId| &**values[j].as_ref().expect("inputs precede their users");
-                self.eval(i, &get, params, batch, &mut env, None)?
+                self.eval(i, &get, params, batch, &mut env, None, true)?
             };
             // Data are validated when loaded and parameters through their
             // gradients; every computed value is checked.
@@ -352,6 +357,7 @@ impl<'g> Executor<'g> {
                             .as_ref()
                             .and_then(ops::Aux::array)
                             .filter(|_| matches!(node.op, Op::Dropout(_))),
+                        false,
                     )?
                     .out
                 }
@@ -738,13 +744,13 @@ fn latent_forward<T: Real>(
                 })
         }
         Mapping::Marg { .. } => st.marginals_only(cx, s, lengths).map(ops::Fwd::plain),
-        // The solution is kept only where the exact backward reads it;
-        // a surrogate projects elsewhere.
+        // The solution is kept only where the exact backward will read
+        // it; a surrogate projects elsewhere.
         Mapping::SparseMap { max_iter, via } => st
             .sparsemap_saved(cx, s, lengths, *max_iter, None)
             .map(|(out, state)| ops::Fwd {
                 out,
-                aux: state.filter(|_| via.is_none()).map(ops::Aux::State),
+                aux: state.filter(|_| keep && via.is_none()).map(ops::Aux::State),
             }),
         Mapping::Sample { .. } if env.train => st.sample(s, lengths, env.rng).map(ops::Fwd::plain),
         Mapping::Sample { .. } => st.map(cx, s, lengths).map(ops::Fwd::plain),

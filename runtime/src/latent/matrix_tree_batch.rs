@@ -47,7 +47,9 @@ impl Factored {
 
 /// The most a forward keeps for its backward (beyond, the backward
 /// factors again): 256 MiB, at batch 32 on two threads (four groups of
-/// eight) sentences of up to about 720 words.
+/// eight) sentences of up to about 720 words. More threads make more,
+/// smaller groups, each as large as its longest sentence: on 16 threads
+/// (16 groups of two) the budget binds near 360 words.
 pub const KEEP_BYTES: usize = 256 << 20;
 
 /// What [`marginals`] keeps for `groups` of `N + 1 = np`: each group's
@@ -192,13 +194,15 @@ fn longest(members: &[usize], lengths: &[usize]) -> usize {
     members.iter().map(|&b| lengths[b]).max().unwrap_or(0)
 }
 
-/// Factors one group of `s` and checks each lane (bound and sums).
+/// Factors one group of `s` and checks each lane (bound and sums); with
+/// `kept`, fingerprints its scores for a later backward (else 0).
 fn factor_group<T: Real>(
     s: &[T],
     np: usize,
     members: &[usize],
     lengths: &[usize],
     single_root: bool,
+    kept: bool,
 ) -> (FactoredGroup, Vec<Pack>) {
     let n = longest(members, lengths);
     let mut lens = [0; LANES];
@@ -211,7 +215,11 @@ fn factor_group<T: Real>(
     let mu = group.marginals();
     let sums = group.sums_to_one(&mu);
     let trusted = std::array::from_fn(|l| group.accurate[l] && sums[l]);
-    let fingerprint = fingerprint(s, np, members, lengths);
+    let fingerprint = if kept {
+        fingerprint(s, np, members, lengths)
+    } else {
+        0
+    };
     let members = members.to_vec();
     (
         FactoredGroup {
@@ -244,7 +252,7 @@ pub fn marginals<T: Real>(
     let results = cx.map_in_order(groups.len(), |i| {
         let mut chunks = slots[i].lock().unwrap_or_else(PoisonError::into_inner);
         let members = &groups[i];
-        let (fg, mu) = factor_group(s_flat, np, members, lengths, single_root);
+        let (fg, mu) = factor_group(s_flat, np, members, lengths, single_root, keep);
         let n1 = longest(members, lengths) + 1;
         let lens = lengths_of(members, lengths);
         write_lanes(&mut chunks, &lens, &fg.trusted, np, &mu, n1);
@@ -315,7 +323,7 @@ pub fn vjp<T: Real>(
         let fg = match saved.map(|f| &f.groups[i]) {
             Some(fg) if fg.fingerprint == fingerprint(s_flat, np, members, lengths) => fg,
             _ => {
-                let (fg, mu) = factor_group(s_flat, np, members, lengths, single_root);
+                let (fg, mu) = factor_group(s_flat, np, members, lengths, single_root, false);
                 matrix_tree_lanes::recycle(mu);
                 fresh = fg;
                 &fresh

@@ -14,7 +14,8 @@
 //! accurate) never depend on which sentences share its group (only the
 //! sign of a zero can: an update whose multiplier is zero in all eight
 //! lanes is skipped, one zero in some lanes is applied, and `x − 0·y`
-//! can turn −0 into +0):
+//! can turn −0 into +0; in a lane that overflowed, `0·∞` makes a NaN,
+//! but such a lane fails its checks and is computed by the walk):
 //!
 //! * a sentence shorter than the group's `n` is padded with an identity
 //!   block in its Laplacian (no arcs into or out of the padding), which

@@ -116,6 +116,7 @@ fn sum_of_sums<D: Num>(buf: &mut [D], a: &[D], b: &[D], sum: impl Fn(&[D]) -> D)
 /// a third of a MAP call's time).
 #[inline(always)]
 fn max_of_sums(_: &mut [f64], a: &[f64], b: &[f64]) -> f64 {
+    debug_assert_eq!(a.len(), b.len(), "a span's halves pair up");
     let b = &b[..a.len()];
     let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
     let rest = ca
@@ -494,6 +495,61 @@ mod tests {
     use super::super::brute;
     use super::*;
     use rand::{Rng, SeedableRng};
+
+    /// The sums stored, then their largest (NaN never wins): Viterbi's
+    /// sum of sums before [`max_of_sums`] fused the two passes.
+    fn max_of_stored_sums(a: &[f64], b: &[f64]) -> f64 {
+        let xs: Vec<f64> = a.iter().zip(b).map(|(x, y)| x + y).collect();
+        let chunks = xs.chunks_exact(4);
+        let rest = chunks.remainder();
+        let mut m = [NEG; 4];
+        for c in chunks {
+            for l in 0..4 {
+                m[l] = if c[l] > m[l] { c[l] } else { m[l] };
+            }
+        }
+        m.iter()
+            .chain(rest)
+            .fold(NEG, |a, &x| if x > a { x } else { a })
+    }
+
+    #[test]
+    fn the_fused_maximum_of_sums_has_the_stored_sums_bits() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(40);
+        let special = [
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            NEG,
+            f64::INFINITY,
+            f64::NAN,
+            1e308,
+            5e-324,
+        ];
+        // Half the cases from zeros of both signs, −∞, NaN and −1 only,
+        // so that the largest sum is often a tie of +0 and −0 (which one
+        // wins depends on the order of the comparisons).
+        let ties = [0.0, -0.0, NEG, f64::NAN, -1.0];
+        let draw = |rng: &mut rand_chacha::ChaCha8Rng, tied: bool| {
+            if tied {
+                ties[rng.random_range(0..ties.len())]
+            } else if rng.random_bool(0.5) {
+                special[rng.random_range(0..special.len())]
+            } else {
+                rng.random::<f64>() * 4.0 - 2.0
+            }
+        };
+        for case in 0..20_000 {
+            let tied = case % 2 == 0;
+            let draw = |rng: &mut rand_chacha::ChaCha8Rng| draw(rng, tied);
+            let k = rng.random_range(0..14);
+            let a: Vec<f64> = (0..k).map(|_| draw(&mut rng)).collect();
+            let b: Vec<f64> = (0..k).map(|_| draw(&mut rng)).collect();
+            let (got, want) = (max_of_sums(&mut [], &a, &b), max_of_stored_sums(&a, &b));
+            assert_eq!(got.to_bits(), want.to_bits(), "{a:?} + {b:?}");
+        }
+    }
 
     use brute::random_scores;
 
