@@ -20,6 +20,7 @@ pub mod schedule;
 pub mod tensorboard;
 pub mod text_limit;
 pub mod train;
+pub(crate) mod vectors;
 
 pub use context::Context;
 pub use real::Real;

@@ -38,6 +38,7 @@
 //! subtraction-free walk instead.
 
 use super::matrix_tree::{exp_nonpositive_fused, TOLERANCE};
+use crate::vectors::widest_vectors;
 
 /// Sentences per group: one 512-bit vector per entry; wider groups
 /// spread a batch over fewer threads and lengthen the rows swept per step.
@@ -129,72 +130,6 @@ impl Group {
             }
         }
     }
-}
-
-/// The instruction sets the kernels are compiled for, widest first.
-#[derive(Clone, Copy, Debug, PartialEq, PartialOrd)]
-enum Vectors {
-    Baseline,
-    Avx2Fma,
-    Avx512Fma,
-}
-
-/// The widest [`Vectors`] this CPU runs.
-fn widest_supported() -> Vectors {
-    #[cfg(target_arch = "x86_64")]
-    {
-        let fma = std::is_x86_feature_detected!("fma");
-        if fma && std::is_x86_feature_detected!("avx512f") {
-            return Vectors::Avx512Fma;
-        }
-        if fma && std::is_x86_feature_detected!("avx2") {
-            return Vectors::Avx2Fma;
-        }
-    }
-    Vectors::Baseline
-}
-
-#[cfg(test)]
-thread_local! {
-    /// A narrower [`Vectors`] than the CPU's for this thread's kernels, so
-    /// that tests run every copy.
-    static NARROWED: std::cell::Cell<Option<Vectors>> = const { std::cell::Cell::new(None) };
-}
-
-/// The [`Vectors`] the kernels run with.
-fn vectors() -> Vectors {
-    let widest = widest_supported();
-    #[cfg(test)]
-    if let Some(v) = NARROWED.get() {
-        return if v < widest { v } else { widest };
-    }
-    widest
-}
-
-/// Calls `$body` (on the arguments, through `#[inline(always)]`
-/// kernels) compiled for [`vectors`], chosen at run time: AVX-512 (one
-/// 512-bit register per [`Pack`]), else AVX2, both with fused
-/// multiply-adds, else the target's baseline. The kernels' `mul_add`s are
-/// single instructions on the first two (and on targets whose baseline
-/// has FMA); elsewhere they are correct but slow calls.
-macro_rules! widest_vectors {
-    (($($arg:ident: $ty:ty),*) -> $ret:ty $body:block) => {{
-        #[cfg(target_arch = "x86_64")]
-        {
-            #[target_feature(enable = "avx512f,fma")]
-            fn avx512($($arg: $ty),*) -> $ret $body
-            #[target_feature(enable = "avx2,fma")]
-            fn avx2($($arg: $ty),*) -> $ret $body
-            match vectors() {
-                // SAFETY: the CPU has the features the copy is compiled for.
-                Vectors::Avx512Fma => return unsafe { avx512($($arg),*) },
-                // SAFETY: as above.
-                Vectors::Avx2Fma => return unsafe { avx2($($arg),*) },
-                Vectors::Baseline => {}
-            }
-        }
-        $body
-    }};
 }
 
 /// Factors a group: `s` holds `(n+1)²` packs (row-major; NaN = no arc,
@@ -989,14 +924,8 @@ mod tests {
 
     #[test]
     fn every_instruction_set_agrees_with_the_one_sentence_kernel_within_1e_12() {
-        let widest = widest_supported();
         let mut checked = 0;
-        for v in [Vectors::Baseline, Vectors::Avx2Fma, Vectors::Avx512Fma] {
-            if v > widest {
-                continue;
-            }
-            NARROWED.set(Some(v));
-            assert_eq!(vectors(), v);
+        crate::vectors::for_each_supported(|v| {
             for (seed, single_root, lens) in [
                 (1, true, SHORT),
                 (2, false, SHORT),
@@ -1025,8 +954,7 @@ mod tests {
                 }
                 checked += 1;
             }
-        }
-        NARROWED.set(None);
+        });
         assert!(checked >= 4, "no copy ran");
     }
 

@@ -98,16 +98,16 @@ unsafe fn inside_outside_avx2<D: Num>(
     inside_outside::<D>(n, s, single_root)
 }
 
-/// `sum_q (a_q + b_q)` in the chart's semiring through a scratch buffer
-/// (log-sum-exp for the inside pass). A function, not a closure, so it
-/// inlines into the vector-compiled copy.
+/// `log Σ_q exp(a_q + b_q)`, the inside pass's sum of sums, through a
+/// scratch buffer. A function, not a closure, so it inlines into the
+/// vector-compiled copy.
 #[inline(always)]
-fn sum_of_sums<D: Num>(buf: &mut [D], a: &[D], b: &[D], sum: impl Fn(&[D]) -> D) -> D {
+fn lse_of_sums<D: Num>(buf: &mut [D], a: &[D], b: &[D]) -> D {
     let xs = &mut buf[..a.len()];
     for ((x, &p), &q) in xs.iter_mut().zip(a).zip(b) {
         *x = p.add(q);
     }
-    sum(xs)
+    D::lse(xs)
 }
 
 /// `max_q (a_q + b_q)` (−∞ if none; NaN never wins): Viterbi's sum of
@@ -345,9 +345,7 @@ pub fn sample(
     single_root: bool,
     rng: &mut impl rand::Rng,
 ) -> Vec<usize> {
-    let c = inside_fastest(n, s, |buf: &mut [f64], a: &[f64], b: &[f64]| {
-        sum_of_sums(buf, a, b, f64::lse)
-    });
+    let c = inside_fastest(n, s, lse_of_sums);
     backtrack(n, s, single_root, &c, |xs| {
         let total = f64::lse(xs);
         let u: f64 = rng.random();
@@ -384,9 +382,7 @@ fn inside_outside<D: Num>(
         ir,
         ilt,
         inner,
-    } = inside(n, s, |buf: &mut [D], a: &[D], b: &[D]| {
-        sum_of_sums(buf, a, b, D::lse)
-    });
+    } = inside(n, s, lse_of_sums);
     // Adjoints of the chart entries (the outside pass, as reverse mode).
     // A chart written both along rows and down columns gets two
     // accumulators, one per layout; its adjoint is their sum.

@@ -307,30 +307,11 @@ pub fn solve_active_set_within(
     // products and updates are most of the time (with the eight sums of
     // `dot`, an exact SST step took 9% less than the build before). The
     // same operations in the same order in every copy, so the same bits.
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has the feature the copy is compiled for.
-            return unsafe { active_set_avx512(s, map, max_iter) };
+    crate::vectors::widest_vectors!(
+        (s: &[f64], map: &dyn Fn(&[f64]) -> Vec<f64>, max_iter: usize) -> Solution {
+            active_set(s, map, max_iter)
         }
-        if std::is_x86_feature_detected!("avx2") {
-            // SAFETY: as above.
-            return unsafe { active_set_avx2(s, map, max_iter) };
-        }
-    }
-    active_set(s, map, max_iter)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn active_set_avx512(s: &[f64], map: &dyn Fn(&[f64]) -> Vec<f64>, max_iter: usize) -> Solution {
-    active_set(s, map, max_iter)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn active_set_avx2(s: &[f64], map: &dyn Fn(&[f64]) -> Vec<f64>, max_iter: usize) -> Solution {
-    active_set(s, map, max_iter)
+    )
 }
 
 #[inline(always)]
@@ -1046,33 +1027,20 @@ mod tests {
         let baseline = active_set(&s, &oracle, EXACT_ITERATIONS);
         assert!(baseline.structures.len() > 20, "a face of many trees");
         let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-        let mut wide = Vec::new();
+        let mut copies = Vec::new();
+        crate::vectors::for_each_supported(|copy| {
+            let sol = solve_active_set_within(&s, &oracle, EXACT_ITERATIONS);
+            assert_eq!(sol.iterations, baseline.iterations, "{copy:?}");
+            assert_eq!(sol.structures, baseline.structures, "{copy:?}");
+            assert_eq!(bits(&sol.weights), bits(&baseline.weights), "{copy:?}");
+            assert_eq!(bits(&sol.mu), bits(&baseline.mu), "{copy:?}");
+            copies.push(copy);
+        });
         #[cfg(target_arch = "x86_64")]
-        {
-            if std::is_x86_feature_detected!("avx512f") {
-                // SAFETY: the CPU has the feature the copy is compiled for.
-                wide.push(("avx512", unsafe {
-                    active_set_avx512(&s, &oracle, EXACT_ITERATIONS)
-                }));
-            }
-            if std::is_x86_feature_detected!("avx2") {
-                // SAFETY: as above.
-                wide.push(("avx2", unsafe {
-                    active_set_avx2(&s, &oracle, EXACT_ITERATIONS)
-                }));
-            }
-            assert!(!wide.is_empty(), "no vector copy ran on this x86-64 CPU");
-        }
-        wide.push((
-            "chosen",
-            solve_active_set_within(&s, &oracle, EXACT_ITERATIONS),
-        ));
-        for (copy, sol) in &wide {
-            assert_eq!(sol.iterations, baseline.iterations, "{copy}");
-            assert_eq!(sol.structures, baseline.structures, "{copy}");
-            assert_eq!(bits(&sol.weights), bits(&baseline.weights), "{copy}");
-            assert_eq!(bits(&sol.mu), bits(&baseline.mu), "{copy}");
-        }
+        assert!(
+            copies.len() > 1,
+            "no vector copy ran on this x86-64 CPU: {copies:?}"
+        );
     }
 
     /// An independent solver: accelerated projected gradient on the
