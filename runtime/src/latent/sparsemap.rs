@@ -162,10 +162,20 @@ fn sparse(z: &[f64]) -> Sparse {
         .collect()
 }
 
-/// `⟨z, v⟩` for a sparse `z` and a dense `v`.
+/// `⟨z, v⟩` for a sparse `z` and a dense `v`, in four interleaved sums
+/// (a single one chains every addition to the last: the Gram rows, one
+/// product per active structure per iteration, waited on it).
 #[inline(always)]
 fn sdot(z: &Sparse, v: &[f64]) -> f64 {
-    z.iter().map(|&(i, x)| x * v[i]).sum()
+    let mut acc = [0.0; 4];
+    let c = z.chunks_exact(4);
+    let tail: f64 = c.remainder().iter().map(|&(i, x)| x * v[i]).sum();
+    for q in c {
+        for l in 0..4 {
+            acc[l] += q[l].1 * v[q[l].0];
+        }
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
 }
 
 /// `⟨a, b⟩` of two sparse structures, by merging their index lists.
@@ -540,22 +550,13 @@ fn combine_into(mu: &mut [f64], structures: &[Sparse], weights: &[f64]) {
     }
 }
 
-/// `g ← (⟨y, d⟩)_y` over the structures, `d` dense, each product in four
-/// interleaved sums (a single one chains every addition to the last).
+/// `g ← (⟨y, d⟩)_y` over the structures, `d` dense: a new structure's
+/// Gram row (through a dense copy of it), or the structures' products
+/// with a gradient.
 #[inline(never)]
 fn gram_row(g: &mut Vec<f64>, structures: &[Sparse], d: &[f64]) {
     g.clear();
-    for y in structures {
-        let mut acc = [0.0; 4];
-        let c = y.chunks_exact(4);
-        let tail: f64 = c.remainder().iter().map(|&(i, x)| x * d[i]).sum();
-        for q in c {
-            for l in 0..4 {
-                acc[l] += q[l].1 * d[q[l].0];
-            }
-        }
-        g.push((acc[0] + acc[1]) + (acc[2] + acc[3]) + tail);
-    }
+    g.extend(structures.iter().map(|y| sdot(y, d)));
 }
 
 /// The affine hull of a polytope of structures whose only equalities are
@@ -917,7 +918,8 @@ impl Solution {
         if let Some(hull) = &self.interior {
             return hull.direction(g);
         }
-        let r: Vec<f64> = self.structures.iter().map(|z| sdot(z, g)).collect();
+        let mut r = Vec::with_capacity(self.structures.len());
+        gram_row(&mut r, &self.structures, g);
         let beta = match &self.factor {
             Some(chol) => chol.kkt(&r, 0.0),
             None => Cholesky::of(&self.structures).kkt(&r, 0.0),
