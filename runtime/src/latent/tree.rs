@@ -327,6 +327,7 @@ impl Tree {
             if max_iter < sparsemap::EXACT_ITERATIONS {
                 return sparsemap::solve_active_set_within(&v, &map, max_iter);
             }
+            super::projection_record::record(n, self.single_root, self.projective, &v);
             let hull = std::sync::Arc::new(self.affine_hull(n));
             // Moment matching starts from the scores given (SPIGOT-CE's:
             // their marginals are the point it moves by a small step), else

@@ -1,0 +1,260 @@
+//! Replays exact tree projections recorded from a real run (see
+//! `lsmc_runtime::latent::projection_record`) through the active set alone
+//! (not the hull projection and moment matching that `solve_exact` tries
+//! first: those answer SPIGOT-CE's interior points), so that the solver
+//! can be timed and studied without the model around it:
+//!
+//! ```text
+//! LSMC_RECORD_PROJECTIONS=/tmp/p.txt lsmc bench models/sst/sparsemap.lsm \
+//!     --steps 20 --threads 1 --repeats 1 --set 'z=sparsemap(s, max_iter = 500)'
+//! cargo run --release -p lsmc-runtime --example replay_projections -- /tmp/p.txt
+//! ```
+//!
+//! Prints, per band of sentence lengths, the faces' sizes, the active
+//! set's iterations (one MAP call each) and its time per projection; then
+//! what the final faces alone cost when handed over in one go (their Gram
+//! matrices and one dense Cholesky each: a floor under any method that
+//! lists the face's trees).
+//!
+//! `--many-per-pass` instead counts what a column generation that adds
+//! many trees per oracle pass would need: each round adds, for every arc,
+//! the best tree through it when it improves on the current point (what
+//! one max-product inside-outside pass yields; here one MAP call per arc
+//! stands in for it, so only counts are printed, not times), and the
+//! restricted problem is solved exactly over the pool. Every answer is
+//! checked against the plain active set's.
+//!
+//! Options: `--every K` replays every K-th record; `--lengths A-B` only
+//! sentences of A to B words.
+
+use lsmc_runtime::latent::{brute, nonprojective, projection_record, projective, sparsemap};
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+struct Options {
+    path: String,
+    every: usize,
+    lengths: (usize, usize),
+    many_per_pass: bool,
+}
+
+fn options() -> Result<Options, String> {
+    let usage = "usage: replay_projections FILE [--every K] [--lengths A-B] [--many-per-pass]";
+    let mut args = std::env::args().skip(1);
+    let mut o = Options {
+        path: String::new(),
+        every: 1,
+        lengths: (1, usize::MAX),
+        many_per_pass: false,
+    };
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--every" => {
+                let k = args.next().ok_or(usage)?;
+                o.every = k
+                    .parse()
+                    .ok()
+                    .filter(|&k| k >= 1)
+                    .ok_or(format!("--every takes a whole number ≥ 1, not {k:?}"))?;
+            }
+            "--lengths" => {
+                let r = args.next().ok_or(usage)?;
+                let bad = || format!("--lengths takes A-B (e.g. 10-29), not {r:?}");
+                let (a, b) = r.split_once('-').ok_or_else(bad)?;
+                o.lengths = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+            }
+            "--many-per-pass" => o.many_per_pass = true,
+            _ if o.path.is_empty() && !a.starts_with('-') => o.path = a,
+            _ => return Err(format!("unexpected {a:?}; {usage}")),
+        }
+    }
+    if o.path.is_empty() {
+        return Err(usage.into());
+    }
+    Ok(o)
+}
+
+/// A highest-scoring tree under `v`, as a 0/1 arc vector.
+fn map_tree(p: &projection_record::Projection, v: &[f64]) -> Vec<f64> {
+    let n1 = p.n + 1;
+    let s = |h: usize, m: usize| v[h * n1 + m];
+    let heads = if p.projective {
+        projective::map(p.n, &s, p.single_root)
+    } else {
+        nonprojective::map(p.n, &s, p.single_root)
+    };
+    brute::indicator(&heads)
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+type Sparse = Vec<(usize, f64)>;
+
+fn sparse(y: &[f64]) -> Sparse {
+    y.iter()
+        .enumerate()
+        .filter(|p| *p.1 != 0.0)
+        .map(|(i, &x)| (i, x))
+        .collect()
+}
+
+/// The final face's Gram matrix and a dense (row-major, right-looking)
+/// Cholesky of it: seconds for each, and the factor's flops.
+fn factor_face(face: &[Sparse], parts: usize) -> (f64, f64, f64) {
+    let k = face.len();
+    let t = Instant::now();
+    let mut dense = vec![0.0; parts];
+    let mut g = vec![0.0; k * k];
+    for a in 0..k {
+        for &(i, x) in &face[a] {
+            dense[i] = x;
+        }
+        for b in 0..=a {
+            g[a * k + b] = face[b].iter().map(|&(i, x)| x * dense[i]).sum();
+        }
+        for &(i, _) in &face[a] {
+            dense[i] = 0.0;
+        }
+    }
+    let gram = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    for j in 0..k {
+        let d = (g[j * k + j] - dot(&g[j * k..j * k + j], &g[j * k..j * k + j]))
+            .max(1e-12)
+            .sqrt();
+        g[j * k + j] = d;
+        for i in j + 1..k {
+            let x = g[i * k + j] - dot(&g[i * k..i * k + j], &g[j * k..j * k + j]);
+            g[i * k + j] = x / d;
+        }
+    }
+    std::hint::black_box(&g);
+    (gram, t.elapsed().as_secs_f64(), (k as f64).powi(3) / 3.0)
+}
+
+/// Column generation with many trees per pass: rounds, pool size, face.
+fn many_per_pass(p: &projection_record::Projection) -> (usize, usize, sparsemap::Solution) {
+    let (n1, v) = (p.n + 1, &p.scores);
+    let mut pool: Vec<Vec<f64>> = vec![map_tree(p, v)];
+    let mut rounds = 0;
+    loop {
+        rounds += 1;
+        let sparse_pool: Vec<Sparse> = pool.iter().map(|y| sparse(y)).collect();
+        let from_pool = |w: &[f64]| {
+            let score = |y: &Sparse| y.iter().map(|&(i, x)| x * w[i]).sum::<f64>();
+            let best = (0..pool.len())
+                .max_by(|&a, &b| score(&sparse_pool[a]).total_cmp(&score(&sparse_pool[b])))
+                .expect("the pool is never empty");
+            pool[best].clone()
+        };
+        let sol = sparsemap::solve_active_set(v, &from_pool);
+        let r: Vec<f64> = v.iter().zip(&sol.mu).map(|(a, b)| a - b).collect();
+        let (at_mu, tol) = (dot(&sol.mu, &r), 1e-10 * (1.0 + dot(&r, &r).sqrt()));
+        let mut added = 0;
+        for m in 1..n1 {
+            for h in (0..n1).filter(|&h| h != m) {
+                // The best tree with the arc h → m: every other head of m barred.
+                let mut w = r.clone();
+                for h2 in (0..n1).filter(|&h2| h2 != h && h2 != m) {
+                    w[h2 * n1 + m] = -1e9;
+                }
+                let y = map_tree(p, &w);
+                if dot(&y, &r) > at_mu + tol && !pool.contains(&y) {
+                    pool.push(y);
+                    added += 1;
+                }
+            }
+        }
+        if added == 0 {
+            return (rounds, pool.len(), sol);
+        }
+    }
+}
+
+fn main() {
+    let o = options().unwrap_or_else(|e| {
+        eprintln!("error: {e}");
+        std::process::exit(2)
+    });
+    let text = std::fs::read_to_string(&o.path).unwrap_or_else(|e| {
+        eprintln!("error: cannot read {}: {e}", o.path);
+        std::process::exit(1)
+    });
+    // Per band of ten lengths: projections, Σ face, Σ iterations or
+    // rounds, Σ seconds or pool.
+    let mut bands: BTreeMap<usize, (usize, usize, usize, f64)> = BTreeMap::new();
+    let (mut solve_s, mut gram_s, mut chol_s, mut flops) = (0.0, 0.0, 0.0, 0.0);
+    for (i, line) in text.lines().enumerate().step_by(o.every) {
+        let p = projection_record::parse(line).unwrap_or_else(|e| {
+            eprintln!("error: {}:{}: {e}", o.path, i + 1);
+            std::process::exit(1)
+        });
+        if p.n < o.lengths.0 || p.n > o.lengths.1 {
+            continue;
+        }
+        let band = bands.entry(p.n / 10 * 10).or_default();
+        let map = |w: &[f64]| map_tree(&p, w);
+        let t = Instant::now();
+        let plain = sparsemap::solve_active_set(&p.scores, &map);
+        let dt = t.elapsed().as_secs_f64();
+        if o.many_per_pass {
+            let (rounds, pool, sol) = many_per_pass(&p);
+            let off = sol
+                .mu
+                .iter()
+                .zip(&plain.mu)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f64::max);
+            if off > 1e-6 {
+                eprintln!(
+                    "error: {}:{}: the two answers differ by {off:e}",
+                    o.path,
+                    i + 1
+                );
+                std::process::exit(1)
+            }
+            *band = (
+                band.0 + 1,
+                band.1 + sol.structures.len(),
+                band.2 + rounds,
+                band.3 + pool as f64,
+            );
+        } else {
+            solve_s += dt;
+            let (g, c, f) = factor_face(&plain.structures, p.scores.len());
+            (gram_s, chol_s, flops) = (gram_s + g, chol_s + c, flops + f);
+            *band = (
+                band.0 + 1,
+                band.1 + plain.structures.len(),
+                band.2 + plain.iterations,
+                band.3 + dt,
+            );
+        }
+    }
+    for (lo, (count, face, steps, x)) in bands {
+        let c = count as f64;
+        let (face, steps) = (face as f64 / c, steps as f64 / c);
+        if o.many_per_pass {
+            let pool = x / c;
+            println!(
+                "n {lo}-{}: {count} projections, face {face:.0} trees; {steps:.1} passes, pool {pool:.0} trees",
+                lo + 9
+            );
+        } else {
+            let ms = 1e3 * x / c;
+            println!(
+                "n {lo}-{}: {count} projections, face {face:.0} trees, {steps:.0} active-set iterations, {ms:.2} ms each",
+                lo + 9
+            );
+        }
+    }
+    if !o.many_per_pass {
+        println!(
+            "active set {solve_s:.3} s; the final faces handed over: Gram matrices {gram_s:.3} s, \
+             one dense Cholesky each {chol_s:.3} s ({:.2} GFlop)",
+            flops / 1e9
+        );
+    }
+}
