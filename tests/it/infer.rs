@@ -328,6 +328,38 @@ fn bench_times_sparsemap_with_and_without_the_saved_active_set() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("use it with --structure"));
 }
 
+/// `LSMC_RECORD_PROJECTIONS` records a projection when its forward solves
+/// it, not again when a VJP without saved state solves it anew: the
+/// bench's two SparseMAP timings each run one forward (no warm-up), and
+/// only the second re-solves in its backward.
+#[test]
+fn a_vjps_re_solve_does_not_record_the_projection_again() {
+    let dir = std::env::temp_dir().join(format!("lsmc-record-resolve-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let record = dir.join("projections.txt");
+    let o = Command::new(env!("CARGO_BIN_EXE_lsmc"))
+        .args([
+            "bench",
+            "--structure",
+            "projective",
+            "--batch",
+            "2",
+            "--n",
+            "5",
+        ])
+        .args(["--repeats", "1", "--warmup", "0", "--threads", "1"])
+        .args(["--sparsemap", "500", "--device", "cpu"])
+        .env(lsmc_runtime::latent::projection_record::VARIABLE, &record)
+        .output()
+        .expect("lsmc runs");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = std::fs::read_to_string(&record).unwrap();
+    // Two forwards of a batch of two sentences; the re-solve would add two.
+    assert_eq!(text.lines().count(), 4, "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// Sizes no machine holds, or a tree past `--max-words`, are refused
 /// before any scores are drawn (they aborted on allocation).
 #[test]

@@ -134,14 +134,15 @@ fn a_repeated_word_keeps_its_first_vector_wherever_it_repeats() {
     assert_eq!(v.get("c"), Some(&[4.0, 4.0][..]));
 }
 
-/// One exact SparseMAP step of the SST spec through `lsmc bench`, with
+/// One SparseMAP step of the SST spec through `lsmc bench` with an
+/// active-set budget of `max_iter` (exact from 500), with
 /// `LSMC_RECORD_PROJECTIONS` set to `record`.
-fn exact_step_recording_to(record: &Path) -> std::process::Output {
+fn step_recording_to(record: &Path, max_iter: usize) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_lsmc"))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .args(["bench", "models/sst/sparsemap.lsm"])
         .args("--steps 1 --repeats 1 --warmup 0 --threads 2".split(' '))
-        .args(["--set", "z=sparsemap(s, max_iter = 500)"])
+        .args(["--set", &format!("z=sparsemap(s, max_iter = {max_iter})")])
         .env(lsmc_runtime::latent::projection_record::VARIABLE, record)
         .output()
         .unwrap()
@@ -152,11 +153,11 @@ fn an_exact_step_records_each_sentences_projection_for_replay() {
     use lsmc_runtime::latent::projection_record::parse;
     let dir = scratch("record");
     let record = dir.join("projections.txt");
-    let o = exact_step_recording_to(&record);
+    let o = step_recording_to(&record, 500);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let text = std::fs::read_to_string(&record).unwrap();
-    // A batch of 32 sentences, each solved once (the backward reads the
-    // forward's saved answers), whole lines even from two workers.
+    // A batch of 32 sentences, each recorded once (the backward reads the
+    // forward's saved answers).
     assert_eq!(text.lines().count(), 32);
     for line in text.lines() {
         let p = parse(line).unwrap_or_else(|e| panic!("{e}: {line:.80}"));
@@ -172,11 +173,23 @@ fn an_exact_step_records_each_sentences_projection_for_replay() {
 #[test]
 fn a_record_that_cannot_be_opened_is_said_and_the_run_goes_on() {
     let dir = scratch("record-unopenable");
-    let o = exact_step_recording_to(&dir.join("no-such-dir").join("p.txt"));
+    let o = step_recording_to(&dir.join("no-such-dir").join("p.txt"), 500);
     assert!(o.status.success());
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(
         e.contains("LSMC_RECORD_PROJECTIONS: cannot open") && e.contains("no-such-dir"),
         "{e}"
+    );
+}
+
+#[test]
+fn truncated_projections_are_not_recorded() {
+    let dir = scratch("record-truncated");
+    let record = dir.join("projections.txt");
+    let o = step_recording_to(&record, 10);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        !record.exists(),
+        "nothing exact was solved, so nothing is written"
     );
 }

@@ -4,11 +4,14 @@
 //! any `lsmc` command, then replay the file with
 //! `cargo run --release -p lsmc-runtime --example replay_projections -- path`.
 //!
-//! One line per projection: the sentence length, `1` or `0` for a single
-//! root, `1` or `0` for projective trees, then the `(n+1)²` row-major arc
-//! scores, each written so that it
-//! reads back to the same bits. Lines are appended whole (one write each,
-//! under a lock), so concurrent workers never interleave them.
+//! One line per projection solved forward (a VJP's re-solve is not
+//! recorded again; empty sentences are skipped): the sentence length, `1`
+//! or `0` for a single root, `1` or `0` for projective trees, then the
+//! `(n+1)²` row-major arc scores, each finite score written so that it
+//! reads back to the same bits (a NaN reads back as a NaN, not its
+//! payload). Lines are appended whole (one write each, under a lock), so
+//! a process's workers never interleave them; several processes given
+//! the same file (a sweep's runs) append in turn, so give each its own.
 
 use std::io::Write;
 use std::sync::{Mutex, OnceLock};
@@ -46,7 +49,7 @@ fn sink() -> Option<&'static Mutex<std::fs::File>> {
 pub fn record(n: usize, single_root: bool, projective: bool, scores: &[f64]) {
     static FAILED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
     let Some(sink) = sink() else { return };
-    if FAILED.load(std::sync::atomic::Ordering::Relaxed) {
+    if n == 0 || FAILED.load(std::sync::atomic::Ordering::Relaxed) {
         return;
     }
     let text = line(n, single_root, projective, scores);
@@ -97,13 +100,16 @@ pub fn parse(text: &str) -> Result<Projection, String> {
         .enumerate()
         .map(|(i, x)| x.parse().map_err(|e| format!("score {i} ({x:?}): {e}")))
         .collect::<Result<Vec<f64>, String>>()?;
+    if n == 0 {
+        return Err("a sentence of 0 words: nothing to project".into());
+    }
     let want = n
         .checked_add(1)
         .and_then(|n1| n1.checked_mul(n1))
         .ok_or_else(|| format!("a sentence length of {n} has no (n+1)² layout"))?;
-    if n == 0 || scores.len() != want {
+    if scores.len() != want {
         return Err(format!(
-            "{} scores for a sentence of {n} words: expected (n+1)² = {want}, n ≥ 1",
+            "{} scores for a sentence of {n} words: expected (n+1)² = {want}",
             scores.len()
         ));
     }
@@ -156,7 +162,7 @@ mod tests {
                 "1 1 1 0 0 0",
                 "3 scores for a sentence of 1 words: expected (n+1)² = 4",
             ),
-            ("0 1 1 0", "n ≥ 1"),
+            ("0 1 1 0", "a sentence of 0 words"),
             ("18446744073709551615 1 1", "no (n+1)² layout"),
         ];
         for (text, says) in cases {

@@ -310,6 +310,10 @@ impl Tree {
         ))
     }
 
+    /// Each sentence's SparseMAP solution. `record`: exact projections
+    /// append their scores to `LSMC_RECORD_PROJECTIONS`' file — forward
+    /// solves only, so that a VJP's re-solve (no saved state) does not
+    /// record a projection twice.
     fn sparsemap_blocks<T: Real>(
         &self,
         cx: &Context,
@@ -317,6 +321,7 @@ impl Tree {
         lengths: &[usize],
         max_iter: usize,
         warm: Option<&ArrayD<T>>,
+        record: bool,
     ) -> Vec<sparsemap::Solution> {
         let warm = warm.and_then(|w| {
             let (b, n1) = (s.shape()[0], s.shape()[1]);
@@ -327,7 +332,9 @@ impl Tree {
             if max_iter < sparsemap::EXACT_ITERATIONS {
                 return sparsemap::solve_active_set_within(&v, &map, max_iter);
             }
-            super::projection_record::record(n, self.single_root, self.projective, &v);
+            if record {
+                super::projection_record::record(n, self.single_root, self.projective, &v);
+            }
             let hull = std::sync::Arc::new(self.affine_hull(n));
             // Moment matching starts from the scores given (SPIGOT-CE's:
             // their marginals are the point it moves by a small step), else
@@ -443,7 +450,7 @@ impl Tree {
         warm: Option<&ArrayD<T>>,
     ) -> Result<(ArrayD<T>, Vec<sparsemap::Solution>), StructureError> {
         check_shape(s.shape(), lengths)?;
-        let sols = self.sparsemap_blocks(cx, s, lengths, max_iter, warm);
+        let sols = self.sparsemap_blocks(cx, s, lengths, max_iter, warm, true);
         let blocks: Vec<&[f64]> = sols.iter().map(|x| x.mu.as_slice()).collect();
         Ok((unblock(s.shape(), lengths, &blocks), sols))
     }
@@ -458,7 +465,7 @@ impl Tree {
         max_iter: usize,
     ) -> Result<ArrayD<T>, StructureError> {
         check_shape(s.shape(), lengths)?;
-        let sols = self.sparsemap_blocks(cx, s, lengths, max_iter, None);
+        let sols = self.sparsemap_blocks(cx, s, lengths, max_iter, None, false);
         Self::sparsemap_vjp_over(&sols, s.shape(), lengths, g)
     }
 
