@@ -28,7 +28,8 @@
 //! Options: `--every K` replays every K-th record; `--lengths A-B` only
 //! sentences of A to B words.
 
-use lsmc_runtime::latent::{brute, nonprojective, projection_record, projective, sparsemap};
+use lsmc_runtime::latent::sparsemap::{self, sparse, Sparse};
+use lsmc_runtime::latent::{brute, nonprojective, projection_record, projective};
 use std::collections::BTreeMap;
 use std::time::Instant;
 
@@ -91,18 +92,13 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
-type Sparse = Vec<(usize, f64)>;
-
-fn sparse(y: &[f64]) -> Sparse {
-    y.iter()
-        .enumerate()
-        .filter(|p| *p.1 != 0.0)
-        .map(|(i, &x)| (i, x))
-        .collect()
-}
-
-/// The final face's Gram matrix and a dense Cholesky of it (row-major,
-/// left-looking: each entry one dot product of rows): seconds for each, and the factor's flops.
+/// The final face's Gram matrix (through a dense copy of each tree) and
+/// a dense Cholesky of it in one contiguous matrix (row-major,
+/// left-looking: each entry one dot product of rows): seconds for each,
+/// and the factor's flops. Not `sparsemap::Cholesky::of`, which builds
+/// the factor a row at a time from merged sparse products (what a VJP
+/// without the forward's factor does): over the faces of SST's first
+/// steps it took 7.35 s, more than solving them.
 fn factor_face(face: &[Sparse], parts: usize) -> (f64, f64, f64) {
     let k = face.len();
     let t = Instant::now();
@@ -139,10 +135,10 @@ fn factor_face(face: &[Sparse], parts: usize) -> (f64, f64, f64) {
 fn many_per_pass(p: &projection_record::Projection) -> (usize, usize, sparsemap::Solution) {
     let (n1, v) = (p.n + 1, &p.scores);
     let mut pool: Vec<Vec<f64>> = vec![map_tree(p, v)];
+    let mut sparse_pool: Vec<Sparse> = vec![sparse(&pool[0])];
     let mut rounds = 0;
     loop {
         rounds += 1;
-        let sparse_pool: Vec<Sparse> = pool.iter().map(|y| sparse(y)).collect();
         let from_pool = |w: &[f64]| {
             let score = |y: &Sparse| y.iter().map(|&(i, x)| x * w[i]).sum::<f64>();
             let best = (0..pool.len())
@@ -163,6 +159,7 @@ fn many_per_pass(p: &projection_record::Projection) -> (usize, usize, sparsemap:
                 }
                 let y = map_tree(p, &w);
                 if dot(&y, &r) > at_mu + tol && !pool.contains(&y) {
+                    sparse_pool.push(sparse(&y));
                     pool.push(y);
                     added += 1;
                 }

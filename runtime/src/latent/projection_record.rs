@@ -63,10 +63,11 @@ pub fn record(n: usize, single_root: bool, projective: bool, scores: &[f64]) {
 
 /// One record's text, newline included.
 pub fn line(n: usize, single_root: bool, projective: bool, scores: &[f64]) -> String {
+    use std::fmt::Write as _;
     let mut text = format!("{n} {} {}", u8::from(single_root), u8::from(projective));
     for x in scores {
         // `{:?}` prints the shortest decimal that reads back to the same f64.
-        text.push_str(&format!(" {x:?}"));
+        write!(text, " {x:?}").expect("writing to a String cannot fail");
     }
     text.push('\n');
     text

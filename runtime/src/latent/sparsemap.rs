@@ -153,8 +153,9 @@ mod lanes {
     }
 }
 
+/// A dense structure's nonzero parts.
 #[inline(always)]
-fn sparse(z: &[f64]) -> Sparse {
+pub fn sparse(z: &[f64]) -> Sparse {
     z.iter()
         .enumerate()
         .filter(|(_, &v)| v != 0.0)
