@@ -13,6 +13,7 @@ pub mod matrix_tree_lanes;
 mod mtt_reference;
 pub mod nonprojective;
 pub mod on_gpu;
+mod part_scan;
 pub mod projection_record;
 pub mod projective;
 pub mod projective_lanes;

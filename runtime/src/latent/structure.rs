@@ -12,6 +12,7 @@
 //! give each item's true size (categories, or words) and default to the
 //! full size. Padding never takes part, and is zero in every output.
 
+use super::part_scan::{self, PartMask};
 use super::registry;
 use crate::context::Context;
 use crate::real::Real;
@@ -19,6 +20,7 @@ use lsmc_ir::structures::Descriptor;
 use ndarray::ArrayD;
 use rand_chacha::ChaCha8Rng;
 use std::any::Any;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Why a structured computation cannot give an answer.
@@ -274,39 +276,6 @@ pub struct Shifted<'a, T: Clone> {
     shifts: Vec<(f64, usize)>,
 }
 
-/// The smallest and largest of the values in `slices`, NaN ignored (±∞
-/// when there is none), eight lanes at a time: this pass reads every
-/// score of every structured call, and one value at a time it cost a
-/// third of Eisner's MAP at n = 80.
-fn extremes<'s, T: Real + 's>(slices: impl Iterator<Item = &'s [T]>) -> (f64, f64) {
-    let (mut lo, mut hi) = ([f64::INFINITY; 8], [f64::NEG_INFINITY; 8]);
-    for xs in slices {
-        let chunks = xs.chunks_exact(8);
-        // The remainder as one more chunk, NaN-padded (NaN is ignored):
-        // a tree's ranges are rows cut at the diagonal, a few values each,
-        // so a large share of the values sits in remainders.
-        let mut rest = [f64::NAN; 8];
-        for (r, x) in rest.iter_mut().zip(chunks.remainder()) {
-            *r = x.f64();
-        }
-        for c in chunks {
-            let c: [f64; 8] = std::array::from_fn(|i| c[i].f64());
-            for i in 0..8 {
-                lo[i] = if c[i] < lo[i] { c[i] } else { lo[i] };
-                hi[i] = if c[i] > hi[i] { c[i] } else { hi[i] };
-            }
-        }
-        for i in 0..8 {
-            lo[i] = if rest[i] < lo[i] { rest[i] } else { lo[i] };
-            hi[i] = if rest[i] > hi[i] { rest[i] } else { hi[i] };
-        }
-    }
-    (
-        lo.into_iter().fold(f64::INFINITY, f64::min),
-        hi.into_iter().fold(f64::NEG_INFINITY, f64::max),
-    )
-}
-
 /// The largest highest part score an item keeps unshifted (see [`Shifted`]).
 pub const UNSHIFTED: f64 = 1e4;
 
@@ -348,16 +317,21 @@ impl<'a, T: Real> Shifted<'a, T> {
         let flat = s.as_standard_layout();
         let values = flat.as_slice().expect("standard layout");
         let per = values.len() / ls.len().max(1);
-        let parts: Vec<Vec<std::ops::Range<usize>>> = ls
-            .iter()
-            .map(|&size| e.part_ranges(&s.shape()[1..], size))
-            .collect();
+        // Items of one size share their parts: ranges and mask made once.
+        let mut parts: HashMap<usize, (Vec<std::ops::Range<usize>>, PartMask)> = HashMap::new();
+        for &size in ls {
+            parts.entry(size).or_insert_with(|| {
+                let ranges = e.part_ranges(&s.shape()[1..], size);
+                let mask = PartMask::of(&ranges);
+                (ranges, mask)
+            });
+        }
         // Read first: each item's range, checked against the limit.
         let mut shifts = Vec::with_capacity(ls.len());
-        for (b, (&size, ranges)) in ls.iter().zip(&parts).enumerate() {
+        for (b, &size) in ls.iter().enumerate() {
             let k = e.parts_per_structure(o, size);
             let item = &values[b * per..(b + 1) * per];
-            let (lo, hi) = extremes(ranges.iter().map(|r| &item[r.clone()]));
+            let (lo, hi) = part_scan::extremes(item, &parts[&size].1);
             if !(lo.is_finite() && hi.is_finite()) {
                 shifts.push((0.0, k));
                 continue;
@@ -380,7 +354,8 @@ impl<'a, T: Real> Shifted<'a, T> {
         }
         let mut scores = flat.into_owned();
         let out = scores.as_slice_mut().expect("standard layout");
-        for (b, (shift, ranges)) in shifts.iter_mut().zip(&parts).enumerate() {
+        for (b, (shift, &size)) in shifts.iter_mut().zip(ls).enumerate() {
+            let ranges = &parts[&size].0;
             let c = T::of(shift.0);
             shift.0 = c.f64();
             let item = &mut out[b * per..(b + 1) * per];
