@@ -1,7 +1,7 @@
 //! The instruction sets the numerical kernels are compiled for, chosen at
 //! run time, so that one binary serves every x86-64 machine: the
-//! matrix-tree lanes and SparseMAP's active set run through
-//! [`widest_vectors!`], and tests narrow the choice per thread to run
+//! matrix-tree lanes, SparseMAP's active set and the part scan of every
+//! structured call run through [`widest_vectors!`], and tests narrow the choice per thread to run
 //! every copy the CPU has.
 
 /// The instruction sets the kernels are compiled for, widest first.
