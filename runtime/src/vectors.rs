@@ -1,8 +1,8 @@
 //! The instruction sets the numerical kernels are compiled for, chosen at
 //! run time, so that one binary serves every x86-64 machine: the
 //! matrix-tree lanes, SparseMAP's active set and the part scan of every
-//! structured call run through [`widest_vectors!`], and tests narrow the choice per thread to run
-//! every copy the CPU has.
+//! structured call run through [`widest_vectors!`], and tests narrow the
+//! choice per thread to run every copy the CPU has.
 
 /// The instruction sets the kernels are compiled for, widest first.
 #[derive(Clone, Copy, Debug, PartialEq, PartialOrd)]

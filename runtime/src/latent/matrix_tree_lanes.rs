@@ -856,6 +856,8 @@ impl Group {
     #[inline(always)]
     fn tangent_any(&self, ds: &[Pack]) -> Vec<Pack> {
         let (n, n1) = (self.n, self.n + 1);
+        // `da` is taken uncleared: every entry is written below.
+        debug_assert_eq!((self.a.len(), ds.len()), (n1 * n1, n1 * n1));
         let mut da = buffer_to_overwrite(n1 * n1);
         for (d, (a, g)) in da.iter_mut().zip(self.a.iter().zip(ds)) {
             for l in 0..LANES {
@@ -977,7 +979,7 @@ mod tests {
         let bits = |packs: &[Pack]| -> Vec<u64> {
             packs.iter().flat_map(|p| p.map(f64::to_bits)).collect()
         };
-        let run = |stale: bool| {
+        let run = |stale: bool, single_root: bool| {
             SPARE.with_borrow_mut(Vec::clear);
             if stale {
                 for _ in 0..SPARE_BUFFERS {
@@ -985,7 +987,7 @@ mod tests {
                 }
             }
             let c = case(5, LONG);
-            let group = factor(c.n, c.lens, &c.s, true);
+            let group = factor(c.n, c.lens, &c.s, single_root);
             let out = (
                 bits(&[group.log_z]),
                 bits(&group.marginals()),
@@ -994,10 +996,18 @@ mod tests {
             SPARE.with_borrow_mut(Vec::clear);
             out
         };
-        let (fresh, stale) = (run(false), run(true));
-        assert_eq!(fresh.0, stale.0, "log-partition");
-        assert_eq!(fresh.1, stale.1, "marginals");
-        assert_eq!(fresh.2, stale.2, "tangent");
+        let mut checked = 0;
+        crate::vectors::for_each_supported(|v| {
+            for single_root in [true, false] {
+                let (fresh, stale) = (run(false, single_root), run(true, single_root));
+                let what = format!("{v:?} single={single_root}");
+                assert_eq!(fresh.0, stale.0, "log-partition, {what}");
+                assert_eq!(fresh.1, stale.1, "marginals, {what}");
+                assert_eq!(fresh.2, stale.2, "tangent, {what}");
+                checked += 1;
+            }
+        });
+        assert!(checked >= 2, "no copy ran");
     }
 
     /// The padded Laplacian of `lens` lanes, standard normal scores with

@@ -35,8 +35,9 @@ impl PartMask {
 }
 
 /// The smallest and largest of `item`'s parts as `mask` gives them, NaN
-/// ignored (±∞ when there is none); `item` holds at least the values up to
-/// the mask's last part.
+/// ignored (±∞ when there is none), a zero always +0 (which of −0 and +0
+/// a lane meets first depends on where the item's parts lie); `item`
+/// holds at least the values up to the mask's last part.
 pub fn extremes<T: Real>(item: &[T], mask: &PartMask) -> (f64, f64) {
     let values = &item[..mask.keep.len()];
     let keep = &mask.keep[..];
@@ -78,7 +79,7 @@ fn masked_extremes<T: Real>(values: &[T], keep: &[u8]) -> (f64, f64) {
         lo = if x < lo { x } else { lo };
         hi = if x > hi { x } else { hi };
     }
-    (lo, hi)
+    (lo + 0.0, hi + 0.0)
 }
 
 #[cfg(test)]
@@ -94,8 +95,8 @@ mod tests {
             .flat_map(|r| item[r.clone()].iter().map(|x| x.f64()));
         let parts: Vec<f64> = parts.filter(|x| !x.is_nan()).collect();
         (
-            parts.iter().copied().fold(f64::INFINITY, f64::min),
-            parts.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            parts.iter().copied().fold(f64::INFINITY, f64::min) + 0.0,
+            parts.iter().copied().fold(f64::NEG_INFINITY, f64::max) + 0.0,
         )
     }
 
@@ -122,10 +123,11 @@ mod tests {
         }
     }
 
-    /// Every structure's parts at every size up to 12 in items padded to
-    /// 14, values anywhere (NaN, ±∞, ±0, extremes planted just outside
-    /// the parts): every instruction set's copy gives the plain scan's
-    /// values, in f32 and f64.
+    /// Every structure's parts at every size up to the full 14 (padded
+    /// below it), values anywhere (NaN, ±∞, ±0, extremes planted just
+    /// outside the parts, or on the first and last part — the last often
+    /// in the scan's tail —, or −0 the extreme): every instruction set's
+    /// copy gives the plain scan's bits, in f32 and f64.
     #[test]
     fn every_copy_finds_the_plain_scans_extremes_of_every_structures_parts() {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
@@ -141,7 +143,7 @@ mod tests {
         let mut checked = 0;
         for &e in super::super::registry::engines::<f64>() {
             let name = e.descriptor().name;
-            for size in 0..=12usize {
+            for size in 0..=14usize {
                 let shape = e.descriptor().scores.shape_of(1, 14, 14);
                 let shape = &shape[1..];
                 let per: usize = shape.iter().product();
@@ -164,12 +166,35 @@ mod tests {
                             *x = if i % 2 == 0 { 1e9 } else { -1e9 };
                         }
                     }
+                    // The extremes on the first and the last part.
+                    let parts = ranges.iter().filter(|r| !r.is_empty());
+                    let first = parts.clone().map(|r| r.start).min();
+                    let last = parts.map(|r| r.end).max();
+                    if let (3, Some(first), Some(last)) = (trial % 4, first, last) {
+                        let (low, high) = if trial % 8 == 3 {
+                            (first, last - 1)
+                        } else {
+                            (last - 1, first)
+                        };
+                        item[low] = -1e6;
+                        item[high] = 1e6;
+                    }
+                    // A −0 extreme among parts of one sign: read as +0.
+                    if let (5 | 7, Some(first)) = (trial % 8, first) {
+                        let other = if trial % 8 == 7 { -1.0 } else { 1.0 };
+                        for r in &ranges {
+                            item[r.clone()].fill(other);
+                        }
+                        item[first] = -0.0;
+                    }
                     let narrow: Vec<f32> = item.iter().map(|&x| x as f32).collect();
                     let (want, want32) = (plain(&item, &ranges), plain(&narrow, &ranges));
                     for_each_supported(|v| {
                         let got = extremes(&item, &mask);
                         let got32 = extremes(&narrow, &mask);
-                        let same = |a: (f64, f64), b: (f64, f64)| a.0 == b.0 && a.1 == b.1;
+                        let same = |a: (f64, f64), b: (f64, f64)| {
+                            (a.0.to_bits(), a.1.to_bits()) == (b.0.to_bits(), b.1.to_bits())
+                        };
                         assert!(
                             same(got, want),
                             "{name} size {size} {v:?}: {got:?} vs {want:?}"
@@ -183,6 +208,6 @@ mod tests {
                 }
             }
         }
-        assert!(checked >= 5 * 13 * 20, "only {checked} items checked");
+        assert!(checked >= 5 * 15 * 20, "only {checked} items checked");
     }
 }

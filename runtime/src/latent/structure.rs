@@ -352,10 +352,16 @@ impl<'a, T: Real> Shifted<'a, T> {
                 shifts,
             });
         }
+        // The masks (a byte per score of an item, per size) go before the
+        // copy is made.
+        let parts: HashMap<usize, Vec<std::ops::Range<usize>>> = parts
+            .into_iter()
+            .map(|(size, (ranges, _))| (size, ranges))
+            .collect();
         let mut scores = flat.into_owned();
         let out = scores.as_slice_mut().expect("standard layout");
         for (b, (shift, &size)) in shifts.iter_mut().zip(ls).enumerate() {
-            let ranges = &parts[&size].0;
+            let ranges = &parts[&size];
             let c = T::of(shift.0);
             shift.0 = c.f64();
             let item = &mut out[b * per..(b + 1) * per];

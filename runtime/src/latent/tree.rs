@@ -504,6 +504,9 @@ impl Tree {
 /// (`n1 = N+1`), as ranges of the item's row-major index: in row `h ≤ n`,
 /// the arcs `h → m` for `1 ≤ m ≤ n`, `m ≠ h`.
 pub fn arc_ranges(n1: usize, n: usize) -> Vec<std::ops::Range<usize>> {
+    // Callers check the lengths first: a longer sentence's rows would
+    // run into the next row's.
+    debug_assert!(n < n1, "{n} words in rows of {n1}");
     (0..=n.min(n1 - 1))
         .flat_map(|h| {
             let row = h * n1;
