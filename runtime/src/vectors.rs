@@ -69,8 +69,8 @@ pub(crate) fn for_each_supported(mut f: impl FnMut(Vectors)) {
 /// fuses a separate multiply and add, so code without `mul_add` gives the
 /// same bits in every copy.
 macro_rules! widest_vectors {
-    // Generic over element types: each copy takes the caller's type
-    // parameters as its own (an inner function sees none of its caller's).
+    // Each copy takes the caller's type parameters as its own (an inner
+    // function sees none of its caller's).
     (<$($g:ident: $bound:path),*> ($($arg:ident: $ty:ty),*) -> $ret:ty $body:block) => {{
         #[cfg(target_arch = "x86_64")]
         {
@@ -88,22 +88,9 @@ macro_rules! widest_vectors {
         }
         $body
     }};
-    (($($arg:ident: $ty:ty),*) -> $ret:ty $body:block) => {{
-        #[cfg(target_arch = "x86_64")]
-        {
-            #[target_feature(enable = "avx512f,fma")]
-            fn avx512($($arg: $ty),*) -> $ret $body
-            #[target_feature(enable = "avx2,fma")]
-            fn avx2($($arg: $ty),*) -> $ret $body
-            match $crate::vectors::vectors() {
-                // SAFETY: the CPU has the features the copy is compiled for.
-                $crate::vectors::Vectors::Avx512Fma => return unsafe { avx512($($arg),*) },
-                // SAFETY: as above.
-                $crate::vectors::Vectors::Avx2Fma => return unsafe { avx2($($arg),*) },
-                $crate::vectors::Vectors::Baseline => {}
-            }
-        }
-        $body
-    }};
+    // Over concrete types: the generic form with no type parameters.
+    (($($arg:ident: $ty:ty),*) -> $ret:ty $body:block) => {
+        $crate::vectors::widest_vectors!(<> ($($arg: $ty),*) -> $ret $body)
+    };
 }
 pub(crate) use widest_vectors;

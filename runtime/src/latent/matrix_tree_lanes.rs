@@ -85,9 +85,14 @@ thread_local! {
     static SPARE: std::cell::RefCell<Vec<Vec<Pack>>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
+/// A buffer this thread used before (its old values in it), if it has one.
+fn spare() -> Vec<Pack> {
+    SPARE.with_borrow_mut(Vec::pop).unwrap_or_default()
+}
+
 /// `len` copies of `fill`, in a buffer this thread used before if it has one.
 pub fn buffer(len: usize, fill: Pack) -> Vec<Pack> {
-    let mut v = SPARE.with_borrow_mut(Vec::pop).unwrap_or_default();
+    let mut v = spare();
     v.clear();
     v.resize(len, fill);
     v
@@ -97,7 +102,7 @@ pub fn buffer(len: usize, fill: Pack) -> Vec<Pack> {
 /// spare buffer's old values stay where they are (only growth is filled),
 /// which spares a backward at n = 40 four clearing passes (2–3% of it).
 fn buffer_to_overwrite(len: usize) -> Vec<Pack> {
-    let mut v = SPARE.with_borrow_mut(Vec::pop).unwrap_or_default();
+    let mut v = spare();
     v.truncate(len);
     v.resize(len, ZERO);
     v
@@ -190,7 +195,7 @@ fn shifted_weights(n: usize, s: &[Pack], single_root: bool) -> (Vec<Pack>, Pack)
     let n1 = n + 1;
     // The scores copied (no arc into the root or from a word to itself;
     // NaN none either) and each column's maximum, in one pass.
-    let mut a = SPARE.with_borrow_mut(Vec::pop).unwrap_or_default();
+    let mut a = spare();
     a.clear();
     a.reserve(s.len());
     let mut col_shift = vec![Pack([NEG; LANES]); n1];

@@ -1,5 +1,6 @@
-//! The smallest and largest part score of an item: the range check and
-//! shift that every structured call starts with ([`super::structure`]'s
+//! An item's parts as a mask, its smallest and largest part score and
+//! their shift: the range check and shift that every structured call
+//! starts with ([`super::structure`]'s
 //! `Shifted`), on the caller's thread while the helpers wait. Its parts
 //! are ranges of the item's row-major index
 //! ([`super::structure::Engine::part_ranges`]); a tree's are its rows cut
@@ -31,6 +32,15 @@ impl PartMask {
             keep[r.clone()].fill(1);
         }
         PartMask { keep }
+    }
+
+    /// `c` subtracted from each of `item`'s parts.
+    pub fn subtract<T: Real>(&self, item: &mut [T], c: T) {
+        for (v, &k) in item.iter_mut().zip(&self.keep) {
+            if k != 0 {
+                *v -= c;
+            }
+        }
     }
 }
 
@@ -101,7 +111,7 @@ mod tests {
     }
 
     #[test]
-    fn masks_mark_exactly_the_ranges_values() {
+    fn masks_mark_and_shift_exactly_the_ranges_values() {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
         for _ in 0..500 {
             let ranges: Vec<Range<usize>> = (0..rng.random_range(0..6))
@@ -113,6 +123,16 @@ mod tests {
             let mask = PartMask::of(&ranges);
             let end = ranges.iter().map(|r| r.end).max().unwrap_or(0);
             assert_eq!(mask.keep.len(), end);
+            // Subtracting moves the parts alone, values past the mask too.
+            let mut item = vec![0.0f64; end + 3];
+            mask.subtract(&mut item, 1.0);
+            for (i, &x) in item.iter().enumerate() {
+                assert_eq!(
+                    x == -1.0,
+                    ranges.iter().any(|r| r.contains(&i)),
+                    "{ranges:?} at {i}"
+                );
+            }
             for (i, &k) in mask.keep.iter().enumerate() {
                 assert_eq!(
                     k == 1,

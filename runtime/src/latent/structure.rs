@@ -317,21 +317,19 @@ impl<'a, T: Real> Shifted<'a, T> {
         let flat = s.as_standard_layout();
         let values = flat.as_slice().expect("standard layout");
         let per = values.len() / ls.len().max(1);
-        // Items of one size share their parts: ranges and mask made once.
-        let mut parts: HashMap<usize, (Vec<std::ops::Range<usize>>, PartMask)> = HashMap::new();
+        // Items of one size share their parts' mask, made once.
+        let mut parts: HashMap<usize, PartMask> = HashMap::new();
         for &size in ls {
-            parts.entry(size).or_insert_with(|| {
-                let ranges = e.part_ranges(&s.shape()[1..], size);
-                let mask = PartMask::of(&ranges);
-                (ranges, mask)
-            });
+            parts
+                .entry(size)
+                .or_insert_with(|| PartMask::of(&e.part_ranges(&s.shape()[1..], size)));
         }
         // Read first: each item's range, checked against the limit.
         let mut shifts = Vec::with_capacity(ls.len());
         for (b, &size) in ls.iter().enumerate() {
             let k = e.parts_per_structure(o, size);
             let item = &values[b * per..(b + 1) * per];
-            let (lo, hi) = part_scan::extremes(item, &parts[&size].1);
+            let (lo, hi) = part_scan::extremes(item, &parts[&size]);
             if !(lo.is_finite() && hi.is_finite()) {
                 shifts.push((0.0, k));
                 continue;
@@ -352,22 +350,12 @@ impl<'a, T: Real> Shifted<'a, T> {
                 shifts,
             });
         }
-        // The masks (a byte per score of an item, per size) go before the
-        // copy is made.
-        let parts: HashMap<usize, Vec<std::ops::Range<usize>>> = parts
-            .into_iter()
-            .map(|(size, (ranges, _))| (size, ranges))
-            .collect();
         let mut scores = flat.into_owned();
         let out = scores.as_slice_mut().expect("standard layout");
         for (b, (shift, &size)) in shifts.iter_mut().zip(ls).enumerate() {
-            let ranges = &parts[&size];
             let c = T::of(shift.0);
             shift.0 = c.f64();
-            let item = &mut out[b * per..(b + 1) * per];
-            for r in ranges {
-                item[r.clone()].iter_mut().for_each(|v| *v -= c);
-            }
+            parts[&size].subtract(&mut out[b * per..(b + 1) * per], c);
         }
         Ok(Shifted {
             scores: std::borrow::Cow::Owned(scores),
