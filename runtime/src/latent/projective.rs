@@ -18,7 +18,8 @@
 //! the right, `cl[i][j]` is headed by `j` and complete to the left. Each
 //! split sum reads one chart along a row and another down a column, so the
 //! charts read by column are also kept transposed: every inner loop walks
-//! contiguous memory.
+//! contiguous memory. MAP alone lays its charts out by span width instead
+//! (`Widths`), where one split of neighbouring spans is contiguous.
 
 use super::logspace::{Dual, Num};
 
@@ -318,7 +319,8 @@ pub fn map(n: usize, s: &dyn Fn(usize, usize) -> f64, single_root: bool) -> Vec<
 /// [`inside`]'s layout walks one span's splits in lanes instead, and a
 /// sentence's spans have few (about ten at 25 words), so its loops were
 /// mostly set-up: 7.7 µs a MAP call at n = 25 against 5.75 µs this way
-/// (20.9 against 15.4 µs at n = 40). The rows are padded so that a block
+/// (20.9 against 15.4 µs at n = 40; the 2-core VM of BENCHMARKS.md, issue
+/// 21, timed in a scratch loop). The rows are padded so that a block
 /// may read past a width's last span; lanes past it are computed and
 /// thrown away.
 struct Widths {
@@ -385,10 +387,12 @@ fn max_of_split_sums(
 }
 
 /// The recurrences of [`inside`] with max as the sum, a width at a time.
-/// Each span's value is the largest of the same sums, so it equals
-/// [`inside`]'s, except that a +0 tied with a −0 may come out with either
-/// sign. No comparison tells the two apart, so the trees read back are
-/// the same (tested).
+/// Each span's value is the largest of the same sums, taken in another
+/// order, so it has [`inside`]'s bits and the trees read back are the
+/// same (tested). The order could only show in the sign of a zero tied
+/// with its negation, and no entry is ever −0: the complete spans start
+/// at +0, every complete span's splits include one with an empty half,
+/// and a sum is −0 only when both its terms are.
 #[inline(always)]
 fn viterbi_by_width(n: usize, s: &dyn Fn(usize, usize) -> f64) -> Widths {
     let n1 = n + 1;
@@ -640,16 +644,16 @@ mod tests {
             5e-324,
         ];
         // A third of the sentences from zeros of both signs, −∞, NaN and
-        // −1 only, so that the best splits often tie (+0 with −0 too).
+        // −1 only, so that the best splits often tie.
         let ties = [0.0, -0.0, NEG, f64::NAN, -1.0];
-        let same = |a: f64, b: f64| a == b || (a.is_nan() && b.is_nan());
+        let same = |a: f64, b: f64| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan());
         crate::vectors::for_each_supported(|vectors| {
             for case in 0..600 {
                 // Every length up to 41 (blocks of 8 spans that end inside a
                 // width, past it, or on it), and a few long ones.
                 let n = if case < 420 { case % 42 } else { 60 + case % 7 };
                 let n1 = n + 1;
-                let kind = case % 3;
+                let kind = (case / 42) % 3;
                 let sc: Vec<f64> = (0..n1 * n1)
                     .map(|_| match kind {
                         0 => ties[rng.random_range(0..ties.len())],
