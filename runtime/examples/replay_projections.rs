@@ -28,11 +28,24 @@
 //! restricted problem is solved exactly over the pool. Every answer is
 //! checked against the plain active set's.
 //!
-//! Options: `--every K` replays every K-th record; `--lengths A-B` only
-//! sentences of A to B words.
+//! `--lockstep-oracle B` instead asks whether running the MAP oracle of
+//! eight sentences at once (the batched `projective_lanes::map_heads`,
+//! one sentence per vector lane) would pay: records are read as steps of
+//! B consecutive lines (B is the batch size of the recorded run), every
+//! projective sentence's active set is replayed for its MAP-call count,
+//! and each group of eight is timed both ways on its recorded scores:
+//! eight one-sentence calls, each at its own length, against one batched
+//! call at the group's longest (the trees are checked to agree). In
+//! lockstep a group makes as many batched calls as its member with the
+//! most, so the oracle's time is estimated as Σ calls × one-sentence
+//! time against max calls × batched time, with groups taken in batch
+//! order and, alternatively, by length within the step.
+//!
+//! Options: `--every K` replays every K-th record (every K-th step with
+//! `--lockstep-oracle`); `--lengths A-B` only sentences of A to B words.
 
 use lsmc_runtime::latent::sparsemap::{self, sparse, Sparse};
-use lsmc_runtime::latent::{brute, nonprojective, projection_record, projective};
+use lsmc_runtime::latent::{brute, nonprojective, projection_record, projective, projective_lanes};
 use std::collections::BTreeMap;
 use std::time::Instant;
 
@@ -41,16 +54,19 @@ struct Options {
     every: usize,
     lengths: (usize, usize),
     many_per_pass: bool,
+    lockstep_batch: Option<usize>,
 }
 
 fn options() -> Result<Options, String> {
-    let usage = "usage: replay_projections FILE [--every K] [--lengths A-B] [--many-per-pass]";
+    let usage = "usage: replay_projections FILE [--every K] [--lengths A-B] \
+                 [--many-per-pass | --lockstep-oracle B]";
     let mut args = std::env::args().skip(1);
     let mut o = Options {
         path: String::new(),
         every: 1,
         lengths: (1, usize::MAX),
         many_per_pass: false,
+        lockstep_batch: None,
     };
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -69,11 +85,17 @@ fn options() -> Result<Options, String> {
                 o.lengths = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
             }
             "--many-per-pass" => o.many_per_pass = true,
+            "--lockstep-oracle" => {
+                let b = args.next().ok_or(usage)?;
+                o.lockstep_batch = Some(b.parse().ok().filter(|&b| b >= 1).ok_or(format!(
+                    "--lockstep-oracle takes a batch size ≥ 1, not {b:?}"
+                ))?);
+            }
             _ if o.path.is_empty() && !a.starts_with('-') => o.path = a,
             _ => return Err(format!("unexpected {a:?}; {usage}")),
         }
     }
-    if o.path.is_empty() {
+    if o.path.is_empty() || (o.many_per_pass && o.lockstep_batch.is_some()) {
         return Err(usage.into());
     }
     Ok(o)
@@ -258,6 +280,132 @@ fn many_per_pass(p: &projection_record::Projection) -> (usize, usize, sparsemap:
     }
 }
 
+/// Seconds per call of `f`: the least of five timings of five calls each.
+fn seconds_per_call(mut f: impl FnMut()) -> f64 {
+    (0..5)
+        .map(|_| {
+            let t = Instant::now();
+            (0..5).for_each(|_| f());
+            t.elapsed().as_secs_f64() / 5.0
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+/// A sentence of a step: its record, where it was read (line), and the
+/// active set's MAP calls for it.
+struct Member {
+    p: projection_record::Projection,
+    at: usize,
+    calls: usize,
+}
+
+/// The lockstep oracle's seconds for a step's sentences, eight at a time
+/// in the order given: per group, its most MAP calls × one batched call
+/// at its longest length (a short group padded with one-word sentences,
+/// as a lockstep solver would fill idle lanes). Exits if a batched tree
+/// differs from the one-sentence one.
+fn lockstep_seconds(path: &str, members: &[Member]) -> f64 {
+    const LANES: usize = 8;
+    members
+        .chunks(LANES)
+        .map(|group| {
+            let n = group
+                .iter()
+                .map(|m| m.p.n)
+                .max()
+                .expect("groups are never empty");
+            let n1 = n + 1;
+            let single_root = group[0].p.single_root;
+            let mut s = vec![0.0; n1 * n1 * LANES];
+            let mut lengths = vec![1; LANES];
+            for (l, m) in group.iter().enumerate() {
+                if m.p.single_root != single_root {
+                    eprintln!(
+                        "error: {path}:{}: single- and multi-root trees in one step",
+                        m.at
+                    );
+                    std::process::exit(1)
+                }
+                let m1 = m.p.n + 1;
+                for h in 0..m1 {
+                    for d in 0..m1 {
+                        s[(h * n1 + d) * LANES + l] = m.p.scores[h * m1 + d];
+                    }
+                }
+                lengths[l] = m.p.n;
+            }
+            let heads = projective_lanes::map_heads(n, &lengths, &s, single_root);
+            for (m, heads) in group.iter().zip(&heads) {
+                let m1 = m.p.n + 1;
+                let one = projective::map(m.p.n, &|h, d| m.p.scores[h * m1 + d], single_root);
+                if one != *heads {
+                    eprintln!("error: {path}:{}: the batched MAP tree differs", m.at);
+                    std::process::exit(1)
+                }
+            }
+            let batched = seconds_per_call(|| {
+                std::hint::black_box(projective_lanes::map_heads(n, &lengths, &s, single_root));
+            });
+            let most = group.iter().map(|m| m.calls).max().unwrap_or(0);
+            most as f64 * batched
+        })
+        .sum()
+}
+
+/// `--lockstep-oracle`: the MAP oracle's seconds one sentence at a time
+/// against eight in lockstep, over the projective records.
+fn lockstep_oracle(o: &Options, text: &str, batch: usize) {
+    let lines: Vec<&str> = text.lines().collect();
+    let (mut single, mut in_order, mut by_length, mut solve_s) = (0.0, 0.0, 0.0, 0.0);
+    let (mut sentences, mut calls) = (0usize, 0usize);
+    for (step, chunk) in lines.chunks(batch).enumerate().step_by(o.every) {
+        let mut members = Vec::new();
+        for (j, line) in chunk.iter().enumerate() {
+            let at = step * batch + j + 1;
+            let p = projection_record::parse(line).unwrap_or_else(|e| {
+                eprintln!("error: {}:{at}: {e}", o.path);
+                std::process::exit(1)
+            });
+            if !p.projective || p.n < o.lengths.0 || p.n > o.lengths.1 {
+                continue;
+            }
+            let count = std::cell::Cell::new(0usize);
+            let map = |w: &[f64]| {
+                count.set(count.get() + 1);
+                map_tree(&p, w)
+            };
+            let t = Instant::now();
+            sparsemap::solve_active_set(&p.scores, &map);
+            solve_s += t.elapsed().as_secs_f64();
+            let n1 = p.n + 1;
+            let one = seconds_per_call(|| {
+                std::hint::black_box(projective::map(
+                    p.n,
+                    &|h, d| p.scores[h * n1 + d],
+                    p.single_root,
+                ));
+            });
+            single += count.get() as f64 * one;
+            (sentences, calls) = (sentences + 1, calls + count.get());
+            members.push(Member {
+                p,
+                at,
+                calls: count.get(),
+            });
+        }
+        in_order += lockstep_seconds(&o.path, &members);
+        members.sort_by_key(|m| m.p.n);
+        by_length += lockstep_seconds(&o.path, &members);
+    }
+    println!(
+        "{sentences} projective projections, {calls} MAP calls; the active sets {solve_s:.3} s"
+    );
+    println!(
+        "MAP oracle, one sentence at a time: {single:.3} s; eight in lockstep: {in_order:.3} s \
+         (groups in batch order), {by_length:.3} s (groups by length)"
+    );
+}
+
 fn main() {
     let o = options().unwrap_or_else(|e| {
         eprintln!("error: {e}");
@@ -267,6 +415,9 @@ fn main() {
         eprintln!("error: cannot read {}: {e}", o.path);
         std::process::exit(1)
     });
+    if let Some(batch) = o.lockstep_batch {
+        return lockstep_oracle(&o, &text, batch);
+    }
     // Per band of ten lengths: projections, Σ face, Σ iterations or
     // passes, Σ MAP calls of the plain active set, Σ seconds or pool.
     let mut bands: BTreeMap<usize, (usize, usize, usize, usize, f64)> = BTreeMap::new();
