@@ -41,6 +41,19 @@
 //! time against max calls × batched time, with groups taken in batch
 //! order and, alternatively, by length within the step.
 //!
+//! `--tight-faces` asks whether the answer's face could be read off a
+//! residual instead of being built a tree at a time (the first step of a
+//! method that does not enumerate trees): at the exact residual
+//! r* = s − µ* it finds the tight arcs (those whose best tree ties with
+//! the MAP tree, one MAP call per arc with the word's other heads
+//! barred), checks that every arc of the active set's face is tight, and
+//! prints per band of lengths: the face's trees and arcs, the tight arcs,
+//! the trees forced through them and their rank (do they span the
+//! face?), the margin of the closest arc that is not tight, the
+//! 10-iteration answer's largest error, and in how many projections the
+//! tight set read at the 10-iteration residual (with the tolerance 2n ×
+//! that error, what it guarantees) is the right one. Projective records.
+//!
 //! Options: `--every K` replays every K-th record (every K-th step with
 //! `--lockstep-oracle`); `--lengths A-B` only sentences of A to B words.
 
@@ -55,11 +68,12 @@ struct Options {
     lengths: (usize, usize),
     many_per_pass: bool,
     lockstep_batch: Option<usize>,
+    tight_faces: bool,
 }
 
 fn options() -> Result<Options, String> {
     let usage = "usage: replay_projections FILE [--every K] [--lengths A-B] \
-                 [--many-per-pass | --lockstep-oracle B]";
+                 [--many-per-pass | --lockstep-oracle B | --tight-faces]";
     let mut args = std::env::args().skip(1);
     let mut o = Options {
         path: String::new(),
@@ -67,6 +81,7 @@ fn options() -> Result<Options, String> {
         lengths: (1, usize::MAX),
         many_per_pass: false,
         lockstep_batch: None,
+        tight_faces: false,
     };
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -85,6 +100,7 @@ fn options() -> Result<Options, String> {
                 o.lengths = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
             }
             "--many-per-pass" => o.many_per_pass = true,
+            "--tight-faces" => o.tight_faces = true,
             "--lockstep-oracle" => {
                 let b = args.next().ok_or(usage)?;
                 o.lockstep_batch = Some(b.parse().ok().filter(|&b| b >= 1).ok_or(format!(
@@ -95,10 +111,23 @@ fn options() -> Result<Options, String> {
             _ => return Err(format!("unexpected {a:?}; {usage}")),
         }
     }
-    if o.path.is_empty() || (o.many_per_pass && o.lockstep_batch.is_some()) {
+    let modes = usize::from(o.many_per_pass)
+        + usize::from(o.lockstep_batch.is_some())
+        + usize::from(o.tight_faces);
+    if o.path.is_empty() || modes > 1 {
         return Err(usage.into());
     }
     Ok(o)
+}
+
+/// The record on line `at`, if its length is in `--lengths`; exits
+/// naming the file and line if it does not parse.
+fn record(o: &Options, at: usize, line: &str) -> Option<projection_record::Projection> {
+    let p = projection_record::parse(line).unwrap_or_else(|e| {
+        eprintln!("error: {}:{at}: {e}", o.path);
+        std::process::exit(1)
+    });
+    (o.lengths.0..=o.lengths.1).contains(&p.n).then_some(p)
 }
 
 /// A highest-scoring tree under `v`, as a 0/1 arc vector.
@@ -362,13 +391,9 @@ fn lockstep_oracle(o: &Options, text: &str, batch: usize) {
         let mut members = Vec::new();
         for (j, line) in chunk.iter().enumerate() {
             let at = step * batch + j + 1;
-            let p = projection_record::parse(line).unwrap_or_else(|e| {
-                eprintln!("error: {}:{at}: {e}", o.path);
-                std::process::exit(1)
-            });
-            if !p.projective || p.n < o.lengths.0 || p.n > o.lengths.1 {
+            let Some(p) = record(o, at, line).filter(|p| p.projective) else {
                 continue;
-            }
+            };
             let count = std::cell::Cell::new(0usize);
             let map = |w: &[f64]| {
                 count.set(count.get() + 1);
@@ -406,6 +431,199 @@ fn lockstep_oracle(o: &Options, text: &str, batch: usize) {
     );
 }
 
+/// Rank of a set of 0/1 tree vectors (every tree has as many arcs as
+/// words, so affine and linear rank agree): pivoted Cholesky of their
+/// Gram matrix, pivots below `1e-9 ×` the largest diagonal count as zero.
+fn tree_rank(trees: &[Sparse]) -> usize {
+    let k = trees.len();
+    let mut g = vec![0.0; k * k];
+    let parts = trees
+        .iter()
+        .flat_map(|z| z.iter().map(|&(i, _)| i + 1))
+        .max()
+        .unwrap_or(0);
+    let mut dense = vec![0.0; parts];
+    for a in 0..k {
+        for &(i, x) in &trees[a] {
+            dense[i] = x;
+        }
+        for b in 0..k {
+            g[a * k + b] = trees[b].iter().map(|&(i, x)| x * dense[i]).sum();
+        }
+        for &(i, _) in &trees[a] {
+            dense[i] = 0.0;
+        }
+    }
+    let floor = 1e-9 * (0..k).map(|i| g[i * k + i]).fold(0.0, f64::max);
+    let mut rank = 0;
+    let mut left: Vec<usize> = (0..k).collect();
+    // Schur complements in place: after each pivot, g ← g − c cᵀ / d.
+    while let Some((at, &p)) = left
+        .iter()
+        .enumerate()
+        .max_by(|a, b| g[a.1 * k + a.1].total_cmp(&g[b.1 * k + b.1]))
+    {
+        let d = g[p * k + p];
+        if d <= floor {
+            break;
+        }
+        rank += 1;
+        left.swap_remove(at);
+        let col: Vec<f64> = left.iter().map(|&i| g[i * k + p]).collect();
+        for (x, &i) in left.iter().enumerate() {
+            for (y, &j) in left.iter().enumerate() {
+                g[i * k + j] -= col[x] * col[y] / d;
+            }
+        }
+    }
+    rank
+}
+
+/// The tight arcs under `w`: for every arc, the best tree through it
+/// (one MAP call with the word's other heads barred), tight when within
+/// `tol` of the best tree's score. Returns the MAP score, each arc's
+/// shortfall from it, and the distinct forced trees of the tight arcs.
+fn forced_arcs(p: &projection_record::Projection, w: &[f64], tol: f64) -> (Vec<f64>, Vec<Sparse>) {
+    let n1 = p.n + 1;
+    let best = dot(&map_tree(p, w), w);
+    let mut short = vec![f64::INFINITY; w.len()];
+    let mut trees: Vec<Sparse> = Vec::new();
+    for m in 1..n1 {
+        for h in (0..n1).filter(|&h| h != m) {
+            let mut v = w.to_vec();
+            for h2 in (0..n1).filter(|&h2| h2 != h && h2 != m) {
+                v[h2 * n1 + m] = -1e9;
+            }
+            let y = map_tree(p, &v);
+            if y[h * n1 + m] != 1.0 {
+                continue; // no tree has this arc (a second root arc under a single root)
+            }
+            short[h * n1 + m] = best - dot(&y, w);
+            if short[h * n1 + m] <= tol {
+                let y = sparse(&y);
+                if !trees.contains(&y) {
+                    trees.push(y);
+                }
+            }
+        }
+    }
+    (short, trees)
+}
+
+/// `--tight-faces`: whether the exact answer's face can be read off a
+/// residual without enumerating it (see the note on the non-enumerating
+/// route): at the exact residual r* = s − µ*, the arcs whose best tree
+/// ties with the MAP tree, the margin of the rest, whether the trees
+/// forced through the tight arcs span the active set's face, and how
+/// far the 10-iteration residual lies from r*.
+fn tight_faces(o: &Options, text: &str) {
+    // Per band: projections, Σ face, Σ face arcs, Σ tight arcs, Σ forced
+    // trees, Σ their rank, spans count, margins, 10-iteration errors,
+    // identifications at the 10-iteration residual that match exactly.
+    #[derive(Default)]
+    struct Band {
+        count: usize,
+        face: usize,
+        face_arcs: usize,
+        tight: usize,
+        forced: usize,
+        rank: usize,
+        spans: usize,
+        margins: Vec<f64>,
+        errors: Vec<f64>,
+        identified: usize,
+    }
+    let mut bands: BTreeMap<usize, Band> = BTreeMap::new();
+    for (i, line) in text.lines().enumerate().step_by(o.every) {
+        let Some(p) = record(o, i + 1, line).filter(|p| p.projective) else {
+            continue;
+        };
+        let map = |w: &[f64]| map_tree(&p, w);
+        let exact = sparsemap::solve_active_set(&p.scores, &map);
+        let r: Vec<f64> = p.scores.iter().zip(&exact.mu).map(|(a, b)| a - b).collect();
+        let tol = 1e-9 * (1.0 + dot(&r, &r).sqrt());
+        let (short, forced) = forced_arcs(&p, &r, tol);
+        let tight: Vec<bool> = short.iter().map(|&x| x <= tol).collect();
+        let mut face_arcs = vec![false; r.len()];
+        for z in &exact.structures {
+            for &(i, _) in z {
+                face_arcs[i] = true;
+            }
+        }
+        if face_arcs.iter().zip(&tight).any(|(&f, &t)| f && !t) {
+            eprintln!(
+                "error: {}:{}: an arc of the face is not tight",
+                o.path,
+                i + 1
+            );
+            std::process::exit(1)
+        }
+        let margin = short
+            .iter()
+            .filter(|&&x| x > tol && x.is_finite())
+            .fold(f64::INFINITY, |a, &b| a.min(b));
+        let rank = tree_rank(&forced);
+        let mut both = forced.clone();
+        both.extend(exact.structures.iter().cloned());
+        let spans = tree_rank(&both) == rank;
+        let truncated = sparsemap::solve_active_set_within(&p.scores, &map, 10);
+        let err = truncated
+            .mu
+            .iter()
+            .zip(&exact.mu)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
+        // Read the tight set at the truncated residual with the tolerance
+        // its error allows (each tree's score moves by at most 2n·err).
+        let rt: Vec<f64> = p
+            .scores
+            .iter()
+            .zip(&truncated.mu)
+            .map(|(a, b)| a - b)
+            .collect();
+        let (short_t, _) = forced_arcs(&p, &rt, 2.0 * p.n as f64 * err);
+        let identified = short_t
+            .iter()
+            .zip(&tight)
+            .all(|(&x, &t)| (x <= 2.0 * p.n as f64 * err) == t);
+        let b = bands.entry(p.n / 10 * 10).or_default();
+        b.count += 1;
+        b.face += exact.structures.len();
+        b.face_arcs += face_arcs.iter().filter(|&&x| x).count();
+        b.tight += tight.iter().filter(|&&x| x).count();
+        b.forced += forced.len();
+        b.rank += rank;
+        b.spans += usize::from(spans);
+        b.margins.push(margin);
+        b.errors.push(err);
+        b.identified += usize::from(identified);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    for (lo, mut b) in bands {
+        let c = b.count as f64;
+        println!(
+            "n {lo}-{}: {} projections; face {:.0} trees over {:.0} arcs; tight arcs {:.0}; \
+             forced trees {:.0} of rank {:.0}, spanning the face in {}; margin median {:.1e}, \
+             min {:.1e}; 10-iteration error median {:.1e}; tight set read from it in {}",
+            lo + 9,
+            b.count,
+            b.face as f64 / c,
+            b.face_arcs as f64 / c,
+            b.tight as f64 / c,
+            b.forced as f64 / c,
+            b.rank as f64 / c,
+            b.spans,
+            median(&mut b.margins.clone()),
+            b.margins.iter().fold(f64::INFINITY, |a, &x| a.min(x)),
+            median(&mut b.errors),
+            b.identified,
+        );
+    }
+}
+
 fn main() {
     let o = options().unwrap_or_else(|e| {
         eprintln!("error: {e}");
@@ -415,6 +633,9 @@ fn main() {
         eprintln!("error: cannot read {}: {e}", o.path);
         std::process::exit(1)
     });
+    if o.tight_faces {
+        return tight_faces(&o, &text);
+    }
     if let Some(batch) = o.lockstep_batch {
         return lockstep_oracle(&o, &text, batch);
     }
@@ -424,13 +645,9 @@ fn main() {
     let (mut solve_s, mut gram_s, mut chol_s, mut flops) = (0.0, 0.0, 0.0, 0.0);
     let (mut gram_blocked_s, mut chol_blocked_s, mut factors_differ) = (0.0, 0.0, 0.0f64);
     for (i, line) in text.lines().enumerate().step_by(o.every) {
-        let p = projection_record::parse(line).unwrap_or_else(|e| {
-            eprintln!("error: {}:{}: {e}", o.path, i + 1);
-            std::process::exit(1)
-        });
-        if p.n < o.lengths.0 || p.n > o.lengths.1 {
+        let Some(p) = record(&o, i + 1, line) else {
             continue;
-        }
+        };
         if !o.many_per_pass && p.n >= usize::from(u8::MAX) {
             eprintln!(
                 "error: {}:{}: {} words; the head arrays hold up to 254",
