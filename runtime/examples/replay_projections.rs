@@ -32,28 +32,37 @@
 //! eight sentences at once (the batched `projective_lanes::map_heads`,
 //! one sentence per vector lane) would pay: records are read as steps of
 //! B consecutive lines (B is the batch size of the recorded run), every
-//! projective sentence's active set is replayed for its MAP-call count,
-//! and each group of eight is timed both ways on its recorded scores:
-//! eight one-sentence calls, each at its own length, against one batched
-//! call at the group's longest (the trees are checked to agree). In
-//! lockstep a group makes as many batched calls as its member with the
-//! most, so the oracle's time is estimated as Σ calls × one-sentence
-//! time against max calls × batched time, with groups taken in batch
-//! order and, alternatively, by length within the step.
+//! projective sentence's active set is replayed for its MAP-call count
+//! and its time, and each group of eight is timed both ways on its
+//! recorded scores (the trees are checked to agree). Fixed groups in
+//! lockstep make as many batched calls as their member with the most, at
+//! their longest member's length: Σ calls × one-sentence time against
+//! Σ over groups of max calls × batched time, with groups in record
+//! order and by length. A scheduler that refills a lane as soon as its
+//! sentence is done pays at best an eighth of a batched call (eight
+//! copies of the sentence, timed) per MAP call. Also printed: the active
+//! sets' time on two workers taking sentences from a shared counter in
+//! record order (about batch order: each sentence is recorded as a
+//! worker takes it) and longest first, against a perfect split.
 //!
 //! `--tight-faces` asks whether the answer's face could be read off a
 //! residual instead of being built a tree at a time (the first step of a
 //! method that does not enumerate trees): at the exact residual
 //! r* = s − µ* it finds the tight arcs (those whose best tree ties with
 //! the MAP tree, one MAP call per arc with the word's other heads
-//! barred), checks that every arc of the active set's face is tight, and
-//! prints per band of lengths: the face's trees and arcs, the tight arcs,
-//! the trees forced through them and their rank (do they span the
-//! face?), the margin of the closest arc that is not tight, the
-//! 10-iteration answer's largest error, and in how many projections the
-//! tight set read at the 10-iteration residual (with the tolerance 2n ×
-//! that error, what it guarantees, and at least the exact reading's) is
-//! the right one. Projective records.
+//! barred), checks that every arc of the answer's trees (the active
+//! set's support) is tight, and prints per band of lengths: the answer's
+//! trees and arcs, the tight arcs, the trees forced through them and
+//! their rank (do they span the answer's trees?), the margin of the
+//! closest arc that is not tight, in how many projections every arc is
+//! tight, every tree ties, or a tree of tight arcs alone falls below the
+//! best (the best tree under −r* with the other arcs barred); then, for
+//! the active set stopped after 10 iterations and after 50/75/90/95% of
+//! the exact run's (a fraction that reaches 500, which means "exact",
+//! is skipped), its largest error, its share of the exact solve's time,
+//! and in how many projections the tight set read at its residual (with
+//! the tolerance its error guarantees, 2n × the error, on top of the
+//! exact reading's) is the right one. Projective records.
 //!
 //! Options: `--every K` replays every K-th record (every K-th step with
 //! `--lockstep-oracle`); `--lengths A-B` only sentences of A to B words.
@@ -141,6 +150,14 @@ fn map_tree(p: &projection_record::Projection, v: &[f64]) -> Vec<f64> {
         nonprojective::map(p.n, &s, p.single_root)
     };
     brute::indicator(&heads)
+}
+
+/// The largest entrywise difference of two answers.
+fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max)
 }
 
 fn dot(a: &[f64], b: &[f64]) -> f64 {
@@ -321,72 +338,101 @@ fn seconds_per_call(mut f: impl FnMut()) -> f64 {
         .fold(f64::INFINITY, f64::min)
 }
 
-/// A sentence of a step: its record, where it was read (line), and the
-/// active set's MAP calls for it.
+/// A sentence of a step: its record, where it was read (line), the
+/// active set's MAP calls for it and its seconds.
 struct Member {
     p: projection_record::Projection,
     at: usize,
     calls: usize,
+    solve: f64,
 }
 
-/// The lockstep oracle's seconds for a step's sentences, eight at a time
-/// in the order given: per group, its most MAP calls × one batched call
-/// at its longest length (a short group padded with one-word sentences,
-/// as a lockstep solver would fill idle lanes). Exits if a batched tree
-/// differs from the one-sentence one.
-fn lockstep_seconds(path: &str, members: &[Member]) -> f64 {
+/// Eight sentences' scores in `map_heads`'s `[h][m][lane]` layout, padded
+/// to the longest (short groups filled with one-word sentences, as a
+/// lockstep solver would fill idle lanes): the length, the lanes'
+/// lengths, the scores and the root rule. Exits if the group mixes root
+/// rules.
+fn lanes_of(path: &str, group: &[&Member]) -> (usize, Vec<usize>, Vec<f64>, bool) {
     const LANES: usize = 8;
+    let n = group
+        .iter()
+        .map(|m| m.p.n)
+        .max()
+        .expect("groups are never empty");
+    let n1 = n + 1;
+    let single_root = group[0].p.single_root;
+    let mut s = vec![0.0; n1 * n1 * LANES];
+    let mut lengths = vec![1; LANES];
+    for (l, m) in group.iter().enumerate() {
+        if m.p.single_root != single_root {
+            eprintln!(
+                "error: {path}:{}: single- and multi-root trees in one step",
+                m.at
+            );
+            std::process::exit(1)
+        }
+        let m1 = m.p.n + 1;
+        for h in 0..m1 {
+            for d in 0..m1 {
+                s[(h * n1 + d) * LANES + l] = m.p.scores[h * m1 + d];
+            }
+        }
+        lengths[l] = m.p.n;
+    }
+    (n, lengths, s, single_root)
+}
+
+/// Seconds of one batched MAP call over `group` (eight lanes), after
+/// checking its trees against the one-sentence ones (exits if they
+/// differ).
+fn batched_call(path: &str, group: &[&Member]) -> f64 {
+    let (n, lengths, s, single_root) = lanes_of(path, group);
+    let heads = projective_lanes::map_heads(n, &lengths, &s, single_root);
+    for (m, heads) in group.iter().zip(&heads) {
+        let m1 = m.p.n + 1;
+        let one = projective::map(m.p.n, &|h, d| m.p.scores[h * m1 + d], single_root);
+        if one != *heads {
+            eprintln!("error: {path}:{}: the batched MAP tree differs", m.at);
+            std::process::exit(1)
+        }
+    }
+    seconds_per_call(|| {
+        std::hint::black_box(projective_lanes::map_heads(n, &lengths, &s, single_root));
+    })
+}
+
+/// The lockstep oracle's seconds for a step's sentences in fixed groups
+/// of eight, in the order given: per group, its most MAP calls × one
+/// batched call at its longest length.
+fn lockstep_seconds(path: &str, members: &[&Member]) -> f64 {
     members
-        .chunks(LANES)
+        .chunks(8)
         .map(|group| {
-            let n = group
-                .iter()
-                .map(|m| m.p.n)
-                .max()
-                .expect("groups are never empty");
-            let n1 = n + 1;
-            let single_root = group[0].p.single_root;
-            let mut s = vec![0.0; n1 * n1 * LANES];
-            let mut lengths = vec![1; LANES];
-            for (l, m) in group.iter().enumerate() {
-                if m.p.single_root != single_root {
-                    eprintln!(
-                        "error: {path}:{}: single- and multi-root trees in one step",
-                        m.at
-                    );
-                    std::process::exit(1)
-                }
-                let m1 = m.p.n + 1;
-                for h in 0..m1 {
-                    for d in 0..m1 {
-                        s[(h * n1 + d) * LANES + l] = m.p.scores[h * m1 + d];
-                    }
-                }
-                lengths[l] = m.p.n;
-            }
-            let heads = projective_lanes::map_heads(n, &lengths, &s, single_root);
-            for (m, heads) in group.iter().zip(&heads) {
-                let m1 = m.p.n + 1;
-                let one = projective::map(m.p.n, &|h, d| m.p.scores[h * m1 + d], single_root);
-                if one != *heads {
-                    eprintln!("error: {path}:{}: the batched MAP tree differs", m.at);
-                    std::process::exit(1)
-                }
-            }
-            let batched = seconds_per_call(|| {
-                std::hint::black_box(projective_lanes::map_heads(n, &lengths, &s, single_root));
-            });
             let most = group.iter().map(|m| m.calls).max().unwrap_or(0);
-            most as f64 * batched
+            most as f64 * batched_call(path, group)
         })
         .sum()
 }
 
+/// The step's time on two workers that take sentences from a shared
+/// counter in the order given (what `Context::map_in_order` does): each
+/// next sentence goes to whichever worker is free first.
+fn two_workers(seconds: impl Iterator<Item = f64>) -> f64 {
+    let mut free = [0.0f64; 2];
+    for s in seconds {
+        let w = usize::from(free[1] < free[0]);
+        free[w] += s;
+    }
+    free[0].max(free[1])
+}
+
 /// `--lockstep-oracle`: the MAP oracle's seconds one sentence at a time
-/// against eight in lockstep, over the projective records.
+/// against eight in lockstep, over the projective records; and the
+/// active sets' balance over two tree workers.
 fn lockstep_oracle(o: &Options, text: &str, batch: usize) {
     let lines: Vec<&str> = text.lines().collect();
-    let (mut single, mut in_order, mut by_length, mut solve_s) = (0.0, 0.0, 0.0, 0.0);
+    let (mut single, mut in_order, mut by_length, mut refill) = (0.0, 0.0, 0.0, 0.0);
+    let (mut solve_s, mut workers_in_order, mut workers_longest) = (0.0, 0.0, 0.0);
     let (mut sentences, mut calls) = (0usize, 0usize);
     for (step, chunk) in lines.chunks(batch).enumerate().step_by(o.every) {
         let mut members = Vec::new();
@@ -402,7 +448,7 @@ fn lockstep_oracle(o: &Options, text: &str, batch: usize) {
             };
             let t = Instant::now();
             sparsemap::solve_active_set(&p.scores, &map);
-            solve_s += t.elapsed().as_secs_f64();
+            let solve = t.elapsed().as_secs_f64();
             let n1 = p.n + 1;
             let one = seconds_per_call(|| {
                 std::hint::black_box(projective::map(
@@ -412,23 +458,40 @@ fn lockstep_oracle(o: &Options, text: &str, batch: usize) {
                 ));
             });
             single += count.get() as f64 * one;
-            (sentences, calls) = (sentences + 1, calls + count.get());
+            (sentences, calls, solve_s) = (sentences + 1, calls + count.get(), solve_s + solve);
             members.push(Member {
                 p,
                 at,
                 calls: count.get(),
+                solve,
             });
         }
-        in_order += lockstep_seconds(&o.path, &members);
-        members.sort_by_key(|m| m.p.n);
-        by_length += lockstep_seconds(&o.path, &members);
+        let mut order: Vec<&Member> = members.iter().collect();
+        workers_in_order += two_workers(order.iter().map(|m| m.solve));
+        in_order += lockstep_seconds(&o.path, &order);
+        // A scheduler that refills a lane as soon as its sentence is done
+        // pays at best an eighth of a batched call per MAP call, at each
+        // sentence's own length: eight copies of it, timed.
+        for m in &order {
+            refill += m.calls as f64 * batched_call(&o.path, &[*m; 8]) / 8.0;
+        }
+        order.sort_by_key(|m| m.p.n);
+        by_length += lockstep_seconds(&o.path, &order);
+        order.sort_by(|a, b| b.solve.total_cmp(&a.solve));
+        workers_longest += two_workers(order.iter().map(|m| m.solve));
     }
     println!(
         "{sentences} projective projections, {calls} MAP calls; the active sets {solve_s:.3} s"
     );
     println!(
-        "MAP oracle, one sentence at a time: {single:.3} s; eight in lockstep: {in_order:.3} s \
-         (groups in batch order), {by_length:.3} s (groups by length)"
+        "MAP oracle, one sentence at a time: {single:.3} s; eight in lockstep, fixed groups: \
+         {in_order:.3} s (in record order), {by_length:.3} s (by length); lanes refilled as \
+         sentences finish, at best: {refill:.3} s (copying the residuals into lanes not counted)"
+    );
+    println!(
+        "the active sets on two workers taking sentences in record order: {workers_in_order:.3} s; \
+         longest first: {workers_longest:.3} s; a perfect split: {:.3} s",
+        solve_s / 2.0
     );
 }
 
@@ -480,11 +543,18 @@ fn tree_rank(trees: &[Sparse]) -> usize {
     rank
 }
 
-/// The tight arcs under `w`: for every arc, the best tree through it
-/// (one MAP call with the word's other heads barred), tight when within
-/// `tol` of the best tree's score. Returns the MAP score, each arc's
-/// shortfall from it, and the distinct forced trees of the tight arcs.
-fn forced_arcs(p: &projection_record::Projection, w: &[f64], tol: f64) -> (Vec<f64>, Vec<Sparse>) {
+/// The tight arcs under `w`. For every arc, the best tree through it
+/// (one MAP call with the word's other heads barred; projective trees
+/// have every arc in some tree, under either root rule) is tight when
+/// within `tol` of the best tree's score. Returns the MAP score, each
+/// arc's shortfall from it (∞ off the arcs) and the distinct forced
+/// trees of the tight arcs; `Err` names an arc no forced tree took.
+#[allow(clippy::type_complexity)]
+fn forced_arcs(
+    p: &projection_record::Projection,
+    w: &[f64],
+    tol: f64,
+) -> Result<(f64, Vec<f64>, Vec<Sparse>), String> {
     let n1 = p.n + 1;
     let best = dot(&map_tree(p, w), w);
     let mut short = vec![f64::INFINITY; w.len()];
@@ -497,7 +567,7 @@ fn forced_arcs(p: &projection_record::Projection, w: &[f64], tol: f64) -> (Vec<f
             }
             let y = map_tree(p, &v);
             if y[h * n1 + m] != 1.0 {
-                continue; // no tree has this arc (a second root arc under a single root)
+                return Err(format!("the best tree with the arc {h} → {m} lacks it"));
             }
             short[h * n1 + m] = best - dot(&y, w);
             if short[h * n1 + m] <= tol {
@@ -508,120 +578,175 @@ fn forced_arcs(p: &projection_record::Projection, w: &[f64], tol: f64) -> (Vec<f
             }
         }
     }
-    (short, trees)
+    Ok((best, short, trees))
 }
 
+/// The fractions of the exact iteration count at which `--tight-faces`
+/// also stops the active set, to see how close the answer gets.
+const FRACTIONS: [f64; 4] = [0.5, 0.75, 0.9, 0.95];
+
 /// `--tight-faces`: whether the exact answer's face can be read off a
-/// residual without enumerating it (see the note on the non-enumerating
-/// route): at the exact residual r* = s − µ*, the arcs whose best tree
-/// ties with the MAP tree, the margin of the rest, whether the trees
-/// forced through the tight arcs span the active set's face, and how
-/// far the 10-iteration residual lies from r*.
+/// residual without building it a tree at a time (see the module doc).
 fn tight_faces(o: &Options, text: &str) {
-    // Per band: projections, Σ face, Σ face arcs, Σ tight arcs, Σ forced
-    // trees, Σ their rank, spans count, margins, 10-iteration errors,
-    // identifications at the 10-iteration residual that match exactly.
+    /// How close a stopped active set gets: projections where the budget
+    /// truncates, Σ errors, tight sets read right, Σ time shares.
+    #[derive(Default, Clone)]
+    struct Early {
+        count: usize,
+        errors: Vec<f64>,
+        identified: usize,
+        time_share: f64,
+    }
     #[derive(Default)]
     struct Band {
         count: usize,
-        face: usize,
-        face_arcs: usize,
+        support: usize,
+        support_arcs: usize,
         tight: usize,
         forced: usize,
         rank: usize,
         spans: usize,
         margins: Vec<f64>,
-        errors: Vec<f64>,
-        identified: usize,
+        every_arc_tight: usize,
+        all_trees_tie: usize,
+        tight_trees_below: usize,
+        ten: Early,
+        fractions: [Early; FRACTIONS.len()],
     }
     let mut bands: BTreeMap<usize, Band> = BTreeMap::new();
     for (i, line) in text.lines().enumerate().step_by(o.every) {
         let Some(p) = record(o, i + 1, line).filter(|p| p.projective) else {
             continue;
         };
+        let fail = |e: String| -> ! {
+            eprintln!("error: {}:{}: {e}", o.path, i + 1);
+            std::process::exit(1)
+        };
         let map = |w: &[f64]| map_tree(&p, w);
+        let t = Instant::now();
         let exact = sparsemap::solve_active_set(&p.scores, &map);
+        let exact_s = t.elapsed().as_secs_f64();
         let r: Vec<f64> = p.scores.iter().zip(&exact.mu).map(|(a, b)| a - b).collect();
         let tol = 1e-9 * (1.0 + dot(&r, &r).sqrt());
-        let (short, forced) = forced_arcs(&p, &r, tol);
+        let (best, short, forced) = forced_arcs(&p, &r, tol).unwrap_or_else(|e| fail(e));
         let tight: Vec<bool> = short.iter().map(|&x| x <= tol).collect();
-        let mut face_arcs = vec![false; r.len()];
+        let mut support_arcs = vec![false; r.len()];
         for z in &exact.structures {
             for &(i, _) in z {
-                face_arcs[i] = true;
+                support_arcs[i] = true;
             }
         }
-        if face_arcs.iter().zip(&tight).any(|(&f, &t)| f && !t) {
-            eprintln!(
-                "error: {}:{}: an arc of the face is not tight",
-                o.path,
-                i + 1
-            );
-            std::process::exit(1)
+        if support_arcs.iter().zip(&tight).any(|(&f, &t)| f && !t) {
+            fail("an arc of the answer's trees is not tight".into());
         }
         let margin = short
             .iter()
             .filter(|&&x| x > tol && x.is_finite())
             .fold(f64::INFINITY, |a, &b| a.min(b));
+        // The worst tree of tight arcs alone: the best under −r* with
+        // every other arc barred. Below the best, tight arcs also make
+        // trees outside the optimal face.
+        let worst_scores: Vec<f64> = r
+            .iter()
+            .zip(&tight)
+            .map(|(&x, &t)| if t { -x } else { -1e9 })
+            .collect();
+        let worst = map_tree(&p, &worst_scores);
+        if worst.iter().zip(&tight).any(|(&y, &t)| y == 1.0 && !t) {
+            fail("no tree of tight arcs alone was found".into());
+        }
+        let worst_short = best - dot(&worst, &r);
         let rank = tree_rank(&forced);
         let mut both = forced.clone();
         both.extend(exact.structures.iter().cloned());
         let spans = tree_rank(&both) == rank;
-        let truncated = sparsemap::solve_active_set_within(&p.scores, &map, 10);
-        let err = truncated
-            .mu
-            .iter()
-            .zip(&exact.mu)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0, f64::max);
-        // Read the tight set at the truncated residual with the tolerance
-        // its error allows (a tree's score moves by at most n·err, a
-        // shortfall by 2n·err), and never below the exact one's (the two
-        // answers may be the same).
-        let rt: Vec<f64> = p
-            .scores
-            .iter()
-            .zip(&truncated.mu)
-            .map(|(a, b)| a - b)
-            .collect();
-        let tol_t = (2.0 * p.n as f64 * err).max(tol);
-        let (short_t, _) = forced_arcs(&p, &rt, tol_t);
-        let identified = short_t.iter().zip(&tight).all(|(&x, &t)| (x <= tol_t) == t);
+        // Stopped early: the largest error, and whether the tight set read
+        // at its residual with the tolerance that error allows (a tree's
+        // score moves by at most n·err, a shortfall by 2n·err, on top of
+        // the exact reading's own) is the right one.
+        let early = |budget: usize, into: &mut Early| {
+            let t = Instant::now();
+            let stopped = sparsemap::solve_active_set_within(&p.scores, &map, budget);
+            let share = t.elapsed().as_secs_f64() / exact_s;
+            let err = max_abs_diff(&stopped.mu, &exact.mu);
+            let rt: Vec<f64> = p
+                .scores
+                .iter()
+                .zip(&stopped.mu)
+                .map(|(a, b)| a - b)
+                .collect();
+            let tol_t = 2.0 * p.n as f64 * err + tol;
+            let (_, short_t, _) = forced_arcs(&p, &rt, tol_t).unwrap_or_else(|e| fail(e));
+            let right = short_t.iter().zip(&tight).all(|(&x, &t)| (x <= tol_t) == t);
+            into.count += 1;
+            into.errors.push(err);
+            into.identified += usize::from(right);
+            into.time_share += share;
+        };
         let b = bands.entry(p.n / 10 * 10).or_default();
         b.count += 1;
-        b.face += exact.structures.len();
-        b.face_arcs += face_arcs.iter().filter(|&&x| x).count();
+        b.support += exact.structures.len();
+        b.support_arcs += support_arcs.iter().filter(|&&x| x).count();
         b.tight += tight.iter().filter(|&&x| x).count();
         b.forced += forced.len();
         b.rank += rank;
         b.spans += usize::from(spans);
         b.margins.push(margin);
-        b.errors.push(err);
-        b.identified += usize::from(identified);
+        b.every_arc_tight += usize::from(margin.is_infinite());
+        b.all_trees_tie += usize::from(margin.is_infinite() && worst_short <= tol);
+        b.tight_trees_below += usize::from(worst_short > tol);
+        early(10, &mut b.ten);
+        for (f, into) in FRACTIONS.iter().zip(b.fractions.iter_mut()) {
+            let budget = (f * exact.iterations as f64).round() as usize;
+            // From EXACT_ITERATIONS up a budget means "run to the end".
+            if (1..sparsemap::EXACT_ITERATIONS).contains(&budget) {
+                early(budget, into);
+            }
+        }
     }
-    let median = |v: &mut Vec<f64>| {
+    let median = |v: &[f64]| {
+        let mut v = v.to_vec();
         v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
+        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
     };
-    for (lo, mut b) in bands {
+    let early_line = |name: &str, e: &Early| {
+        format!(
+            "{name}: {} projections, error median {:.1e}, tight set read right in {}, \
+             {:.0}% of the exact solve's time",
+            e.count,
+            median(&e.errors),
+            e.identified,
+            100.0 * e.time_share / e.count.max(1) as f64
+        )
+    };
+    for (lo, b) in bands {
         let c = b.count as f64;
         println!(
-            "n {lo}-{}: {} projections; face {:.0} trees over {:.0} arcs; tight arcs {:.0}; \
-             forced trees {:.0} of rank {:.0}, spanning the face in {}; margin median {:.1e}, \
-             min {:.1e}; 10-iteration error median {:.1e}; tight set read from it in {}",
+            "n {lo}-{}: {} projections; the answer's trees {:.0} over {:.0} arcs; tight arcs \
+             {:.0}; forced trees {:.0} of rank {:.0}, spanning the answer's trees in {}; \
+             margin median {:.1e}, min {:.1e}; every arc tight in {}, every tree tied in {}, \
+             a tree of tight arcs below the best in {}",
             lo + 9,
             b.count,
-            b.face as f64 / c,
-            b.face_arcs as f64 / c,
+            b.support as f64 / c,
+            b.support_arcs as f64 / c,
             b.tight as f64 / c,
             b.forced as f64 / c,
             b.rank as f64 / c,
             b.spans,
-            median(&mut b.margins.clone()),
+            median(&b.margins),
             b.margins.iter().fold(f64::INFINITY, |a, &x| a.min(x)),
-            median(&mut b.errors),
-            b.identified,
+            b.every_arc_tight,
+            b.all_trees_tie,
+            b.tight_trees_below,
         );
+        println!("    {}", early_line("10 iterations", &b.ten));
+        for (f, e) in FRACTIONS.iter().zip(&b.fractions) {
+            println!(
+                "    {}",
+                early_line(&format!("{:.0}% of its iterations", 100.0 * f), e)
+            );
+        }
     }
 }
 
@@ -669,12 +794,7 @@ fn main() {
         let dt = t.elapsed().as_secs_f64();
         if o.many_per_pass {
             let (rounds, pool, sol) = many_per_pass(&p);
-            let off = sol
-                .mu
-                .iter()
-                .zip(&plain.mu)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0, f64::max);
+            let off = max_abs_diff(&sol.mu, &plain.mu);
             if off > 1e-6 {
                 eprintln!(
                     "error: {}:{}: the two answers differ by {off:e}",
