@@ -231,6 +231,29 @@ impl Context {
             })
             .collect()
     }
+
+    /// [`Context::map_in_order`] with the indices handed out in
+    /// decreasing `costs` (ties in index order): an expensive item taken
+    /// last keeps one worker busy while the others wait. The results are
+    /// still in index order and each call is the same, so neither the
+    /// results nor their bits depend on the order.
+    pub(crate) fn map_costliest_first<R: Send>(
+        &self,
+        costs: &[usize],
+        f: impl Fn(usize) -> R + Sync,
+    ) -> Vec<R> {
+        let mut order: Vec<usize> = (0..costs.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(costs[i]));
+        let done = self.map_in_order(order.len(), |j| f(order[j]));
+        let mut slots: Vec<Option<R>> = (0..costs.len()).map(|_| None).collect();
+        for (&i, r) in order.iter().zip(done) {
+            slots[i] = Some(r);
+        }
+        slots
+            .into_iter()
+            .map(|r| r.expect("every index ran once"))
+            .collect()
+    }
 }
 
 /// How long the caller of [`Context::map_in_order`], out of indices,
@@ -263,6 +286,23 @@ mod tests {
             arrived.load(Ordering::SeqCst) >= k
         });
         met.into_iter().all(|m| m)
+    }
+
+    #[test]
+    fn costliest_first_hands_out_the_dearest_items_first_and_answers_in_index_order() {
+        let costs = [3, 9, 1, 9, 5];
+        // One thread runs the items in the order they are handed out.
+        let one = Context::cpu(1);
+        let taken = Mutex::new(Vec::new());
+        let out = one.map_costliest_first(&costs, |i| {
+            taken.lock().unwrap().push(i);
+            i * 10
+        });
+        assert_eq!(taken.into_inner().unwrap(), vec![1, 3, 4, 0, 2]);
+        assert_eq!(out, vec![0, 10, 20, 30, 40]);
+        let three = Context::cpu(3);
+        assert_eq!(three.map_costliest_first(&costs, |i| i * 10), out);
+        assert!(three.map_costliest_first(&[], |i| i).is_empty());
     }
 
     #[test]

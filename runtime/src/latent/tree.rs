@@ -17,7 +17,10 @@ use lsmc_ir::structures::{Descriptor, Ops, Spelling, ARCS};
 use ndarray::{ArrayD, ArrayView2, Axis};
 
 /// Runs `f(b, scores_b, n_b)` for every sentence on the context's
-/// workers, and collects the results in batch order.
+/// workers, the longest first (a sentence's cost grows with its length,
+/// up to n³ for an exact projection, and a long one taken last kept one
+/// worker busy alone: 1.9–2.7% of the exact SparseMAP projections' time
+/// in a replay of SST's), and collects the results in batch order.
 fn per_sentence<T: Real, R: Send>(
     cx: &Context,
     s: &ArrayD<T>,
@@ -30,7 +33,9 @@ fn per_sentence<T: Real, R: Send>(
         .view()
         .into_shape_with_order((b, n1, n1))
         .expect("scores are [B, N+1, N+1]");
-    cx.map_in_order(b, |i| f(i, view.index_axis(Axis(0), i), lengths[i]))
+    cx.map_costliest_first(&lengths[..b], |i| {
+        f(i, view.index_axis(Axis(0), i), lengths[i])
+    })
 }
 
 /// A dependency-tree structure: projective (Eisner) or not
