@@ -42,8 +42,10 @@
 //! sentence is done pays at best an eighth of a batched call (eight
 //! copies of the sentence, timed) per MAP call. Also printed: the active
 //! sets' time on two workers taking sentences from a shared counter in
-//! record order (about batch order: each sentence is recorded as a
-//! worker takes it) and longest first, against a perfect split.
+//! record order (each sentence is recorded as a worker takes it: about
+//! batch order in recordings made before the workers took the longest
+//! sentences first, longest first since) and longest first, against a
+//! perfect split.
 //!
 //! `--tight-faces` asks whether the answer's face could be read off a
 //! residual instead of being built a tree at a time (the first step of a
