@@ -166,6 +166,27 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
+/// The lower triangle of the trees' Gram matrix (`k × k`, row-major; the
+/// upper triangle zero), each row through a dense copy of its tree over
+/// `parts` parts.
+fn gram_lower(trees: &[Sparse], parts: usize) -> Vec<f64> {
+    let k = trees.len();
+    let mut dense = vec![0.0; parts];
+    let mut g = vec![0.0; k * k];
+    for a in 0..k {
+        for &(i, x) in &trees[a] {
+            dense[i] = x;
+        }
+        for b in 0..=a {
+            g[a * k + b] = trees[b].iter().map(|&(i, x)| x * dense[i]).sum();
+        }
+        for &(i, _) in &trees[a] {
+            dense[i] = 0.0;
+        }
+    }
+    g
+}
+
 /// The final face's Gram matrix (through a dense copy of each tree) and
 /// a dense Cholesky of it in one contiguous matrix (row-major,
 /// left-looking: each entry one dot product of rows): seconds for each,
@@ -176,19 +197,7 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
 fn factor_face(face: &[Sparse], parts: usize) -> (f64, f64, f64, Vec<f64>) {
     let k = face.len();
     let t = Instant::now();
-    let mut dense = vec![0.0; parts];
-    let mut g = vec![0.0; k * k];
-    for a in 0..k {
-        for &(i, x) in &face[a] {
-            dense[i] = x;
-        }
-        for b in 0..=a {
-            g[a * k + b] = face[b].iter().map(|&(i, x)| x * dense[i]).sum();
-        }
-        for &(i, _) in &face[a] {
-            dense[i] = 0.0;
-        }
-    }
+    let mut g = gram_lower(face, parts);
     let gram = t.elapsed().as_secs_f64();
     let t = Instant::now();
     for j in 0..k {
@@ -289,9 +298,32 @@ fn factor_face_blocked(face: &[Sparse], n: usize) -> (f64, f64, ndarray::Array2<
     (gram, chol, g)
 }
 
+/// `visit(h, m, tree)` for every arc `h → m`, with the best tree under
+/// `w` through it: one MAP call with every other head of `m` barred (on
+/// one copy of `w`, each word's column barred in turn and put back).
+fn for_each_forced_tree(
+    p: &projection_record::Projection,
+    w: &[f64],
+    mut visit: impl FnMut(usize, usize, Vec<f64>),
+) {
+    let n1 = p.n + 1;
+    let mut barred = w.to_vec();
+    for m in 1..n1 {
+        for h in (0..n1).filter(|&h| h != m) {
+            for h2 in (0..n1).filter(|&h2| h2 != m) {
+                barred[h2 * n1 + m] = if h2 == h { w[h2 * n1 + m] } else { -1e9 };
+            }
+            visit(h, m, map_tree(p, &barred));
+        }
+        for h2 in 0..n1 {
+            barred[h2 * n1 + m] = w[h2 * n1 + m];
+        }
+    }
+}
+
 /// Column generation with many trees per pass: rounds, pool size, face.
 fn many_per_pass(p: &projection_record::Projection) -> (usize, usize, sparsemap::Solution) {
-    let (n1, v) = (p.n + 1, &p.scores);
+    let v = &p.scores;
     let mut pool: Vec<Vec<f64>> = vec![map_tree(p, v)];
     let mut sparse_pool: Vec<Sparse> = vec![sparse(&pool[0])];
     let mut rounds = 0;
@@ -308,21 +340,13 @@ fn many_per_pass(p: &projection_record::Projection) -> (usize, usize, sparsemap:
         let r: Vec<f64> = v.iter().zip(&sol.mu).map(|(a, b)| a - b).collect();
         let (at_mu, tol) = (dot(&sol.mu, &r), 1e-10 * (1.0 + dot(&r, &r).sqrt()));
         let mut added = 0;
-        for m in 1..n1 {
-            for h in (0..n1).filter(|&h| h != m) {
-                // The best tree with the arc h → m: every other head of m barred.
-                let mut w = r.clone();
-                for h2 in (0..n1).filter(|&h2| h2 != h && h2 != m) {
-                    w[h2 * n1 + m] = -1e9;
-                }
-                let y = map_tree(p, &w);
-                if dot(&y, &r) > at_mu + tol && !pool.contains(&y) {
-                    sparse_pool.push(sparse(&y));
-                    pool.push(y);
-                    added += 1;
-                }
+        for_each_forced_tree(p, &r, |_, _, y| {
+            if dot(&y, &r) > at_mu + tol && !pool.contains(&y) {
+                sparse_pool.push(sparse(&y));
+                pool.push(y);
+                added += 1;
             }
-        }
+        });
         if added == 0 {
             return (rounds, pool.len(), sol);
         }
@@ -498,26 +522,15 @@ fn lockstep_oracle(o: &Options, text: &str, batch: usize) {
 }
 
 /// Rank of a set of 0/1 tree vectors (every tree has as many arcs as
-/// words, so affine and linear rank agree): pivoted Cholesky of their
-/// Gram matrix, pivots below `1e-9 ×` the largest diagonal count as zero.
-fn tree_rank(trees: &[Sparse]) -> usize {
+/// words, so affine and linear rank agree) over `parts` parts: pivoted
+/// Cholesky of their Gram matrix, pivots below `1e-9 ×` the largest
+/// diagonal count as zero.
+fn tree_rank(trees: &[Sparse], parts: usize) -> usize {
     let k = trees.len();
-    let mut g = vec![0.0; k * k];
-    let parts = trees
-        .iter()
-        .flat_map(|z| z.iter().map(|&(i, _)| i + 1))
-        .max()
-        .unwrap_or(0);
-    let mut dense = vec![0.0; parts];
+    let mut g = gram_lower(trees, parts);
     for a in 0..k {
-        for &(i, x) in &trees[a] {
-            dense[i] = x;
-        }
-        for b in 0..k {
-            g[a * k + b] = trees[b].iter().map(|&(i, x)| x * dense[i]).sum();
-        }
-        for &(i, _) in &trees[a] {
-            dense[i] = 0.0;
+        for b in a + 1..k {
+            g[a * k + b] = g[b * k + a];
         }
     }
     let floor = 1e-9 * (0..k).map(|i| g[i * k + i]).fold(0.0, f64::max);
@@ -561,26 +574,24 @@ fn forced_arcs(
     let best = dot(&map_tree(p, w), w);
     let mut short = vec![f64::INFINITY; w.len()];
     let mut trees: Vec<Sparse> = Vec::new();
-    for m in 1..n1 {
-        for h in (0..n1).filter(|&h| h != m) {
-            let mut v = w.to_vec();
-            for h2 in (0..n1).filter(|&h2| h2 != h && h2 != m) {
-                v[h2 * n1 + m] = -1e9;
-            }
-            let y = map_tree(p, &v);
-            if y[h * n1 + m] != 1.0 {
-                return Err(format!("the best tree with the arc {h} → {m} lacks it"));
-            }
-            short[h * n1 + m] = best - dot(&y, w);
-            if short[h * n1 + m] <= tol {
-                let y = sparse(&y);
-                if !trees.contains(&y) {
-                    trees.push(y);
-                }
+    let mut missing = None;
+    for_each_forced_tree(p, w, |h, m, y| {
+        if y[h * n1 + m] != 1.0 {
+            missing.get_or_insert((h, m));
+            return;
+        }
+        short[h * n1 + m] = best - dot(&y, w);
+        if short[h * n1 + m] <= tol {
+            let y = sparse(&y);
+            if !trees.contains(&y) {
+                trees.push(y);
             }
         }
+    });
+    match missing {
+        Some((h, m)) => Err(format!("the best tree with the arc {h} → {m} lacks it")),
+        None => Ok((best, short, trees)),
     }
-    Ok((best, short, trees))
 }
 
 /// The fractions of the exact iteration count at which `--tight-faces`
@@ -592,7 +603,7 @@ const FRACTIONS: [f64; 4] = [0.5, 0.75, 0.9, 0.95];
 fn tight_faces(o: &Options, text: &str) {
     /// How close a stopped active set gets: projections where the budget
     /// truncates, Σ errors, tight sets read right, Σ time shares.
-    #[derive(Default, Clone)]
+    #[derive(Default)]
     struct Early {
         count: usize,
         errors: Vec<f64>,
@@ -658,10 +669,10 @@ fn tight_faces(o: &Options, text: &str) {
             fail("no tree of tight arcs alone was found".into());
         }
         let worst_short = best - dot(&worst, &r);
-        let rank = tree_rank(&forced);
+        let rank = tree_rank(&forced, r.len());
         let mut both = forced.clone();
         both.extend(exact.structures.iter().cloned());
-        let spans = tree_rank(&both) == rank;
+        let spans = tree_rank(&both, r.len()) == rank;
         // Stopped early: the largest error, and whether the tight set read
         // at its residual with the tolerance that error allows (a tree's
         // score moves by at most n·err, a shortfall by 2n·err, on top of

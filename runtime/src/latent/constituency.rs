@@ -103,7 +103,8 @@ fn unblock<T: Real, V: AsRef<[f64]>>(
 }
 
 /// Runs `f(b, block_b, n_b)` for every item on the context's workers,
-/// collecting the results in batch order.
+/// the longest first (see `tree.rs`'s `per_sentence`), collecting the
+/// results in batch order.
 fn per_sentence<T: Real, R: Send>(
     cx: &Context,
     s: &ArrayD<T>,
@@ -113,7 +114,7 @@ fn per_sentence<T: Real, R: Send>(
     let np = s.shape()[1];
     let flat = s.as_standard_layout();
     let flat = flat.as_slice().expect("standard layout");
-    cx.map_in_order(lengths.len(), |b| {
+    cx.map_costliest_first(lengths, |b| {
         let n = lengths[b];
         f(b, &block(&flat[b * np * np..(b + 1) * np * np], np, n), n)
     })

@@ -418,8 +418,9 @@ impl Forward {
     }
 }
 
-/// Runs `f(sentence)` for every item on the context's workers, in batch
-/// order.
+/// Runs `f(sentence)` for every item on the context's workers, the
+/// longest first (see `tree.rs`'s `per_sentence`), collecting the
+/// results in batch order.
 fn per_sentence<T: Real, R: Send>(
     cx: &Context,
     s: &ArrayD<T>,
@@ -430,7 +431,9 @@ fn per_sentence<T: Real, R: Send>(
     let d = check_layout(s.shape())?;
     let all = flat(s);
     let all = all.as_ref();
-    Ok(cx.map_in_order(d.batch, |b| f(b, Sentence::of(all, d, b, lengths[b]))))
+    Ok(cx.map_costliest_first(&lengths[..d.batch], |b| {
+        f(b, Sentence::of(all, d, b, lengths[b]))
+    }))
 }
 
 /// Writes per-sentence `[n, K, K]` blocks into a zero-padded batch.

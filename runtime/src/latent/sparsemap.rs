@@ -298,7 +298,14 @@ impl Cholesky {
             }
             i = b;
         }
-        for i in (0..i).rev() {
+        self.back_rows(x, i);
+    }
+
+    /// [`Cholesky::back`] over the first `rows` rows, a row at a time
+    /// (the rows past them already subtracted from `x`).
+    #[inline(always)]
+    fn back_rows(&self, x: &mut [f64], rows: usize) {
+        for i in (0..rows).rev() {
             let row = &self.rows[i];
             x[i] /= row[i];
             let xi = x[i];
@@ -987,19 +994,6 @@ mod tests {
             .collect()
     }
 
-    /// Back substitution a row at a time: what [`Cholesky::back`] did
-    /// before it took four rows at a time.
-    fn back_row_by_row(chol: &Cholesky, x: &mut [f64]) {
-        for i in (0..chol.rows.len()).rev() {
-            let row = &chol.rows[i];
-            x[i] /= row[i];
-            let xi = x[i];
-            for (a, &l) in x[..i].iter_mut().zip(&row[..i]) {
-                *a -= l * xi;
-            }
-        }
-    }
-
     #[test]
     fn back_substitution_by_four_rows_has_the_row_by_row_bits() {
         use rand::{Rng, SeedableRng};
@@ -1022,7 +1016,7 @@ mod tests {
             let x: Vec<f64> = (0..k).map(|_| rng.random_range(-1e3..1e3)).collect();
             let (mut by_four, mut by_row) = (x.clone(), x);
             chol.back(&mut by_four);
-            back_row_by_row(&chol, &mut by_row);
+            chol.back_rows(&mut by_row, k);
             let bits = |v: &[f64]| v.iter().map(|a| a.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&by_four), bits(&by_row), "k = {k}");
         }
