@@ -6,6 +6,7 @@ pub mod absorbing;
 pub mod brute;
 pub mod categorical;
 pub mod constituency;
+pub mod exclusive_arcs;
 pub mod logspace;
 pub mod matrix_tree;
 pub mod matrix_tree_batch;

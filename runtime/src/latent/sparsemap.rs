@@ -921,18 +921,29 @@ fn lbfgs_direction(
 /// certifies it inside the polytope (an answer deep inside needs as many
 /// structures as dimensions, which the active set adds one per
 /// iteration: O(n⁶) for trees); otherwise the active set, with at most
-/// `max_iter` iterations.
+/// `max_iter` iterations. `outside` is the structure's cheap proof that a
+/// point of the hull is not in the polytope (a valid inequality it
+/// violates, e.g. [`super::exclusive_arcs`] for projective trees; `|_|
+/// false` where there is none): a positive hull point it refuses skips
+/// moment matching, whose refusals cost tens of marginals calls.
 pub fn solve_exact(
     s: &[f64],
     map: &dyn Fn(&[f64]) -> Vec<f64>,
     hull: &std::sync::Arc<AffineHull>,
     marginals: Marginals,
+    outside: &dyn Fn(&[f64]) -> bool,
     starts: &[&[f64]],
     max_iter: usize,
 ) -> Solution {
     if !hull.parts.is_empty() {
         let z = hull.project(s);
-        if matches_gibbs_marginals(&z, hull, marginals, map, starts).is_some() {
+        // Moment matching refuses a point that is not positive at once;
+        // the proof is asked only of those it would search from.
+        let positive = hull.parts.iter().all(|&i| z[i] > 0.0 && z[i].is_finite());
+        if positive
+            && !outside(&z)
+            && matches_gibbs_marginals(&z, hull, marginals, map, starts).is_some()
+        {
             return Solution {
                 structures: Vec::new(),
                 weights: Vec::new(),
@@ -973,7 +984,7 @@ impl Solution {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{brute, nonprojective, projective};
+    use super::super::{brute, exclusive_arcs, nonprojective, projective};
     use super::*;
     use rand::{Rng, SeedableRng};
 
@@ -1662,6 +1673,12 @@ mod tests {
         }
     }
 
+    /// The trees' proof that a hull point is outside (projective ones:
+    /// exclusive arcs; none for non-projective ones), as tree.rs gives it.
+    fn tree_outside(n: usize, proj: bool, single: bool) -> impl Fn(&[f64]) -> bool {
+        move |z: &[f64]| proj && exclusive_arcs::prove_outside(n, z, single)
+    }
+
     /// The rank of a set of vectors, by Gaussian elimination.
     fn rank(mut rows: Vec<Vec<f64>>) -> usize {
         let mut r = 0;
@@ -1743,6 +1760,7 @@ mod tests {
                     &tree_oracle(n, proj, single),
                     &hull,
                     &tree_marginals(n, proj, single),
+                    &tree_outside(n, proj, single),
                     &[&scores],
                     EXACT_ITERATIONS,
                 );
@@ -1792,7 +1810,15 @@ mod tests {
             matches_gibbs_marginals(&z, &hull, &marginals, &oracle, starts),
             None
         );
-        let sol = solve_exact(y, &oracle, &hull, &marginals, starts, EXACT_ITERATIONS);
+        let sol = solve_exact(
+            y,
+            &oracle,
+            &hull,
+            &marginals,
+            &tree_outside(n, true, true),
+            starts,
+            EXACT_ITERATIONS,
+        );
         assert!(sol.interior.is_none());
         let trees: Vec<Vec<f64>> = brute::trees(n, true, true)
             .iter()
@@ -1845,6 +1871,63 @@ mod tests {
     }
 
     #[test]
+    fn hull_points_proven_outside_skip_moment_matching_and_keep_the_answer() {
+        // Scores near zero, as early in training: wherever their hull
+        // projection is positive (what moment matching would search
+        // from), exclusive arcs prove it outside, moment matching agrees
+        // (an independent refusal), and the exact projection then makes no
+        // marginals call and gives the bits it gave without the proof.
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(26);
+        let mut proven = 0;
+        for n in 5..=9 {
+            let (hull, oracle) = (tree_hull(n, true, true), tree_oracle(n, true, true));
+            for _ in 0..6 {
+                let s = random_scores(n, 0.02, &mut rng);
+                let z = hull.project(&s);
+                if !hull.parts.iter().all(|&i| z[i] > 0.0) {
+                    continue;
+                }
+                assert!(exclusive_arcs::prove_outside(n, &z, true), "n={n}");
+                let marginals = tree_marginals(n, true, true);
+                assert_eq!(
+                    matches_gibbs_marginals(&z, &hull, &marginals, &oracle, &[&s]),
+                    None
+                );
+                let calls = std::cell::Cell::new(0);
+                let counted = |v: &[f64]| {
+                    calls.set(calls.get() + 1);
+                    marginals(v)
+                };
+                let outside = tree_outside(n, true, true);
+                let with = solve_exact(
+                    &s,
+                    &oracle,
+                    &hull,
+                    &counted,
+                    &outside,
+                    &[&s],
+                    EXACT_ITERATIONS,
+                );
+                assert_eq!(calls.get(), 0, "n={n}: moment matching ran");
+                let without = solve_exact(
+                    &s,
+                    &oracle,
+                    &hull,
+                    &counted,
+                    &|_| false,
+                    &[&s],
+                    EXACT_ITERATIONS,
+                );
+                assert!(calls.get() > 0);
+                assert!(with.certified && with.interior.is_none());
+                assert_eq!(with.mu, without.mu, "n={n}");
+                proven += 1;
+            }
+        }
+        assert!(proven >= 20, "only {proven} positive hull points");
+    }
+
+    #[test]
     fn large_scores_skip_the_certificate_and_give_the_map_tree() {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(12);
         let n = 6;
@@ -1859,6 +1942,7 @@ mod tests {
                 &oracle,
                 &tree_hull(n, proj, single),
                 &tree_marginals(n, proj, single),
+                &tree_outside(n, proj, single),
                 &[&s],
                 EXACT_ITERATIONS,
             );
@@ -1881,6 +1965,7 @@ mod tests {
                 &tree_oracle(n, proj, single),
                 &hull,
                 &tree_marginals(n, proj, single),
+                &tree_outside(n, proj, single),
                 &[&scores],
                 EXACT_ITERATIONS,
             )

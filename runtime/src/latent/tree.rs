@@ -346,11 +346,19 @@ impl Tree {
             // from the projected scores themselves.
             let warm = warm.as_ref().map(|w| block(&w.index_axis(Axis(0), b), n));
             let starts: Vec<&[f64]> = warm.as_deref().into_iter().chain([v.as_slice()]).collect();
+            // Projective trees hold at most one arc of a crossing (or
+            // otherwise exclusive) set, a quick proof that the hull point
+            // of scores near zero is outside; non-projective trees have
+            // no such proof here.
+            let outside = |z: &[f64]| {
+                self.projective && super::exclusive_arcs::prove_outside(n, z, self.single_root)
+            };
             sparsemap::solve_exact(
                 &v,
                 &map,
                 &hull,
                 &|t: &[f64]| self.marginals_block(n, t),
+                &outside,
                 &starts,
                 max_iter,
             )
