@@ -32,15 +32,14 @@
 //! finds at least as much.
 
 /// How an interval `(a, b)` takes part: the arc `a → b` (modifier `b`),
-/// `b → a` (modifier `a`), or both.
+/// `b → a` (modifier `a`), or both. Also the index of the cell's kind in
+/// [`Table`]'s links.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
     Right,
     Left,
     Both,
 }
-
-const KINDS: [Kind; 3] = [Kind::Right, Kind::Left, Kind::Both];
 
 /// What every arc of a set meets: a word's position (an arc may end
 /// there, as that word's arc: sets holding a word's heads), or the gap
@@ -64,10 +63,10 @@ fn meets(n: usize) -> impl Iterator<Item = Meet> {
 /// the root, so root arcs exclude one another too.
 pub fn heaviest(n: usize, z: &[f64], single_root: bool) -> (f64, Vec<(usize, usize)>) {
     debug_assert_eq!(z.len(), (n + 1) * (n + 1));
-    let mut table = Table::new(n, true);
+    let mut table = Table::<true>::new(n);
     let mut best = (0.0, Vec::new());
     for meet in meets(n) {
-        let (weight, last) = table.through::<true>(n, z, single_root, meet);
+        let (weight, last) = table.through(z, single_root, meet);
         if weight > best.0 {
             best = (weight, table.arcs(last));
         }
@@ -78,14 +77,15 @@ pub fn heaviest(n: usize, z: &[f64], single_root: bool) -> (f64, Vec<(usize, usi
 /// Whether `z` sums to more than 1 over a set of the family, beyond what
 /// rounding could do: a proof that `z` is not a point of the polytope.
 /// The same search as [`heaviest`] without keeping what reads the set
-/// back: 1.1 µs a point at n = 10, 6.9 µs at 20, 57 µs at 40 (a scratch
-/// loop on the 2-core VM of BENCHMARKS.md; one marginals call of a
-/// sentence takes 9 / 38 µs at n = 10 / 20).
+/// back: 2.6 µs a point at n = 10, 18 µs at 20, 161 µs at 40, words and
+/// gaps (a scratch loop on the 2-core VM of BENCHMARKS.md; one marginals
+/// call of a sentence takes 9 / 38 µs at n = 10 / 20, and a refusal by
+/// moment matching took 39 of them on average).
 pub fn prove_outside(n: usize, z: &[f64], single_root: bool) -> bool {
     debug_assert_eq!(z.len(), (n + 1) * (n + 1));
-    let mut table = Table::new(n, false);
+    let mut table = Table::<false>::new(n);
     let weight = meets(n)
-        .map(|meet| table.through::<false>(n, z, single_root, meet).0)
+        .map(|meet| table.through(z, single_root, meet).0)
         .fold(0.0, f64::max);
     // The sum of at most n² terms of at most 1 each: rounding stays far
     // below 1e-9, and the points this proves outside on SST overshoot by
@@ -95,10 +95,12 @@ pub fn prove_outside(n: usize, z: &[f64], single_root: bool) -> bool {
 
 /// A cell `(a, b)` and the kind it takes part as, the step before it in
 /// the best set ending there (`None`: it starts the set).
-type Link = Option<(usize, usize, usize)>;
+type Link = Option<(usize, usize, Kind)>;
 
 /// The search's tables, sized for the longest point and reused for each.
-struct Table {
+/// `TRACE`: keep the links that [`Table::arcs`] reads the set back by
+/// (without them the search is about five times faster).
+struct Table<const TRACE: bool> {
     n1: usize,
     /// Best set ending at or before `(a, b)` in both coordinates, offset
     /// by one (row or column 0 is the empty set).
@@ -112,10 +114,10 @@ struct Table {
     from: Vec<Link>,
 }
 
-impl Table {
-    fn new(n: usize, trace: bool) -> Table {
+impl<const TRACE: bool> Table<TRACE> {
+    fn new(n: usize) -> Self {
         let (cells, side) = ((n + 1) * (n + 1), n + 2);
-        let links = |len: usize| if trace { vec![None; len] } else { Vec::new() };
+        let links = |len: usize| if TRACE { vec![None; len] } else { Vec::new() };
         Table {
             n1: n + 1,
             before: vec![0.0; side * side],
@@ -126,27 +128,21 @@ impl Table {
         }
     }
 
-    /// The heaviest set among those whose arcs all meet position `p`, and
-    /// its last cell: a longest path over the cells `(a, b)`,
-    /// `a ≤ p ≤ b`, in order of `a` then `b`, through the prefix maxima
-    /// (crossing steps: any kind at a smaller `a` and `b`) and three
-    /// running maxima (shared left ends: `Left` kinds, or root arcs under
-    /// a single root; shared right ends: `Right` kinds). O(n²) per point.
-    /// `TRACE`: keep the links that [`Table::arcs`] reads back.
-    fn through<const TRACE: bool>(
-        &mut self,
-        n: usize,
-        z: &[f64],
-        single_root: bool,
-        meet: Meet,
-    ) -> (f64, Link) {
+    /// The heaviest set among those whose arcs all meet `meet`, and its
+    /// last cell: a longest path over the cells `(a, b)` that meet it, in
+    /// order of `a` then `b`, through the prefix maxima (crossing steps:
+    /// any kind at a smaller `a` and `b`) and three running maxima
+    /// (shared left ends: `Left` kinds, or root arcs under a single root;
+    /// shared right ends: `Right` kinds). O(n²) per point.
+    fn through(&mut self, z: &[f64], single_root: bool, meet: Meet) -> (f64, Link) {
         // Rows a ≤ the point; columns from its first right end on; the
         // one position an arc may only touch (then as its modifier).
         let (rows, first_b, touch) = match meet {
             Meet::Word(p) => (p + 1, p, Some(p)),
             Meet::Gap(g) => (g + 1, g + 1, None),
         };
-        let (n1, cols) = (n + 1, n + 1 - first_b);
+        let n1 = self.n1;
+        let cols = n1 - first_b;
         let width = cols + 1;
         self.before[..(rows + 1) * width].fill(0.0);
         self.right_in_column[..cols].fill(f64::NEG_INFINITY);
@@ -170,7 +166,7 @@ impl Table {
                 };
                 let mut cell: (f64, Link) = (f64::NEG_INFINITY, None);
                 let mut offer =
-                    |kind: usize, w: f64, mut base: (f64, Link), others: &[(f64, Link)]| {
+                    |kind: Kind, w: f64, mut base: (f64, Link), others: &[(f64, Link)]| {
                         for &o in others {
                             if o.0 > base.0 {
                                 base = o;
@@ -178,7 +174,7 @@ impl Table {
                         }
                         let v = w + base.0;
                         if TRACE {
-                            self.from[(a * n1 + b) * 3 + kind] = base.1;
+                            self.from[(a * n1 + b) * 3 + kind as usize] = base.1;
                         }
                         if v > cell.0 {
                             cell = (v, Some((a, b, kind)));
@@ -199,11 +195,16 @@ impl Table {
                         ),
                         (root, root_link),
                     ];
-                    offer(0, z[a * n1 + b], (crossing, crossing_link), &others)
+                    offer(
+                        Kind::Right,
+                        z[a * n1 + b],
+                        (crossing, crossing_link),
+                        &others,
+                    )
                 });
                 let left = (a != 0 && touch != Some(b)).then(|| {
                     offer(
-                        1,
+                        Kind::Left,
                         z[b * n1 + a],
                         (crossing, crossing_link),
                         &[(left_in_row, left_link)],
@@ -211,7 +212,7 @@ impl Table {
                 });
                 if a != 0 && touch != Some(a) && touch != Some(b) {
                     offer(
-                        2,
+                        Kind::Both,
                         z[a * n1 + b] + z[b * n1 + a],
                         (crossing, crossing_link),
                         &[],
@@ -221,18 +222,18 @@ impl Table {
                 // the earlier ones (a cell's kinds exclude one another).
                 if let Some(v) = left {
                     if v > left_in_row {
-                        (left_in_row, left_link) = (v, Some((a, b, 1)));
+                        (left_in_row, left_link) = (v, Some((a, b, Kind::Left)));
                     }
                 }
                 if let Some(v) = right {
                     if v > self.right_in_column[c] {
                         self.right_in_column[c] = v;
                         if TRACE {
-                            self.right_link[c] = Some((a, b, 0));
+                            self.right_link[c] = Some((a, b, Kind::Right));
                         }
                     }
                     if a == 0 && v > root_in_row {
-                        (root_in_row, root_link) = (v, Some((a, b, 0)));
+                        (root_in_row, root_link) = (v, Some((a, b, Kind::Right)));
                     }
                 }
                 let (up, back, here) = (
@@ -272,12 +273,12 @@ impl Table {
         let mut arcs = Vec::new();
         let mut cursor = last;
         while let Some((a, b, kind)) = cursor {
-            match KINDS[kind] {
+            match kind {
                 Kind::Right => arcs.push((a, b)),
                 Kind::Left => arcs.push((b, a)),
                 Kind::Both => arcs.extend([(a, b), (b, a)]),
             }
-            cursor = self.from[(a * n1 + b) * 3 + kind];
+            cursor = self.from[(a * n1 + b) * 3 + kind as usize];
         }
         arcs
     }

@@ -885,10 +885,10 @@ pub fn matches_gibbs_marginals(
     starts: &[&[f64]],
 ) -> Option<usize> {
     let parts = &hull.parts;
-    let target: Vec<f64> = parts.iter().map(|&i| z[i]).collect();
-    if target.iter().any(|&x| !(x > 0.0 && x.is_finite())) {
+    if !positive_on(parts, z) {
         return None;
     }
+    let target: Vec<f64> = parts.iter().map(|&i| z[i]).collect();
     let mut full = vec![0.0; z.len()];
     let mut scores = vec![0.0; z.len()];
     let calls = std::cell::Cell::new(0);
@@ -992,6 +992,12 @@ pub fn matches_gibbs_marginals(
     }
 }
 
+/// Whether `z` is positive and finite on every part: where moment
+/// matching can search from (the interior of the polytope is positive).
+fn positive_on(parts: &[usize], z: &[f64]) -> bool {
+    parts.iter().all(|&i| z[i] > 0.0 && z[i].is_finite())
+}
+
 /// Whether scores `θ` (over `parts`) prove `z` (`target`, over the same
 /// parts) outside the polytope: `max_y ⟨θ, y⟩ < ⟨θ, z⟩` beyond rounding,
 /// which no point of the polytope allows. `scores` is scratch of the flat
@@ -1074,8 +1080,7 @@ pub fn solve_exact(
         let z = hull.project(s);
         // Moment matching refuses a point that is not positive at once;
         // the proof is asked only of those it would search from.
-        let positive = hull.parts.iter().all(|&i| z[i] > 0.0 && z[i].is_finite());
-        if positive
+        if positive_on(&hull.parts, &z)
             && !outside(&z)
             && matches_gibbs_marginals(&z, hull, marginals, map, starts).is_some()
         {
@@ -1611,10 +1616,7 @@ mod tests {
         ));
         // A point of the polytope (a mixture of projective trees) is never
         // separated, whatever the scores.
-        let trees: Vec<Vec<f64>> = brute::trees(n, true, true)
-            .iter()
-            .map(|t| brute::indicator(t))
-            .collect();
+        let trees = tree_indicators(n, true, true);
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(33);
         for _ in 0..200 {
             let w: Vec<f64> = trees.iter().map(|_| rng.random::<f64>()).collect();
@@ -1647,6 +1649,29 @@ mod tests {
 
     /// An independent solver: accelerated projected gradient on the
     /// weights of every enumerated tree.
+    /// Every tree over `n` words as a `(n+1)²` arc indicator.
+    fn tree_indicators(n: usize, projective: bool, single: bool) -> Vec<Vec<f64>> {
+        brute::trees(n, projective, single)
+            .iter()
+            .map(|t| brute::indicator(t))
+            .collect()
+    }
+
+    /// `mu` is the projection of `y` onto the trees' polytope, as
+    /// enumerating every tree finds it, to 1e-6.
+    fn assert_projection_over_every_tree(
+        n: usize,
+        proj: bool,
+        single: bool,
+        y: &[f64],
+        mu: &[f64],
+    ) {
+        let want = projection_by_enumeration(y, &tree_indicators(n, proj, single));
+        for (a, b) in mu.iter().zip(&want) {
+            assert!((a - b).abs() < 1e-6, "n={n}: {a} vs {b}");
+        }
+    }
+
     fn projection_by_enumeration(s: &[f64], trees: &[Vec<f64>]) -> Vec<f64> {
         let k = trees.len();
         let mut a = vec![1.0 / k as f64; k];
@@ -1690,10 +1715,7 @@ mod tests {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
         for n in 2..=4 {
             for (proj, single) in [(true, true), (false, false)] {
-                let trees: Vec<Vec<f64>> = brute::trees(n, proj, single)
-                    .iter()
-                    .map(|t| brute::indicator(t))
-                    .collect();
+                let trees = tree_indicators(n, proj, single);
                 let s = masked(
                     n,
                     (0..(n + 1) * (n + 1))
@@ -1939,10 +1961,7 @@ mod tests {
     fn the_tree_hull_is_the_affine_span_of_every_tree() {
         for n in 1..=5 {
             for (proj, single) in [(true, true), (true, false), (false, true), (false, false)] {
-                let trees: Vec<Vec<f64>> = brute::trees(n, proj, single)
-                    .iter()
-                    .map(|t| brute::indicator(t))
-                    .collect();
+                let trees = tree_indicators(n, proj, single);
                 let hull = tree_hull(n, proj, single);
                 // Every tree is its own projection: it satisfies the groups.
                 for z in &trees {
@@ -1995,14 +2014,7 @@ mod tests {
                     sol.interior.is_some() && sol.certified,
                     "n={n}: not certified"
                 );
-                let trees: Vec<Vec<f64>> = brute::trees(n, proj, single)
-                    .iter()
-                    .map(|t| brute::indicator(t))
-                    .collect();
-                let want = projection_by_enumeration(&y, &trees);
-                for (a, b) in sol.mu.iter().zip(&want) {
-                    assert!((a - b).abs() < 1e-6, "n={n}: {a} vs {b}");
-                }
+                assert_projection_over_every_tree(n, proj, single, &y, &sol.mu);
                 // And the active set, run to convergence, agrees closely.
                 let by_active_set =
                     solve_active_set_within(&y, &tree_oracle(n, proj, single), 10_000);
@@ -2047,14 +2059,7 @@ mod tests {
             EXACT_ITERATIONS,
         );
         assert!(sol.interior.is_none());
-        let trees: Vec<Vec<f64>> = brute::trees(n, true, true)
-            .iter()
-            .map(|t| brute::indicator(t))
-            .collect();
-        let want = projection_by_enumeration(y, &trees);
-        for (a, b) in sol.mu.iter().zip(&want) {
-            assert!((a - b).abs() < 1e-6, "{a} vs {b}");
-        }
+        assert_projection_over_every_tree(n, true, true, y, &sol.mu);
     }
 
     #[test]
@@ -2150,14 +2155,7 @@ mod tests {
                 assert!(with.certified && with.interior.is_none());
                 assert_eq!(with.mu, without.mu, "n={n}");
                 if n <= 5 {
-                    let trees: Vec<Vec<f64>> = brute::trees(n, true, true)
-                        .iter()
-                        .map(|t| brute::indicator(t))
-                        .collect();
-                    let want = projection_by_enumeration(&s, &trees);
-                    for (a, b) in with.mu.iter().zip(&want) {
-                        assert!((a - b).abs() < 1e-6, "n={n}: {a} vs {b}");
-                    }
+                    assert_projection_over_every_tree(n, true, true, &s, &with.mu);
                 }
                 proven += 1;
             }
