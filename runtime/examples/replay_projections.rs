@@ -143,15 +143,27 @@ fn record(o: &Options, at: usize, line: &str) -> Option<projection_record::Proje
 }
 
 /// A highest-scoring tree under `v`, as a 0/1 arc vector.
-fn map_tree(p: &projection_record::Projection, v: &[f64]) -> Vec<f64> {
+/// The MAP tree's heads under `v`.
+fn map_heads(p: &projection_record::Projection, v: &[f64]) -> Vec<usize> {
     let n1 = p.n + 1;
-    let s = |h: usize, m: usize| v[h * n1 + m];
-    let heads = if p.projective {
-        projective::map(p.n, &s, p.single_root)
+    if p.projective {
+        projective::map_flat(p.n, v, p.single_root)
     } else {
-        nonprojective::map(p.n, &s, p.single_root)
-    };
-    brute::indicator(&heads)
+        nonprojective::map(p.n, &|h: usize, m: usize| v[h * n1 + m], p.single_root)
+    }
+}
+
+fn map_tree(p: &projection_record::Projection, v: &[f64]) -> Vec<f64> {
+    brute::indicator(&map_heads(p, v))
+}
+
+/// The MAP tree as its arcs, increasing: the oracle lsmc's active set
+/// asks (`sparsemap::Parts`, as the tree engine builds it).
+fn map_parts(p: &projection_record::Projection, v: &[f64]) -> Sparse {
+    let heads = map_heads(p, v);
+    let mut parts: Sparse = (1..=p.n).map(|m| (heads[m] * (p.n + 1) + m, 1.0)).collect();
+    parts.sort_unstable_by_key(|&(i, _)| i);
+    parts
 }
 
 /// The largest entrywise difference of two answers.
@@ -468,10 +480,10 @@ fn lockstep_oracle(o: &Options, text: &str, batch: usize) {
                 continue;
             };
             let count = std::cell::Cell::new(0usize);
-            let map = |w: &[f64]| {
+            let map = sparsemap::Parts(|w: &[f64]| {
                 count.set(count.get() + 1);
-                map_tree(&p, w)
-            };
+                map_parts(&p, w)
+            });
             let t = Instant::now();
             sparsemap::solve_active_set(&p.scores, &map);
             let solve = t.elapsed().as_secs_f64();
@@ -798,10 +810,10 @@ fn main() {
         }
         let band = bands.entry(p.n / 10 * 10).or_default();
         let calls = std::cell::Cell::new(0usize);
-        let map = |w: &[f64]| {
+        let map = sparsemap::Parts(|w: &[f64]| {
             calls.set(calls.get() + 1);
-            map_tree(&p, w)
-        };
+            map_parts(&p, w)
+        });
         let t = Instant::now();
         let plain = sparsemap::solve_active_set(&p.scores, &map);
         let dt = t.elapsed().as_secs_f64();

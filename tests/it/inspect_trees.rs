@@ -117,7 +117,7 @@ impl Sentence {
 
     /// Π_M: the Euclidean projection onto the hull of the enumerated trees.
     fn project(&self, v: &[f64]) -> Vec<f64> {
-        sparsemap::solve_active_set(v, &|w| self.map(w)).mu
+        sparsemap::solve_active_set(v, &|w: &[f64]| self.map(w)).mu
     }
 }
 

@@ -153,6 +153,36 @@ mod lanes {
     }
 }
 
+/// What SparseMAP asks of a structure: a best structure under scores
+/// `v`, as its nonzero parts in increasing order. A function returning
+/// the dense structure is one; [`Parts`] wraps one that lists the parts
+/// itself, with no dense copy to fill and scan (a tree is its `n` arcs in
+/// `(n + 1)²` entries).
+pub trait Oracle {
+    fn best(&self, v: &[f64]) -> Sparse;
+}
+
+impl<F: Fn(&[f64]) -> Vec<f64> + ?Sized> Oracle for F {
+    fn best(&self, v: &[f64]) -> Sparse {
+        sparse(&self(v))
+    }
+}
+
+/// An [`Oracle`] that returns the best structure's parts itself,
+/// increasing.
+pub struct Parts<F>(pub F);
+
+impl<F: Fn(&[f64]) -> Sparse> Oracle for Parts<F> {
+    fn best(&self, v: &[f64]) -> Sparse {
+        let z = (self.0)(v);
+        debug_assert!(
+            z.windows(2).all(|w| w[0].0 < w[1].0),
+            "parts in increasing order"
+        );
+        z
+    }
+}
+
 /// A dense structure's nonzero parts.
 #[inline(always)]
 pub fn sparse(z: &[f64]) -> Sparse {
@@ -426,7 +456,7 @@ pub fn exact_budget(max_iter: usize, parts: usize) -> usize {
 
 /// Projects `s` onto the convex hull of the structures that `map` returns
 /// (`map(v)` is a highest-scoring structure under scores `v`).
-pub fn solve_active_set(s: &[f64], map: &dyn Fn(&[f64]) -> Vec<f64>) -> Solution {
+pub fn solve_active_set(s: &[f64], map: &dyn Oracle) -> Solution {
     solve_active_set_within(s, map, EXACT_ITERATIONS)
 }
 
@@ -438,30 +468,26 @@ pub fn solve_active_set(s: &[f64], map: &dyn Fn(&[f64]) -> Vec<f64>) -> Solution
 /// projects) needs as many structures as dimensions, one per iteration:
 /// a budget of 10 is what the paper's solver (AD3's active set, as
 /// lp-sparsemap wraps it) uses by default.
-pub fn solve_active_set_within(
-    s: &[f64],
-    map: &dyn Fn(&[f64]) -> Vec<f64>,
-    max_iter: usize,
-) -> Solution {
+pub fn solve_active_set_within(s: &[f64], map: &dyn Oracle, max_iter: usize) -> Solution {
     // Compiled for the widest vectors the CPU has: the Cholesky rows'
     // products and updates are most of the time (`dot` also picks its own
     // copy at run time; the Gram rows and µ run out of line, one copy for
     // all). The same operations in the same order in every copy, so the
     // same bits.
     crate::vectors::widest_vectors!(
-        (s: &[f64], map: &dyn Fn(&[f64]) -> Vec<f64>, max_iter: usize) -> Solution {
+        (s: &[f64], map: &dyn Oracle, max_iter: usize) -> Solution {
             active_set(s, map, max_iter)
         }
     )
 }
 
 #[inline(always)]
-fn active_set(s: &[f64], map: &dyn Fn(&[f64]) -> Vec<f64>, max_iter: usize) -> Solution {
+fn active_set(s: &[f64], map: &dyn Oracle, max_iter: usize) -> Solution {
     const TOL: f64 = 1e-10;
     let exact = max_iter >= EXACT_ITERATIONS;
     let max_iter = exact_budget(max_iter, s.len());
     let mut certified = false;
-    let first = sparse(&map(s));
+    let first = map.best(s);
     let mut system = ActiveSystem::new();
     system.push(&[], sparse_dot(&first, &first), sdot(&first, s));
     let mut codes = Codes::for_len(s.len());
@@ -470,9 +496,10 @@ fn active_set(s: &[f64], map: &dyn Fn(&[f64]) -> Vec<f64>, max_iter: usize) -> S
     let mut weights = vec![1.0];
     let mut iterations = 0;
     // Scratch, reused across iterations: a dense copy of the newest
-    // structure, µ and the residual s − µ.
+    // structure, µ (and the slot after it that coded structures' empty
+    // columns fill) and the residual s − µ.
     let mut dense = vec![0.0; s.len()];
-    let mut mu = vec![0.0; s.len()];
+    let mut mu = vec![0.0; s.len() + 1];
     let mut resid = vec![0.0; s.len()];
     let mut g = Vec::new();
     while iterations < max_iter {
@@ -486,8 +513,8 @@ fn active_set(s: &[f64], map: &dyn Fn(&[f64]) -> Vec<f64>, max_iter: usize) -> S
                 *d = a - b;
             }
             // Optimal iff no structure points further along s − µ than µ does.
-            let z = sparse(&map(&resid));
-            let gap = sdot(&z, &resid) - dot(&mu, &resid);
+            let z = map.best(&resid);
+            let gap = sdot(&z, &resid) - dot(&mu[..s.len()], &resid);
             if gap <= TOL * (1.0 + dot(&resid, &resid).sqrt()) || structures.contains(&z) {
                 certified = true;
                 break;
@@ -533,6 +560,7 @@ fn active_set(s: &[f64], map: &dyn Fn(&[f64]) -> Vec<f64>, max_iter: usize) -> S
     let total: f64 = weights.iter().sum();
     weights.iter_mut().for_each(|a| *a /= total);
     codes.combine_into(&mut mu, &structures, &weights);
+    mu.truncate(s.len());
     if exact && !certified {
         say_safety_net_reached(s.len(), max_iter);
     }
@@ -585,13 +613,17 @@ fn drop_light(
 /// The active structures as column codes, while every one has at most
 /// one part in each column of a square layout, of value 1 (trees in the
 /// `(n+1)²` arc layout: one head per word, so a tree is its heads): a
-/// structure's code in column `c` is the row of its part there. Two such
-/// structures share as many parts as columns with equal codes, so a new
-/// structure's Gram row is a few vector compares per active structure
-/// instead of a gather per part, and `µ` reads two bytes per part instead
-/// of sixteen (the two were a quarter of an exact SST projection's time).
-/// Exact: the products are the same small integers, and `µ` adds the same
-/// weights (times 1) to each entry in the same order, so the same bits.
+/// structure's code in column `c` is the index of its part there (row ×
+/// width + c). Two such structures share as many parts as columns with
+/// equal codes, so a new structure's Gram row is a few vector compares
+/// per active structure instead of a gather per part, and `µ` reads two
+/// bytes per part instead of sixteen and adds its weight where the code
+/// points (the two were a quarter of an exact SST projection's time).
+/// An empty column's code points one past the parts, at a slot that
+/// [`Codes::combine_into`] fills and nobody reads, so the sum needs no
+/// test per column. Exact: the products are the same small integers, and
+/// `µ` adds the same weights (times 1) to each entry in the same order,
+/// so the same bits.
 struct Codes {
     width: usize,
     /// Row after row of codes, one row per active structure; `None` once
@@ -603,20 +635,31 @@ struct Codes {
 }
 
 impl Codes {
-    /// A column without a part, in the stored rows; a query row marks its
-    /// empty columns with [`Codes::EMPTY_QUERY`] so that they match nothing.
-    const EMPTY: u16 = u16::MAX;
-    const EMPTY_QUERY: u16 = u16::MAX - 1;
+    /// The widest square layout coded: its parts, the empty columns' slot
+    /// and the queries' mark must be two-byte codes (255² + 2 ≤ 2¹⁶;
+    /// trees of up to 254 words; wider ones are read through their parts).
+    const MAX_WIDTH: usize = 255;
 
     fn for_len(len: usize) -> Codes {
         let width = (len as f64).sqrt().round() as usize;
         // No parts (a sentence of no words): nothing to code.
-        let fits = width > 0 && width * width == len && width < Codes::EMPTY_QUERY as usize;
+        let fits = width > 0 && width * width == len && width <= Codes::MAX_WIDTH;
         Codes {
             width,
             rows: fits.then(Vec::new),
             scratch: Vec::new(),
         }
+    }
+
+    /// A stored empty column's code: the slot one past the parts.
+    fn empty(&self) -> u16 {
+        (self.width * self.width) as u16
+    }
+
+    /// A query's empty column: a code no stored column holds, so that it
+    /// matches nothing.
+    fn empty_query(&self) -> u16 {
+        self.empty() + 1
     }
 
     /// `z`'s codes into `out`, empty columns marked `empty`; false if it
@@ -626,11 +669,11 @@ impl Codes {
         out.clear();
         out.resize(self.width, empty);
         for &(i, x) in z {
-            let (row, column) = (i / self.width, i % self.width);
+            let column = i % self.width;
             if x != 1.0 || out[column] != empty {
                 return false;
             }
-            out[column] = row as u16;
+            out[column] = i as u16;
         }
         true
     }
@@ -641,7 +684,7 @@ impl Codes {
             return;
         };
         let mut code = std::mem::take(&mut self.scratch);
-        if self.of(z, Codes::EMPTY, &mut code) {
+        if self.of(z, self.empty(), &mut code) {
             rows.extend_from_slice(&code);
             self.rows = Some(rows);
         }
@@ -663,7 +706,7 @@ impl Codes {
             return false;
         }
         let mut query = std::mem::take(&mut self.scratch);
-        let fits = self.of(z, Codes::EMPTY_QUERY, &mut query);
+        let fits = self.of(z, self.empty_query(), &mut query);
         if let (true, Some(rows)) = (fits, &self.rows) {
             shared_columns(g, rows, &query);
         }
@@ -671,36 +714,51 @@ impl Codes {
         fits
     }
 
-    /// `µ ← Σ_i w_i z_i`, by codes where the structures fit.
+    /// `µ ← Σ_i w_i z_i`, by codes where the structures fit. `mu` holds
+    /// one slot past the parts (the empty columns'), left unspecified.
     #[inline(always)]
     fn combine_into(&self, mu: &mut [f64], structures: &[Sparse], weights: &[f64]) {
         match &self.rows {
-            Some(rows) => combine_codes(mu, rows, self.width, weights),
+            Some(rows) => combine_codes(
+                &mut mu[..=self.width * self.width],
+                rows,
+                self.width,
+                weights,
+            ),
             None => combine_into(mu, structures, weights),
         }
     }
 }
 
 /// `g ← ` the number of columns where each row of `rows` (rows of
-/// `query.len()` codes) equals `query`. Out of line, as [`gram_row`].
+/// `query.len()` codes) equals `query`. Counted in two-byte lanes (a row
+/// is at most [`Codes::MAX_WIDTH`] columns), in the widest vectors the
+/// CPU has: counted a pair of codes at a time, in eight-byte sums, this
+/// was a twentieth of an exact SST step.
 #[inline(never)]
 fn shared_columns(g: &mut Vec<f64>, rows: &[u16], query: &[u16]) {
-    g.clear();
-    g.extend(
-        rows.chunks_exact(query.len())
-            .map(|y| y.iter().zip(query).filter(|(a, b)| a == b).count() as f64),
-    );
+    // Loops, not closures: a closure is compiled without the copy's
+    // vector features (and was called once per row).
+    crate::vectors::widest_vectors!((g: &mut Vec<f64>, rows: &[u16], query: &[u16]) -> () {
+        g.clear();
+        for y in rows.chunks_exact(query.len()) {
+            let mut shared = 0u16;
+            for (a, b) in y.iter().zip(query) {
+                shared += u16::from(a == b);
+            }
+            g.push(f64::from(shared));
+        }
+    })
 }
 
-/// [`combine_into`] over coded structures.
+/// [`combine_into`] over coded structures: `mu` is the parts and the
+/// empty columns' slot after them.
 #[inline(never)]
 fn combine_codes(mu: &mut [f64], rows: &[u16], width: usize, weights: &[f64]) {
     mu.fill(0.0);
     for (y, &a) in rows.chunks_exact(width).zip(weights) {
-        for (column, &row) in y.iter().enumerate() {
-            if row != Codes::EMPTY {
-                mu[row as usize * width + column] += a;
-            }
+        for &code in y {
+            mu[usize::from(code)] += a;
         }
     }
 }
@@ -881,7 +939,7 @@ pub fn matches_gibbs_marginals(
     z: &[f64],
     hull: &AffineHull,
     marginals: Marginals,
-    map: &dyn Fn(&[f64]) -> Vec<f64>,
+    map: &dyn Oracle,
     starts: &[&[f64]],
 ) -> Option<usize> {
     let parts = &hull.parts;
@@ -1006,13 +1064,13 @@ fn map_separates(
     theta: &[f64],
     target: &[f64],
     parts: &[usize],
-    map: &dyn Fn(&[f64]) -> Vec<f64>,
+    map: &dyn Oracle,
     scores: &mut [f64],
 ) -> bool {
     for (&i, &t) in parts.iter().zip(theta) {
         scores[i] = t;
     }
-    let best_structure = sparse(&map(scores));
+    let best_structure = map.best(scores);
     let (fit, best) = (dot(theta, target), sdot(&best_structure, scores));
     // Rounding grows with the terms' magnitudes, not the sums' (which may
     // cancel); `z` is positive on the parts.
@@ -1069,7 +1127,7 @@ fn lbfgs_direction(
 /// exact projection instead.
 pub fn solve_exact(
     s: &[f64],
-    map: &dyn Fn(&[f64]) -> Vec<f64>,
+    map: &dyn Oracle,
     hull: &std::sync::Arc<AffineHull>,
     marginals: Marginals,
     outside: &dyn Fn(&[f64]) -> bool,
@@ -1830,6 +1888,35 @@ mod tests {
         }
     }
 
+    /// The Gram rows of `queries` against `active` and `active`'s µ under
+    /// `weights`, by `codes` and by the parts: the same bits.
+    fn assert_codes_have_the_parts_bits<'a>(
+        codes: &mut Codes,
+        active: &[Sparse],
+        queries: impl IntoIterator<Item = &'a Sparse>,
+        weights: &[f64],
+        what: &str,
+    ) {
+        let len = codes.width * codes.width;
+        let mut dense = vec![0.0; len];
+        for z in queries {
+            let (mut by_codes, mut by_parts) = (Vec::new(), Vec::new());
+            assert!(codes.gram_row(&mut by_codes, z), "{what}: did not fit");
+            for &(i, x) in z {
+                dense[i] = x;
+            }
+            gram_row(&mut by_parts, active, &dense);
+            dense.fill(0.0);
+            assert_eq!(by_codes, by_parts, "{what}");
+        }
+        // µ by codes takes the empty columns' slot after the parts.
+        let (mut a, mut b) = (vec![7.0; len + 1], vec![-7.0; len]);
+        codes.combine_into(&mut a, active, weights);
+        combine_into(&mut b, active, weights);
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&a[..len]), bits(&b), "{what}");
+    }
+
     #[test]
     fn coded_gram_rows_and_mu_have_the_parts_bits() {
         // Trees (one head per word) are coded; their Gram rows and µ by
@@ -1848,40 +1935,65 @@ mod tests {
                 codes.push(z);
             }
             assert!(codes.rows.is_some(), "n={n}: trees did not fit");
-            let mut dense = vec![0.0; (n + 1) * (n + 1)];
-            for z in &trees {
-                let (mut by_codes, mut by_parts) = (Vec::new(), Vec::new());
-                assert!(codes.gram_row(&mut by_codes, z));
-                for &(i, x) in z {
-                    dense[i] = x;
-                }
-                gram_row(&mut by_parts, &active, &dense);
-                dense.fill(0.0);
-                assert_eq!(by_codes, by_parts, "n={n}");
-            }
             let weights: Vec<f64> = active.iter().map(|_| rng.random::<f64>()).collect();
-            let (mut a, mut b) = (vec![7.0; dense.len()], vec![-7.0; dense.len()]);
-            codes.combine_into(&mut a, &active, &weights);
-            combine_into(&mut b, &active, &weights);
-            assert_eq!(
-                a.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
-                b.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
-                "n={n}"
+            assert_codes_have_the_parts_bits(
+                &mut codes,
+                &active,
+                &trees,
+                &weights,
+                &format!("n={n}"),
             );
             // Removing rows keeps the rest in step with the parts.
-            let mut kept = active.clone();
+            let (mut kept, mut kept_weights) = (active.clone(), weights.clone());
             for i in [active.len() - 1, active.len() / 2, 0] {
                 codes.remove(i);
                 kept.remove(i);
+                kept_weights.remove(i);
             }
-            let (mut by_codes, mut by_parts) = (Vec::new(), Vec::new());
-            assert!(codes.gram_row(&mut by_codes, &trees[0]));
-            for &(i, x) in &trees[0] {
-                dense[i] = x;
-            }
-            gram_row(&mut by_parts, &kept, &dense);
-            assert_eq!(by_codes, by_parts, "n={n} after removals");
+            let what = format!("n={n} after removals");
+            assert_codes_have_the_parts_bits(&mut codes, &kept, &trees[..1], &kept_weights, &what);
         }
+    }
+
+    #[test]
+    fn codes_at_the_widest_layout_have_the_parts_bits() {
+        // Width 255: the last parts' codes sit next to the empty columns'
+        // slot (255²) and the queries' mark (255² + 1); a code that
+        // wrapped or a mark equal to the slot would change these rows.
+        let width = Codes::MAX_WIDTH;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(43);
+        let structure = |rng: &mut rand_chacha::ChaCha8Rng| -> Sparse {
+            let mut parts = Vec::new();
+            for c in 0..width {
+                if rng.random_range(0..5) > 0 {
+                    // Rows near the bottom often, so the largest codes occur.
+                    let row = if rng.random() {
+                        width - 1
+                    } else {
+                        rng.random_range(0..width)
+                    };
+                    parts.push((row * width + c, 1.0));
+                }
+            }
+            parts.sort_unstable_by_key(|&(i, _)| i);
+            parts
+        };
+        let active: Vec<Sparse> = (0..12).map(|_| structure(&mut rng)).collect();
+        let mut codes = Codes::for_len(width * width);
+        for z in &active {
+            codes.push(z);
+        }
+        assert!(codes.rows.is_some());
+        let queries = [structure(&mut rng), Vec::new()];
+        let weights: Vec<f64> = active.iter().map(|_| rng.random::<f64>()).collect();
+        let what = "width 255";
+        assert_codes_have_the_parts_bits(
+            &mut codes,
+            &active,
+            active.iter().chain(&queries),
+            &weights,
+            what,
+        );
     }
 
     #[test]
@@ -1899,6 +2011,9 @@ mod tests {
         }
         assert!(Codes::for_len(15).rows.is_none());
         assert!(Codes::for_len(0).rows.is_none());
+        // Two-byte codes reach layouts of width 255, not 256.
+        assert!(Codes::for_len(255 * 255).rows.is_some());
+        assert!(Codes::for_len(256 * 256).rows.is_none());
         // And the active set answers such structures through their parts:
         // the solution matches enumeration's (the counts-valued layout of
         // `sequence`'s tests covers whole models).

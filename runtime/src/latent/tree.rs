@@ -237,17 +237,27 @@ fn lengths_of(members: &[usize], lengths: &[usize]) -> Vec<usize> {
 }
 
 impl Tree {
-    fn heads(&self, n: usize, s: &dyn Fn(usize, usize) -> f64) -> Vec<usize> {
+    /// The MAP tree of one sentence: `heads[m]` for `m ∈ 1..=n`.
+    fn map_heads(&self, n: usize, v: &[f64]) -> Vec<usize> {
         if self.projective {
-            projective::map(n, s, self.single_root)
+            projective::map_flat(n, v, self.single_root)
         } else {
-            nonprojective::map(n, s, self.single_root)
+            nonprojective::map(n, &|h, m| v[h * (n + 1) + m], self.single_root)
         }
+    }
+
+    /// The MAP tree of one sentence as its arcs' indices in the `(n+1)²`
+    /// block, increasing (SparseMAP's oracle).
+    fn map_parts(&self, n: usize, v: &[f64]) -> sparsemap::Sparse {
+        let heads = self.map_heads(n, v);
+        let mut parts: sparsemap::Sparse = (1..=n).map(|m| (heads[m] * (n + 1) + m, 1.0)).collect();
+        parts.sort_unstable_by_key(|&(i, _)| i);
+        parts
     }
 
     /// The MAP tree of one sentence as an `(n+1)²` arc indicator.
     fn map_block(&self, n: usize, v: &[f64]) -> Vec<f64> {
-        let heads = self.heads(n, &|h, m| v[h * (n + 1) + m]);
+        let heads = self.map_heads(n, v);
         brute::indicator(&heads)
     }
 
@@ -333,7 +343,10 @@ impl Tree {
             w.view().into_shape_with_order((b, n1, n1)).ok()
         });
         per_sentence(cx, s, lengths, |b, sb, n| {
-            let (v, map) = (block(&sb, n), |v: &[f64]| self.map_block(n, v));
+            let (v, map) = (
+                block(&sb, n),
+                sparsemap::Parts(|v: &[f64]| self.map_parts(n, v)),
+            );
             if max_iter < sparsemap::EXACT_ITERATIONS {
                 return sparsemap::solve_active_set_within(&v, &map, max_iter);
             }
@@ -818,6 +831,31 @@ mod tests {
                         let arc = inside && heads[m] == h;
                         assert_eq!(z[[b, h, m]], if arc { 1.0 } else { 0.0 });
                     }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn sparsemap_oracle_lists_the_map_trees_arcs_in_increasing_order() {
+        // The active set's oracle lists a tree's arcs itself; they must be
+        // the dense indicator's nonzero entries, in its order (sparse
+        // products merge the lists).
+        for (projective, single_root) in
+            [(true, false), (true, true), (false, false), (false, true)]
+        {
+            let tree = Tree {
+                projective,
+                single_root,
+            };
+            for n in 0..=9 {
+                for seed in 0..6 {
+                    let v = brute::random_scores(n, seed, 3.0);
+                    assert_eq!(
+                        tree.map_parts(n, &v),
+                        sparsemap::sparse(&tree.map_block(n, &v)),
+                        "projective {projective}, single root {single_root}, n {n}, seed {seed}"
+                    );
                 }
             }
         }
