@@ -157,8 +157,8 @@ fn map_tree(p: &projection_record::Projection, v: &[f64]) -> Vec<f64> {
     brute::indicator(&map_heads(p, v))
 }
 
-/// The MAP tree as its arcs, increasing: the oracle lsmc's active set
-/// asks (`sparsemap::Parts`, as the tree engine builds it).
+/// The MAP tree as its arcs, increasing: the parts lsmc's tree engine
+/// hands its active set (`sparsemap::Parts`), without its dense copy.
 fn map_parts(p: &projection_record::Projection, v: &[f64]) -> Sparse {
     let heads = map_heads(p, v);
     let mut parts: Sparse = (1..=p.n).map(|m| (heads[m] * (p.n + 1) + m, 1.0)).collect();
