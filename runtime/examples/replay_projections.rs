@@ -142,8 +142,7 @@ fn record(o: &Options, at: usize, line: &str) -> Option<projection_record::Proje
     (o.lengths.0..=o.lengths.1).contains(&p.n).then_some(p)
 }
 
-/// A highest-scoring tree under `v`, as a 0/1 arc vector.
-/// The MAP tree's heads under `v`.
+/// The heads of a highest-scoring tree under `v`.
 fn map_heads(p: &projection_record::Projection, v: &[f64]) -> Vec<usize> {
     let n1 = p.n + 1;
     if p.projective {
@@ -153,17 +152,15 @@ fn map_heads(p: &projection_record::Projection, v: &[f64]) -> Vec<usize> {
     }
 }
 
+/// A highest-scoring tree under `v`, as a 0/1 arc vector.
 fn map_tree(p: &projection_record::Projection, v: &[f64]) -> Vec<f64> {
     brute::indicator(&map_heads(p, v))
 }
 
 /// The MAP tree as its arcs, increasing: the parts lsmc's tree engine
-/// hands its active set (`sparsemap::Parts`), without its dense copy.
+/// hands its active set (`sparsemap::Parts`), built as it builds them.
 fn map_parts(p: &projection_record::Projection, v: &[f64]) -> Sparse {
-    let heads = map_heads(p, v);
-    let mut parts: Sparse = (1..=p.n).map(|m| (heads[m] * (p.n + 1) + m, 1.0)).collect();
-    parts.sort_unstable_by_key(|&(i, _)| i);
-    parts
+    brute::arcs(&map_heads(p, v))
 }
 
 /// The largest entrywise difference of two answers.

@@ -225,6 +225,26 @@ pub fn indicator(heads: &[usize]) -> Vec<f64> {
     z
 }
 
+/// [`indicator`]'s nonzero entries, `(h(n+1) + m, 1)` for each arc
+/// `h → m`, increasing (SparseMAP's parts), without the dense copy: by
+/// head, then by word, a counting sort over the heads.
+pub fn arcs(heads: &[usize]) -> Vec<(usize, f64)> {
+    let n1 = heads.len();
+    let mut first = vec![0usize; n1 + 1];
+    for &h in heads.iter().skip(1) {
+        first[h + 1] += 1;
+    }
+    for h in 1..first.len() {
+        first[h] += first[h - 1];
+    }
+    let mut parts = vec![(0, 1.0); n1.saturating_sub(1)];
+    for (m, &h) in heads.iter().enumerate().skip(1) {
+        parts[first[h]] = (h * n1 + m, 1.0);
+        first[h] += 1;
+    }
+    parts
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,5 +257,19 @@ mod tests {
         // Labelled rooted trees: n^(n−1) with one root child, (n+1)^(n−1) without.
         assert_eq!(count(false, true), [1, 2, 9, 64, 625, 7776]);
         assert_eq!(count(false, false), [1, 3, 16, 125, 1296, 16807]);
+    }
+
+    #[test]
+    fn arcs_are_the_indicators_nonzero_entries_in_order() {
+        for n in 0..=5 {
+            for heads in trees(n, false, false) {
+                let dense: Vec<(usize, f64)> = indicator(&heads)
+                    .into_iter()
+                    .enumerate()
+                    .filter(|&(_, x)| x != 0.0)
+                    .collect();
+                assert_eq!(arcs(&heads), dense, "heads {heads:?}");
+            }
+        }
     }
 }

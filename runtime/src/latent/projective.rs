@@ -66,14 +66,10 @@ impl<D: Num> Chart<D> {
 
 const NEG: f64 = f64::NEG_INFINITY;
 
-fn score<D: Num>(s: &dyn Fn(usize, usize) -> D, h: usize, m: usize) -> D {
-    score_of(&s, h, m)
-}
-
-/// [`score`] through any score function, which the caller's copy may
-/// inline.
+/// Generic over the score function so that a vector copy given a
+/// concrete one (as [`map_flat`] gives) inlines it.
 #[inline(always)]
-fn score_of<D: Num, S: Fn(usize, usize) -> D>(s: &S, h: usize, m: usize) -> D {
+fn score<D: Num, S: Fn(usize, usize) -> D + ?Sized>(s: &S, h: usize, m: usize) -> D {
     if m == 0 || h == m {
         D::NEG
     } else {
@@ -440,8 +436,8 @@ fn viterbi_by_width<S: Fn(usize, usize) -> f64>(n: usize, s: &S) -> Widths {
             let v = max_of_split_sums(&c.cr, &c.cl, halves, stride, k);
             for (l, &v) in v.iter().enumerate().take(kept) {
                 let (i, j) = (i0 + l, i0 + l + k);
-                c.ir[row + i] = v + score_of(s, i, j);
-                c.il[row + i] = if i == 0 { NEG } else { v + score_of(s, j, i) };
+                c.ir[row + i] = v + score(s, i, j);
+                c.il[row + i] = if i == 0 { NEG } else { v + score(s, j, i) };
             }
         }
         // Right complete: incomplete (i, i + t), complete (i + t, j), 1 ≤ t ≤ k.

@@ -653,6 +653,7 @@ impl Codes {
 
     /// A stored empty column's code: the slot one past the parts.
     fn empty(&self) -> u16 {
+        debug_assert!(self.width <= Codes::MAX_WIDTH, "a two-byte slot and mark");
         (self.width * self.width) as u16
     }
 
@@ -731,10 +732,10 @@ impl Codes {
 }
 
 /// `g ← ` the number of columns where each row of `rows` (rows of
-/// `query.len()` codes) equals `query`. Counted in two-byte lanes (a row
-/// is at most [`Codes::MAX_WIDTH`] columns), in the widest vectors the
-/// CPU has: counted a pair of codes at a time, in eight-byte sums, this
-/// was a twentieth of an exact SST step.
+/// `query.len()` codes) equals `query`. Counted in two-byte sums (a row
+/// is at most [`Codes::MAX_WIDTH`] columns) so that a vector register
+/// compares and counts as many codes as it holds, in the widest vectors
+/// the CPU has.
 #[inline(never)]
 fn shared_columns(g: &mut Vec<f64>, rows: &[u16], query: &[u16]) {
     // Loops, not closures: a closure is compiled without the copy's

@@ -249,22 +249,7 @@ impl Tree {
     /// The MAP tree of one sentence as its arcs' indices in the `(n+1)²`
     /// block, increasing (SparseMAP's oracle).
     fn map_parts(&self, n: usize, v: &[f64]) -> sparsemap::Sparse {
-        let heads = self.map_heads(n, v);
-        // Arc h → m sits at h(n + 1) + m: by head, then by word. Each
-        // head's first slot, then the words in order (a counting sort).
-        let mut first = vec![0usize; n + 2];
-        for &h in &heads[1..] {
-            first[h + 1] += 1;
-        }
-        for h in 1..first.len() {
-            first[h] += first[h - 1];
-        }
-        let mut parts = vec![(0, 1.0); n];
-        for (m, &h) in heads.iter().enumerate().skip(1) {
-            parts[first[h]] = (h * (n + 1) + m, 1.0);
-            first[h] += 1;
-        }
-        parts
+        brute::arcs(&self.map_heads(n, v))
     }
 
     /// The MAP tree of one sentence as an `(n+1)²` arc indicator.
