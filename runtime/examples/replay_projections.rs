@@ -70,7 +70,8 @@
 //! `--lockstep-oracle`); `--lengths A-B` only sentences of A to B words.
 
 use lsmc_runtime::latent::sparsemap::{self, sparse, Sparse};
-use lsmc_runtime::latent::{brute, nonprojective, projection_record, projective, projective_lanes};
+use lsmc_runtime::latent::tree::Tree;
+use lsmc_runtime::latent::{projection_record, projective, projective_lanes};
 use std::collections::BTreeMap;
 use std::time::Instant;
 
@@ -142,25 +143,23 @@ fn record(o: &Options, at: usize, line: &str) -> Option<projection_record::Proje
     (o.lengths.0..=o.lengths.1).contains(&p.n).then_some(p)
 }
 
-/// The heads of a highest-scoring tree under `v`.
-fn map_heads(p: &projection_record::Projection, v: &[f64]) -> Vec<usize> {
-    let n1 = p.n + 1;
-    if p.projective {
-        projective::map_flat(p.n, v, p.single_root)
-    } else {
-        nonprojective::map(p.n, &|h: usize, m: usize| v[h * n1 + m], p.single_root)
+/// The tree engine of a record's structure, whose MAP the solver asks.
+fn engine(p: &projection_record::Projection) -> Tree {
+    Tree {
+        projective: p.projective,
+        single_root: p.single_root,
     }
 }
 
 /// A highest-scoring tree under `v`, as a 0/1 arc vector.
 fn map_tree(p: &projection_record::Projection, v: &[f64]) -> Vec<f64> {
-    brute::indicator(&map_heads(p, v))
+    engine(p).map_block(p.n, v)
 }
 
-/// The MAP tree as its arcs, increasing: the parts lsmc's tree engine
-/// hands its active set (`sparsemap::Parts`), built as it builds them.
+/// The MAP tree as its arcs, increasing: what lsmc's tree engine hands
+/// its active set (`sparsemap::Parts`).
 fn map_parts(p: &projection_record::Projection, v: &[f64]) -> Sparse {
-    brute::arcs(&map_heads(p, v))
+    engine(p).map_parts(p.n, v)
 }
 
 /// The largest entrywise difference of two answers.

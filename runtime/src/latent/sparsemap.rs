@@ -1706,8 +1706,6 @@ mod tests {
         }
     }
 
-    /// An independent solver: accelerated projected gradient on the
-    /// weights of every enumerated tree.
     /// Every tree over `n` words as a `(n+1)²` arc indicator.
     fn tree_indicators(n: usize, projective: bool, single: bool) -> Vec<Vec<f64>> {
         brute::trees(n, projective, single)
@@ -1731,6 +1729,8 @@ mod tests {
         }
     }
 
+    /// An independent solver: accelerated projected gradient on the
+    /// weights of every enumerated tree.
     fn projection_by_enumeration(s: &[f64], trees: &[Vec<f64>]) -> Vec<f64> {
         let k = trees.len();
         let mut a = vec![1.0 / k as f64; k];
@@ -1926,7 +1926,7 @@ mod tests {
         for n in 2..=7 {
             let trees: Vec<Sparse> = brute::trees(n, n % 2 == 0, n % 3 == 0)
                 .iter()
-                .map(|t| sparse(&brute::indicator(t)))
+                .map(|t| brute::arcs(t))
                 .collect();
             let mut codes = Codes::for_len((n + 1) * (n + 1));
             let active: Vec<Sparse> = (0..trees.len().min(40))

@@ -237,8 +237,9 @@ fn lengths_of(members: &[usize], lengths: &[usize]) -> Vec<usize> {
 }
 
 impl Tree {
-    /// The MAP tree of one sentence: `heads[m]` for `m ∈ 1..=n`.
-    fn map_heads(&self, n: usize, v: &[f64]) -> Vec<usize> {
+    /// The MAP tree of one sentence's `(n+1)²` score block `v`:
+    /// `heads[m]` for `m ∈ 1..=n`.
+    pub fn map_heads(&self, n: usize, v: &[f64]) -> Vec<usize> {
         if self.projective {
             projective::map_flat(n, v, self.single_root)
         } else {
@@ -248,12 +249,12 @@ impl Tree {
 
     /// The MAP tree of one sentence as its arcs' indices in the `(n+1)²`
     /// block, increasing (SparseMAP's oracle).
-    fn map_parts(&self, n: usize, v: &[f64]) -> sparsemap::Sparse {
+    pub fn map_parts(&self, n: usize, v: &[f64]) -> sparsemap::Sparse {
         brute::arcs(&self.map_heads(n, v))
     }
 
     /// The MAP tree of one sentence as an `(n+1)²` arc indicator.
-    fn map_block(&self, n: usize, v: &[f64]) -> Vec<f64> {
+    pub fn map_block(&self, n: usize, v: &[f64]) -> Vec<f64> {
         let heads = self.map_heads(n, v);
         brute::indicator(&heads)
     }
