@@ -156,10 +156,16 @@ fn map_tree(p: &projection_record::Projection, v: &[f64]) -> Vec<f64> {
     engine(p).map_block(p.n, v)
 }
 
-/// The MAP tree as its arcs, increasing: what lsmc's tree engine hands
-/// its active set (`sparsemap::Parts`).
-fn map_parts(p: &projection_record::Projection, v: &[f64]) -> Sparse {
-    engine(p).map_parts(p.n, v)
+/// The oracle lsmc's tree engine hands its active set (the MAP tree's
+/// arcs, increasing, through `sparsemap::Parts`), counting its calls.
+fn oracle<'a>(
+    p: &'a projection_record::Projection,
+    calls: &'a std::cell::Cell<usize>,
+) -> impl sparsemap::Oracle + 'a {
+    sparsemap::Parts(move |w: &[f64]| {
+        calls.set(calls.get() + 1);
+        engine(p).map_parts(p.n, w)
+    })
 }
 
 /// The largest entrywise difference of two answers.
@@ -423,8 +429,7 @@ fn batched_call(path: &str, group: &[&Member]) -> f64 {
     let (n, lengths, s, single_root) = lanes_of(path, group);
     let heads = projective_lanes::map_heads(n, &lengths, &s, single_root);
     for (m, heads) in group.iter().zip(&heads) {
-        let m1 = m.p.n + 1;
-        let one = projective::map(m.p.n, &|h, d| m.p.scores[h * m1 + d], single_root);
+        let one = projective::map_flat(m.p.n, &m.p.scores, single_root);
         if one != *heads {
             eprintln!("error: {path}:{}: the batched MAP tree differs", m.at);
             std::process::exit(1)
@@ -476,20 +481,12 @@ fn lockstep_oracle(o: &Options, text: &str, batch: usize) {
                 continue;
             };
             let count = std::cell::Cell::new(0usize);
-            let map = sparsemap::Parts(|w: &[f64]| {
-                count.set(count.get() + 1);
-                map_parts(&p, w)
-            });
             let t = Instant::now();
-            sparsemap::solve_active_set(&p.scores, &map);
+            sparsemap::solve_active_set(&p.scores, &oracle(&p, &count));
             let solve = t.elapsed().as_secs_f64();
-            let n1 = p.n + 1;
+            // The one-sentence MAP the engine's oracle runs.
             let one = seconds_per_call(|| {
-                std::hint::black_box(projective::map(
-                    p.n,
-                    &|h, d| p.scores[h * n1 + d],
-                    p.single_root,
-                ));
+                std::hint::black_box(projective::map_flat(p.n, &p.scores, p.single_root));
             });
             single += count.get() as f64 * one;
             (sentences, calls, solve_s) = (sentences + 1, calls + count.get(), solve_s + solve);
@@ -643,7 +640,8 @@ fn tight_faces(o: &Options, text: &str) {
             eprintln!("error: {}:{}: {e}", o.path, i + 1);
             std::process::exit(1)
         };
-        let map = |w: &[f64]| map_tree(&p, w);
+        let calls = std::cell::Cell::new(0usize);
+        let map = oracle(&p, &calls);
         let t = Instant::now();
         let exact = sparsemap::solve_active_set(&p.scores, &map);
         let exact_s = t.elapsed().as_secs_f64();
@@ -806,10 +804,7 @@ fn main() {
         }
         let band = bands.entry(p.n / 10 * 10).or_default();
         let calls = std::cell::Cell::new(0usize);
-        let map = sparsemap::Parts(|w: &[f64]| {
-            calls.set(calls.get() + 1);
-            map_parts(&p, w)
-        });
+        let map = oracle(&p, &calls);
         let t = Instant::now();
         let plain = sparsemap::solve_active_set(&p.scores, &map);
         let dt = t.elapsed().as_secs_f64();
