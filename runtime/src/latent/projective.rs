@@ -310,8 +310,10 @@ pub(crate) fn backtrack(
 /// MAP tree (Eisner): `heads[m]` for `m ∈ 1..=n`. Ties go to the first
 /// split; NaN scores never win.
 pub fn map(n: usize, s: &dyn Fn(usize, usize) -> f64, single_root: bool) -> Vec<usize> {
-    let c = viterbi_by_width_fastest(n, &s);
-    backtrack(n, s, single_root, &c, argmax_of)
+    with_charts(|c| {
+        viterbi_by_width_fastest(n, &s, c);
+        backtrack(n, s, single_root, c, argmax_of)
+    })
 }
 
 /// [`map`] of the scores laid out flat, arc `h → m` at `v[h * (n + 1) +
@@ -323,8 +325,39 @@ pub fn map_flat(n: usize, v: &[f64], single_root: bool) -> Vec<usize> {
     let n1 = n + 1;
     assert_eq!(v.len(), n1 * n1, "a block of (n + 1)² scores");
     let s = |h: usize, m: usize| v[h * n1 + m];
-    let c = viterbi_by_width_fastest(n, &s);
-    backtrack(n, &s, single_root, &c, argmax_of)
+    with_charts(|c| {
+        viterbi_by_width_fastest(n, &s, c);
+        backtrack(n, &s, single_root, c, argmax_of)
+    })
+}
+
+/// Runs `f` on this thread's MAP charts. An exact projection asks for
+/// hundreds of MAP trees of one sentence in a row; allocating and
+/// filling four fresh charts each time was an eighth of the chart pass.
+fn with_charts<T>(f: impl FnOnce(&mut Widths) -> T) -> T {
+    thread_local! {
+        static CHARTS: std::cell::RefCell<Widths> = const {
+            std::cell::RefCell::new(Widths {
+                stride: 0,
+                cr: Vec::new(),
+                cl: Vec::new(),
+                ir: Vec::new(),
+                il: Vec::new(),
+            })
+        };
+    }
+    // Charts of a very long sentence (8 MiB each from ~1,000 words) are
+    // given back rather than held for the thread's life.
+    const KEPT_ENTRIES: usize = 1 << 20;
+    CHARTS.with_borrow_mut(|c| {
+        let out = f(c);
+        if c.cr.len() > KEPT_ENTRIES {
+            for chart in [&mut c.cr, &mut c.cl, &mut c.ir, &mut c.il] {
+                *chart = Vec::new();
+            }
+        }
+        out
+    })
 }
 
 /// Eisner's Viterbi charts laid out by span width: entry `k * stride + i`
@@ -410,16 +443,16 @@ fn max_of_split_sums(
 /// at +0, every complete span's splits include one with an empty half,
 /// and a sum is −0 only when both its terms are.
 #[inline(always)]
-fn viterbi_by_width<S: Fn(usize, usize) -> f64>(n: usize, s: &S) -> Widths {
+fn viterbi_by_width<S: Fn(usize, usize) -> f64>(n: usize, s: &S, c: &mut Widths) {
     let n1 = n + 1;
     let stride = n1 + LANES;
-    let mut c = Widths {
-        stride,
-        cr: vec![NEG; n1 * stride],
-        cl: vec![NEG; n1 * stride],
-        ir: vec![NEG; n1 * stride],
-        il: vec![NEG; n1 * stride],
-    };
+    c.stride = stride;
+    // Whatever an earlier sentence left is kept: every span a kept lane
+    // reads is written first (each width reads narrower ones), and what
+    // lies past a width's last span only feeds lanes thrown away.
+    for chart in [&mut c.cr, &mut c.cl, &mut c.ir, &mut c.il] {
+        chart.resize(n1 * stride, NEG);
+    }
     c.cr[..n1].fill(0.0);
     c.cl[..n1].fill(0.0);
     for k in 1..n1 {
@@ -453,7 +486,6 @@ fn viterbi_by_width<S: Fn(usize, usize) -> f64>(n: usize, s: &S) -> Widths {
             keep(&mut c.cl[row + i0..], &v, kept);
         }
     }
-    c
 }
 
 /// Stores a block's first `kept` lanes at the start of `to`: a whole
@@ -469,9 +501,9 @@ fn keep(to: &mut [f64], v: &[f64; LANES], kept: usize) {
 }
 
 /// [`viterbi_by_width`] compiled for the widest vectors the CPU has.
-fn viterbi_by_width_fastest<S: Fn(usize, usize) -> f64>(n: usize, s: &S) -> Widths {
-    crate::vectors::widest_vectors!(<S: Fn(usize, usize) -> f64> (n: usize, s: &S) -> Widths {
-        viterbi_by_width(n, s)
+fn viterbi_by_width_fastest<S: Fn(usize, usize) -> f64>(n: usize, s: &S, c: &mut Widths) {
+    crate::vectors::widest_vectors!(<S: Fn(usize, usize) -> f64> (n: usize, s: &S, c: &mut Widths) -> () {
+        viterbi_by_width(n, s, c)
     })
 }
 
@@ -676,6 +708,16 @@ mod tests {
         let ties = [0.0, -0.0, NEG, f64::NAN, -1.0];
         let same = |a: f64, b: f64| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan());
         crate::vectors::for_each_supported(|vectors| {
+            // One set of charts for every case, as a thread's MAP calls
+            // share them: what a longer sentence (or NaN) left behind
+            // must not show.
+            let mut widths = Widths {
+                stride: 0,
+                cr: vec![f64::NAN; 80 * 90],
+                cl: vec![f64::NAN; 80 * 90],
+                ir: vec![f64::NAN; 80 * 90],
+                il: vec![f64::NAN; 80 * 90],
+            };
             for case in 0..600 {
                 // Every length up to 41 (blocks of 8 spans that end inside a
                 // width, past it, or on it), and a few long ones.
@@ -691,7 +733,7 @@ mod tests {
                     .collect();
                 let s = |h: usize, m: usize| sc[h * n1 + m];
                 let rows = inside(n, &s, max_of_sums);
-                let widths = viterbi_by_width_fastest(n, &s);
+                viterbi_by_width_fastest(n, &s, &mut widths);
                 for i in 0..n1 {
                     for j in i..n1 {
                         for (a, b, what) in [

@@ -393,14 +393,49 @@ impl ActiveSystem {
         }
     }
 
-    /// Adds a structure with score `rz`, Gram row `g` and squared norm `gzz`.
+    /// Appends the structures `zs` (`gs`: their products with the active
+    /// ones) and says which it kept. Their forward substitutions through
+    /// the active rows run side by side, independent chains where one
+    /// alone waits on a division per row; each then continues through the
+    /// newcomers kept before it. After the first, a newcomer numerically
+    /// in the span of the others is refused (kept, it would get
+    /// [`Cholesky::push`]'s ridge and the solves would go wrong: 32 probes
+    /// a round certified answers 0.18 off on SST). The first is
+    /// Frank–Wolfe's vertex, outside the active structures' span in exact
+    /// arithmetic, and is always kept, as one structure a solve always was.
     #[inline(always)]
-    fn push(&mut self, g: &[f64], gzz: f64, rz: f64) {
-        self.chol.push(g, gzz);
-        let row = self.chol.rows.last().expect("just pushed");
-        let (k, d) = (self.u.len(), row[self.u.len()]);
-        self.u.push((rz - dot(&row[..k], &self.u)) / d);
-        self.v.push((1.0 - dot(&row[..k], &self.v)) / d);
+    fn push_many(&mut self, zs: &[Sparse], gs: &[Vec<f64>], s: &[f64]) -> Vec<bool> {
+        let k = self.chol.rows.len();
+        let mut ls: Vec<Vec<f64>> = zs
+            .iter()
+            .map(|_| Vec::with_capacity(k + zs.len()))
+            .collect();
+        for (i, row) in self.chol.rows.iter().enumerate() {
+            for (l, g) in ls.iter_mut().zip(gs) {
+                l.push((g[i] - dot(&row[..i], l)) / row[i]);
+            }
+        }
+        let mut kept = vec![false; zs.len()];
+        let mut kept_before: Vec<usize> = Vec::with_capacity(zs.len());
+        for (j, mut l) in ls.into_iter().enumerate() {
+            for (row, &q) in self.chol.rows[k..].iter().zip(&kept_before) {
+                let at = l.len();
+                l.push((sparse_dot(&zs[q], &zs[j]) - dot(&row[..at], &l)) / row[at]);
+            }
+            let zz = sparse_dot(&zs[j], &zs[j]);
+            let d2 = zz - dot(&l, &l);
+            if j > 0 && d2 <= 1e-9 * zz.max(1.0) {
+                continue;
+            }
+            l.push(d2.max(1e-10 * zz.max(1.0)).sqrt());
+            let (at, d) = (self.u.len(), l[self.u.len()]);
+            self.u.push((sdot(&zs[j], s) - dot(&l[..at], &self.u)) / d);
+            self.v.push((1.0 - dot(&l[..at], &self.v)) / d);
+            self.chol.rows.push(l);
+            kept_before.push(j);
+            kept[j] = true;
+        }
+        kept
     }
 
     /// Removes the rows `drop` (increasing), rotating `L⁻¹r` and `L⁻¹1`
@@ -481,15 +516,26 @@ pub fn solve_active_set_within(s: &[f64], map: &dyn Oracle, max_iter: usize) -> 
     )
 }
 
+/// Trees an exact projection adds per solve beyond the Frank–Wolfe
+/// vertex at the current point: each the MAP at a line-searched
+/// Frank–Wolfe step from the last, all appended before one solve. The
+/// probes are good columns (on SST's window they raised the MAP calls by
+/// 1–4% while the solves fell to a third); 3 was the fastest of 0, 1, 2,
+/// 3, 4, 6, 8, 16 and 32 (issue 21, BENCHMARKS.md).
+const FRANK_WOLFE_PROBES: usize = 3;
+
 #[inline(always)]
 fn active_set(s: &[f64], map: &dyn Oracle, max_iter: usize) -> Solution {
     const TOL: f64 = 1e-10;
     let exact = max_iter >= EXACT_ITERATIONS;
+    // A truncated projection stays the paper's solver, one structure per
+    // iteration (its `max_iter` means that).
+    let probes = if exact { FRANK_WOLFE_PROBES } else { 0 };
     let max_iter = exact_budget(max_iter, s.len());
     let mut certified = false;
     let first = map.best(s);
     let mut system = ActiveSystem::new();
-    system.push(&[], sparse_dot(&first, &first), sdot(&first, s));
+    system.push_many(std::slice::from_ref(&first), &[Vec::new()], s);
     let mut codes = Codes::for_len(s.len());
     codes.push(&first);
     let mut structures = vec![first];
@@ -497,17 +543,26 @@ fn active_set(s: &[f64], map: &dyn Oracle, max_iter: usize) -> Solution {
     let mut iterations = 0;
     // Scratch, reused across iterations: a dense copy of the newest
     // structure, µ (and the slot after it that coded structures' empty
-    // columns fill) and the residual s − µ.
+    // columns fill), the residual s − µ and the probes' point.
     let mut dense = vec![0.0; s.len()];
     let mut mu = vec![0.0; s.len() + 1];
     let mut resid = vec![0.0; s.len()];
-    let mut g = Vec::new();
+    let mut probe = vec![0.0; s.len()];
+    // Structures appended since the last solve that gave every weight
+    // its sign: the last `fresh` ones, of weight 0.
+    let mut fresh = 0;
+    // The Frank–Wolfe vertex of the last round: met again, the round's
+    // probes all went (the point did not move), so it goes alone.
+    let mut last_vertex: Option<Sparse> = None;
+    let mut grams: Vec<Vec<f64>> = Vec::new();
     while iterations < max_iter {
         iterations += 1;
         let beta = system.solve();
+        let k = weights.len();
         if beta.iter().all(|&b| b >= -TOL) {
             weights.clear();
             weights.extend(beta.iter().map(|&b| b.max(0.0)));
+            fresh = 0;
             codes.combine_into(&mut mu, &structures, &weights);
             for ((d, a), b) in resid.iter_mut().zip(s).zip(&mu) {
                 *d = a - b;
@@ -519,22 +574,75 @@ fn active_set(s: &[f64], map: &dyn Oracle, max_iter: usize) -> Solution {
                 certified = true;
                 break;
             }
-            // The new structure's products with the active ones: by codes
-            // where they fit, else read through a dense copy of it
-            // (gathers, no index merging).
-            if !codes.gram_row(&mut g, &z) {
-                for &(i, x) in &z {
-                    dense[i] = x;
+            let probes = if last_vertex.as_ref() == Some(&z) {
+                0
+            } else {
+                probes
+            };
+            last_vertex = (probes > 0).then(|| z.clone());
+            let mut newcomers = vec![z];
+            probe.copy_from_slice(&mu[..s.len()]);
+            for _ in 0..probes {
+                // The exact line search of ½‖p − s‖² from p towards z.
+                let z = newcomers.last().expect("the vertex");
+                let along = sdot(z, &resid) - dot(&probe, &resid);
+                let dist = sparse_dot(z, z) - 2.0 * sdot(z, &probe) + dot(&probe, &probe);
+                if !(along > 0.0 && dist > 0.0) {
+                    break;
                 }
-                gram_row(&mut g, &structures, &dense);
-                for &(i, _) in &z {
-                    dense[i] = 0.0;
+                let step = (along / dist).min(1.0);
+                probe.iter_mut().for_each(|p| *p *= 1.0 - step);
+                for &(i, x) in z {
+                    probe[i] += step * x;
+                }
+                for ((d, a), b) in resid.iter_mut().zip(s).zip(&probe) {
+                    *d = a - b;
+                }
+                let next = map.best(&resid);
+                if structures.contains(&next) || newcomers.contains(&next) {
+                    break;
+                }
+                newcomers.push(next);
+            }
+            // The newcomers' products with the active structures: by codes
+            // where they fit, else read through a dense copy of each
+            // (gathers, no index merging).
+            grams.resize_with(newcomers.len(), Vec::new);
+            for (z, g) in newcomers.iter().zip(&mut grams) {
+                if !codes.gram_row(g, z) {
+                    for &(i, x) in z {
+                        dense[i] = x;
+                    }
+                    gram_row(g, &structures, &dense);
+                    for &(i, _) in z {
+                        dense[i] = 0.0;
+                    }
                 }
             }
-            system.push(&g, sparse_dot(&z, &z), sdot(&z, s));
-            codes.push(&z);
-            structures.push(z);
-            weights.push(0.0);
+            let kept = system.push_many(&newcomers, &grams[..newcomers.len()], s);
+            // Each structure added counts as an iteration, as when they
+            // came one per solve (the safety net is per structure).
+            iterations += kept.iter().filter(|&&k| k).count() - 1;
+            for (z, kept) in newcomers.into_iter().zip(kept) {
+                if kept {
+                    codes.push(&z);
+                    structures.push(z);
+                    weights.push(0.0);
+                    fresh += 1;
+                }
+            }
+        } else if let Some(j) = (k - fresh..k)
+            .filter(|&i| beta[i] < -TOL)
+            .min_by(|&a, &b| beta[a].total_cmp(&beta[b]))
+        {
+            // A newcomer (weight 0) the solve gives a negative weight would
+            // stop the move below at once: drop the most negative alone
+            // (all at once, the set could lose every newcomer and cycle).
+            system.remove(&[j]);
+            codes.remove(j);
+            structures.remove(j);
+            weights.remove(j);
+            fresh -= 1;
         } else {
             // Move towards β until the first weight reaches zero; drop it.
             let mut t = 1.0;
@@ -553,6 +661,7 @@ fn active_set(s: &[f64], map: &dyn Oracle, max_iter: usize) -> Solution {
             }
             weights[blocking] = 0.0;
             drop_light(&mut system, &mut codes, &mut structures, &mut weights, TOL);
+            fresh = 0;
         }
     }
     // Final support: drop zero weights so the Jacobian sees only the face.
@@ -1296,29 +1405,42 @@ mod tests {
             })
             .filter(|z| !z.is_empty())
             .collect();
-        let scores: Vec<f64> = zs.iter().map(|_| rng.random::<f64>() - 0.5).collect();
+        let s: Vec<f64> = (0..12).map(|_| rng.random::<f64>() - 0.5).collect();
         let mut system = ActiveSystem::new();
         let mut kept: Vec<usize> = Vec::new();
         let check = |system: &ActiveSystem, kept: &[usize]| {
             let active: Vec<Sparse> = kept.iter().map(|&i| zs[i].clone()).collect();
-            let r: Vec<f64> = kept.iter().map(|&i| scores[i]).collect();
+            let r: Vec<f64> = active.iter().map(|z| sdot(z, &s)).collect();
             let want = Cholesky::of(&active).kkt(&r, 1.0);
             assert_eq!(system.solve().len(), want.len());
             for (a, b) in system.solve().iter().zip(&want) {
                 assert!((a - b).abs() < 1e-9, "{a} vs {b}");
             }
         };
-        for (i, z) in zs.iter().enumerate() {
-            let g: Vec<f64> = kept.iter().map(|&j| sparse_dot(&zs[j], z)).collect();
-            system.push(&g, sparse_dot(z, z), scores[i]);
-            kept.push(i);
+        let push = |system: &mut ActiveSystem, kept: &mut Vec<usize>, new: &[usize]| {
+            let newcomers: Vec<Sparse> = new.iter().map(|&i| zs[i].clone()).collect();
+            let grams: Vec<Vec<f64>> = newcomers
+                .iter()
+                .map(|z| kept.iter().map(|&j| sparse_dot(&zs[j], z)).collect())
+                .collect();
+            let took = system.push_many(&newcomers, &grams, &s);
+            kept.extend(new.iter().zip(&took).filter(|(_, &t)| t).map(|(&i, _)| i));
+            took
+        };
+        assert_eq!(zs.len(), 9, "the seed's structures");
+        // One, two and three at a time, with removals in between.
+        for (round, new) in [&[0][..], &[1, 2], &[3, 4, 5], &[6], &[7, 8]]
+            .iter()
+            .enumerate()
+        {
+            assert!(push(&mut system, &mut kept, new).iter().all(|&t| t));
             check(&system, &kept);
-            if i % 3 == 2 {
+            if round % 2 == 1 {
                 system.remove(&[1]);
                 kept.remove(1);
                 check(&system, &kept);
             }
-            if i == 6 {
+            if round == 3 {
                 // Several at once, the first and the last among them.
                 let last = kept.len() - 1;
                 system.remove(&[0, 2, last]);
@@ -1328,6 +1450,15 @@ mod tests {
                 check(&system, &kept);
             }
         }
+        // A newcomer after the first that an active structure (or an
+        // earlier newcomer) repeats is in their span: refused.
+        let (active, gone) = (
+            kept[0],
+            (0..9).find(|i| !kept.contains(i)).expect("one removed"),
+        );
+        let took = push(&mut system, &mut kept, &[gone, active, gone]);
+        assert_eq!(took, [true, false, false]);
+        check(&system, &kept);
     }
 
     #[test]
@@ -1453,6 +1584,30 @@ mod tests {
                 last < 1e-18,
                 "an interior point projects onto itself: {last}"
             );
+        }
+    }
+
+    #[test]
+    fn an_exact_projection_with_probes_lands_on_the_one_tree_per_solve_answer() {
+        // Beyond enumeration (n up to 14, faces of up to ~150 trees): the
+        // exact projection (probes on) against the active set one
+        // structure per solve (a budget just under the exact one).
+        // Distinct structures, both certified, the same µ.
+        for (case, n) in (6..=14).enumerate() {
+            for (proj, single) in [(true, false), (true, true), (false, false)] {
+                let s = near_zero(900 + case as u64, n, 0.3);
+                let map = tree_oracle(n, proj, single);
+                let probed = solve_active_set(&s, &map);
+                let one_by_one = solve_active_set_within(&s, &map, EXACT_ITERATIONS - 1);
+                assert!(probed.certified && one_by_one.certified, "n {n}");
+                let mut seen = probed.structures.clone();
+                seen.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
+                seen.dedup();
+                assert_eq!(seen.len(), probed.structures.len(), "n {n}: a tree twice");
+                for (a, b) in probed.mu.iter().zip(&one_by_one.mu) {
+                    assert!((a - b).abs() < 1e-8, "n {n} proj {proj}: {a} vs {b}");
+                }
+            }
         }
     }
 
