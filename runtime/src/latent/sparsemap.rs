@@ -74,6 +74,39 @@ fn dot_portable(a: &[f64], b: &[f64]) -> f64 {
     dot_sum(acc, tail)
 }
 
+/// [`dot`] of `a` with each of `bs` (each at least as long as `a`) in
+/// one pass over `a`: an exact projection's newcomers are
+/// forward-substituted through the same rows of the factor, and one pass
+/// loads each row once for all of them. Each product's sums are
+/// [`dot`]'s, in its order, so the same bits.
+#[inline(always)]
+fn dots<const M: usize>(a: &[f64], bs: [&[f64]; M]) -> [f64; M] {
+    let bs = bs.map(|b| &b[..a.len()]);
+    #[cfg(target_arch = "x86_64")]
+    match crate::vectors::vectors() {
+        // SAFETY: the CPU has the features the copy is compiled for.
+        crate::vectors::Vectors::Avx512Fma => return unsafe { lanes::dots_avx512(a, bs) },
+        // SAFETY: as above.
+        crate::vectors::Vectors::Avx2Fma => return unsafe { lanes::dots_avx2(a, bs) },
+        crate::vectors::Vectors::Baseline => {}
+    }
+    bs.map(|b| dot_portable(a, b))
+}
+
+/// `out[j] ← ⟨a, bs[j]⟩` ([`dot`]'s bits), through [`dots`] four at a time.
+#[inline(always)]
+fn dots_into(a: &[f64], bs: &[Vec<f64>], out: &mut [f64]) {
+    for (b, o) in bs.chunks(4).zip(out.chunks_mut(4)) {
+        match b {
+            [x] => o[0] = dot(a, x),
+            [x, y] => o.copy_from_slice(&dots(a, [x, y])),
+            [x, y, z] => o.copy_from_slice(&dots(a, [x, y, z])),
+            [x, y, z, w] => o.copy_from_slice(&dots(a, [x, y, z, w])),
+            _ => unreachable!("chunks of at most four"),
+        }
+    }
+}
+
 /// The interleaved sums of [`dot`].
 const DOT_SUMS: usize = 16;
 
@@ -125,6 +158,68 @@ mod lanes {
             _mm512_storeu_pd(acc.as_mut_ptr().add(8), s1);
         }
         dot_sum(acc, tail)
+    }
+
+    /// [`super::dots`] in AVX-512: `dot_avx512`'s sums per product.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn dots_avx512<const M: usize>(a: &[f64], bs: [&[f64]; M]) -> [f64; M] {
+        let whole = a.len() / DOT_SUMS * DOT_SUMS;
+        let mut s = [[_mm512_setzero_pd(); 2]; M];
+        for i in (0..whole).step_by(DOT_SUMS) {
+            // SAFETY: `i + 16 ≤ whole ≤` every slice's length.
+            let (x0, x1) = unsafe {
+                (
+                    _mm512_loadu_pd(a.as_ptr().add(i)),
+                    _mm512_loadu_pd(a.as_ptr().add(i + 8)),
+                )
+            };
+            for (s, b) in s.iter_mut().zip(&bs) {
+                // SAFETY: as above.
+                let (y0, y1) = unsafe {
+                    (
+                        _mm512_loadu_pd(b.as_ptr().add(i)),
+                        _mm512_loadu_pd(b.as_ptr().add(i + 8)),
+                    )
+                };
+                s[0] = _mm512_add_pd(s[0], _mm512_mul_pd(x0, y0));
+                s[1] = _mm512_add_pd(s[1], _mm512_mul_pd(x1, y1));
+            }
+        }
+        std::array::from_fn(|j| {
+            let mut acc = [0.0; DOT_SUMS];
+            // SAFETY: `acc` holds 16 values.
+            unsafe {
+                _mm512_storeu_pd(acc.as_mut_ptr(), s[j][0]);
+                _mm512_storeu_pd(acc.as_mut_ptr().add(8), s[j][1]);
+            }
+            dot_sum(acc, dot_tail(&a[whole..], &bs[j][whole..]))
+        })
+    }
+
+    /// [`super::dots`] in AVX2: `dot_avx2`'s sums per product.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn dots_avx2<const M: usize>(a: &[f64], bs: [&[f64]; M]) -> [f64; M] {
+        let whole = a.len() / DOT_SUMS * DOT_SUMS;
+        let mut s = [[_mm256_setzero_pd(); 4]; M];
+        for i in (0..whole).step_by(DOT_SUMS) {
+            for r in 0..4 {
+                // SAFETY: `i + 16 ≤ whole ≤` every slice's length.
+                let x = unsafe { _mm256_loadu_pd(a.as_ptr().add(i + 4 * r)) };
+                for (s, b) in s.iter_mut().zip(&bs) {
+                    // SAFETY: as above.
+                    let y = unsafe { _mm256_loadu_pd(b.as_ptr().add(i + 4 * r)) };
+                    s[r] = _mm256_add_pd(s[r], _mm256_mul_pd(x, y));
+                }
+            }
+        }
+        std::array::from_fn(|j| {
+            let mut acc = [0.0; DOT_SUMS];
+            for (r, s) in s[j].iter().enumerate() {
+                // SAFETY: `acc` holds 16 values.
+                unsafe { _mm256_storeu_pd(acc.as_mut_ptr().add(4 * r), *s) };
+            }
+            dot_sum(acc, dot_tail(&a[whole..], &bs[j][whole..]))
+        })
     }
 
     #[target_feature(enable = "avx2")]
@@ -410,9 +505,11 @@ impl ActiveSystem {
             .iter()
             .map(|_| Vec::with_capacity(k + zs.len()))
             .collect();
+        let mut products = vec![0.0; zs.len()];
         for (i, row) in self.chol.rows.iter().enumerate() {
-            for (l, g) in ls.iter_mut().zip(gs) {
-                l.push((g[i] - dot(&row[..i], l)) / row[i]);
+            dots_into(&row[..i], &ls, &mut products);
+            for ((l, g), p) in ls.iter_mut().zip(gs).zip(&products) {
+                l.push((g[i] - p) / row[i]);
             }
         }
         let mut kept = vec![false; zs.len()];
@@ -1704,6 +1801,46 @@ mod tests {
                 assert_eq!(dot(&a, &b).to_bits(), portable.to_bits(), "k={k} {copy:?}");
                 assert_eq!(dot(&b, &a).to_bits(), portable.to_bits(), "k={k} {copy:?}");
             });
+        }
+    }
+
+    #[test]
+    fn several_products_in_one_pass_have_each_products_bits() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(33);
+        for k in 0..=70 {
+            let mut draw = |len: usize| -> Vec<f64> {
+                (0..len).map(|_| rng.random::<f64>() * 2.0 - 1.0).collect()
+            };
+            let a = draw(k);
+            // Longer than `a`, as the newcomers' rows may be: the rest
+            // is not read.
+            let bs: Vec<Vec<f64>> = (0..7).map(|j| draw(k + j % 3)).collect();
+            let each: Vec<u64> = bs
+                .iter()
+                .map(|b| dot_portable(&a, &b[..k]).to_bits())
+                .collect();
+            crate::vectors::for_each_supported(|copy| {
+                for m in 1..=bs.len() {
+                    let mut out = vec![f64::NAN; m];
+                    dots_into(&a, &bs[..m], &mut out);
+                    let got: Vec<u64> = out.iter().map(|x| x.to_bits()).collect();
+                    assert_eq!(got, each[..m], "k={k} m={m} {copy:?}");
+                }
+            });
+            #[cfg(target_arch = "x86_64")]
+            {
+                let three = [&bs[0][..], &bs[1][..], &bs[2][..]];
+                if std::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU has AVX-512F.
+                    let d = unsafe { lanes::dots_avx512(&a, three.map(|b| &b[..k])) };
+                    assert_eq!(d.map(f64::to_bits), each[..3], "k={k} AVX-512");
+                }
+                if std::is_x86_feature_detected!("avx2") {
+                    // SAFETY: the CPU has AVX2.
+                    let d = unsafe { lanes::dots_avx2(&a, three.map(|b| &b[..k])) };
+                    assert_eq!(d.map(f64::to_bits), each[..3], "k={k} AVX2");
+                }
+            }
         }
     }
 
