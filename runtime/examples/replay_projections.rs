@@ -69,6 +69,11 @@
 //! Options: `--every K` replays every K-th record (every K-th step with
 //! `--lockstep-oracle`); `--lengths A-B` only sentences of A to B words.
 
+/// lsmc's own allocator (see `src/main.rs`): the active set allocates
+/// per iteration, and its time depends on whose allocator serves it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use lsmc_runtime::latent::sparsemap::{self, sparse, Sparse};
 use lsmc_runtime::latent::tree::Tree;
 use lsmc_runtime::latent::{projection_record, projective, projective_lanes};
