@@ -336,27 +336,25 @@ pub fn map_flat(n: usize, v: &[f64], single_root: bool) -> Vec<usize> {
 /// filling four fresh charts each time was an eighth of the chart pass.
 fn with_charts<T>(f: impl FnOnce(&mut Widths) -> T) -> T {
     thread_local! {
-        static CHARTS: std::cell::RefCell<Widths> = const {
-            std::cell::RefCell::new(Widths {
-                stride: 0,
-                cr: Vec::new(),
-                cl: Vec::new(),
-                ir: Vec::new(),
-                il: Vec::new(),
-            })
-        };
+        static CHARTS: std::cell::RefCell<Widths> = const { std::cell::RefCell::new(Widths::EMPTY) };
     }
     // Charts of a very long sentence (8 MiB each from ~1,000 words) are
     // given back rather than held for the thread's life.
     const KEPT_ENTRIES: usize = 1 << 20;
-    CHARTS.with_borrow_mut(|c| {
-        let out = f(c);
-        if c.cr.len() > KEPT_ENTRIES {
-            for chart in [&mut c.cr, &mut c.cl, &mut c.ir, &mut c.il] {
-                *chart = Vec::new();
+    CHARTS.with(|charts| match charts.try_borrow_mut() {
+        Ok(mut c) => {
+            let out = f(&mut c);
+            if c.cr.len() > KEPT_ENTRIES {
+                *c = Widths::EMPTY;
             }
+            out
         }
-        out
+        // A score function that itself asks for a MAP tree (none in lsmc
+        // does) finds the thread's charts in use: its call gets its own.
+        Err(_) => {
+            let mut own = Widths::EMPTY;
+            f(&mut own)
+        }
     })
 }
 
@@ -383,6 +381,17 @@ struct Widths {
 /// Spans computed together: one AVX-512 register, two AVX2 ones (eight
 /// was faster than four at every length from 10 to 40 words).
 const LANES: usize = 8;
+
+impl Widths {
+    /// No charts yet: [`viterbi_by_width`] sizes them.
+    const EMPTY: Widths = Widths {
+        stride: 0,
+        cr: Vec::new(),
+        cl: Vec::new(),
+        ir: Vec::new(),
+        il: Vec::new(),
+    };
+}
 
 impl Spans for Widths {
     fn cr(&self, i: usize, j: usize) -> f64 {
@@ -687,6 +696,28 @@ mod tests {
         m.into_iter()
             .chain(rest)
             .fold(NEG, |a, x| if x > a { x } else { a })
+    }
+
+    #[test]
+    fn a_score_function_that_asks_for_a_map_tree_gets_charts_of_its_own() {
+        let n = 9;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(41);
+        let v: Vec<f64> = (0..(n + 1) * (n + 1))
+            .map(|_| rng.random::<f64>())
+            .collect();
+        let plain = map_flat(n, &v, false);
+        // Each score asks for the MAP tree of another sentence first,
+        // while the outer call holds this thread's charts.
+        let inner = map_flat(5, &v[..36], true);
+        let nested = map(
+            n,
+            &|h, m| {
+                assert_eq!(map_flat(5, &v[..36], true), inner);
+                v[h * (n + 1) + m]
+            },
+            false,
+        );
+        assert_eq!(nested, plain);
     }
 
     #[test]
