@@ -338,10 +338,18 @@ impl Cholesky {
     /// solve did, so the system stays solvable.
     #[inline(always)]
     fn push(&mut self, g: &[f64], gzz: f64) {
-        let mut l = self.forward(g);
-        let d2 = gzz - dot(&l, &l);
-        l.push(d2.max(1e-10 * gzz.max(1.0)).sqrt());
+        self.push_row(self.forward(g), gzz);
+    }
+
+    /// Appends the row `l` (a structure's Gram row, forward-substituted)
+    /// with its diagonal from the structure's squared norm `zz` and the
+    /// ridge of [`Cholesky::push`]; returns the diagonal.
+    #[inline(always)]
+    fn push_row(&mut self, mut l: Vec<f64>, zz: f64) -> f64 {
+        let d = (zz - dot(&l, &l)).max(1e-10 * zz.max(1.0)).sqrt();
+        l.push(d);
         self.rows.push(l);
+        d
     }
 
     /// Drops structure `j`: deletes its row, then Givens rotations on
@@ -490,8 +498,8 @@ impl ActiveSystem {
 
     /// Appends the structures `zs` (`gs`: their products with the active
     /// ones) and says which it kept. Their forward substitutions through
-    /// the active rows run side by side, independent chains where one
-    /// alone waits on a division per row; each then continues through the
+    /// the active rows run side by side, each row's products with all of
+    /// them in one pass ([`dots`]); each then continues through the
     /// newcomers kept before it. After the first, a newcomer numerically
     /// in the span of the others is refused (kept, it would get
     /// [`Cholesky::push`]'s ridge and the solves would go wrong: 32 probes
@@ -520,15 +528,14 @@ impl ActiveSystem {
                 l.push((sparse_dot(&zs[q], &zs[j]) - dot(&row[..at], &l)) / row[at]);
             }
             let zz = sparse_dot(&zs[j], &zs[j]);
-            let d2 = zz - dot(&l, &l);
-            if j > 0 && d2 <= 1e-9 * zz.max(1.0) {
+            if j > 0 && zz - dot(&l, &l) <= 1e-9 * zz.max(1.0) {
                 continue;
             }
-            l.push(d2.max(1e-10 * zz.max(1.0)).sqrt());
-            let (at, d) = (self.u.len(), l[self.u.len()]);
-            self.u.push((sdot(&zs[j], s) - dot(&l[..at], &self.u)) / d);
-            self.v.push((1.0 - dot(&l[..at], &self.v)) / d);
-            self.chol.rows.push(l);
+            let at = self.u.len();
+            let (us, vs) = (dot(&l[..at], &self.u), dot(&l[..at], &self.v));
+            let d = self.chol.push_row(l, zz);
+            self.u.push((sdot(&zs[j], s) - us) / d);
+            self.v.push((1.0 - vs) / d);
             kept_before.push(j);
             kept[j] = true;
         }
